@@ -1,0 +1,103 @@
+/*
+ * lazyrt reentry for AArch64 (AAPCS64, Linux).
+ *
+ * Contract
+ * --------
+ * Reached by `br x16` from a block's reentry thunk, which was reached from the
+ * entry's reentry trampoline (`movz w17, #local; b thunk`), which was reached
+ * from the entry's redirectable stub (`ldr x16, slot; br x16`) while the slot
+ * still pointed at the trampoline. The thunk adds the block's first index. On
+ * entry:
+ *
+ *   w17       global index of the entry that was called
+ *   x16       clobbered (IP0; AAPCS64 lets veneers use x16/x17)
+ *   x30 (lr)  the stub caller's return address (never rewritten)
+ *   sp        16-byte aligned, as at any call
+ *
+ * Preserved: x0-x7 (arguments), x8 (indirect result location), q0-q7 at full
+ * 128 bits (arguments, HFAs/HVAs), FPCR and FPSR (never written). x18 (the
+ * platform register) is not touched. x9-x15 and the upper halves of v8-v15 are
+ * caller-saved and carry no arguments, so they are not saved. Callee-saved
+ * registers are preserved by the Rust resolver itself.
+ *
+ * SVE is OUT OF SCOPE here: a call that passes scalable vectors (z0-z7) or
+ * predicates (p0-p3) through an unresolved entry would see bits beyond 128 of
+ * z0-z7 and p0-p3 clobbered if the resolver runs SVE code. Saving them needs
+ * `rdvl`-sized areas and is left to a later change.
+ *
+ * It calls
+ *
+ *   extern "C" fn lazyrt_resolve_implementation(entry_index: u32) -> usize
+ *     w0 = entry index, x0 = implementation address (never 0)
+ *
+ * then restores everything and leaves by `br x16`. x30 is never modified and
+ * there is no `ret` into a patched slot, so the Guarded Control Stack stays
+ * balanced.
+ *
+ * Frame
+ * -----
+ *
+ *        |  caller's frame   |
+ *   CFA  +-------------------+  sp at entry
+ *        |  q6, q7           |  CFA-32
+ *        |  q4, q5           |  CFA-64
+ *        |  q2, q3           |  CFA-96
+ *        |  q0, q1           |  CFA-128
+ *        |  x8, (pad)        |  CFA-144
+ *        |  x6, x7           |  CFA-160
+ *        |  x4, x5           |  CFA-176
+ *        |  x2, x3           |  CFA-192
+ *        |  x0, x1           |  CFA-208
+ *        |  x29, x30         |  CFA-224  <- sp, x29
+ *        +-------------------+
+ */
+
+    .text
+
+#define FRAME_BYTES 224
+
+/* extern "C" fn lazyrt_aarch64_reentry()  -- never called from Rust */
+    .globl  lazyrt_aarch64_reentry
+    .type   lazyrt_aarch64_reentry, %function
+    .p2align 4
+lazyrt_aarch64_reentry:
+    .cfi_startproc
+    hint    #34                         /* bti c: a landing pad for br x16 */
+    stp     x29, x30, [sp, #-FRAME_BYTES]!
+    .cfi_def_cfa_offset FRAME_BYTES
+    .cfi_offset x29, -FRAME_BYTES
+    .cfi_offset x30, -(FRAME_BYTES - 8)
+    mov     x29, sp
+    .cfi_def_cfa x29, FRAME_BYTES
+    stp     x0, x1, [sp, #16]
+    stp     x2, x3, [sp, #32]
+    stp     x4, x5, [sp, #48]
+    stp     x6, x7, [sp, #64]
+    str     x8, [sp, #80]
+    stp     q0, q1, [sp, #96]
+    stp     q2, q3, [sp, #128]
+    stp     q4, q5, [sp, #160]
+    stp     q6, q7, [sp, #192]
+
+    mov     w0, w17
+    bl      lazyrt_resolve_implementation
+    mov     x16, x0
+
+    ldp     q6, q7, [sp, #192]
+    ldp     q4, q5, [sp, #160]
+    ldp     q2, q3, [sp, #128]
+    ldp     q0, q1, [sp, #96]
+    ldr     x8, [sp, #80]
+    ldp     x6, x7, [sp, #64]
+    ldp     x4, x5, [sp, #48]
+    ldp     x2, x3, [sp, #32]
+    ldp     x0, x1, [sp, #16]
+    ldp     x29, x30, [sp], #FRAME_BYTES
+    .cfi_def_cfa sp, 0
+    .cfi_restore x29
+    .cfi_restore x30
+    br      x16
+    .cfi_endproc
+    .size   lazyrt_aarch64_reentry, .-lazyrt_aarch64_reentry
+
+    .section .note.GNU-stack, "", %progbits

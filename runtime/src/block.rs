@@ -1,0 +1,201 @@
+//! A block: one mapping that holds `BLOCK_CAPACITY` entries.
+//!
+//! ```text
+//!  base ──► ┌───────────────────────────────┐  read-write, never executable
+//!           │ state   [u32; CAP]  EntryCell │
+//!           │ batch   [u32; CAP]  owner     │
+//!           │ name    [u32; CAP]  position  │
+//!           │ tag     [u64; CAP]  embedder  │
+//!           │ slot    [usize; CAP]          │  what every stub jumps through
+//!           ├───────────────────────────────┤  page boundary
+//!           │ code (arch::write_block_code) │  read + execute, never writable
+//!           │ header, stubs, trampolines    │  (written once before mprotect)
+//!           └───────────────────────────────┘
+//! ```
+//!
+//! W^X always: the code is written while the whole mapping is read-write and
+//! not executable, then `mprotect`ed to read+execute once, before any address
+//! in it is handed out. Code never changes afterwards (reused entries keep
+//! their stub and trampoline), so the resolve path makes no syscall. Slots and
+//! code share a mapping, so `rel32` and `ldr (literal)` always reach. Blocks
+//! live as long as the process; their entries are recycled.
+
+use std::sync::atomic::AtomicU64;
+
+use crate::arch;
+use crate::entry_state::EntryCell;
+use crate::error::RuntimeError;
+use crate::sync::{AtomicU32, AtomicUsize};
+
+/// Entries per block. A power of two so index → (block, local) is a shift and
+/// a mask; at most 65,536 for the AArch64 `movz`.
+pub(crate) const BLOCK_CAPACITY: usize = 8192;
+pub(crate) const BLOCK_SHIFT: u32 = BLOCK_CAPACITY.trailing_zeros();
+const _: () = assert!(BLOCK_CAPACITY.is_power_of_two() && BLOCK_CAPACITY <= 65536);
+
+/// Bytes of read-write data per entry: state, batch, name, tag, slot.
+const DATA_BYTES_PER_ENTRY: usize = 4 + 4 + 4 + 8 + 8;
+
+pub(crate) struct Block {
+    base: *mut u8,
+    map_bytes: usize,
+    code: usize,
+    first_index: u32,
+}
+
+// SAFETY: the mapping is only accessed through atomics (data part) or read
+// and executed (code part, immutable after construction).
+unsafe impl Send for Block {}
+// SAFETY: as above.
+unsafe impl Sync for Block {}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size)
+        .ok()
+        .filter(|s| *s > 0)
+        .unwrap_or(4096)
+}
+
+const STATE_OFFSET: usize = 0;
+const BATCH_OFFSET: usize = STATE_OFFSET + 4 * BLOCK_CAPACITY;
+const NAME_OFFSET: usize = BATCH_OFFSET + 4 * BLOCK_CAPACITY;
+const TAG_OFFSET: usize = NAME_OFFSET + 4 * BLOCK_CAPACITY;
+const SLOT_OFFSET: usize = TAG_OFFSET + 8 * BLOCK_CAPACITY;
+const DATA_BYTES: usize = SLOT_OFFSET + 8 * BLOCK_CAPACITY;
+const _: () = assert!(DATA_BYTES == DATA_BYTES_PER_ENTRY * BLOCK_CAPACITY);
+
+impl Block {
+    /// Maps a block whose entries get the global indices
+    /// `first_index .. first_index + BLOCK_CAPACITY`. Every entry starts freed
+    /// (state 0) with its slot pointing at its trampoline.
+    pub(crate) fn map(first_index: u32, reentry: usize) -> Result<Block, RuntimeError> {
+        let page = page_size();
+        let data_bytes = DATA_BYTES.next_multiple_of(page);
+        let code_bytes = arch::code_bytes(BLOCK_CAPACITY);
+        let map_bytes = data_bytes + code_bytes.next_multiple_of(page);
+        // SAFETY: anonymous private mapping, no address hint.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(RuntimeError::Memory {
+                operation: "mmap",
+                bytes: map_bytes,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        let base = base.cast::<u8>();
+        let code = base as usize + data_bytes;
+        let block = Block {
+            base,
+            map_bytes,
+            code,
+            first_index,
+        };
+        {
+            // SAFETY: the code part lies inside the fresh read-write mapping,
+            // which nothing else references yet.
+            let code_slice =
+                unsafe { std::slice::from_raw_parts_mut(base.add(data_bytes), code_bytes) };
+            arch::write_block_code(
+                code_slice,
+                code,
+                base as usize + SLOT_OFFSET,
+                first_index,
+                reentry,
+            );
+        }
+        for local in 0..BLOCK_CAPACITY {
+            block
+                .slot(local)
+                .store(block.trampoline(local), crate::sync::Ordering::Relaxed);
+        }
+        arch::flush_icache(code as *const u8, code_bytes);
+        // SAFETY: the code part is page-aligned and inside our mapping. After
+        // this it is never writable again.
+        let rc = unsafe {
+            libc::mprotect(
+                base.add(data_bytes).cast(),
+                map_bytes - data_bytes,
+                libc::PROT_READ | libc::PROT_EXEC,
+            )
+        };
+        if rc != 0 {
+            return Err(RuntimeError::Memory {
+                operation: "mprotect",
+                bytes: map_bytes - data_bytes,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(block)
+    }
+
+    /// Bytes of address space (and at most of memory) the block maps.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.map_bytes
+    }
+
+    pub(crate) fn first_index(&self) -> u32 {
+        self.first_index
+    }
+
+    fn field<T>(&self, offset: usize, local: usize) -> &T {
+        assert!(local < BLOCK_CAPACITY);
+        // SAFETY: offset + local * size lies inside the read-write part, is
+        // aligned for T (arrays start at multiples of 4 * CAP / 8 * CAP from a
+        // page-aligned base) and the mapping lives as long as `self`. All T
+        // used here are atomics, valid for any bit pattern including zero.
+        unsafe { &*self.base.add(offset + local * size_of::<T>()).cast::<T>() }
+    }
+
+    pub(crate) fn state(&self, local: usize) -> &AtomicU32 {
+        self.field(STATE_OFFSET, local)
+    }
+
+    pub(crate) fn batch(&self, local: usize) -> &AtomicU32 {
+        self.field(BATCH_OFFSET, local)
+    }
+
+    pub(crate) fn name(&self, local: usize) -> &AtomicU32 {
+        self.field(NAME_OFFSET, local)
+    }
+
+    pub(crate) fn tag(&self, local: usize) -> &AtomicU64 {
+        self.field(TAG_OFFSET, local)
+    }
+
+    pub(crate) fn slot(&self, local: usize) -> &AtomicUsize {
+        self.field(SLOT_OFFSET, local)
+    }
+
+    pub(crate) fn stub(&self, local: usize) -> usize {
+        self.code + arch::stub_offset(local)
+    }
+
+    pub(crate) fn trampoline(&self, local: usize) -> usize {
+        self.code + arch::trampoline_offset(local)
+    }
+
+    pub(crate) fn cell(&self, local: usize) -> EntryCell<'_> {
+        EntryCell::new(self.state(local), self.slot(local), self.trampoline(local))
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping created in `map`; blocks are only
+        // dropped when creation failed half-way (before any address escaped).
+        unsafe {
+            libc::munmap(self.base.cast(), self.map_bytes);
+        }
+    }
+}

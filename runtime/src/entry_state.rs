@@ -1,0 +1,366 @@
+//! The per-entry protocol: who resolves, who waits, who publishes the slot.
+//!
+//! Every entry has a 32-bit state word and a pointer-sized slot. The stub jumps
+//! through the slot; the reentry path and the public API move the state word
+//! through these phases with compare-and-swap, so an entry is resolved once
+//! however many threads race, a redirect or a removal can happen at any moment,
+//! and nobody spins:
+//!
+//! ```text
+//!             begin_call (CAS)          finish(Ok) / redirect
+//!  UNRESOLVED ----------------> RESOLVING ------------> PUBLISHING --> RESOLVED
+//!      ^  \                        |  \ finish(Err)        ^  (slot store)   |
+//!      |   \ redirect (claims      |   `--> FAILED --------'  redirect       |
+//!      |    `-- PUBLISHING)        | free: sets FREE_PENDING, the owner      |
+//!      |                           | of RESOLVING/PUBLISHING retires it       |
+//!  reset (allocator)               v                                          |
+//!    FREED <----------------------------------------------------------------'
+//!                     free (CAS from UNRESOLVED, RESOLVED, FAILED)
+//! ```
+//!
+//! Word layout: bits 0-2 phase, bit 3 `WAITERS` (someone sleeps on the word and
+//! must be woken), bit 4 `FREE_PENDING` (removed while busy), bits 5-31 the
+//! token of the thread that leads the resolution (for cycle detection).
+//!
+//! Ordering: the slot is written (Release) before the state leaves
+//! `PUBLISHING`; anyone who sees `RESOLVED` (Acquire) then reads the slot and
+//! sees the published address. The stub itself reads the slot with a plain
+//! load and needs nothing more: it either sees the trampoline (and comes here)
+//! or the implementation.
+
+use crate::sync::{self, AtomicU32, AtomicUsize, Ordering};
+
+const PHASE_MASK: u32 = 0b111;
+const FREED: u32 = 0;
+const UNRESOLVED: u32 = 1;
+const RESOLVING: u32 = 2;
+const PUBLISHING: u32 = 3;
+const RESOLVED: u32 = 4;
+const FAILED: u32 = 5;
+const WAITERS: u32 = 1 << 3;
+const FREE_PENDING: u32 = 1 << 4;
+const LEADER_SHIFT: u32 = 5;
+/// Largest thread token that fits in the state word.
+pub const MAX_THREAD_TOKEN: u32 = u32::MAX >> LEADER_SHIFT;
+
+/// The phase of an entry as the public API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Freed and not reused (or never allocated).
+    Freed,
+    /// Calls will resolve it.
+    Unresolved,
+    /// A thread is running the resolver.
+    Resolving,
+    /// The slot is being written.
+    Publishing,
+    /// The slot points at an implementation.
+    Resolved,
+    /// The resolver failed; calls reach the failure handler.
+    Failed,
+}
+
+/// What a call that arrived in the reentry path must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallStart {
+    /// This thread now leads: run the resolver, then call [`EntryCell::finish`].
+    Lead,
+    /// Another thread leads (or publishes). Call [`EntryCell::wait`] with
+    /// `observed` and start again. `leader` is the leading thread's token.
+    Wait {
+        /// The state word as seen.
+        observed: u32,
+        /// Token of the thread that leads the resolution.
+        leader: u32,
+    },
+    /// Already resolved: jump to this address.
+    Resolved(usize),
+    /// The entry's resolution failed earlier.
+    Failed,
+    /// The entry was removed.
+    Removed,
+    /// This thread is itself resolving the entry: waiting would never end.
+    Cycle,
+}
+
+/// The end of a resolution or a redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The slot holds this address; jump to it.
+    Published(usize),
+    /// The entry is now `Failed` (the caller stored the error before finishing).
+    Failed,
+    /// The entry was removed while busy; it is now `Freed` and the caller must
+    /// retire it (return it to the allocator).
+    Removed,
+}
+
+/// The end of [`EntryCell::redirect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redirect {
+    /// The slot now holds the new address. `was_failed` says the entry had
+    /// failed before (its stored error can be dropped).
+    Done {
+        /// The entry was `Failed` before the redirect.
+        was_failed: bool,
+    },
+    /// Redirected, but a removal arrived meanwhile: the entry is `Freed` and
+    /// the caller must retire it.
+    DoneThenRemoved,
+    /// The entry is freed (or being freed); nothing changed.
+    Freed,
+}
+
+/// The end of [`EntryCell::free`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Free {
+    /// The entry is `Freed` and the slot points at the trampoline again: the
+    /// caller retires it now. `was_failed` as in [`Redirect::Done`].
+    Retire {
+        /// The entry was `Failed` before.
+        was_failed: bool,
+    },
+    /// The entry is busy; whoever finishes the resolution or redirect retires it.
+    Deferred,
+    /// It was already freed.
+    AlreadyFreed,
+}
+
+/// A view of one entry's state word and slot.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryCell<'a> {
+    state: &'a AtomicU32,
+    slot: &'a AtomicUsize,
+    trampoline: usize,
+}
+
+fn phase_of(word: u32) -> u32 {
+    word & PHASE_MASK
+}
+
+impl<'a> EntryCell<'a> {
+    /// A view of an entry whose slot initially held `trampoline`.
+    pub fn new(state: &'a AtomicU32, slot: &'a AtomicUsize, trampoline: usize) -> Self {
+        Self {
+            state,
+            slot,
+            trampoline,
+        }
+    }
+
+    /// The initial state word of a freshly allocated, unresolved entry.
+    pub const UNRESOLVED_WORD: u32 = UNRESOLVED;
+    /// The state word of a freed (or never allocated) entry: zero, so fresh
+    /// zeroed memory holds no live entries.
+    pub const FREED_WORD: u32 = FREED;
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        match phase_of(self.state.load(Ordering::Acquire)) {
+            UNRESOLVED => Phase::Unresolved,
+            RESOLVING => Phase::Resolving,
+            PUBLISHING => Phase::Publishing,
+            RESOLVED => Phase::Resolved,
+            FAILED => Phase::Failed,
+            _ => Phase::Freed,
+        }
+    }
+
+    /// The token of the thread resolving the entry, if one is.
+    pub fn leader(&self) -> Option<u32> {
+        let s = self.state.load(Ordering::Acquire);
+        (phase_of(s) == RESOLVING).then_some(s >> LEADER_SHIFT)
+    }
+
+    /// Makes a retired entry live again (the allocator's step). The slot
+    /// already points at the trampoline.
+    pub fn reset(&self) {
+        self.state.store(UNRESOLVED, Ordering::Release);
+    }
+
+    /// Called by a thread that arrived in the reentry path. `me` is the calling
+    /// thread's token (1..=[`MAX_THREAD_TOKEN`]).
+    pub fn begin_call(&self, me: u32) -> CallStart {
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            match phase_of(s) {
+                UNRESOLVED => {
+                    let lead = RESOLVING | (me << LEADER_SHIFT);
+                    if self
+                        .state
+                        .compare_exchange(s, lead, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return CallStart::Lead;
+                    }
+                }
+                RESOLVING | PUBLISHING => {
+                    let leader = s >> LEADER_SHIFT;
+                    if phase_of(s) == RESOLVING && leader == me {
+                        return CallStart::Cycle;
+                    }
+                    return CallStart::Wait {
+                        observed: s,
+                        leader,
+                    };
+                }
+                RESOLVED => return CallStart::Resolved(self.slot.load(Ordering::Acquire)),
+                FAILED => return CallStart::Failed,
+                _ => return CallStart::Removed,
+            }
+        }
+    }
+
+    /// Sleeps until the state word is no longer `observed` (as returned by
+    /// [`CallStart::Wait`]). May return early; callers start again.
+    pub fn wait(&self, observed: u32) {
+        let flagged = observed | WAITERS;
+        if observed & WAITERS == 0
+            && self
+                .state
+                .compare_exchange(observed, flagged, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return;
+        }
+        sync::wait(self.state, flagged);
+    }
+
+    /// Ends the leader's resolution. With `Ok(address)` the slot is published;
+    /// with `Err(())` the entry becomes `Failed` (store the error first).
+    pub fn finish(&self, outcome: Result<usize, ()>) -> Finish {
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            match phase_of(s) {
+                RESOLVING if s & FREE_PENDING != 0 => {
+                    // Removed while we resolved: as if never defined.
+                    self.set_and_wake(FREED);
+                    return Finish::Removed;
+                }
+                RESOLVING => {
+                    let next = match outcome {
+                        Ok(_) => PUBLISHING | (s & !PHASE_MASK),
+                        Err(()) => FAILED,
+                    };
+                    if self
+                        .state
+                        .compare_exchange(s, next, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    return match outcome {
+                        Ok(address) => {
+                            self.slot.store(address, Ordering::Release);
+                            self.release_publishing(address)
+                        }
+                        Err(()) => {
+                            if s & WAITERS != 0 {
+                                sync::wake_all(self.state);
+                            }
+                            Finish::Failed
+                        }
+                    };
+                }
+                // A redirect is writing the slot; it finishes in a moment.
+                PUBLISHING => self.wait(s),
+                // Redirected while we resolved: the redirect wins.
+                RESOLVED => return Finish::Published(self.slot.load(Ordering::Acquire)),
+                // Only the leader can leave RESOLVING other than via PUBLISHING
+                // (redirect) or FREE_PENDING (handled above).
+                _ => {
+                    debug_assert!(false, "entry left RESOLVING behind its leader: {s:#x}");
+                    return Finish::Removed;
+                }
+            }
+        }
+    }
+
+    /// Points the slot at `address` now, whatever the phase (tiered
+    /// compilation, or skipping resolution of an unresolved entry).
+    pub fn redirect(&self, address: usize) -> Redirect {
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            if phase_of(s) == FREED || s & FREE_PENDING != 0 {
+                return Redirect::Freed;
+            }
+            if phase_of(s) == PUBLISHING {
+                self.wait(s);
+                continue;
+            }
+            let claimed = PUBLISHING | (s & !PHASE_MASK);
+            if self
+                .state
+                .compare_exchange(s, claimed, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            self.slot.store(address, Ordering::Release);
+            return match self.release_publishing(address) {
+                Finish::Removed => Redirect::DoneThenRemoved,
+                _ => Redirect::Done {
+                    was_failed: phase_of(s) == FAILED,
+                },
+            };
+        }
+    }
+
+    /// Removes the entry: afterwards calls reach the failure handler with
+    /// "entry was removed" until the entry is reused.
+    pub fn free(&self) -> Free {
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            if phase_of(s) == FREED || s & FREE_PENDING != 0 {
+                return Free::AlreadyFreed;
+            }
+            let busy = matches!(phase_of(s), RESOLVING | PUBLISHING);
+            let next = if busy { s | FREE_PENDING } else { FREED };
+            if self
+                .state
+                .compare_exchange(s, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            if busy {
+                return Free::Deferred;
+            }
+            // Nobody can write the slot of a FREED entry: only RESOLVING and
+            // PUBLISHING owners do, and claiming those needs a live phase.
+            self.slot.store(self.trampoline, Ordering::Release);
+            return Free::Retire {
+                was_failed: phase_of(s) == FAILED,
+            };
+        }
+    }
+
+    /// Leaves PUBLISHING (which the caller holds) for RESOLVED, or completes a
+    /// removal that arrived meanwhile.
+    fn release_publishing(&self, address: usize) -> Finish {
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            if s & FREE_PENDING != 0 {
+                self.slot.store(self.trampoline, Ordering::Release);
+                self.set_and_wake(FREED);
+                return Finish::Removed;
+            }
+            if self
+                .state
+                .compare_exchange(s, RESOLVED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                if s & WAITERS != 0 {
+                    sync::wake_all(self.state);
+                }
+                return Finish::Published(address);
+            }
+        }
+    }
+
+    fn set_and_wake(&self, word: u32) {
+        if self.state.swap(word, Ordering::AcqRel) & WAITERS != 0 {
+            sync::wake_all(self.state);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Typed errors of the runtime API and of resolvers.
+
+use crate::EntryId;
+
+/// What the runtime API can refuse.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// lazyrt has no reentry assembly for this target.
+    #[error(
+        "lazyrt does not support {target}: reentry assembly exists for x86_64-linux and aarch64-linux only"
+    )]
+    Unsupported {
+        /// `arch-os` of the build.
+        target: String,
+    },
+    /// The id was never handed out by this runtime.
+    #[error("{entry} does not exist")]
+    UnknownEntry {
+        /// The id that was passed.
+        entry: EntryId,
+    },
+    /// The entry was freed.
+    #[error("{entry} ({name}) was removed")]
+    EntryRemoved {
+        /// The freed entry.
+        entry: EntryId,
+        /// Its name when it was live.
+        name: String,
+    },
+    /// A batch listed the same entry twice.
+    #[error("{entry} is listed more than once in one call")]
+    DuplicateEntry {
+        /// The repeated entry.
+        entry: EntryId,
+    },
+    /// An entry name longer than the runtime stores.
+    #[error("entry name of {len} bytes starting {prefix:?} is too long (at most {max} bytes)")]
+    NameTooLong {
+        /// Its length.
+        len: usize,
+        /// Its first characters.
+        prefix: String,
+        /// The limit.
+        max: usize,
+    },
+    /// The 32-bit entry index space (or the batch table) is used up.
+    #[error("cannot create {requested} more entries: {what} is exhausted")]
+    Exhausted {
+        /// How many entries were asked for.
+        requested: usize,
+        /// Which table ran out.
+        what: &'static str,
+    },
+    /// The operating system refused memory for a block.
+    #[error("cannot {operation} {bytes} bytes for a block of entries: {source}")]
+    Memory {
+        /// `mmap` or `mprotect`.
+        operation: &'static str,
+        /// How much.
+        bytes: usize,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+impl RuntimeError {
+    pub(crate) fn unsupported() -> Self {
+        RuntimeError::Unsupported {
+            target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+        }
+    }
+}
+
+/// Why a resolver could not produce an implementation address. Cheap to
+/// create from a message or from any error.
+#[derive(Debug)]
+pub struct ResolveError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ResolveError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Wraps another error; the message is its `Display`.
+    pub fn from_error(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            message: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ResolveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}

@@ -1,0 +1,138 @@
+//! # lazyrt-runtime
+//!
+//! The executor-side half of lazyrt: the part that runs in the process that
+//! executes JIT'd code. It hands out a function's address before the function
+//! exists and compiles (resolves) it on the first call.
+//!
+//! For every **entry** the runtime makes a redirectable **stub** (a jump
+//! through a pointer **slot**) whose slot first points at the entry's
+//! **reentry trampoline**. The first call, from any thread, lands in the
+//! hand-written reentry assembly (`asm/`), which saves every register that can
+//! carry an argument (all vector state at full width on x86-64, via XSAVEC),
+//! calls [`lazyrt_resolve_implementation`]; that asks the entry's
+//! [`Resolve`]r once, however many threads race, patches the slot with one
+//! atomic store and returns; the asm restores the registers and *jumps* to the
+//! implementation (never `ret`, so shadow stacks stay balanced). Later calls
+//! cost one indirect jump.
+//!
+//! Which file owns which step of the call path:
+//! - `block.rs`: memory (W^X blocks of stubs, trampolines, slots, records);
+//! - `arch/*.rs`: the machine code of stubs and trampolines per architecture;
+//! - `asm/*.S`: saving and restoring the caller's registers;
+//! - `resolve.rs`: the Rust side of the first call;
+//! - `entry_state.rs`: the per-entry protocol (who resolves, who waits);
+//! - `wait_graph.rs`: turning resolution cycles into errors;
+//! - `failure.rs`: what a failed call does;
+//! - `runtime.rs`: the public API.
+//!
+//! See [`Runtime`] for an example.
+
+#![cfg_attr(lazyrt_loom, allow(dead_code, unused_imports))]
+
+pub mod entry_state;
+mod sync;
+
+#[cfg(not(lazyrt_loom))]
+mod allocator;
+#[cfg(not(lazyrt_loom))]
+mod arch;
+#[cfg(not(lazyrt_loom))]
+mod batch;
+#[cfg(not(lazyrt_loom))]
+mod block;
+#[cfg(not(lazyrt_loom))]
+mod error;
+#[cfg(not(lazyrt_loom))]
+mod failure;
+#[cfg(not(lazyrt_loom))]
+mod index_table;
+#[cfg(not(lazyrt_loom))]
+mod resolve;
+#[cfg(not(lazyrt_loom))]
+mod runtime;
+#[cfg(not(lazyrt_loom))]
+mod wait_graph;
+
+#[cfg(not(lazyrt_loom))]
+pub use {
+    arch::ReentryInfo,
+    entry_state::Phase,
+    error::{ResolveError, RuntimeError},
+    failure::{FailureHandler, FailureHandlerScope, FailureReason, Recovery, ResolveFailure},
+    resolve::lazyrt_resolve_implementation,
+    runtime::{MAX_NAME_BYTES, Runtime, RuntimeStats},
+};
+
+#[cfg(not(lazyrt_loom))]
+use std::{ffi::c_void, ptr::NonNull};
+
+/// Identifies an entry: its global index. Indices of freed entries are reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId(pub u32);
+
+impl std::fmt::Display for EntryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "entry #{}", self.0)
+    }
+}
+
+/// A created entry.
+#[cfg(not(lazyrt_loom))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// Its id.
+    pub id: EntryId,
+    /// Its callable address (the stub): hand this out as the function.
+    pub address: NonNull<c_void>,
+}
+
+/// One entry to create: a name (for errors and tools) and a tag the resolver
+/// receives (the embedder's own key, e.g. an index into its tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntrySpec<'n> {
+    /// Name used in error messages.
+    pub name: &'n str,
+    /// Passed to the resolver.
+    pub tag: u64,
+}
+
+impl<'n> EntrySpec<'n> {
+    /// An entry called `name` with `tag`.
+    pub fn new(name: &'n str, tag: u64) -> Self {
+        Self { name, tag }
+    }
+}
+
+/// What a resolver learns about the entry being called.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryInfo<'a> {
+    /// The entry.
+    pub id: EntryId,
+    /// The tag given at creation.
+    pub tag: u64,
+    /// The name given at creation.
+    pub name: &'a str,
+}
+
+/// Produces an entry's implementation address on its first call.
+///
+/// Runs on the calling thread, inside the reentry path, at most once per entry
+/// (other threads calling the entry meanwhile sleep until it returns). It may
+/// block, compile, allocate and call other entries; calling its own entry is
+/// reported as a cycle. A returned error or a panic goes to the failure
+/// handler ([`FailureHandler`]).
+#[cfg(not(lazyrt_loom))]
+pub trait Resolve: Send + Sync {
+    /// The implementation of `entry`: a function with the entry's signature.
+    fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError>;
+}
+
+#[cfg(not(lazyrt_loom))]
+impl<F> Resolve for F
+where
+    F: Fn(&EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> + Send + Sync,
+{
+    fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
+        self(entry)
+    }
+}

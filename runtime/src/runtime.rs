@@ -1,0 +1,391 @@
+//! The public runtime API: create entries in batches, hand out their
+//! addresses, redirect, query and free them.
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::allocator::Allocator;
+use crate::arch::{self, ReentryInfo};
+use crate::batch::Batch;
+use crate::block::{BLOCK_CAPACITY, BLOCK_SHIFT, Block};
+use crate::entry_state::{Free, Phase, Redirect};
+use crate::error::RuntimeError;
+use crate::failure::{FailureHandler, FailureHandlers, FailureReason};
+use crate::index_table::IndexTable;
+use crate::sync::{Ordering, lock};
+use crate::{Entry, EntryId, EntrySpec, Resolve};
+
+/// Marks a retired entry's batch field.
+const NO_BATCH: u32 = u32::MAX;
+/// Longest entry name stored.
+pub const MAX_NAME_BYTES: usize = 1 << 16;
+
+/// A failed resolution, kept for calls that arrive after it.
+pub(crate) struct StoredFailure {
+    pub(crate) name: Box<str>,
+    pub(crate) reason: FailureReason,
+}
+
+/// The executor-side runtime: one per process, because the reentry assembly
+/// finds entries by a global index.
+///
+/// ```
+/// use std::{ffi::c_void, ptr::NonNull, sync::Arc};
+/// use lazyrt_runtime::{EntryInfo, EntrySpec, ResolveError, Runtime};
+///
+/// extern "C" fn forty_two() -> i32 { 42 }
+///
+/// let runtime = Runtime::global()?;
+/// let resolver = Arc::new(|_entry: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+///     Ok(NonNull::new(forty_two as *mut c_void).unwrap())
+/// });
+/// let entries = runtime.create_entries(resolver, [EntrySpec::new("answer", 0)])?;
+/// // SAFETY: the entry resolves to `forty_two`, which has this signature.
+/// let answer: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entries[0].address) };
+/// assert_eq!(answer(), 42); // first call: resolves, patches the slot, jumps
+/// assert_eq!(answer(), 42); // later calls: one indirect jump
+/// assert!(runtime.is_resolved(entries[0].id)?);
+/// runtime.free_entries(&[entries[0].id])?;
+/// # Ok::<(), lazyrt_runtime::RuntimeError>(())
+/// ```
+pub struct Runtime {
+    pub(crate) reentry: ReentryInfo,
+    pub(crate) blocks: IndexTable<Block, 512>,
+    pub(crate) batches: IndexTable<Batch, 4096>,
+    pub(crate) allocator: Mutex<Allocator>,
+    pub(crate) failures: Mutex<HashMap<u32, Arc<StoredFailure>>>,
+    pub(crate) handlers: FailureHandlers,
+}
+
+const _: () =
+    assert!((IndexTable::<Block, 512>::CAPACITY as u64) * BLOCK_CAPACITY as u64 >= u32::MAX as u64);
+
+static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
+
+/// Counters for memory accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Live (created, not freed) entries.
+    pub live_entries: usize,
+    /// Blocks mapped.
+    pub blocks: usize,
+    /// Entries the mapped blocks can hold.
+    pub capacity: usize,
+    /// Bytes mapped for blocks (code, trampolines, slots and records).
+    pub mapped_bytes: usize,
+}
+
+impl Runtime {
+    /// The process's runtime, initialized on first use (CPU detection).
+    /// Fails with [`RuntimeError::Unsupported`] on targets without reentry
+    /// assembly.
+    pub fn global() -> Result<&'static Runtime, RuntimeError> {
+        RUNTIME
+            .get_or_init(|| {
+                let reentry = arch::init_reentry().ok()?;
+                Some(Runtime {
+                    reentry,
+                    blocks: IndexTable::new(),
+                    batches: IndexTable::new(),
+                    allocator: Mutex::new(Allocator::new()),
+                    failures: Mutex::new(HashMap::new()),
+                    handlers: FailureHandlers::new(),
+                })
+            })
+            .as_ref()
+            .ok_or_else(RuntimeError::unsupported)
+    }
+
+    pub(crate) fn get() -> Option<&'static Runtime> {
+        RUNTIME.get().and_then(Option::as_ref)
+    }
+
+    /// How the reentry path preserves vector state on this CPU.
+    pub fn state_save(&self) -> &str {
+        &self.reentry.state_save
+    }
+
+    /// Creates one entry per spec, all resolved by `resolver`. Each entry's
+    /// address is callable at once; its first call runs `resolver` exactly
+    /// once, however many threads race. Either every entry is created or none.
+    pub fn create_entries<'n>(
+        &self,
+        resolver: Arc<dyn Resolve>,
+        specs: impl IntoIterator<Item = EntrySpec<'n>>,
+    ) -> Result<Vec<Entry>, RuntimeError> {
+        let specs = specs.into_iter();
+        let mut names = String::new();
+        let mut name_ends = Vec::with_capacity(specs.size_hint().0);
+        let mut tags = Vec::with_capacity(specs.size_hint().0);
+        for spec in specs {
+            if spec.name.len() > MAX_NAME_BYTES {
+                return Err(RuntimeError::NameTooLong {
+                    len: spec.name.len(),
+                    prefix: spec.name.chars().take(32).collect(),
+                    max: MAX_NAME_BYTES,
+                });
+            }
+            names.push_str(spec.name);
+            let end = u32::try_from(names.len()).map_err(|_| RuntimeError::Exhausted {
+                requested: name_ends.len() + 1,
+                what: "the 4 GiB name arena of one batch",
+            })?;
+            name_ends.push(end);
+            tags.push(spec.tag);
+        }
+        let n = tags.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut allocator = lock(&self.allocator);
+        let new_blocks = allocator.blocks_needed(n).ok_or(RuntimeError::Exhausted {
+            requested: n,
+            what: "the 32-bit entry index space",
+        })?;
+        for _ in 0..new_blocks {
+            let first = allocator.next_block_index();
+            let block = Block::map(first, self.reentry.reentry)?;
+            allocator.block_mapped(block.mapped_bytes());
+            self.blocks.insert(first >> BLOCK_SHIFT, Box::new(block));
+        }
+        let batch_id = allocator
+            .take_batch_id(IndexTable::<Batch, 4096>::CAPACITY - 1)
+            .ok_or(RuntimeError::Exhausted {
+                requested: n,
+                what: "the batch table",
+            })?;
+        self.batches
+            .insert(batch_id, Box::new(Batch::new(resolver, names, name_ends)));
+        let mut entries = Vec::with_capacity(n);
+        for (position, tag) in tags.into_iter().enumerate() {
+            let index = allocator.take_index();
+            let (block, local) = self.block_of(index).expect("allocated index has a block");
+            block.batch(local).store(batch_id, Ordering::Relaxed);
+            block.name(local).store(position as u32, Ordering::Relaxed);
+            block.tag(local).store(tag, Ordering::Relaxed);
+            // Publishes the fields above to whoever wins the first call.
+            block.cell(local).reset();
+            entries.push(Entry {
+                id: EntryId(index),
+                address: NonNull::new(block.stub(local) as *mut c_void).expect("stub address"),
+            });
+        }
+        Ok(entries)
+    }
+
+    pub(crate) fn block_of(&self, index: u32) -> Option<(&Block, usize)> {
+        // SAFETY: blocks are never removed from the table.
+        let block = unsafe { self.blocks.get(index >> BLOCK_SHIFT) }?;
+        Some((block, (index - block.first_index()) as usize))
+    }
+
+    /// The block of a live entry, or the error that says why not.
+    fn live(&self, entry: EntryId) -> Result<(&Block, usize), RuntimeError> {
+        let (block, local) = self
+            .block_of(entry.0)
+            .ok_or(RuntimeError::UnknownEntry { entry })?;
+        if block.cell(local).phase() == Phase::Freed {
+            return Err(self.not_live(entry));
+        }
+        Ok((block, local))
+    }
+
+    fn not_live(&self, entry: EntryId) -> RuntimeError {
+        match lock(&self.allocator).tombstone(entry.0) {
+            Some(name) => RuntimeError::EntryRemoved {
+                entry,
+                name: name.to_string(),
+            },
+            None => RuntimeError::UnknownEntry { entry },
+        }
+    }
+
+    /// The callable address (the stub) of a live entry. Stable for the
+    /// entry's lifetime, so function-pointer equality holds.
+    pub fn address(&self, entry: EntryId) -> Result<NonNull<c_void>, RuntimeError> {
+        let (block, local) = self.live(entry)?;
+        Ok(NonNull::new(block.stub(local) as *mut c_void).expect("stub address"))
+    }
+
+    /// The entry's phase (also for freed entries).
+    pub fn phase(&self, entry: EntryId) -> Result<Phase, RuntimeError> {
+        let (block, local) = self
+            .block_of(entry.0)
+            .ok_or(RuntimeError::UnknownEntry { entry })?;
+        Ok(block.cell(local).phase())
+    }
+
+    /// Whether calls of the entry now jump straight to an implementation.
+    pub fn is_resolved(&self, entry: EntryId) -> Result<bool, RuntimeError> {
+        let (block, local) = self.live(entry)?;
+        Ok(block.cell(local).phase() == Phase::Resolved)
+    }
+
+    /// The address calls of a resolved entry jump to, `None` if unresolved.
+    pub fn target(&self, entry: EntryId) -> Result<Option<NonNull<c_void>>, RuntimeError> {
+        let (block, local) = self.live(entry)?;
+        Ok(match block.cell(local).phase() {
+            Phase::Resolved => {
+                NonNull::new(block.slot(local).load(Ordering::Acquire) as *mut c_void)
+            }
+            _ => None,
+        })
+    }
+
+    /// The entry's name (live or freed and not yet reused).
+    pub fn name(&self, entry: EntryId) -> Result<String, RuntimeError> {
+        let (block, local) = self
+            .block_of(entry.0)
+            .ok_or(RuntimeError::UnknownEntry { entry })?;
+        let allocator = lock(&self.allocator);
+        if let Some(name) = allocator.tombstone(entry.0) {
+            return Ok(name.to_string());
+        }
+        let batch_id = block.batch(local).load(Ordering::Relaxed);
+        // SAFETY: batches are only dropped by `retire`, under the allocator
+        // lock we hold; a live entry keeps its batch.
+        match (block.cell(local).phase(), unsafe {
+            self.batches.get(batch_id)
+        }) {
+            (Phase::Freed, _) | (_, None) => Err(RuntimeError::UnknownEntry { entry }),
+            (_, Some(batch)) => Ok(batch
+                .name(block.name(local).load(Ordering::Relaxed))
+                .to_string()),
+        }
+    }
+
+    /// Points `entry` at `target` with one atomic store, whatever its phase:
+    /// an unresolved entry's next call skips resolution; a call resolving it
+    /// right now ends up at `target` too.
+    pub fn redirect(&self, entry: EntryId, target: NonNull<c_void>) -> Result<(), RuntimeError> {
+        let (block, local) = self.live(entry)?;
+        match block.cell(local).redirect(target.as_ptr() as usize) {
+            Redirect::Done { was_failed } => {
+                if was_failed {
+                    lock(&self.failures).remove(&entry.0);
+                }
+                Ok(())
+            }
+            Redirect::DoneThenRemoved => {
+                self.retire(&[entry.0]);
+                Ok(())
+            }
+            Redirect::Freed => Err(self.not_live(entry)),
+        }
+    }
+
+    /// Redirects many entries. Every id is checked first: if any is unknown,
+    /// freed or listed twice, nothing changes.
+    pub fn redirect_many(
+        &self,
+        targets: &[(EntryId, NonNull<c_void>)],
+    ) -> Result<(), RuntimeError> {
+        check_distinct(targets.iter().map(|(e, _)| *e))?;
+        for (entry, _) in targets {
+            self.live(*entry)?;
+        }
+        for (entry, target) in targets {
+            self.redirect(*entry, *target)?;
+        }
+        Ok(())
+    }
+
+    /// Frees entries. Afterwards a call of a freed entry reaches the failure
+    /// handler with "entry was removed" until its memory is reused by a later
+    /// `create_entries`. An entry being resolved right now is freed when its
+    /// resolver returns; the callers waiting for it fail the same way. Every id
+    /// is checked first: if any is unknown, already freed or listed twice,
+    /// nothing is freed.
+    pub fn free_entries(&self, entries: &[EntryId]) -> Result<(), RuntimeError> {
+        check_distinct(entries.iter().copied())?;
+        for entry in entries {
+            self.live(*entry)?;
+        }
+        let mut retire = Vec::with_capacity(entries.len());
+        let mut dropped_failures = Vec::new();
+        for entry in entries {
+            let (block, local) = self.block_of(entry.0).expect("checked above");
+            match block.cell(local).free() {
+                Free::Retire { was_failed } => {
+                    retire.push(entry.0);
+                    if was_failed {
+                        dropped_failures.push(entry.0);
+                    }
+                }
+                // Whoever holds it retires it; a concurrent free got there first.
+                Free::Deferred | Free::AlreadyFreed => {}
+            }
+        }
+        if !dropped_failures.is_empty() {
+            let mut failures = lock(&self.failures);
+            for index in dropped_failures {
+                failures.remove(&index);
+            }
+        }
+        self.retire(&retire);
+        Ok(())
+    }
+
+    /// Gives freed entries back to the allocator; drops batches whose last
+    /// entry this was (outside the lock: a resolver's `Drop` may call us).
+    pub(crate) fn retire(&self, indices: &[u32]) {
+        let mut dropped = Vec::new();
+        {
+            let mut allocator = lock(&self.allocator);
+            for &index in indices {
+                let (block, local) = self.block_of(index).expect("retired entry has a block");
+                let batch_id = block.batch(local).swap(NO_BATCH, Ordering::Relaxed);
+                // SAFETY: the batch outlives its entries' retirement, which
+                // happens only here, under the allocator lock.
+                let batch = unsafe { self.batches.get(batch_id) }.expect("live entry has a batch");
+                let name: Box<str> = batch.name(block.name(local).load(Ordering::Relaxed)).into();
+                if batch.live.fetch_sub(1, Ordering::Relaxed) == 1 {
+                    dropped.extend(self.batches.take(batch_id));
+                    allocator.give_back_batch_id(batch_id);
+                }
+                allocator.give_back(index, name);
+            }
+        }
+        drop(dropped);
+    }
+
+    /// Installs the process-wide failure handler (default: print and abort).
+    /// A [`crate::FailureHandlerScope`] on the calling thread takes precedence.
+    pub fn set_failure_handler(&self, handler: impl FailureHandler + 'static) {
+        self.handlers.set_process(Arc::new(handler));
+    }
+
+    /// Memory counters.
+    pub fn stats(&self) -> RuntimeStats {
+        let allocator = lock(&self.allocator);
+        RuntimeStats {
+            live_entries: allocator.live_entries,
+            blocks: allocator.blocks,
+            capacity: allocator.blocks * BLOCK_CAPACITY,
+            mapped_bytes: allocator.mapped_bytes,
+        }
+    }
+
+    /// Heap bytes of the batch that owns `entry` (names and offsets), for
+    /// memory accounting.
+    pub fn batch_name_bytes(&self, entry: EntryId) -> Result<usize, RuntimeError> {
+        let (block, local) = self.live(entry)?;
+        let _allocator = lock(&self.allocator);
+        // SAFETY: the allocator lock keeps the batch of a live entry alive.
+        let batch = unsafe { self.batches.get(block.batch(local).load(Ordering::Relaxed)) };
+        Ok(batch.map_or(0, Batch::name_bytes))
+    }
+}
+
+fn check_distinct(entries: impl Iterator<Item = EntryId>) -> Result<(), RuntimeError> {
+    let mut ids: Vec<u32> = entries.map(|e| e.0).collect();
+    ids.sort_unstable();
+    match ids.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(RuntimeError::DuplicateEntry {
+            entry: EntryId(w[0]),
+        }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,1 @@
+//! Shared helpers for the lazyrt test suites (see `tests/tests/`).

@@ -1,6 +1,10 @@
 //! A batch: the entries created by one `create_entries` call share one
 //! resolver and one name arena. The batch lives until its last entry is
 //! retired (freed and given back to the allocator).
+//!
+//! Names are stored length-prefixed (`u16` little-endian, then the bytes), so
+//! an entry only records the byte offset of its name: no per-entry offset
+//! table.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -9,35 +13,65 @@ use crate::Resolve;
 
 pub(crate) struct Batch {
     pub(crate) resolver: Arc<dyn Resolve>,
-    names: String,
-    name_ends: Vec<u32>,
+    names: NameArena,
     /// Entries of this batch not yet retired. Changed under the allocator lock.
     pub(crate) live: AtomicUsize,
 }
 
-impl Batch {
-    pub(crate) fn new(resolver: Arc<dyn Resolve>, names: String, name_ends: Vec<u32>) -> Self {
-        let live = AtomicUsize::new(name_ends.len());
+/// Length-prefixed names, appended in creation order.
+#[derive(Default)]
+pub(crate) struct NameArena {
+    bytes: Vec<u8>,
+}
+
+/// Longest entry name stored (the length prefix is a `u16`).
+pub const MAX_NAME_BYTES: usize = u16::MAX as usize;
+
+impl NameArena {
+    pub(crate) fn with_capacity(names: usize) -> Self {
         Self {
-            resolver,
-            names,
-            name_ends,
-            live,
+            bytes: Vec::with_capacity(names * 10),
         }
     }
 
-    /// The name of the batch's `position`th entry.
-    pub(crate) fn name(&self, position: u32) -> &str {
-        let position = position as usize;
-        let start = match position {
-            0 => 0,
-            p => self.name_ends[p - 1] as usize,
-        };
-        &self.names[start..self.name_ends[position] as usize]
+    /// Appends `name` and returns its offset, `None` if the arena would pass
+    /// 4 GiB. The caller checked `name.len() <= MAX_NAME_BYTES`.
+    pub(crate) fn push(&mut self, name: &str) -> Option<u32> {
+        let offset = u32::try_from(self.bytes.len()).ok()?;
+        u32::try_from(self.bytes.len() + 2 + name.len()).ok()?;
+        self.bytes
+            .extend_from_slice(&(name.len() as u16).to_le_bytes());
+        self.bytes.extend_from_slice(name.as_bytes());
+        Some(offset)
     }
 
-    /// Heap bytes this batch holds for names and their offsets.
+    pub(crate) fn get(&self, offset: u32) -> &str {
+        let at = offset as usize;
+        let len = u16::from_le_bytes([self.bytes[at], self.bytes[at + 1]]) as usize;
+        std::str::from_utf8(&self.bytes[at + 2..at + 2 + len]).expect("names are stored from &str")
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+impl Batch {
+    pub(crate) fn new(resolver: Arc<dyn Resolve>, names: NameArena, entries: usize) -> Self {
+        Self {
+            resolver,
+            names,
+            live: AtomicUsize::new(entries),
+        }
+    }
+
+    /// The name stored at `offset`.
+    pub(crate) fn name(&self, offset: u32) -> &str {
+        self.names.get(offset)
+    }
+
+    /// Heap bytes this batch holds for names.
     pub(crate) fn name_bytes(&self) -> usize {
-        self.names.capacity() + 4 * self.name_ends.capacity()
+        self.names.heap_bytes()
     }
 }

@@ -4,7 +4,7 @@
 //!  base ──► ┌───────────────────────────────┐  read-write, never executable
 //!           │ state   [u32; CAP]  EntryCell │
 //!           │ batch   [u32; CAP]  owner     │
-//!           │ name    [u32; CAP]  position  │
+//!           │ name    [u32; CAP]  arena off │
 //!           │ tag     [u64; CAP]  embedder  │
 //!           │ slot    [usize; CAP]          │  what every stub jumps through
 //!           ├───────────────────────────────┤  page boundary
@@ -29,7 +29,7 @@ use crate::sync::{AtomicU32, AtomicUsize};
 
 /// Entries per block. A power of two so index → (block, local) is a shift and
 /// a mask; at most 65,536 for the AArch64 `movz`.
-pub(crate) const BLOCK_CAPACITY: usize = 8192;
+pub(crate) const BLOCK_CAPACITY: usize = 4096;
 pub(crate) const BLOCK_SHIFT: u32 = BLOCK_CAPACITY.trailing_zeros();
 const _: () = assert!(BLOCK_CAPACITY.is_power_of_two() && BLOCK_CAPACITY <= 65536);
 

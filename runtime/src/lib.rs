@@ -56,11 +56,12 @@ mod wait_graph;
 #[cfg(not(lazyrt_loom))]
 pub use {
     arch::ReentryInfo,
+    batch::MAX_NAME_BYTES,
     entry_state::Phase,
     error::{ResolveError, RuntimeError},
     failure::{FailureHandler, FailureHandlerScope, FailureReason, Recovery, ResolveFailure},
     resolve::lazyrt_resolve_implementation,
-    runtime::{MAX_NAME_BYTES, Runtime, RuntimeStats},
+    runtime::{Runtime, RuntimeStats},
 };
 
 #[cfg(not(lazyrt_loom))]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::allocator::Allocator;
 use crate::arch::{self, ReentryInfo};
-use crate::batch::Batch;
+use crate::batch::{Batch, MAX_NAME_BYTES, NameArena};
 use crate::block::{BLOCK_CAPACITY, BLOCK_SHIFT, Block};
 use crate::entry_state::{Free, Phase, Redirect};
 use crate::error::RuntimeError;
@@ -19,8 +19,6 @@ use crate::{Entry, EntryId, EntrySpec, Resolve};
 
 /// Marks a retired entry's batch field.
 const NO_BATCH: u32 = u32::MAX;
-/// Longest entry name stored.
-pub const MAX_NAME_BYTES: usize = 1 << 16;
 
 /// A failed resolution, kept for calls that arrive after it.
 pub(crate) struct StoredFailure {
@@ -116,9 +114,8 @@ impl Runtime {
         specs: impl IntoIterator<Item = EntrySpec<'n>>,
     ) -> Result<Vec<Entry>, RuntimeError> {
         let specs = specs.into_iter();
-        let mut names = String::new();
-        let mut name_ends = Vec::with_capacity(specs.size_hint().0);
-        let mut tags = Vec::with_capacity(specs.size_hint().0);
+        let mut names = NameArena::with_capacity(specs.size_hint().0);
+        let mut fields = Vec::with_capacity(specs.size_hint().0);
         for spec in specs {
             if spec.name.len() > MAX_NAME_BYTES {
                 return Err(RuntimeError::NameTooLong {
@@ -127,15 +124,13 @@ impl Runtime {
                     max: MAX_NAME_BYTES,
                 });
             }
-            names.push_str(spec.name);
-            let end = u32::try_from(names.len()).map_err(|_| RuntimeError::Exhausted {
-                requested: name_ends.len() + 1,
+            let offset = names.push(spec.name).ok_or(RuntimeError::Exhausted {
+                requested: fields.len() + 1,
                 what: "the 4 GiB name arena of one batch",
             })?;
-            name_ends.push(end);
-            tags.push(spec.tag);
+            fields.push((offset, spec.tag));
         }
-        let n = tags.len();
+        let n = fields.len();
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -157,13 +152,13 @@ impl Runtime {
                 what: "the batch table",
             })?;
         self.batches
-            .insert(batch_id, Box::new(Batch::new(resolver, names, name_ends)));
+            .insert(batch_id, Box::new(Batch::new(resolver, names, n)));
         let mut entries = Vec::with_capacity(n);
-        for (position, tag) in tags.into_iter().enumerate() {
+        for (name, tag) in fields {
             let index = allocator.take_index();
             let (block, local) = self.block_of(index).expect("allocated index has a block");
             block.batch(local).store(batch_id, Ordering::Relaxed);
-            block.name(local).store(position as u32, Ordering::Relaxed);
+            block.name(local).store(name, Ordering::Relaxed);
             block.tag(local).store(tag, Ordering::Relaxed);
             // Publishes the fields above to whoever wins the first call.
             block.cell(local).reset();

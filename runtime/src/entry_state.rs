@@ -18,9 +18,18 @@
 //!                     free (CAS from UNRESOLVED, RESOLVED, FAILED)
 //! ```
 //!
-//! Word layout: bits 0-2 phase, bit 3 `WAITERS` (someone sleeps on the word and
-//! must be woken), bit 4 `FREE_PENDING` (removed while busy), bits 5-31 the
-//! token of the thread that leads the resolution (for cycle detection).
+//! Word layout: bits 0-2 phase; bit 3 `WAITERS` (someone sleeps on the word
+//! and must be woken); bit 4 `FREE_PENDING` (removed: calls fail at once, and
+//! whoever owns the entry retires it); bit 5 `LEADING` (a leader is running
+//! the resolver and will come back to `finish`); bits 6-31 the leader's thread
+//! token (for cycle detection).
+//!
+//! Ownership of retirement (giving the entry back to the allocator, after
+//! which it may be reused): while `LEADING` is set, only the leader retires
+//! (a redirect may publish meanwhile, but never retires under a running
+//! leader); otherwise the holder of `PUBLISHING`; otherwise `free` itself.
+//! So an entry is retired exactly once and never reused under a thread that
+//! still holds it (the loom suite checks this).
 //!
 //! Ordering: the slot is written (Release) before the state leaves
 //! `PUBLISHING`; anyone who sees `RESOLVED` (Acquire) then reads the slot and
@@ -39,7 +48,10 @@ const RESOLVED: u32 = 4;
 const FAILED: u32 = 5;
 const WAITERS: u32 = 1 << 3;
 const FREE_PENDING: u32 = 1 << 4;
-const LEADER_SHIFT: u32 = 5;
+const LEADING: u32 = 1 << 5;
+const LEADER_SHIFT: u32 = 6;
+/// The leader's bits, kept by a redirect that publishes under a running leader.
+const LEADER_BITS: u32 = LEADING | (u32::MAX << LEADER_SHIFT);
 /// Largest thread token that fits in the state word.
 pub const MAX_THREAD_TOKEN: u32 = u32::MAX >> LEADER_SHIFT;
 
@@ -154,9 +166,14 @@ impl<'a> EntryCell<'a> {
     /// zeroed memory holds no live entries.
     pub const FREED_WORD: u32 = FREED;
 
-    /// The current phase.
+    /// The current phase. An entry removed while its resolver still runs is
+    /// reported `Freed`: it is gone for callers, only its retirement waits.
     pub fn phase(&self) -> Phase {
-        match phase_of(self.state.load(Ordering::Acquire)) {
+        let s = self.state.load(Ordering::Acquire);
+        if s & FREE_PENDING != 0 {
+            return Phase::Freed;
+        }
+        match phase_of(s) {
             UNRESOLVED => Phase::Unresolved,
             RESOLVING => Phase::Resolving,
             PUBLISHING => Phase::Publishing,
@@ -169,7 +186,7 @@ impl<'a> EntryCell<'a> {
     /// The token of the thread resolving the entry, if one is.
     pub fn leader(&self) -> Option<u32> {
         let s = self.state.load(Ordering::Acquire);
-        (phase_of(s) == RESOLVING).then_some(s >> LEADER_SHIFT)
+        (phase_of(s) == RESOLVING && s & LEADING != 0).then_some(s >> LEADER_SHIFT)
     }
 
     /// Makes a retired entry live again (the allocator's step). The slot
@@ -183,9 +200,12 @@ impl<'a> EntryCell<'a> {
     pub fn begin_call(&self, me: u32) -> CallStart {
         loop {
             let s = self.state.load(Ordering::Acquire);
+            if s & FREE_PENDING != 0 {
+                return CallStart::Removed;
+            }
             match phase_of(s) {
                 UNRESOLVED => {
-                    let lead = RESOLVING | (me << LEADER_SHIFT);
+                    let lead = RESOLVING | LEADING | (me << LEADER_SHIFT);
                     if self
                         .state
                         .compare_exchange(s, lead, Ordering::AcqRel, Ordering::Acquire)
@@ -204,7 +224,15 @@ impl<'a> EntryCell<'a> {
                         leader,
                     };
                 }
-                RESOLVED => return CallStart::Resolved(self.slot.load(Ordering::Acquire)),
+                RESOLVED => {
+                    // The slot and the word move together only under a
+                    // state change; if the word is unchanged after reading
+                    // the slot, the two belong together.
+                    let address = self.slot.load(Ordering::Acquire);
+                    if self.state.load(Ordering::Acquire) == s {
+                        return CallStart::Resolved(address);
+                    }
+                }
                 FAILED => return CallStart::Failed,
                 _ => return CallStart::Removed,
             }
@@ -231,9 +259,13 @@ impl<'a> EntryCell<'a> {
     pub fn finish(&self, outcome: Result<usize, ()>) -> Finish {
         loop {
             let s = self.state.load(Ordering::Acquire);
+            debug_assert!(s & LEADING != 0, "finish without leading: {s:#x}");
             match phase_of(s) {
-                RESOLVING if s & FREE_PENDING != 0 => {
-                    // Removed while we resolved: as if never defined.
+                // A redirect is writing the slot; it finishes in a moment.
+                PUBLISHING => self.wait(s),
+                // Removed while we resolved: as if never defined. We retire.
+                _ if s & FREE_PENDING != 0 => {
+                    self.slot.store(self.trampoline, Ordering::Release);
                     self.set_and_wake(FREED);
                     return Finish::Removed;
                 }
@@ -252,7 +284,7 @@ impl<'a> EntryCell<'a> {
                     return match outcome {
                         Ok(address) => {
                             self.slot.store(address, Ordering::Release);
-                            self.release_publishing(address)
+                            self.release_publishing(address, false)
                         }
                         Err(()) => {
                             if s & WAITERS != 0 {
@@ -262,15 +294,20 @@ impl<'a> EntryCell<'a> {
                         }
                     };
                 }
-                // A redirect is writing the slot; it finishes in a moment.
-                PUBLISHING => self.wait(s),
-                // Redirected while we resolved: the redirect wins.
-                RESOLVED => return Finish::Published(self.slot.load(Ordering::Acquire)),
-                // Only the leader can leave RESOLVING other than via PUBLISHING
-                // (redirect) or FREE_PENDING (handled above).
+                // Redirected while we resolved: the redirect wins; we only
+                // give up leadership.
                 _ => {
-                    debug_assert!(false, "entry left RESOLVING behind its leader: {s:#x}");
-                    return Finish::Removed;
+                    debug_assert_eq!(phase_of(s), RESOLVED, "{s:#x}");
+                    // Read before the CAS: any later slot writer changes the
+                    // word first, which makes the CAS fail.
+                    let address = self.slot.load(Ordering::Acquire);
+                    if self
+                        .state
+                        .compare_exchange(s, RESOLVED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return Finish::Published(address);
+                    }
                 }
             }
         }
@@ -297,7 +334,7 @@ impl<'a> EntryCell<'a> {
                 continue;
             }
             self.slot.store(address, Ordering::Release);
-            return match self.release_publishing(address) {
+            return match self.release_publishing(address, true) {
                 Finish::Removed => Redirect::DoneThenRemoved,
                 _ => Redirect::Done {
                     was_failed: phase_of(s) == FAILED,
@@ -314,8 +351,8 @@ impl<'a> EntryCell<'a> {
             if phase_of(s) == FREED || s & FREE_PENDING != 0 {
                 return Free::AlreadyFreed;
             }
-            let busy = matches!(phase_of(s), RESOLVING | PUBLISHING);
-            let next = if busy { s | FREE_PENDING } else { FREED };
+            let owned = s & LEADING != 0 || phase_of(s) == PUBLISHING;
+            let next = if owned { s | FREE_PENDING } else { FREED };
             if self
                 .state
                 .compare_exchange(s, next, Ordering::AcqRel, Ordering::Acquire)
@@ -323,7 +360,16 @@ impl<'a> EntryCell<'a> {
             {
                 continue;
             }
-            if busy {
+            if owned {
+                // Calls fail from now on. The slot can be reset unless a
+                // publisher holds it (it resets it itself when it sees the
+                // flag); waiters wake up and fail at once.
+                if phase_of(s) != PUBLISHING {
+                    self.slot.store(self.trampoline, Ordering::Release);
+                }
+                if s & WAITERS != 0 {
+                    sync::wake_all(self.state);
+                }
                 return Free::Deferred;
             }
             // Nobody can write the slot of a FREED entry: only RESOLVING and
@@ -336,18 +382,35 @@ impl<'a> EntryCell<'a> {
     }
 
     /// Leaves PUBLISHING (which the caller holds) for RESOLVED, or completes a
-    /// removal that arrived meanwhile.
-    fn release_publishing(&self, address: usize) -> Finish {
+    /// removal that arrived meanwhile. A redirect (`keep_leader`) keeps a
+    /// running leader's bits, and leaves retiring to that leader.
+    fn release_publishing(&self, address: usize, keep_leader: bool) -> Finish {
         loop {
             let s = self.state.load(Ordering::Acquire);
+            let kept = if keep_leader { s & LEADER_BITS } else { 0 };
             if s & FREE_PENDING != 0 {
                 self.slot.store(self.trampoline, Ordering::Release);
+                if kept & LEADING != 0 {
+                    // The leader is still out: it retires when it returns.
+                    let next = RESOLVED | FREE_PENDING | kept;
+                    if self
+                        .state
+                        .compare_exchange(s, next, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    if s & WAITERS != 0 {
+                        sync::wake_all(self.state);
+                    }
+                    return Finish::Published(address);
+                }
                 self.set_and_wake(FREED);
                 return Finish::Removed;
             }
             if self
                 .state
-                .compare_exchange(s, RESOLVED, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(s, RESOLVED | kept, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
                 if s & WAITERS != 0 {

@@ -5,6 +5,7 @@
 //! the LazyReexportsManager land on top of it.
 
 pub use lazyrt_runtime as runtime;
+#[cfg(not(lazyrt_loom))]
 pub use lazyrt_runtime::{
     Entry, EntryId, EntryInfo, EntrySpec, FailureHandler, FailureHandlerScope, Recovery, Resolve,
     ResolveError, ResolveFailure, Runtime, RuntimeError,

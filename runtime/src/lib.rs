@@ -87,6 +87,15 @@ pub struct Entry {
     pub address: NonNull<c_void>,
 }
 
+// SAFETY: an Entry is an id and a code address: plain values that own
+// nothing and can be used from any thread (entries are callable from any
+// thread by design).
+#[cfg(not(lazyrt_loom))]
+unsafe impl Send for Entry {}
+// SAFETY: as above; Entry has no interior mutability.
+#[cfg(not(lazyrt_loom))]
+unsafe impl Sync for Entry {}
+
 /// One entry to create: a name (for errors and tools) and a tag the resolver
 /// receives (the embedder's own key, e.g. an index into its tables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,7 +57,10 @@ fn resolve(index: u32) -> usize {
                         .is_some_and(|(b, l)| b.cell(l).leader() == Some(leader))
                 };
                 match register_wait(me, index, leader, still_leads) {
-                    Ok(_record) => cell.wait(observed),
+                    Ok(_record) => {
+                        runtime.contended_waits.fetch_add(1, Ordering::Relaxed);
+                        cell.wait(observed)
+                    }
                     Err(cycle) => return cycle_failure(runtime, index, cycle),
                 }
             }

@@ -55,6 +55,8 @@ pub struct Runtime {
     pub(crate) allocator: Mutex<Allocator>,
     pub(crate) failures: Mutex<HashMap<u32, Arc<StoredFailure>>>,
     pub(crate) handlers: FailureHandlers,
+    /// Calls that had to sleep because another thread was resolving.
+    pub(crate) contended_waits: std::sync::atomic::AtomicU64,
 }
 
 const _: () =
@@ -73,6 +75,8 @@ pub struct RuntimeStats {
     pub capacity: usize,
     /// Bytes mapped for blocks (code, trampolines, slots and records).
     pub mapped_bytes: usize,
+    /// Calls so far that slept while another thread resolved their entry.
+    pub contended_waits: u64,
 }
 
 impl Runtime {
@@ -90,6 +94,7 @@ impl Runtime {
                     allocator: Mutex::new(Allocator::new()),
                     failures: Mutex::new(HashMap::new()),
                     handlers: FailureHandlers::new(),
+                    contended_waits: std::sync::atomic::AtomicU64::new(0),
                 })
             })
             .as_ref()
@@ -360,6 +365,7 @@ impl Runtime {
             blocks: allocator.blocks,
             capacity: allocator.blocks * BLOCK_CAPACITY,
             mapped_bytes: allocator.mapped_bytes,
+            contended_waits: self.contended_waits.load(Ordering::Relaxed),
         }
     }
 

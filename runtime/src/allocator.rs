@@ -2,7 +2,7 @@
 //! runtime's allocator lock. Freed indices are reused last-in first-out, so a
 //! create/remove loop keeps touching the same memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::block::BLOCK_CAPACITY;
 
@@ -16,6 +16,8 @@ pub(crate) struct Allocator {
     next_batch_id: u32,
     /// Names of retired entries not yet reused, for "entry was removed".
     tombstones: HashMap<u32, Box<str>>,
+    /// Code base address -> first index of the block, for address lookups.
+    pub(crate) code_bases: BTreeMap<usize, u32>,
     pub(crate) mapped_bytes: usize,
     pub(crate) blocks: usize,
     pub(crate) live_entries: usize,
@@ -34,6 +36,7 @@ impl Allocator {
             free_batch_ids: Vec::new(),
             next_batch_id: 0,
             tombstones: HashMap::new(),
+            code_bases: BTreeMap::new(),
             mapped_bytes: 0,
             blocks: 0,
             live_entries: 0,

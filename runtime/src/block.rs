@@ -144,6 +144,18 @@ impl Block {
         self.map_bytes
     }
 
+    /// Address of the code part.
+    pub(crate) fn code_base(&self) -> usize {
+        self.code
+    }
+
+    /// The entry whose stub starts exactly at `address`, if any.
+    pub(crate) fn local_of_stub(&self, address: usize) -> Option<usize> {
+        let offset = address.checked_sub(self.stub(0))?;
+        let local = offset / (self.stub(1) - self.stub(0));
+        (local < BLOCK_CAPACITY && self.stub(local) == address).then_some(local)
+    }
+
     pub(crate) fn first_index(&self) -> u32 {
         self.first_index
     }

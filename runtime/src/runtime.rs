@@ -148,6 +148,7 @@ impl Runtime {
             let first = allocator.next_block_index();
             let block = Block::map(first, self.reentry.reentry)?;
             allocator.block_mapped(block.mapped_bytes());
+            allocator.code_bases.insert(block.code_base(), first);
             self.blocks.insert(first >> BLOCK_SHIFT, Box::new(block));
         }
         let batch_id = allocator
@@ -207,6 +208,19 @@ impl Runtime {
     pub fn address(&self, entry: EntryId) -> Result<NonNull<c_void>, RuntimeError> {
         let (block, local) = self.live(entry)?;
         Ok(NonNull::new(block.stub(local) as *mut c_void).expect("stub address"))
+    }
+
+    /// The live entry whose callable address (stub) is `address`, if any.
+    pub fn entry_at(&self, address: NonNull<c_void>) -> Option<EntryId> {
+        let address = address.as_ptr() as usize;
+        let first = {
+            let allocator = lock(&self.allocator);
+            *allocator.code_bases.range(..=address).next_back()?.1
+        };
+        let (block, _) = self.block_of(first)?;
+        let local = block.local_of_stub(address)?;
+        let id = EntryId(first + local as u32);
+        (block.cell(local).phase() != Phase::Freed).then_some(id)
     }
 
     /// The entry's phase (also for freed entries).

@@ -1,0 +1,197 @@
+//! Where materialization work runs.
+//!
+//! The session hands work (materializing a unit, completing a query) to a
+//! [`Dispatcher`]. Nothing ever needs a dedicated thread: a thread that blocks
+//! waiting for a lookup ([`crate::Session::lookup_blocking`]) runs queued
+//! tasks of the session's dispatcher while it waits, so a lookup made on a
+//! pool worker does not occupy the worker the awaited work needs (ORC's
+//! blocking-future design deadlocks exactly there). Everything works with a
+//! one-thread pool.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// One unit of work.
+pub type Task = Box<dyn FnOnce() + Send + 'static>;
+
+/// Runs session work.
+pub trait Dispatcher: Send + Sync {
+    /// Runs `task` now or later, on some thread.
+    fn dispatch(&self, task: Task);
+    /// Called by a thread about to block until `done()`: if the thread is one
+    /// of this dispatcher's workers, run queued tasks until `done()` and
+    /// return true; otherwise return false (the caller blocks by itself).
+    fn wait_helping(&self, done: &dyn Fn() -> bool) -> bool {
+        let _ = done;
+        false
+    }
+    /// Wakes threads inside [`Dispatcher::wait_helping`] to re-check `done`.
+    fn wake_helpers(&self) {}
+}
+
+/// Runs every task on the thread that dispatches it, at once.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InPlaceDispatcher;
+
+impl Dispatcher for InPlaceDispatcher {
+    fn dispatch(&self, task: Task) {
+        task();
+    }
+}
+
+struct PoolShared {
+    queue: Mutex<PoolQueue>,
+    ready: Condvar,
+}
+
+struct PoolQueue {
+    tasks: VecDeque<Task>,
+    shutting_down: bool,
+}
+
+/// A fixed pool of worker threads sharing one queue.
+///
+/// ```
+/// use lazyrt::{Dispatcher, ThreadPoolDispatcher};
+/// let pool = ThreadPoolDispatcher::new(2);
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// pool.dispatch(Box::new(move || tx.send(6 * 7).unwrap()));
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// ```
+pub struct ThreadPoolDispatcher {
+    shared: Arc<PoolShared>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl ThreadPoolDispatcher {
+    /// Starts `threads` workers (at least one).
+    pub fn new(threads: usize) -> Self {
+        let shared = Arc::new(PoolShared {
+            queue: Mutex::new(PoolQueue {
+                tasks: VecDeque::new(),
+                shutting_down: false,
+            }),
+            ready: Condvar::new(),
+        });
+        let workers = (0..threads.max(1))
+            .map(|i| {
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("lazyrt-pool-{i}"))
+                    .spawn(move || worker(&shared))
+                    .expect("spawn lazyrt pool worker")
+            })
+            .collect();
+        Self {
+            shared,
+            workers: Mutex::new(workers),
+        }
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+thread_local! {
+    /// The pool this thread works for, if any.
+    static WORKER_OF: std::cell::Cell<*const PoolShared> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+fn worker(shared: &PoolShared) {
+    WORKER_OF.with(|w| w.set(shared));
+    loop {
+        let task = {
+            let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(task) = queue.tasks.pop_front() {
+                    break task;
+                }
+                if queue.shutting_down {
+                    return;
+                }
+                queue = shared.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        run_task(task);
+    }
+}
+
+/// Runs a task; a panicking task must not take a worker down with it.
+fn run_task(task: Task) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)).is_err() {
+        eprintln!("lazyrt: a dispatched task panicked; the pool goes on");
+    }
+}
+
+impl Dispatcher for ThreadPoolDispatcher {
+    fn dispatch(&self, task: Task) {
+        let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.shutting_down {
+            drop(queue);
+            // Late work after shutdown still runs rather than being lost.
+            return run_task(task);
+        }
+        queue.tasks.push_back(task);
+        drop(queue);
+        self.shared.ready.notify_one();
+    }
+
+    fn wait_helping(&self, done: &dyn Fn() -> bool) -> bool {
+        let shared: *const PoolShared = &*self.shared;
+        if WORKER_OF.with(|w| w.get()) != shared {
+            return false;
+        }
+        loop {
+            let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            // Checked under the queue lock: wake_helpers takes it too, so a
+            // completion cannot slip between this check and the wait.
+            if done() {
+                return true;
+            }
+            match queue.tasks.pop_front() {
+                Some(task) => {
+                    drop(queue);
+                    run_task(task);
+                }
+                None => drop(
+                    self.shared
+                        .ready
+                        .wait(queue)
+                        .unwrap_or_else(|e| e.into_inner()),
+                ),
+            }
+        }
+    }
+
+    fn wake_helpers(&self) {
+        let _queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared.ready.notify_all();
+    }
+}
+
+impl Drop for ThreadPoolDispatcher {
+    /// Finishes queued work, then joins the workers.
+    fn drop(&mut self) {
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shutting_down = true;
+        self.shared.ready.notify_all();
+        let current = std::thread::current().id();
+        for handle in self
+            .workers
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            // A pool dropped from one of its own workers cannot join itself.
+            if handle.thread().id() != current {
+                let _ = handle.join();
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! JITDylibs: symbol tables with a link order, the unit of symbol resolution
+//! (as in ORC, they model dynamic libraries).
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::session::{Deferred, LookupFlags, PendingUnit, RequiredState, Session, SymbolMap};
+use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
+use crate::tables::IdMap;
+use crate::unit::MaterializationUnit;
+
+/// Where a symbol is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum SymState {
+    /// Defined by a unit that has not started.
+    Pending,
+    /// Its unit is materializing.
+    Materializing,
+    /// Address known.
+    Resolved,
+    /// Emitted; waits for dependencies to become ready.
+    Emitted,
+    /// It and everything it depends on are emitted.
+    Ready,
+    /// Materialization failed; lookups fail with the stored error.
+    Failed,
+}
+
+pub(crate) const NO_UNIT: u32 = u32::MAX;
+
+/// One row of a symbol table: 16 bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SymbolEntry {
+    pub(crate) address: u64,
+    pub(crate) unit: u32,
+    pub(crate) flags: SymbolFlags,
+    pub(crate) state: SymState,
+}
+
+pub(crate) struct DylibState {
+    pub(crate) name: Arc<str>,
+    pub(crate) symbols: IdMap<SymbolName, SymbolEntry>,
+    /// `None` means "just this JITDylib".
+    pub(crate) link_order: Option<Vec<(JitDylib, LookupFlags)>>,
+    pub(crate) generators: Vec<Arc<dyn crate::generator::DefinitionGenerator>>,
+}
+
+impl DylibState {
+    pub(crate) fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            symbols: IdMap::default(),
+            link_order: None,
+            generators: Vec::new(),
+        }
+    }
+}
+
+/// A handle to a JITDylib of a session. Cheap to clone; compares by identity.
+#[derive(Clone)]
+pub struct JitDylib {
+    pub(crate) session: Session,
+    pub(crate) id: u32,
+    pub(crate) name: Arc<str>,
+}
+
+impl PartialEq for JitDylib {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && Arc::ptr_eq(&self.session.inner, &other.session.inner)
+    }
+}
+
+impl Eq for JitDylib {}
+
+impl std::fmt::Debug for JitDylib {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JitDylib({})", self.name)
+    }
+}
+
+impl JitDylib {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The session it belongs to.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Defines the symbols of `unit`. A strong symbol defined twice is a
+    /// [`Error::DuplicateDefinition`] and nothing is defined; a weak symbol
+    /// loses to a strong one (the loser's unit gets `discard`). The unit is
+    /// materialized when any of its symbols is looked up.
+    pub fn define(&self, unit: impl MaterializationUnit + 'static) -> Result<(), Error> {
+        self.define_boxed(Box::new(unit))
+    }
+
+    /// [`JitDylib::define`] for a boxed unit.
+    pub fn define_boxed(&self, unit: Box<dyn MaterializationUnit>) -> Result<(), Error> {
+        let symbols = unit.symbols();
+        let mut deferred = Deferred::default();
+        let result = {
+            let mut state = self.session.inner.lock();
+            state.define_unit(self, unit, symbols, &mut deferred)
+        };
+        self.session.run_deferred(deferred);
+        result
+    }
+
+    /// Defines symbols at known addresses (ready at once).
+    pub fn define_absolute(
+        &self,
+        symbols: impl IntoIterator<Item = (SymbolName, ExecutorSymbol)>,
+    ) -> Result<(), Error> {
+        let symbols: Vec<(SymbolName, ExecutorSymbol)> = symbols.into_iter().collect();
+        let mut state = self.session.inner.lock();
+        let dylib = state.dylib_mut(self)?;
+        if let Some((name, _)) = symbols.iter().find(|(name, s)| {
+            !s.flags.contains(SymbolFlags::WEAK) && dylib.symbols.contains_key(name)
+        }) {
+            return Err(Error::DuplicateDefinition {
+                symbol: name.clone(),
+                dylib: self.name.to_string(),
+            });
+        }
+        for (name, symbol) in symbols {
+            if symbol.flags.contains(SymbolFlags::WEAK) && dylib.symbols.contains_key(&name) {
+                continue;
+            }
+            dylib.symbols.insert(
+                name,
+                SymbolEntry {
+                    address: symbol.address,
+                    unit: NO_UNIT,
+                    flags: symbol.flags,
+                    state: SymState::Ready,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Sets the link order: the JITDylibs lookups from this one search, in
+    /// order. Include `self` (usually first, with `MatchAllSymbols`).
+    pub fn set_link_order(&self, order: Vec<(JitDylib, LookupFlags)>) {
+        if let Ok(dylib) = self.session.inner.lock().dylib_mut(self) {
+            dylib.link_order = Some(order);
+        }
+    }
+
+    /// The search order of lookups from this JITDylib: its link order, or
+    /// just itself with all symbols visible.
+    pub fn search_order(&self) -> Vec<(JitDylib, LookupFlags)> {
+        let state = self.session.inner.lock();
+        state
+            .dylibs
+            .get(self.id)
+            .and_then(|d| d.link_order.clone())
+            .unwrap_or_else(|| vec![(self.clone(), LookupFlags::MatchAllSymbols)])
+    }
+
+    /// Looks `symbols` up in this JITDylib's search order and waits.
+    pub fn lookup(
+        &self,
+        symbols: &[SymbolName],
+        required: RequiredState,
+    ) -> Result<SymbolMap, Error> {
+        self.session
+            .lookup_blocking(&self.search_order(), symbols.to_vec(), required)
+    }
+
+    /// Adds a generator, asked to define symbols a lookup misses here.
+    pub fn add_generator(&self, generator: impl crate::generator::DefinitionGenerator + 'static) {
+        if let Ok(dylib) = self.session.inner.lock().dylib_mut(self) {
+            dylib.generators.push(Arc::new(generator));
+        }
+    }
+
+    /// Whether `symbol` is defined here (in any state).
+    pub fn contains(&self, symbol: &SymbolName) -> bool {
+        let state = self.session.inner.lock();
+        state
+            .dylibs
+            .get(self.id)
+            .is_some_and(|d| d.symbols.contains_key(symbol))
+    }
+}
+
+impl crate::session::State {
+    pub(crate) fn dylib_mut(&mut self, jd: &JitDylib) -> Result<&mut DylibState, Error> {
+        self.dylibs
+            .get_mut(jd.id)
+            .ok_or_else(|| Error::DylibRemoved {
+                dylib: jd.name.to_string(),
+            })
+    }
+
+    /// Adds `unit` to `jd`'s table (all-or-nothing), starting it at once if
+    /// lookups already wait on its symbols (after `replace`).
+    pub(crate) fn define_unit(
+        &mut self,
+        jd: &JitDylib,
+        unit: Box<dyn MaterializationUnit>,
+        symbols: Vec<(SymbolName, SymbolFlags)>,
+        deferred: &mut Deferred,
+    ) -> Result<(), Error> {
+        let dylib = self.dylib_mut(jd)?;
+        // Validate first: nothing changes on error.
+        for (name, flags) in &symbols {
+            if let Some(existing) = dylib.symbols.get(name) {
+                let existing_weak = existing.flags.contains(SymbolFlags::WEAK);
+                let new_weak = flags.contains(SymbolFlags::WEAK);
+                let overridable = existing_weak && existing.state == SymState::Pending;
+                if !new_weak && !overridable {
+                    return Err(Error::DuplicateDefinition {
+                        symbol: name.clone(),
+                        dylib: jd.name.to_string(),
+                    });
+                }
+            }
+        }
+        let mut kept = Vec::with_capacity(symbols.len());
+        let mut lost = Vec::new();
+        let mut overridden: Vec<(u32, SymbolName)> = Vec::new();
+        for (name, flags) in symbols {
+            match dylib.symbols.get(&name) {
+                Some(_) if flags.contains(SymbolFlags::WEAK) => lost.push(name),
+                Some(existing) => {
+                    overridden.push((existing.unit, name.clone()));
+                    kept.push((name, flags));
+                }
+                None => kept.push((name, flags)),
+            }
+        }
+        if kept.is_empty() {
+            deferred.discards.push((unit, jd.clone(), lost));
+            return Ok(());
+        }
+        let unit_id = self.units.insert(PendingUnit {
+            unit,
+            symbols: kept.clone(),
+        });
+        if !lost.is_empty() {
+            // The new unit lost some weak symbols: it must not provide them.
+            let pending = self.units.get_mut(unit_id).expect("just inserted");
+            for name in &lost {
+                pending.unit.discard(jd, name);
+            }
+        }
+        for (old_unit, name) in overridden {
+            if let Some(old) = self.units.get_mut(old_unit) {
+                old.symbols.retain(|(n, _)| *n != name);
+                old.unit.discard(jd, &name);
+                if old.symbols.is_empty() {
+                    self.units.remove(old_unit);
+                }
+            }
+        }
+        let dylib = self.dylib_mut(jd)?;
+        for (name, flags) in &kept {
+            dylib.symbols.insert(
+                name.clone(),
+                SymbolEntry {
+                    address: 0,
+                    unit: unit_id,
+                    flags: *flags,
+                    state: SymState::Pending,
+                },
+            );
+        }
+        let waited_on = kept
+            .iter()
+            .any(|(name, _)| self.has_waiters(&(jd.id, name.clone())));
+        if waited_on {
+            self.start_unit(jd, unit_id, deferred);
+        }
+        Ok(())
+    }
+
+    /// Takes a pending unit out of the table and prepares its
+    /// materialization (run later via `deferred`).
+    pub(crate) fn start_unit(&mut self, jd: &JitDylib, unit_id: u32, deferred: &mut Deferred) {
+        let Some(pending) = self.units.remove(unit_id) else {
+            return;
+        };
+        let Ok(dylib) = self.dylib_mut(jd) else {
+            return;
+        };
+        for (name, _) in &pending.symbols {
+            if let Some(entry) = dylib.symbols.get_mut(name) {
+                entry.state = SymState::Materializing;
+                entry.unit = NO_UNIT;
+            }
+        }
+        let responsibility =
+            crate::responsibility::MaterializationResponsibility::new(jd.clone(), pending.symbols);
+        deferred.materialize.push((pending.unit, responsibility));
+    }
+}

@@ -1,0 +1,294 @@
+//! The LazyReexportsManager: lazy reexports whose address is a runtime stub
+//! and whose implementation is looked up (and so compiled) on first call.
+//!
+//! Setup is two lines (as in LLVM PR #118923):
+//!
+//! ```
+//! use lazyrt::{lazy_reexports, FnUnit, LazyReexportsManager, RequiredState, Session, SymbolFlags};
+//!
+//! extern "C" fn square(x: u64) -> u64 { x * x }
+//!
+//! let session = Session::new();
+//! let jd = session.create_jit_dylib("main")?;
+//! // An implementation that is "compiled" when first needed.
+//! let square_impl = session.intern("square$impl");
+//! let name = square_impl.clone();
+//! jd.define(FnUnit::new("compile square", [(square_impl.clone(), SymbolFlags::CALLABLE)],
+//!     move |mut r| {
+//!         r.notify_resolved([(name.clone(), square as usize as u64)]).unwrap();
+//!         r.notify_emitted(&[]).unwrap();
+//!     }))?;
+//!
+//! let manager = LazyReexportsManager::new(&session)?;
+//! let entry = session.intern("square");
+//! jd.define(lazy_reexports(&manager, [(entry.clone(), (square_impl, SymbolFlags::exported_callable()))]))?;
+//!
+//! // Looking the entry up gives its stub: nothing is compiled yet.
+//! let stub = jd.lookup(&[entry.clone()], RequiredState::Ready)?[&entry].address;
+//! // SAFETY: the entry's implementation has this signature.
+//! let square_fn: extern "C" fn(u64) -> u64 = unsafe { std::mem::transmute(stub as usize) };
+//! assert_eq!(square_fn(12), 144); // first call: looks up square$impl, patches, jumps
+//! # Ok::<(), lazyrt::Error>(())
+//! ```
+//!
+//! A failed first call (the implementation is missing, its materializer
+//! fails or panics) reaches the runtime's failure handler with the entry's
+//! name and the reason, and the error goes to the session's reporter. The
+//! entry then stays failed: later calls reach the failure handler with the
+//! same error without another lookup, until the entry is redirected.
+
+use std::ffi::c_void;
+use std::ptr::NonNull;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use lazyrt_runtime::{EntryInfo, EntrySpec, Resolve, ResolveError, Runtime};
+
+use crate::dylib::JitDylib;
+use crate::error::Error;
+use crate::responsibility::MaterializationResponsibility;
+use crate::session::{LookupFlags, RequiredState, Session};
+use crate::symbol::{SymbolFlags, SymbolName};
+use crate::unit::MaterializationUnit;
+
+/// Hooks for tools (profilers, tracers, debuggers).
+pub trait ReexportsListener: Send + Sync {
+    /// Stubs were created for these entries of `dylib`.
+    fn created(&self, dylib: &JitDylib, entries: &[(SymbolName, u64)]) {
+        let _ = (dylib, entries);
+    }
+    /// `entry` was called for the first time; its implementation is looked up.
+    fn first_called(&self, entry: &str, implementation: &SymbolName) {
+        let _ = (entry, implementation);
+    }
+    /// `entry` resolved to `address` after `elapsed` (lookup and compile).
+    fn resolved(&self, entry: &str, address: u64, elapsed: Duration) {
+        let _ = (entry, address, elapsed);
+    }
+    /// `entry` of `dylib` now jumps to `address`.
+    fn redirected(&self, dylib: &JitDylib, entry: &SymbolName, address: u64) {
+        let _ = (dylib, entry, address);
+    }
+}
+
+struct ManagerInner {
+    session: Session,
+    runtime: &'static Runtime,
+    listener: RwLock<Option<Arc<dyn ReexportsListener>>>,
+}
+
+impl ManagerInner {
+    fn listener(&self) -> Option<Arc<dyn ReexportsListener>> {
+        self.listener
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Makes lazy reexports for one session. See the module docs.
+#[derive(Clone)]
+pub struct LazyReexportsManager {
+    inner: Arc<ManagerInner>,
+}
+
+impl LazyReexportsManager {
+    /// A manager for `session`, using the process's runtime.
+    pub fn new(session: &Session) -> Result<Self, Error> {
+        Ok(Self {
+            inner: Arc::new(ManagerInner {
+                session: session.clone(),
+                runtime: Runtime::global()?,
+                listener: RwLock::new(None),
+            }),
+        })
+    }
+
+    /// Installs the listener.
+    pub fn set_listener(&self, listener: impl ReexportsListener + 'static) {
+        *self
+            .inner
+            .listener
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(listener));
+    }
+
+    /// Points the lazy reexport `entry` of `dylib` at `address` atomically,
+    /// resolved or not (tiered compilation; an unresolved entry then skips
+    /// resolution). Looking `entry` up creates its stub if needed.
+    pub fn redirect(
+        &self,
+        dylib: &JitDylib,
+        entry: &SymbolName,
+        address: u64,
+    ) -> Result<(), Error> {
+        self.redirect_many(dylib, &[(entry.clone(), address)])
+    }
+
+    /// Redirects several entries of `dylib`; all are checked before any moves.
+    pub fn redirect_many(
+        &self,
+        dylib: &JitDylib,
+        targets: &[(SymbolName, u64)],
+    ) -> Result<(), Error> {
+        let names: Vec<SymbolName> = targets.iter().map(|(n, _)| n.clone()).collect();
+        let stubs = dylib.session.lookup_blocking(
+            &[(dylib.clone(), LookupFlags::MatchAllSymbols)],
+            names,
+            RequiredState::Resolved,
+        )?;
+        let mut moves = Vec::with_capacity(targets.len());
+        for (name, address) in targets {
+            let stub = NonNull::new(stubs[name].address as usize as *mut c_void);
+            let id = stub.and_then(|s| self.inner.runtime.entry_at(s));
+            let (Some(id), Some(target)) = (id, NonNull::new(*address as usize as *mut c_void))
+            else {
+                return Err(Error::NotALazyReexport {
+                    symbol: name.clone(),
+                    dylib: dylib.name().to_string(),
+                });
+            };
+            moves.push((id, target));
+        }
+        self.inner.runtime.redirect_many(&moves)?;
+        if let Some(listener) = self.inner.listener() {
+            for (name, address) in targets {
+                listener.redirected(dylib, name, *address);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lazy reexports of implementations in the JITDylib they are defined in:
+/// `entry -> (implementation, flags)`.
+pub fn lazy_reexports(
+    manager: &LazyReexportsManager,
+    aliases: impl IntoIterator<Item = (SymbolName, (SymbolName, SymbolFlags))>,
+) -> LazyReexportsUnit {
+    LazyReexportsUnit {
+        manager: manager.inner.clone(),
+        source: None,
+        aliases: aliases.into_iter().map(|(e, (i, f))| (e, i, f)).collect(),
+    }
+}
+
+/// Lazy reexports of implementations in `source`.
+pub fn lazy_reexports_from(
+    manager: &LazyReexportsManager,
+    source: &JitDylib,
+    aliases: impl IntoIterator<Item = (SymbolName, (SymbolName, SymbolFlags))>,
+) -> LazyReexportsUnit {
+    LazyReexportsUnit {
+        manager: manager.inner.clone(),
+        source: Some(source.clone()),
+        aliases: aliases.into_iter().map(|(e, (i, f))| (e, i, f)).collect(),
+    }
+}
+
+/// The unit [`lazy_reexports`] makes. Materializing it creates the stubs
+/// (one runtime batch); it never touches the implementations.
+pub struct LazyReexportsUnit {
+    manager: Arc<ManagerInner>,
+    source: Option<JitDylib>,
+    aliases: Vec<(SymbolName, SymbolName, SymbolFlags)>,
+}
+
+impl MaterializationUnit for LazyReexportsUnit {
+    fn name(&self) -> &str {
+        "lazy reexports"
+    }
+
+    fn symbols(&self) -> Vec<(SymbolName, SymbolFlags)> {
+        self.aliases
+            .iter()
+            .map(|(e, _, f)| (e.clone(), *f))
+            .collect()
+    }
+
+    fn discard(&mut self, _dylib: &JitDylib, symbol: &SymbolName) {
+        self.aliases.retain(|(e, _, _)| e != symbol);
+    }
+
+    fn materialize(self: Box<Self>, mut responsibility: MaterializationResponsibility) {
+        let this = *self;
+        let source = this
+            .source
+            .unwrap_or_else(|| responsibility.target_dylib().clone());
+        let batch = Arc::new(ReexportBatch {
+            manager: Arc::downgrade(&this.manager),
+            source,
+            implementations: this.aliases.iter().map(|(_, i, _)| i.clone()).collect(),
+        });
+        let specs = this
+            .aliases
+            .iter()
+            .enumerate()
+            .map(|(i, (entry, _, _))| EntrySpec::new(entry.as_str(), i as u64));
+        let entries = match this.manager.runtime.create_entries(batch, specs) {
+            Ok(entries) => entries,
+            Err(e) => return responsibility.fail(e),
+        };
+        let stubs: Vec<(SymbolName, u64)> = this
+            .aliases
+            .iter()
+            .zip(&entries)
+            .map(|((name, _, _), entry)| (name.clone(), entry.address.as_ptr() as u64))
+            .collect();
+        if let Some(listener) = this.manager.listener() {
+            listener.created(responsibility.target_dylib(), &stubs);
+        }
+        let done = responsibility
+            .notify_resolved(stubs)
+            .and_then(|()| responsibility.notify_emitted(&[]));
+        if let Err(e) = done {
+            responsibility.fail(e);
+        }
+    }
+}
+
+/// What the runtime asks on a first call: one per materialized unit.
+struct ReexportBatch {
+    manager: Weak<ManagerInner>,
+    source: JitDylib,
+    implementations: Vec<SymbolName>,
+}
+
+impl Resolve for ReexportBatch {
+    fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
+        let Some(manager) = self.manager.upgrade() else {
+            return Err(ResolveError::new("its LazyReexportsManager was dropped"));
+        };
+        let implementation = &self.implementations[entry.tag as usize];
+        let listener = manager.listener();
+        if let Some(listener) = &listener {
+            listener.first_called(entry.name, implementation);
+        }
+        let start = Instant::now();
+        let found = manager.session.lookup_blocking(
+            &[(self.source.clone(), LookupFlags::MatchAllSymbols)],
+            vec![implementation.clone()],
+            RequiredState::Ready,
+        );
+        let error = match found {
+            Ok(found) => {
+                match NonNull::new(found[implementation].address as usize as *mut c_void) {
+                    Some(address) => {
+                        if let Some(listener) = &listener {
+                            listener.resolved(entry.name, address.as_ptr() as u64, start.elapsed());
+                        }
+                        return Ok(address);
+                    }
+                    None => Error::MaterializationFailed {
+                        symbols: vec![implementation.clone()],
+                        dylib: self.source.name().to_string(),
+                        reason: "resolved to address 0".to_string(),
+                    },
+                }
+            }
+            Err(e) => e,
+        };
+        manager.session.report_error(&error);
+        Err(ResolveError::from_error(error))
+    }
+}

@@ -1,0 +1,124 @@
+//! From emitted to ready: a symbol is ready when it and everything it
+//! (transitively) depends on are emitted. Cycles of emitted symbols become
+//! ready together. A failure fails the emitted symbols that depend on it.
+
+use crate::dylib::SymState;
+use crate::error::Error;
+use crate::session::{Deferred, State, SymKey};
+use crate::symbol::ExecutorSymbol;
+use crate::tables::IdSet;
+
+impl State {
+    fn sym_state(&self, key: &SymKey) -> Option<SymState> {
+        Some(self.dylibs.get(key.0)?.symbols.get(&key.1)?.state)
+    }
+
+    fn set_state(&mut self, key: &SymKey, state: SymState) -> Option<ExecutorSymbol> {
+        let entry = self.dylibs.get_mut(key.0)?.symbols.get_mut(&key.1)?;
+        entry.state = state;
+        Some(ExecutorSymbol {
+            address: entry.address,
+            flags: entry.flags,
+        })
+    }
+
+    /// Marks `keys` emitted with `dependencies` and makes ready whatever can be.
+    pub(crate) fn emit(
+        &mut self,
+        keys: &[SymKey],
+        dependencies: &[SymKey],
+        deferred: &mut Deferred,
+    ) {
+        let pending: Vec<SymKey> = dependencies
+            .iter()
+            .filter(|d| self.sym_state(d) != Some(SymState::Ready))
+            .cloned()
+            .collect();
+        let mut roots = Vec::with_capacity(keys.len());
+        for key in keys {
+            self.set_state(key, SymState::Emitted);
+            if !pending.is_empty() {
+                self.deps.insert(key.clone(), pending.clone());
+                for dep in &pending {
+                    self.dependents
+                        .entry(dep.clone())
+                        .or_default()
+                        .push(key.clone());
+                }
+            }
+            roots.push(key.clone());
+            if let Some(waiting) = self.dependents.get(key) {
+                roots.extend(waiting.iter().cloned());
+            }
+        }
+        self.propagate_ready(roots, deferred);
+    }
+
+    fn propagate_ready(&mut self, mut worklist: Vec<SymKey>, deferred: &mut Deferred) {
+        while let Some(root) = worklist.pop() {
+            if self.sym_state(&root) != Some(SymState::Emitted) {
+                continue;
+            }
+            let mut seen = IdSet::default();
+            let mut stack = vec![root];
+            let mut ready = true;
+            while let Some(node) = stack.pop() {
+                if !seen.insert(node.clone()) {
+                    continue;
+                }
+                match self.sym_state(&node) {
+                    Some(SymState::Ready) => {}
+                    Some(SymState::Emitted) => {
+                        if let Some(deps) = self.deps.get(&node) {
+                            stack.extend(deps.iter().cloned());
+                        }
+                    }
+                    _ => {
+                        ready = false;
+                        break;
+                    }
+                }
+            }
+            if !ready {
+                continue;
+            }
+            for node in seen {
+                if self.sym_state(&node) != Some(SymState::Emitted) {
+                    continue;
+                }
+                let symbol = self.set_state(&node, SymState::Ready).expect("present");
+                self.deps.remove(&node);
+                self.notify(&node, SymState::Ready, symbol, deferred);
+                if let Some(waiting) = self.dependents.remove(&node) {
+                    worklist.extend(waiting);
+                }
+            }
+        }
+    }
+
+    /// Fails `keys` (and emitted symbols depending on them) with `error`.
+    pub(crate) fn fail_symbols(
+        &mut self,
+        keys: Vec<SymKey>,
+        error: &Error,
+        deferred: &mut Deferred,
+    ) {
+        let mut worklist = keys;
+        while let Some(key) = worklist.pop() {
+            if matches!(self.sym_state(&key), None | Some(SymState::Failed)) {
+                continue;
+            }
+            self.set_state(&key, SymState::Failed);
+            self.deps.remove(&key);
+            self.failures.insert(key.clone(), error.clone());
+            self.fail_waiters(&key, error, deferred);
+            if let Some(dependents) = self.dependents.remove(&key) {
+                worklist.extend(
+                    dependents
+                        .into_iter()
+                        .filter(|d| self.sym_state(d) == Some(SymState::Emitted)),
+                );
+            }
+        }
+    }
+}

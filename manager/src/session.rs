@@ -1,0 +1,352 @@
+//! The session: symbol interning, JITDylibs, lookups, error reporting and the
+//! dispatcher for materialization work.
+//!
+//! All symbol tables live in one [`State`] behind the session lock. User code
+//! (materializers, generators, lookup callbacks, `discard`) never runs with
+//! the lock held: work found under the lock is collected and run after it is
+//! released.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+
+use crate::dispatcher::{Dispatcher, InPlaceDispatcher};
+use crate::dylib::{DylibState, JitDylib, SymState};
+use crate::error::Error;
+use crate::responsibility::MaterializationResponsibility;
+use crate::symbol::{ExecutorSymbol, SymbolName, SymbolPool};
+use crate::tables::{IdHasher, IdMap, Slab};
+use crate::unit::MaterializationUnit;
+
+/// A symbol in a JITDylib: (dylib id, name).
+pub(crate) type SymKey = (u32, SymbolName);
+
+/// Addresses found by a lookup.
+pub type SymbolMap = HashMap<SymbolName, ExecutorSymbol, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// Called once with the result of an asynchronous lookup.
+pub type LookupCallback = Box<dyn FnOnce(Result<SymbolMap, Error>) + Send>;
+
+/// How far a lookup waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequiredState {
+    /// Addresses known (the code may not be ready to run).
+    Resolved,
+    /// These symbols and everything they depend on are emitted.
+    Ready,
+}
+
+impl RequiredState {
+    pub(crate) fn as_sym_state(self) -> SymState {
+        match self {
+            RequiredState::Resolved => SymState::Resolved,
+            RequiredState::Ready => SymState::Ready,
+        }
+    }
+}
+
+/// Which symbols of a JITDylib in a search order are visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LookupFlags {
+    /// Only exported symbols (how other JITDylibs see this one).
+    #[default]
+    MatchExportedSymbolsOnly,
+    /// Every symbol (how a JITDylib sees itself).
+    MatchAllSymbols,
+}
+
+/// A search order: JITDylibs to search, first match wins.
+pub type SearchOrder = Vec<(JitDylib, LookupFlags)>;
+
+/// Materializations, failures and callbacks found under the lock, to run
+/// after releasing it.
+#[derive(Default)]
+pub(crate) struct Deferred {
+    pub(crate) completions: Vec<(LookupCallback, Result<SymbolMap, Error>)>,
+    pub(crate) materialize: Vec<(Box<dyn MaterializationUnit>, MaterializationResponsibility)>,
+    pub(crate) discards: Vec<(Box<dyn MaterializationUnit>, JitDylib, Vec<SymbolName>)>,
+    pub(crate) errors: Vec<Error>,
+}
+
+pub(crate) struct Query {
+    pub(crate) remaining: usize,
+    pub(crate) required: SymState,
+    pub(crate) results: SymbolMap,
+    pub(crate) callback: Option<LookupCallback>,
+}
+
+/// A unit defined in a JITDylib, not yet materializing.
+pub(crate) struct PendingUnit {
+    pub(crate) unit: Box<dyn MaterializationUnit>,
+    /// Its symbols still owned by it (weak ones may have been overridden).
+    pub(crate) symbols: Vec<(SymbolName, crate::symbol::SymbolFlags)>,
+}
+
+pub(crate) struct State {
+    pub(crate) dylibs: Slab<DylibState>,
+    pub(crate) units: Slab<PendingUnit>,
+    pub(crate) queries: IdMap<u64, Query>,
+    pub(crate) next_query: u64,
+    pub(crate) waiters: IdMap<SymKey, Vec<u64>>,
+    pub(crate) failures: IdMap<SymKey, Error>,
+    /// Emitted, not yet ready symbols and what they wait for.
+    pub(crate) deps: IdMap<SymKey, Vec<SymKey>>,
+    /// Reverse edges of `deps`.
+    pub(crate) dependents: IdMap<SymKey, Vec<SymKey>>,
+}
+
+pub(crate) struct SessionInner {
+    pub(crate) pool: SymbolPool,
+    pub(crate) state: Mutex<State>,
+    pub(crate) dispatcher: Arc<dyn Dispatcher>,
+    reporter: RwLock<Arc<dyn Fn(&Error) + Send + Sync>>,
+}
+
+/// The controller side of lazyrt: owns symbol names, JITDylibs, lookups and
+/// materialization. Cheap to clone (a handle).
+///
+/// ```
+/// use lazyrt::{ExecutorSymbol, RequiredState, Session, SymbolFlags};
+/// let session = Session::new();
+/// let jd = session.create_jit_dylib("main")?;
+/// let answer = session.intern("answer");
+/// jd.define_absolute([(answer.clone(), ExecutorSymbol { address: 42, flags: SymbolFlags::EXPORTED })])?;
+/// let found = jd.lookup(&[answer.clone()], RequiredState::Ready)?;
+/// assert_eq!(found[&answer].address, 42);
+/// # Ok::<(), lazyrt::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) inner: Arc<SessionInner>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// A session whose materialization runs on the thread that needs it.
+    pub fn new() -> Self {
+        Self::with_dispatcher(Arc::new(InPlaceDispatcher))
+    }
+
+    /// A session that runs materialization work on `dispatcher`.
+    pub fn with_dispatcher(dispatcher: Arc<dyn Dispatcher>) -> Self {
+        Self {
+            inner: Arc::new(SessionInner {
+                pool: SymbolPool::new(),
+                state: Mutex::new(State {
+                    dylibs: Slab::new(),
+                    units: Slab::new(),
+                    queries: IdMap::default(),
+                    next_query: 0,
+                    waiters: IdMap::default(),
+                    failures: IdMap::default(),
+                    deps: IdMap::default(),
+                    dependents: IdMap::default(),
+                }),
+                dispatcher,
+                reporter: RwLock::new(Arc::new(|e: &Error| eprintln!("lazyrt: {e}"))),
+            }),
+        }
+    }
+
+    /// Interns `name`.
+    pub fn intern(&self, name: &str) -> SymbolName {
+        self.inner.pool.intern(name)
+    }
+
+    /// Number of names in the interning pool (for memory accounting).
+    pub fn interned_names(&self) -> usize {
+        self.inner.pool.len()
+    }
+
+    /// The dispatcher materialization work runs on.
+    pub fn dispatcher(&self) -> &Arc<dyn Dispatcher> {
+        &self.inner.dispatcher
+    }
+
+    /// Creates an empty JITDylib whose link order is itself.
+    pub fn create_jit_dylib(&self, name: &str) -> Result<JitDylib, Error> {
+        let mut state = self.inner.lock();
+        let taken = (0..state.dylibs_len())
+            .any(|id| state.dylibs.get(id).is_some_and(|d| &*d.name == name));
+        if taken {
+            return Err(Error::DuplicateDylib {
+                dylib: name.to_string(),
+            });
+        }
+        let name: Arc<str> = Arc::from(name);
+        let id = state.dylibs.insert(DylibState::new(name.clone()));
+        Ok(JitDylib {
+            session: self.clone(),
+            id,
+            name,
+        })
+    }
+
+    /// The JITDylib called `name`, if any.
+    pub fn jit_dylib(&self, name: &str) -> Option<JitDylib> {
+        let state = self.inner.lock();
+        (0..state.dylibs_len()).find_map(|id| {
+            let d = state.dylibs.get(id)?;
+            (&*d.name == name).then(|| JitDylib {
+                session: self.clone(),
+                id,
+                name: d.name.clone(),
+            })
+        })
+    }
+
+    /// Replaces the error reporter (default: print `lazyrt: <error>` to
+    /// stderr). It receives materialization failures nobody else sees.
+    pub fn set_error_reporter(&self, reporter: impl Fn(&Error) + Send + Sync + 'static) {
+        *self
+            .inner
+            .reporter
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(reporter);
+    }
+
+    /// Sends `error` to the error reporter.
+    pub fn report_error(&self, error: &Error) {
+        let reporter = self
+            .inner
+            .reporter
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        reporter(error);
+    }
+
+    /// Looks `symbols` up in `order` and calls `on_complete` once they reach
+    /// `required` (or with the first error). Materializes what it needs, at
+    /// most once per symbol however many lookups race. `on_complete` may run
+    /// on this thread before `lookup` returns, or later on another thread.
+    pub fn lookup(
+        &self,
+        order: &[(JitDylib, LookupFlags)],
+        symbols: Vec<SymbolName>,
+        required: RequiredState,
+        on_complete: impl FnOnce(Result<SymbolMap, Error>) + Send + 'static,
+    ) {
+        crate::lookup::lookup(self, order, symbols, required, Box::new(on_complete));
+    }
+
+    /// [`Session::lookup`], waiting for the result. On a pool worker the wait
+    /// runs other queued work, so it never starves the pool.
+    pub fn lookup_blocking(
+        &self,
+        order: &[(JitDylib, LookupFlags)],
+        symbols: Vec<SymbolName>,
+        required: RequiredState,
+    ) -> Result<SymbolMap, Error> {
+        let slot: Arc<(Mutex<Option<Result<SymbolMap, Error>>>, Condvar)> =
+            Arc::new((Mutex::new(None), Condvar::new()));
+        let done = slot.clone();
+        let dispatcher = self.inner.dispatcher.clone();
+        self.lookup(order, symbols, required, move |result| {
+            *done.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+            done.1.notify_all();
+            dispatcher.wake_helpers();
+        });
+        let (result, ready) = &*slot;
+        let finished = || result.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        if !self.inner.dispatcher.wait_helping(&finished) {
+            let mut guard = result.lock().unwrap_or_else(|e| e.into_inner());
+            while guard.is_none() {
+                guard = ready.wait(guard).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        let outcome = result
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("lookup finished");
+        outcome
+    }
+
+    /// Runs what was collected under the lock: discards, materializations
+    /// (on the dispatcher), error reports and lookup callbacks.
+    pub(crate) fn run_deferred(&self, deferred: Deferred) {
+        for (mut unit, dylib, symbols) in deferred.discards {
+            for symbol in &symbols {
+                unit.discard(&dylib, symbol);
+            }
+        }
+        for error in &deferred.errors {
+            self.report_error(error);
+        }
+        for (unit, responsibility) in deferred.materialize {
+            self.inner
+                .dispatcher
+                .dispatch(Box::new(move || unit.materialize(responsibility)));
+        }
+        for (callback, result) in deferred.completions {
+            callback(result);
+        }
+    }
+}
+
+impl SessionInner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    pub(crate) fn dylibs_len(&self) -> u32 {
+        self.dylibs.len() as u32
+    }
+
+    /// Tells the queries waiting on `key` that it reached `reached`.
+    pub(crate) fn notify(
+        &mut self,
+        key: &SymKey,
+        reached: SymState,
+        symbol: ExecutorSymbol,
+        deferred: &mut Deferred,
+    ) {
+        let Some(list) = self.waiters.get_mut(key) else {
+            return;
+        };
+        let queries = &mut self.queries;
+        list.retain(|id| {
+            let Some(query) = queries.get_mut(id) else {
+                return false;
+            };
+            if reached < query.required {
+                return true;
+            }
+            query.results.insert(key.1.clone(), symbol);
+            query.remaining -= 1;
+            if query.remaining == 0 {
+                let mut query = queries.remove(id).expect("present");
+                let callback = query.callback.take().expect("query completes once");
+                deferred
+                    .completions
+                    .push((callback, Ok(std::mem::take(&mut query.results))));
+            }
+            false
+        });
+        if list.is_empty() {
+            self.waiters.remove(key);
+        }
+    }
+
+    /// Fails every query waiting on `key` with `error`.
+    pub(crate) fn fail_waiters(&mut self, key: &SymKey, error: &Error, deferred: &mut Deferred) {
+        for id in self.waiters.remove(key).unwrap_or_default() {
+            if let Some(mut query) = self.queries.remove(&id) {
+                let callback = query.callback.take().expect("query completes once");
+                deferred.completions.push((callback, Err(error.clone())));
+            }
+        }
+    }
+
+    /// Whether anyone waits on `key`.
+    pub(crate) fn has_waiters(&self, key: &SymKey) -> bool {
+        self.waiters.get(key).is_some_and(|w| !w.is_empty())
+    }
+}

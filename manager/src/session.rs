@@ -94,11 +94,17 @@ pub(crate) struct State {
     pub(crate) dependents: IdMap<SymKey, Vec<SymKey>>,
 }
 
+/// The session's error reporter.
+type ErrorReporter = Arc<dyn Fn(&Error) + Send + Sync>;
+
+/// Where a blocking lookup's result lands.
+type ResultSlot = (Mutex<Option<Result<SymbolMap, Error>>>, Condvar);
+
 pub(crate) struct SessionInner {
     pub(crate) pool: SymbolPool,
     pub(crate) state: Mutex<State>,
     pub(crate) dispatcher: Arc<dyn Dispatcher>,
-    reporter: RwLock<Arc<dyn Fn(&Error) + Send + Sync>>,
+    reporter: RwLock<ErrorReporter>,
 }
 
 /// The controller side of lazyrt: owns symbol names, JITDylibs, lookups and
@@ -242,8 +248,7 @@ impl Session {
         symbols: Vec<SymbolName>,
         required: RequiredState,
     ) -> Result<SymbolMap, Error> {
-        let slot: Arc<(Mutex<Option<Result<SymbolMap, Error>>>, Condvar)> =
-            Arc::new((Mutex::new(None), Condvar::new()));
+        let slot: Arc<ResultSlot> = Arc::new((Mutex::new(None), Condvar::new()));
         let done = slot.clone();
         let dispatcher = self.inner.dispatcher.clone();
         self.lookup(order, symbols, required, move |result| {
@@ -259,12 +264,11 @@ impl Session {
                 guard = ready.wait(guard).unwrap_or_else(|e| e.into_inner());
             }
         }
-        let outcome = result
+        result
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-            .expect("lookup finished");
-        outcome
+            .expect("lookup finished")
     }
 
     /// Runs what was collected under the lock: discards, materializations

@@ -9,6 +9,14 @@ use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
 use crate::tables::IdMap;
 use crate::unit::MaterializationUnit;
 
+/// What a definition provides its symbols with.
+pub(crate) enum Definition {
+    /// A unit materialized on first lookup.
+    Unit(Box<dyn MaterializationUnit>),
+    /// Known addresses, one per symbol.
+    Absolute(Vec<u64>),
+}
+
 /// Where a symbol is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum SymState {
@@ -103,43 +111,34 @@ impl JitDylib {
         let mut deferred = Deferred::default();
         let result = {
             let mut state = self.session.inner.lock();
-            state.define_unit(self, unit, symbols, &mut deferred)
+            state.define_symbols(self, Definition::Unit(unit), symbols, &mut deferred)
         };
         self.session.run_deferred(deferred);
         result
     }
 
-    /// Defines symbols at known addresses (ready at once).
+    /// Defines symbols at known addresses (ready at once). The same rules as
+    /// [`JitDylib::define`]: duplicates fail, weak symbols lose.
     pub fn define_absolute(
         &self,
         symbols: impl IntoIterator<Item = (SymbolName, ExecutorSymbol)>,
     ) -> Result<(), Error> {
-        let symbols: Vec<(SymbolName, ExecutorSymbol)> = symbols.into_iter().collect();
-        let mut state = self.session.inner.lock();
-        let dylib = state.dylib_mut(self)?;
-        if let Some((name, _)) = symbols.iter().find(|(name, s)| {
-            !s.flags.contains(SymbolFlags::WEAK) && dylib.symbols.contains_key(name)
-        }) {
-            return Err(Error::DuplicateDefinition {
-                symbol: name.clone(),
-                dylib: self.name.to_string(),
-            });
-        }
-        for (name, symbol) in symbols {
-            if symbol.flags.contains(SymbolFlags::WEAK) && dylib.symbols.contains_key(&name) {
-                continue;
-            }
-            dylib.symbols.insert(
-                name,
-                SymbolEntry {
-                    address: symbol.address,
-                    unit: NO_UNIT,
-                    flags: symbol.flags,
-                    state: SymState::Ready,
-                },
-            );
-        }
-        Ok(())
+        let (symbols, addresses): (Vec<_>, Vec<_>) = symbols
+            .into_iter()
+            .map(|(n, s)| ((n, s.flags), s.address))
+            .unzip();
+        let mut deferred = Deferred::default();
+        let result = {
+            let mut state = self.session.inner.lock();
+            state.define_symbols(
+                self,
+                Definition::Absolute(addresses),
+                symbols,
+                &mut deferred,
+            )
+        };
+        self.session.run_deferred(deferred);
+        result
     }
 
     /// Sets the link order: the JITDylibs lookups from this one search, in
@@ -197,12 +196,14 @@ impl crate::session::State {
             })
     }
 
-    /// Adds `unit` to `jd`'s table (all-or-nothing), starting it at once if
-    /// lookups already wait on its symbols (after `replace`).
-    pub(crate) fn define_unit(
+    /// Adds a definition to `jd`'s table (all-or-nothing): a strong symbol
+    /// that exists already (other than a weak one not yet materializing) is a
+    /// duplicate; a weak newcomer loses to what exists. A unit is started at
+    /// once if lookups already wait on its symbols (after `replace`).
+    pub(crate) fn define_symbols(
         &mut self,
         jd: &JitDylib,
-        unit: Box<dyn MaterializationUnit>,
+        definition: Definition,
         symbols: Vec<(SymbolName, SymbolFlags)>,
         deferred: &mut Deferred,
     ) -> Result<(), Error> {
@@ -210,10 +211,9 @@ impl crate::session::State {
         // Validate first: nothing changes on error.
         for (name, flags) in &symbols {
             if let Some(existing) = dylib.symbols.get(name) {
-                let existing_weak = existing.flags.contains(SymbolFlags::WEAK);
-                let new_weak = flags.contains(SymbolFlags::WEAK);
-                let overridable = existing_weak && existing.state == SymState::Pending;
-                if !new_weak && !overridable {
+                let overridable = existing.flags.contains(SymbolFlags::WEAK)
+                    && existing.state == SymState::Pending;
+                if !flags.contains(SymbolFlags::WEAK) && !overridable {
                     return Err(Error::DuplicateDefinition {
                         symbol: name.clone(),
                         dylib: jd.name.to_string(),
@@ -221,33 +221,25 @@ impl crate::session::State {
                 }
             }
         }
+        let addresses = match &definition {
+            Definition::Absolute(addresses) => addresses.clone(),
+            Definition::Unit(_) => Vec::new(),
+        };
         let mut kept = Vec::with_capacity(symbols.len());
+        let mut kept_addresses = Vec::with_capacity(addresses.len());
         let mut lost = Vec::new();
         let mut overridden: Vec<(u32, SymbolName)> = Vec::new();
-        for (name, flags) in symbols {
+        for (i, (name, flags)) in symbols.into_iter().enumerate() {
             match dylib.symbols.get(&name) {
-                Some(_) if flags.contains(SymbolFlags::WEAK) => lost.push(name),
-                Some(existing) => {
-                    overridden.push((existing.unit, name.clone()));
-                    kept.push((name, flags));
+                Some(_) if flags.contains(SymbolFlags::WEAK) => {
+                    lost.push(name);
+                    continue;
                 }
-                None => kept.push((name, flags)),
+                Some(existing) => overridden.push((existing.unit, name.clone())),
+                None => {}
             }
-        }
-        if kept.is_empty() {
-            deferred.discards.push((unit, jd.clone(), lost));
-            return Ok(());
-        }
-        let unit_id = self.units.insert(PendingUnit {
-            unit,
-            symbols: kept.clone(),
-        });
-        if !lost.is_empty() {
-            // The new unit lost some weak symbols: it must not provide them.
-            let pending = self.units.get_mut(unit_id).expect("just inserted");
-            for name in &lost {
-                pending.unit.discard(jd, name);
-            }
+            kept.push((name, flags));
+            kept_addresses.extend(addresses.get(i));
         }
         for (old_unit, name) in overridden {
             if let Some(old) = self.units.get_mut(old_unit) {
@@ -258,22 +250,42 @@ impl crate::session::State {
                 }
             }
         }
+        let unit_id = match definition {
+            Definition::Unit(mut unit) => {
+                for name in &lost {
+                    unit.discard(jd, name);
+                }
+                if kept.is_empty() {
+                    return Ok(());
+                }
+                self.units.insert(PendingUnit {
+                    unit,
+                    symbols: kept.clone(),
+                })
+            }
+            Definition::Absolute(_) => NO_UNIT,
+        };
         let dylib = self.dylib_mut(jd)?;
-        for (name, flags) in &kept {
+        for (i, (name, flags)) in kept.iter().enumerate() {
+            let (address, state) = match kept_addresses.get(i) {
+                Some(address) if unit_id == NO_UNIT => (*address, SymState::Ready),
+                _ => (0, SymState::Pending),
+            };
             dylib.symbols.insert(
                 name.clone(),
                 SymbolEntry {
-                    address: 0,
+                    address,
                     unit: unit_id,
                     flags: *flags,
-                    state: SymState::Pending,
+                    state,
                 },
             );
         }
-        let waited_on = kept
-            .iter()
-            .any(|(name, _)| self.has_waiters(&(jd.id, name.clone())));
-        if waited_on {
+        if unit_id != NO_UNIT
+            && kept
+                .iter()
+                .any(|(name, _)| self.has_waiters(&(jd.id, name.clone())))
+        {
             self.start_unit(jd, unit_id, deferred);
         }
         Ok(())

@@ -71,6 +71,22 @@ pub trait ReexportsListener: Send + Sync {
     }
 }
 
+/// A shared listener (keep a handle to read what it recorded).
+impl<T: ReexportsListener + ?Sized> ReexportsListener for Arc<T> {
+    fn created(&self, dylib: &JitDylib, entries: &[(SymbolName, u64)]) {
+        (**self).created(dylib, entries)
+    }
+    fn first_called(&self, entry: &str, implementation: &SymbolName) {
+        (**self).first_called(entry, implementation)
+    }
+    fn resolved(&self, entry: &str, address: u64, elapsed: Duration) {
+        (**self).resolved(entry, address, elapsed)
+    }
+    fn redirected(&self, dylib: &JitDylib, entry: &SymbolName, address: u64) {
+        (**self).redirected(dylib, entry, address)
+    }
+}
+
 struct ManagerInner {
     session: Session,
     runtime: &'static Runtime,

@@ -1,0 +1,499 @@
+//! The LazyReexportsManager through real first calls: stubs without
+//! compilation, one implementation lookup per entry under racing threads,
+//! nested first calls, failures, cycles, redirects and listener hooks.
+
+#![cfg(not(lazyrt_loom))]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::Duration;
+
+use lazyrt::{
+    FailureHandlerScope, FnUnit, JitDylib, LazyReexportsManager, MaterializationResponsibility,
+    Recovery, ReexportsListener, RequiredState, ResolveFailure, Session, SymbolFlags, SymbolName,
+    ThreadPoolDispatcher, lazy_reexports, lazy_reexports_from,
+};
+
+extern "C" fn times_two(x: u64) -> u64 {
+    x * 2
+}
+extern "C" fn plus_one(x: u64) -> u64 {
+    x + 1
+}
+const FALLBACK: u64 = 0xbad;
+extern "C" fn fallback(_: u64) -> u64 {
+    FALLBACK
+}
+
+fn call(address: u64, x: u64) -> u64 {
+    // SAFETY: every entry and implementation here is extern "C" fn(u64) -> u64.
+    let f: extern "C" fn(u64) -> u64 = unsafe { std::mem::transmute(address as usize) };
+    f(x)
+}
+
+fn fn_addr(f: extern "C" fn(u64) -> u64) -> u64 {
+    f as *const () as u64
+}
+
+fn recording_scope() -> (FailureHandlerScope, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let scope = FailureHandlerScope::new(move |f: &ResolveFailure<'_>| {
+        s2.lock().unwrap().push(f.to_string());
+        Recovery::Jump(std::ptr::NonNull::new(fallback as *const () as *mut _).unwrap())
+    });
+    (scope, seen)
+}
+
+/// Defines `impl_name` in `jd` as a unit that "compiles" to `f` after
+/// `delay`, counting compilations.
+fn define_impl(
+    jd: &JitDylib,
+    impl_name: &SymbolName,
+    f: extern "C" fn(u64) -> u64,
+    delay: Duration,
+    compiled: Arc<AtomicUsize>,
+) {
+    let name = impl_name.clone();
+    jd.define(FnUnit::new(
+        "compile",
+        [(impl_name.clone(), SymbolFlags::CALLABLE)],
+        move |mut r: MaterializationResponsibility| {
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+            compiled.fetch_add(1, Ordering::SeqCst);
+            r.notify_resolved([(name, fn_addr(f))]).unwrap();
+            r.notify_emitted(&[]).unwrap();
+        },
+    ))
+    .unwrap();
+}
+
+#[derive(Default)]
+struct Recorder {
+    created: AtomicUsize,
+    first_calls: Mutex<Vec<String>>,
+    resolved: AtomicUsize,
+    redirected: Mutex<Vec<(String, u64)>>,
+}
+
+impl ReexportsListener for Recorder {
+    fn created(&self, _dylib: &JitDylib, entries: &[(SymbolName, u64)]) {
+        self.created.fetch_add(entries.len(), Ordering::SeqCst);
+    }
+    fn first_called(&self, entry: &str, _implementation: &SymbolName) {
+        self.first_calls.lock().unwrap().push(entry.to_string());
+    }
+    fn resolved(&self, _entry: &str, _address: u64, _elapsed: Duration) {
+        self.resolved.fetch_add(1, Ordering::SeqCst);
+    }
+    fn redirected(&self, _dylib: &JitDylib, entry: &SymbolName, address: u64) {
+        self.redirected
+            .lock()
+            .unwrap()
+            .push((entry.to_string(), address));
+    }
+}
+
+struct Fixture {
+    session: Session,
+    jd: JitDylib,
+    manager: LazyReexportsManager,
+    recorder: Arc<Recorder>,
+}
+
+fn fixture(session: Session) -> Fixture {
+    let jd = session.create_jit_dylib("main").unwrap();
+    let manager = LazyReexportsManager::new(&session).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    manager.set_listener(recorder.clone());
+    Fixture {
+        session,
+        jd,
+        manager,
+        recorder,
+    }
+}
+
+#[test]
+fn lookup_gives_stubs_and_compiles_nothing() {
+    let fx = fixture(Session::new());
+    let compiled = Arc::new(AtomicUsize::new(0));
+    let (entry, imp) = (fx.session.intern("twice"), fx.session.intern("twice$impl"));
+    define_impl(&fx.jd, &imp, times_two, Duration::ZERO, compiled.clone());
+    fx.jd
+        .define(lazy_reexports(
+            &fx.manager,
+            [(
+                entry.clone(),
+                (imp.clone(), SymbolFlags::exported_callable()),
+            )],
+        ))
+        .unwrap();
+    let stub = fx
+        .jd
+        .lookup(&[entry.clone()], RequiredState::Ready)
+        .unwrap()[&entry]
+        .address;
+    assert_eq!(
+        compiled.load(Ordering::SeqCst),
+        0,
+        "looking up an entry must not compile"
+    );
+    assert_ne!(stub, fn_addr(times_two));
+    assert_eq!(call(stub, 21), 42);
+    assert_eq!(compiled.load(Ordering::SeqCst), 1);
+    assert_eq!(call(stub, 5), 10);
+    // The stub is the canonical address: the same before and after.
+    assert_eq!(
+        fx.jd
+            .lookup(&[entry.clone()], RequiredState::Ready)
+            .unwrap()[&entry]
+            .address,
+        stub
+    );
+    assert_eq!(fx.recorder.created.load(Ordering::SeqCst), 1);
+    assert_eq!(*fx.recorder.first_calls.lock().unwrap(), vec!["twice"]);
+    assert_eq!(fx.recorder.resolved.load(Ordering::SeqCst), 1);
+}
+
+fn racing_first_calls(session: Session, threads: usize, entries: usize) {
+    let fx = fixture(session);
+    let compiled = Arc::new(AtomicUsize::new(0));
+    let mut aliases = Vec::new();
+    for i in 0..entries {
+        let imp = fx.session.intern(&format!("e{i}$impl"));
+        let f = if i % 2 == 0 { times_two } else { plus_one };
+        define_impl(&fx.jd, &imp, f, Duration::from_micros(20), compiled.clone());
+        aliases.push((
+            fx.session.intern(&format!("e{i}")),
+            (imp, SymbolFlags::exported_callable()),
+        ));
+    }
+    let names: Vec<SymbolName> = aliases.iter().map(|(e, _)| e.clone()).collect();
+    fx.jd.define(lazy_reexports(&fx.manager, aliases)).unwrap();
+    let stubs = fx.jd.lookup(&names, RequiredState::Ready).unwrap();
+    let stubs: Arc<Vec<u64>> = Arc::new(names.iter().map(|n| stubs[n].address).collect());
+    let barrier = Arc::new(Barrier::new(threads));
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (stubs, barrier) = (stubs.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut wrong = 0;
+                for k in 0..stubs.len() {
+                    let i = (k * (t + 1) + t) % stubs.len();
+                    let want = if i % 2 == 0 {
+                        2 * i as u64
+                    } else {
+                        i as u64 + 1
+                    };
+                    wrong += usize::from(call(stubs[i], i as u64) != want);
+                }
+                wrong
+            })
+        })
+        .collect();
+    let wrong: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(wrong, 0);
+    assert_eq!(
+        compiled.load(Ordering::SeqCst),
+        entries,
+        "one materialization per entry"
+    );
+    assert_eq!(
+        fx.recorder.first_calls.lock().unwrap().len(),
+        entries,
+        "one implementation lookup per entry"
+    );
+}
+
+#[test]
+fn racing_first_calls_look_up_each_implementation_once() {
+    for threads in [2, 4, 8] {
+        racing_first_calls(Session::new(), threads, 200);
+    }
+}
+
+#[test]
+fn racing_first_calls_with_a_pool_dispatcher() {
+    for threads in [2, 4, 8] {
+        racing_first_calls(
+            Session::with_dispatcher(Arc::new(ThreadPoolDispatcher::new(2))),
+            threads,
+            200,
+        );
+    }
+}
+
+#[test]
+fn a_materializer_may_call_other_lazy_entries() {
+    for pool in [false, true] {
+        let session = if pool {
+            Session::with_dispatcher(Arc::new(ThreadPoolDispatcher::new(1)))
+        } else {
+            Session::new()
+        };
+        let fx = fixture(session);
+        let compiled = Arc::new(AtomicUsize::new(0));
+        let (inner, inner_impl) = (fx.session.intern("inner"), fx.session.intern("inner$impl"));
+        let (outer, outer_impl) = (fx.session.intern("outer"), fx.session.intern("outer$impl"));
+        define_impl(
+            &fx.jd,
+            &inner_impl,
+            plus_one,
+            Duration::ZERO,
+            compiled.clone(),
+        );
+        let (jd2, inner2, name) = (fx.jd.clone(), inner.clone(), outer_impl.clone());
+        fx.jd
+            .define(FnUnit::new(
+                "outer",
+                [(outer_impl.clone(), SymbolFlags::CALLABLE)],
+                move |mut r: MaterializationResponsibility| {
+                    // Compiling outer runs inner first (a nested first call).
+                    let stub = jd2.lookup(&[inner2.clone()], RequiredState::Ready).unwrap()
+                        [&inner2]
+                        .address;
+                    assert_eq!(call(stub, 1), 2);
+                    r.notify_resolved([(name, fn_addr(times_two))]).unwrap();
+                    r.notify_emitted(&[]).unwrap();
+                },
+            ))
+            .unwrap();
+        fx.jd
+            .define(lazy_reexports(
+                &fx.manager,
+                [
+                    (
+                        inner.clone(),
+                        (inner_impl, SymbolFlags::exported_callable()),
+                    ),
+                    (
+                        outer.clone(),
+                        (outer_impl, SymbolFlags::exported_callable()),
+                    ),
+                ],
+            ))
+            .unwrap();
+        let stub = fx
+            .jd
+            .lookup(&[outer.clone()], RequiredState::Ready)
+            .unwrap()[&outer]
+            .address;
+        assert_eq!(call(stub, 8), 16, "pool: {pool}");
+    }
+}
+
+#[test]
+fn a_missing_implementation_reaches_the_failure_handler_once_looked_up() {
+    let fx = fixture(Session::new());
+    let reported = Arc::new(Mutex::new(Vec::new()));
+    let r2 = reported.clone();
+    fx.session
+        .set_error_reporter(move |e| r2.lock().unwrap().push(e.to_string()));
+    let (entry, imp) = (fx.session.intern("ghost"), fx.session.intern("ghost$impl"));
+    fx.jd
+        .define(lazy_reexports(
+            &fx.manager,
+            [(entry.clone(), (imp, SymbolFlags::exported_callable()))],
+        ))
+        .unwrap();
+    let stub = fx
+        .jd
+        .lookup(&[entry.clone()], RequiredState::Ready)
+        .unwrap()[&entry]
+        .address;
+    let (_scope, seen) = recording_scope();
+    assert_eq!(call(stub, 1), FALLBACK);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec!["lazyrt: cannot resolve ghost: symbols not found: [ghost$impl]"]
+    );
+    assert_eq!(
+        *reported.lock().unwrap(),
+        vec!["symbols not found: [ghost$impl]"]
+    );
+    // Documented: the entry stays failed; the next call fails the same way
+    // without another lookup.
+    assert_eq!(call(stub, 1), FALLBACK);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(fx.recorder.first_calls.lock().unwrap().len(), 1);
+    // ...until it is redirected.
+    fx.manager
+        .redirect(&fx.jd, &entry, fn_addr(plus_one))
+        .unwrap();
+    assert_eq!(call(stub, 1), 2);
+}
+
+#[test]
+fn a_failing_or_panicking_materializer_fails_every_waiting_caller() {
+    for panics in [false, true] {
+        let fx = fixture(Session::with_dispatcher(Arc::new(
+            ThreadPoolDispatcher::new(2),
+        )));
+        fx.session.set_error_reporter(|_| {});
+        let (entry, imp) = (fx.session.intern("bad"), fx.session.intern("bad$impl"));
+        fx.jd
+            .define(FnUnit::new(
+                "bad",
+                [(imp.clone(), SymbolFlags::CALLABLE)],
+                move |r: MaterializationResponsibility| {
+                    std::thread::sleep(Duration::from_millis(10));
+                    if panics {
+                        panic!("codegen crashed");
+                    }
+                    r.fail("verifier error");
+                },
+            ))
+            .unwrap();
+        fx.jd
+            .define(lazy_reexports(
+                &fx.manager,
+                [(entry.clone(), (imp, SymbolFlags::exported_callable()))],
+            ))
+            .unwrap();
+        let stub = fx
+            .jd
+            .lookup(&[entry.clone()], RequiredState::Ready)
+            .unwrap()[&entry]
+            .address;
+        let barrier = Arc::new(Barrier::new(4));
+        let callers: Vec<_> = (0..4)
+            .map(|_| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let (_scope, seen) = recording_scope();
+                    barrier.wait();
+                    (call(stub, 3), seen.lock().unwrap().clone())
+                })
+            })
+            .collect();
+        for c in callers {
+            let (result, seen) = c.join().unwrap();
+            assert_eq!(result, FALLBACK);
+            assert_eq!(seen.len(), 1);
+            let expected = if panics {
+                "lazyrt: cannot resolve bad: materialization of [bad$impl] in JITDylib main was abandoned"
+            } else {
+                "lazyrt: cannot resolve bad: failed to materialize [bad$impl] in JITDylib main: verifier error"
+            };
+            assert!(seen[0].starts_with(expected), "{}", seen[0]);
+        }
+        assert_eq!(fx.recorder.first_calls.lock().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn an_entry_whose_compilation_needs_itself_is_a_cycle() {
+    let fx = fixture(Session::new());
+    let (entry, imp) = (
+        fx.session.intern("ouroboros"),
+        fx.session.intern("ouroboros$impl"),
+    );
+    let (jd2, entry2, name) = (fx.jd.clone(), entry.clone(), imp.clone());
+    fx.jd
+        .define(FnUnit::new(
+            "self-needing",
+            [(imp.clone(), SymbolFlags::CALLABLE)],
+            move |mut r: MaterializationResponsibility| {
+                let stub =
+                    jd2.lookup(&[entry2.clone()], RequiredState::Ready).unwrap()[&entry2].address;
+                assert_eq!(call(stub, 0), FALLBACK);
+                r.notify_resolved([(name, fn_addr(plus_one))]).unwrap();
+                r.notify_emitted(&[]).unwrap();
+            },
+        ))
+        .unwrap();
+    fx.jd
+        .define(lazy_reexports(
+            &fx.manager,
+            [(entry.clone(), (imp, SymbolFlags::exported_callable()))],
+        ))
+        .unwrap();
+    let stub = fx
+        .jd
+        .lookup(&[entry.clone()], RequiredState::Ready)
+        .unwrap()[&entry]
+        .address;
+    let (_scope, seen) = recording_scope();
+    assert_eq!(call(stub, 1), 2);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec!["lazyrt: cannot resolve ouroboros: resolution cycle: ouroboros -> ouroboros"]
+    );
+}
+
+#[test]
+fn redirects_retarget_entries_and_skip_resolution() {
+    let fx = fixture(Session::new());
+    let compiled = Arc::new(AtomicUsize::new(0));
+    let lib = fx.session.create_jit_dylib("impls").unwrap();
+    let names: Vec<(SymbolName, SymbolName)> = (0..3)
+        .map(|i| {
+            (
+                fx.session.intern(&format!("r{i}")),
+                fx.session.intern(&format!("r{i}$impl")),
+            )
+        })
+        .collect();
+    for (_, imp) in &names {
+        define_impl(&lib, imp, times_two, Duration::ZERO, compiled.clone());
+    }
+    fx.jd
+        .define(lazy_reexports_from(
+            &fx.manager,
+            &lib,
+            names
+                .iter()
+                .map(|(e, i)| (e.clone(), (i.clone(), SymbolFlags::exported_callable()))),
+        ))
+        .unwrap();
+    let entries: Vec<SymbolName> = names.iter().map(|(e, _)| e.clone()).collect();
+    let stubs = fx.jd.lookup(&entries, RequiredState::Ready).unwrap();
+    let stub = |i: usize| stubs[&entries[i]].address;
+    // Unresolved: the next call skips resolution.
+    fx.manager
+        .redirect(&fx.jd, &entries[0], fn_addr(plus_one))
+        .unwrap();
+    assert_eq!(call(stub(0), 1), 2);
+    // Resolved, then tiered up.
+    assert_eq!(call(stub(1), 4), 8);
+    fx.manager
+        .redirect_many(
+            &fx.jd,
+            &[
+                (entries[1].clone(), fn_addr(plus_one)),
+                (entries[2].clone(), fn_addr(plus_one)),
+            ],
+        )
+        .unwrap();
+    assert_eq!(call(stub(1), 4), 5);
+    assert_eq!(call(stub(2), 4), 5);
+    assert_eq!(
+        compiled.load(Ordering::SeqCst),
+        1,
+        "only r1 was ever compiled"
+    );
+    assert_eq!(fx.recorder.redirected.lock().unwrap().len(), 3);
+    // Only lazy reexports can be redirected.
+    let plain = fx.session.intern("plain");
+    fx.jd
+        .define_absolute([(
+            plain.clone(),
+            lazyrt::ExecutorSymbol {
+                address: fn_addr(plus_one),
+                flags: SymbolFlags::CALLABLE,
+            },
+        )])
+        .unwrap();
+    let err = fx
+        .manager
+        .redirect(&fx.jd, &plain, fn_addr(times_two))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plain in JITDylib main is not a lazy reexport of this manager"
+    );
+}

@@ -68,6 +68,14 @@ pub enum Error {
         /// The JITDylib's name.
         dylib: String,
     },
+    /// A shared library could not be loaded.
+    #[error("cannot load library {path}: {reason}")]
+    Library {
+        /// The path given.
+        path: String,
+        /// What dlopen said.
+        reason: String,
+    },
     /// The executor-side runtime refused.
     #[error("runtime: {0}")]
     Runtime(String),

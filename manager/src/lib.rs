@@ -48,7 +48,7 @@ pub use {
     dispatcher::{Dispatcher, InPlaceDispatcher, Task, ThreadPoolDispatcher},
     dylib::JitDylib,
     error::Error,
-    generator::DefinitionGenerator,
+    generator::{DefinitionGenerator, DynamicLibraryGenerator},
     lazy_reexports::{
         LazyReexportsManager, LazyReexportsUnit, ReexportsListener, lazy_reexports,
         lazy_reexports_from,

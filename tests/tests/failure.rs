@@ -149,23 +149,26 @@ fn a_freed_entry_reports_removed() {
 
 const CHILD_MODE: &str = "LAZYRT_FAILURE_CHILD";
 
-/// Re-runs this test binary on one test with `mode`, under qemu if needed.
+/// Re-runs this test binary on one test with `mode`. Under qemu-user
+/// (LAZYRT_QEMU set, as .ci/run does for the AArch64 suite) a guest binary
+/// cannot be executed directly without binfmt, so the child runs through qemu.
 fn run_child(test: &str, mode: &str) -> std::process::Output {
     let exe = std::env::current_exe().unwrap();
     let args = ["--exact", test, "--nocapture", "--test-threads=1"];
-    let direct = Command::new(&exe).args(args).env(CHILD_MODE, mode).output();
-    match direct {
-        Ok(output) => output,
-        // A foreign binary under qemu-user without binfmt: run it through qemu.
-        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => Command::new("qemu-aarch64")
-            .args(["-L", "/usr/aarch64-linux-gnu"])
-            .arg(&exe)
-            .args(args)
-            .env(CHILD_MODE, mode)
-            .output()
-            .unwrap(),
-        Err(e) => panic!("cannot start child {exe:?}: {e}"),
-    }
+    let emulated = cfg!(target_arch = "aarch64") && std::env::var_os("LAZYRT_QEMU").is_some();
+    let mut command = if emulated {
+        let mut qemu = Command::new("qemu-aarch64");
+        qemu.args(["-L", "/usr/aarch64-linux-gnu", "-cpu", "max"])
+            .arg(&exe);
+        qemu
+    } else {
+        Command::new(&exe)
+    };
+    command
+        .args(args)
+        .env(CHILD_MODE, mode)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start child {exe:?}: {e}"))
 }
 
 fn assert_aborted_with(output: &std::process::Output, message: &str) {

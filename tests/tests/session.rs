@@ -611,3 +611,29 @@ fn a_one_thread_pool_survives_nested_blocking_lookups() {
         .unwrap();
     assert_eq!(found[&names[0]].address, names.len() as u64);
 }
+
+#[test]
+fn a_shared_library_generator_defines_its_allowed_symbols() {
+    let s = Session::new();
+    let jd = s.create_jit_dylib("main").unwrap();
+    let libm = lazyrt::DynamicLibraryGenerator::load(std::path::Path::new("libm.so.6"))
+        .unwrap()
+        .with_filter(|name| name == "cos");
+    jd.add_generator(libm);
+    let cos = s.intern("cos");
+    let address = jd.lookup(&[cos.clone()], RequiredState::Ready).unwrap()[&cos].address;
+    // SAFETY: libm's cos has this signature.
+    let cos_fn: extern "C" fn(f64) -> f64 = unsafe { std::mem::transmute(address as usize) };
+    assert_eq!(cos_fn(0.0), 1.0);
+    let err = jd
+        .lookup(&[s.intern("sin")], RequiredState::Ready)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "symbols not found: [sin]", "filtered out");
+    let err =
+        lazyrt::DynamicLibraryGenerator::load(std::path::Path::new("/no/such/lib.so")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot load library /no/such/lib.so: "),
+        "{err}"
+    );
+}

@@ -11,8 +11,8 @@ use crate::unit::MaterializationUnit;
 
 /// What a definition provides its symbols with.
 pub(crate) enum Definition {
-    /// A unit materialized on first lookup.
-    Unit(Box<dyn MaterializationUnit>),
+    /// A unit materialized on first lookup, and its tracker.
+    Unit(Box<dyn MaterializationUnit>, u64),
     /// Known addresses, one per symbol.
     Absolute(Vec<u64>),
 }
@@ -51,15 +51,20 @@ pub(crate) struct DylibState {
     /// `None` means "just this JITDylib".
     pub(crate) link_order: Option<Vec<(JitDylib, LookupFlags)>>,
     pub(crate) generators: Vec<Arc<dyn crate::generator::DefinitionGenerator>>,
+    pub(crate) default_tracker: u64,
+    /// Explicit trackers (those that record their symbols).
+    pub(crate) trackers: Vec<u64>,
 }
 
 impl DylibState {
-    pub(crate) fn new(name: Arc<str>) -> Self {
+    pub(crate) fn new(name: Arc<str>, default_tracker: u64) -> Self {
         Self {
             name,
             symbols: IdMap::default(),
             link_order: None,
             generators: Vec::new(),
+            default_tracker,
+            trackers: Vec::new(),
         }
     }
 }
@@ -107,11 +112,46 @@ impl JitDylib {
 
     /// [`JitDylib::define`] for a boxed unit.
     pub fn define_boxed(&self, unit: Box<dyn MaterializationUnit>) -> Result<(), Error> {
+        self.define_in(unit, None)
+    }
+
+    /// Defines `unit` under `tracker` (removing the tracker removes it).
+    pub fn define_with(
+        &self,
+        unit: impl MaterializationUnit + 'static,
+        tracker: &crate::tracker::ResourceTracker,
+    ) -> Result<(), Error> {
+        self.define_in(Box::new(unit), Some(tracker))
+    }
+
+    fn define_in(
+        &self,
+        unit: Box<dyn MaterializationUnit>,
+        tracker: Option<&crate::tracker::ResourceTracker>,
+    ) -> Result<(), Error> {
         let symbols = unit.symbols();
         let mut deferred = Deferred::default();
         let result = {
             let mut state = self.session.inner.lock();
-            state.define_symbols(self, Definition::Unit(unit), symbols, &mut deferred)
+            let tracker = match tracker {
+                Some(t) if t.dylib == *self => {
+                    state.check_tracker(t)?;
+                    t.id
+                }
+                Some(t) => {
+                    return Err(Error::TrackerMismatch {
+                        from: t.dylib.name().to_string(),
+                        to: self.name.to_string(),
+                    });
+                }
+                None => state.dylib_mut(self)?.default_tracker,
+            };
+            state.define_symbols(
+                self,
+                Definition::Unit(unit, tracker),
+                symbols,
+                &mut deferred,
+            )
         };
         self.session.run_deferred(deferred);
         result
@@ -223,7 +263,7 @@ impl crate::session::State {
         }
         let addresses = match &definition {
             Definition::Absolute(addresses) => addresses.clone(),
-            Definition::Unit(_) => Vec::new(),
+            Definition::Unit(..) => Vec::new(),
         };
         let mut kept = Vec::with_capacity(symbols.len());
         let mut kept_addresses = Vec::with_capacity(addresses.len());
@@ -251,15 +291,23 @@ impl crate::session::State {
             }
         }
         let unit_id = match definition {
-            Definition::Unit(mut unit) => {
+            Definition::Unit(mut unit, tracker) => {
                 for name in &lost {
                     unit.discard(jd, name);
                 }
                 if kept.is_empty() {
                     return Ok(());
                 }
+                if let Some(set) = self
+                    .trackers
+                    .get_mut(&tracker)
+                    .and_then(|t| t.symbols.as_mut())
+                {
+                    set.extend(kept.iter().map(|(n, _)| n.clone()));
+                }
                 self.units.insert(PendingUnit {
                     unit,
+                    tracker,
                     symbols: kept.clone(),
                 })
             }
@@ -306,8 +354,17 @@ impl crate::session::State {
                 entry.unit = NO_UNIT;
             }
         }
-        let responsibility =
-            crate::responsibility::MaterializationResponsibility::new(jd.clone(), pending.symbols);
+        let id = self.next_responsibility;
+        self.next_responsibility = self.next_responsibility.wrapping_add(1);
+        for (name, _) in &pending.symbols {
+            self.materializing.insert((jd.id, name.clone()), id);
+        }
+        let responsibility = crate::responsibility::MaterializationResponsibility::new(
+            jd.clone(),
+            pending.symbols,
+            pending.tracker,
+            id,
+        );
         deferred.materialize.push((pending.unit, responsibility));
     }
 }

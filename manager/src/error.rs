@@ -68,6 +68,29 @@ pub enum Error {
         /// The JITDylib's name.
         dylib: String,
     },
+    /// Symbols were removed (their tracker, or their JITDylib, was cleared)
+    /// while lookups waited for them.
+    #[error("symbols {} were removed from JITDylib {dylib}", crate::symbol::name_list(.symbols))]
+    SymbolsRemoved {
+        /// The removed symbols lookups waited for.
+        symbols: Vec<SymbolName>,
+        /// The JITDylib's name.
+        dylib: String,
+    },
+    /// The resource tracker was removed (or belongs to a removed JITDylib).
+    #[error("resource tracker of JITDylib {dylib} was removed")]
+    TrackerRemoved {
+        /// The JITDylib's name.
+        dylib: String,
+    },
+    /// Resources can only move between trackers of one JITDylib.
+    #[error("cannot transfer resources from JITDylib {from} to JITDylib {to}")]
+    TrackerMismatch {
+        /// Source JITDylib.
+        from: String,
+        /// Destination JITDylib.
+        to: String,
+    },
     /// A shared library could not be loaded.
     #[error("cannot load library {path}: {reason}")]
     Library {

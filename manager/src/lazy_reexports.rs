@@ -251,6 +251,14 @@ impl MaterializationUnit for LazyReexportsUnit {
             .zip(&entries)
             .map(|((name, _, _), entry)| (name.clone(), entry.address.as_ptr() as u64))
             .collect();
+        // Removing these symbols frees the stubs; the runtime reuses them.
+        let runtime = this.manager.runtime;
+        let ids: Vec<lazyrt_runtime::EntryId> = entries.iter().map(|e| e.id).collect();
+        responsibility.on_removal(move || {
+            if let Err(e) = runtime.free_entries(&ids) {
+                eprintln!("lazyrt: freeing removed lazy reexports: {e}");
+            }
+        });
         if let Some(listener) = this.manager.listener() {
             listener.created(responsibility.target_dylib(), &stubs);
         }

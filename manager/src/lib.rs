@@ -14,6 +14,7 @@
 //! - `readiness.rs`: emitted -> ready, and failure propagation;
 //! - `dispatcher.rs`: where materialization runs;
 //! - `generator.rs`: definition generators;
+//! - `tracker.rs`: resource trackers and removal;
 //! - `lazy_reexports.rs`: the LazyReexportsManager and redirectable entries.
 
 #[cfg(not(lazyrt_loom))]
@@ -39,6 +40,8 @@ mod symbol;
 #[cfg(not(lazyrt_loom))]
 mod tables;
 #[cfg(not(lazyrt_loom))]
+mod tracker;
+#[cfg(not(lazyrt_loom))]
 mod unit;
 
 pub use lazyrt_runtime as runtime;
@@ -61,5 +64,6 @@ pub use {
     session::{LookupCallback, LookupFlags, RequiredState, SearchOrder, Session, SymbolMap},
     symbol::{ExecutorSymbol, SymbolFlags, SymbolName},
     tables::IdHasher as SymbolHasher,
+    tracker::ResourceTracker,
     unit::{FnUnit, MaterializationUnit, ReexportsUnit, aliases, reexports},
 };

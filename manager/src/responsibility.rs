@@ -12,7 +12,7 @@
 
 use crate::dylib::{JitDylib, SymState};
 use crate::error::Error;
-use crate::session::{Deferred, PendingUnit, Session, SymKey};
+use crate::session::{Deferred, PendingUnit, Session, State, SymKey};
 use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
 use crate::tables::{IdMap, IdSet};
 use crate::unit::MaterializationUnit;
@@ -20,6 +20,9 @@ use crate::unit::MaterializationUnit;
 /// What a materializing unit must provide. See the module docs.
 pub struct MaterializationResponsibility {
     dylib: JitDylib,
+    /// Its row in the session's `materializing` table (see `owns`).
+    id: u32,
+    tracker: u64,
     /// Symbols not yet emitted or failed.
     symbols: IdMap<SymbolName, SymbolFlags>,
     resolved: IdSet<SymbolName>,
@@ -35,9 +38,16 @@ impl std::fmt::Debug for MaterializationResponsibility {
 }
 
 impl MaterializationResponsibility {
-    pub(crate) fn new(dylib: JitDylib, symbols: Vec<(SymbolName, SymbolFlags)>) -> Self {
+    pub(crate) fn new(
+        dylib: JitDylib,
+        symbols: Vec<(SymbolName, SymbolFlags)>,
+        tracker: u64,
+        id: u32,
+    ) -> Self {
         Self {
             dylib,
+            id,
+            tracker,
             symbols: symbols.into_iter().collect(),
             resolved: IdSet::default(),
         }
@@ -72,6 +82,32 @@ impl MaterializationResponsibility {
         requested
     }
 
+    /// Whether `name` is still ours: a removal (tracker, clear) takes the
+    /// row away, and whatever we say about it afterwards is dropped.
+    fn owns(&self, state: &State, name: &SymbolName) -> bool {
+        state.materializing.get(&(self.dylib.id, name.clone())) == Some(&self.id)
+    }
+
+    /// Registers `cleanup` to run when these symbols are removed (their
+    /// tracker is removed or their JITDylib cleared), e.g. to free the code
+    /// or stubs the unit made. Runs at once if they were removed already.
+    pub fn on_removal(&self, cleanup: impl FnOnce() + Send + 'static) {
+        let run_now = {
+            let mut state = self.dylib.session.inner.lock();
+            let live = self.symbols.keys().any(|n| self.owns(&state, n));
+            match state.trackers.get_mut(&self.tracker) {
+                Some(tracker) if live => {
+                    tracker.cleanups.push(Box::new(cleanup));
+                    None
+                }
+                _ => Some(cleanup),
+            }
+        };
+        if let Some(cleanup) = run_now {
+            cleanup();
+        }
+    }
+
     fn misuse(&self, problem: String) -> Error {
         Error::ResponsibilityMisuse {
             dylib: self.dylib.name.to_string(),
@@ -80,6 +116,7 @@ impl MaterializationResponsibility {
     }
 
     /// Records addresses. Every symbol must be owed and not yet resolved.
+    /// Symbols removed meanwhile are accepted and their results discarded.
     pub fn notify_resolved(
         &mut self,
         addresses: impl IntoIterator<Item = (SymbolName, u64)>,
@@ -96,22 +133,21 @@ impl MaterializationResponsibility {
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
-            let dylib = state.dylib_mut(&self.dylib)?;
-            for (name, address) in &addresses {
-                if let Some(entry) = dylib.symbols.get_mut(name) {
-                    entry.address = *address;
-                    entry.state = SymState::Resolved;
-                }
-            }
             for (name, address) in addresses {
-                let flags = self.symbols[&name];
-                let key = (self.dylib.id, name.clone());
-                state.notify(
-                    &key,
-                    SymState::Resolved,
-                    ExecutorSymbol { address, flags },
-                    &mut deferred,
-                );
+                if self.owns(&state, &name) {
+                    let key = (self.dylib.id, name.clone());
+                    let flags = self.symbols[&name];
+                    if let Some(entry) = state
+                        .dylibs
+                        .get_mut(self.dylib.id)
+                        .and_then(|d| d.symbols.get_mut(&name))
+                    {
+                        entry.address = address;
+                        entry.state = SymState::Resolved;
+                    }
+                    let symbol = ExecutorSymbol { address, flags };
+                    state.notify(&key, SymState::Resolved, symbol, &mut deferred);
+                }
                 self.resolved.insert(name);
             }
         }
@@ -126,21 +162,24 @@ impl MaterializationResponsibility {
         if let Some(name) = self.symbols.keys().find(|n| !self.resolved.contains(*n)) {
             return Err(self.misuse(format!("{name} was emitted before being resolved")));
         }
-        let keys: Vec<SymKey> = self
-            .symbols
-            .drain()
-            .map(|(n, _)| (self.dylib.id, n))
-            .collect();
+        let names: Vec<SymbolName> = self.symbols.drain().map(|(n, _)| n).collect();
         let deps: Vec<SymKey> = dependencies
             .iter()
             .map(|(jd, n)| (jd.id, n.clone()))
             .collect();
         let mut deferred = Deferred::default();
-        self.dylib
-            .session
-            .inner
-            .lock()
-            .emit(&keys, &deps, &mut deferred);
+        {
+            let mut state = self.dylib.session.inner.lock();
+            let keys: Vec<SymKey> = names
+                .into_iter()
+                .filter(|n| self.owns(&state, n))
+                .map(|n| (self.dylib.id, n))
+                .collect();
+            for key in &keys {
+                state.materializing.remove(key);
+            }
+            state.emit(&keys, &deps, &mut deferred);
+        }
         self.dylib.session.run_deferred(deferred);
         Ok(())
     }
@@ -156,28 +195,34 @@ impl MaterializationResponsibility {
             return;
         }
         let mut names: Vec<SymbolName> = self.symbols.drain().map(|(n, _)| n).collect();
-        names.sort();
-        let dylib = self.dylib.name.to_string();
-        let error = if dropped {
-            Error::ResponsibilityDropped {
-                symbols: names.clone(),
-                dylib,
-            }
-        } else {
-            Error::MaterializationFailed {
-                symbols: names.clone(),
-                dylib,
-                reason,
-            }
-        };
-        let keys = names.into_iter().map(|n| (self.dylib.id, n)).collect();
         let mut deferred = Deferred::default();
-        self.dylib
-            .session
-            .inner
-            .lock()
-            .fail_symbols(keys, &error, &mut deferred);
-        deferred.errors.push(error);
+        {
+            let mut state = self.dylib.session.inner.lock();
+            names.retain(|n| self.owns(&state, n));
+            if names.is_empty() {
+                return; // all removed meanwhile: nobody to tell
+            }
+            names.sort();
+            let dylib = self.dylib.name.to_string();
+            let error = if dropped {
+                Error::ResponsibilityDropped {
+                    symbols: names.clone(),
+                    dylib,
+                }
+            } else {
+                Error::MaterializationFailed {
+                    symbols: names.clone(),
+                    dylib,
+                    reason,
+                }
+            };
+            let keys: Vec<SymKey> = names.into_iter().map(|n| (self.dylib.id, n)).collect();
+            for key in &keys {
+                state.materializing.remove(key);
+            }
+            state.fail_symbols(keys, &error, &mut deferred);
+            deferred.errors.push(error);
+        }
         self.dylib.session.run_deferred(deferred);
     }
 
@@ -199,8 +244,19 @@ impl MaterializationResponsibility {
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
+            let symbols: Vec<(SymbolName, SymbolFlags)> = symbols
+                .into_iter()
+                .filter(|(n, _)| self.owns(&state, n))
+                .collect();
+            if symbols.is_empty() {
+                return Ok(()); // removed meanwhile
+            }
+            for (name, _) in &symbols {
+                state.materializing.remove(&(self.dylib.id, name.clone()));
+            }
             let unit_id = state.units.insert(PendingUnit {
                 unit,
+                tracker: self.tracker,
                 symbols: symbols.clone(),
             });
             let dylib = state.dylib_mut(&self.dylib)?;
@@ -234,8 +290,17 @@ impl MaterializationResponsibility {
                 )));
             }
         }
-        let mut split = MaterializationResponsibility::new(self.dylib.clone(), Vec::new());
+        let mut state = self.dylib.session.inner.lock();
+        let id = state.next_responsibility;
+        state.next_responsibility = state.next_responsibility.wrapping_add(1);
+        let mut split =
+            MaterializationResponsibility::new(self.dylib.clone(), Vec::new(), self.tracker, id);
         for name in symbols {
+            if self.owns(&state, name) {
+                state
+                    .materializing
+                    .insert((self.dylib.id, name.clone()), id);
+            }
             let flags = self.symbols.remove(name).expect("checked");
             if self.resolved.remove(name) {
                 split.resolved.insert(name.clone());

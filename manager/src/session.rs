@@ -77,6 +77,8 @@ pub(crate) struct Query {
 /// A unit defined in a JITDylib, not yet materializing.
 pub(crate) struct PendingUnit {
     pub(crate) unit: Box<dyn MaterializationUnit>,
+    /// The resource tracker the definition belongs to.
+    pub(crate) tracker: u64,
     /// Its symbols still owned by it (weak ones may have been overridden).
     pub(crate) symbols: Vec<(SymbolName, crate::symbol::SymbolFlags)>,
 }
@@ -84,6 +86,14 @@ pub(crate) struct PendingUnit {
 pub(crate) struct State {
     pub(crate) dylibs: Slab<DylibState>,
     pub(crate) units: Slab<PendingUnit>,
+    /// Trackers by id; ids are never reused, so a stale handle cannot name
+    /// a newer tracker.
+    pub(crate) trackers: IdMap<u64, crate::tracker::TrackerState>,
+    pub(crate) next_tracker: u64,
+    /// Symbols being materialized -> the responsibility that owns them.
+    /// A removal deletes the row, so late results are recognised and dropped.
+    pub(crate) materializing: IdMap<SymKey, u32>,
+    pub(crate) next_responsibility: u32,
     pub(crate) queries: IdMap<u64, Query>,
     pub(crate) next_query: u64,
     pub(crate) waiters: IdMap<SymKey, Vec<u64>>,
@@ -145,6 +155,10 @@ impl Session {
                 state: Mutex::new(State {
                     dylibs: Slab::new(),
                     units: Slab::new(),
+                    trackers: IdMap::default(),
+                    next_tracker: 0,
+                    materializing: IdMap::default(),
+                    next_responsibility: 0,
                     queries: IdMap::default(),
                     next_query: 0,
                     waiters: IdMap::default(),
@@ -184,7 +198,20 @@ impl Session {
             });
         }
         let name: Arc<str> = Arc::from(name);
-        let id = state.dylibs.insert(DylibState::new(name.clone()));
+        let id = state.dylibs.len() as u32;
+        let default_tracker = state.new_tracker(id, None);
+        let inserted = state
+            .dylibs
+            .insert(DylibState::new(name.clone(), default_tracker));
+        if inserted != id {
+            // A removed JITDylib's slot was reused.
+            state
+                .trackers
+                .get_mut(&default_tracker)
+                .expect("just made")
+                .dylib = inserted;
+        }
+        let id = inserted;
         Ok(JitDylib {
             session: self.clone(),
             id,

@@ -133,7 +133,7 @@ fn lookup_gives_stubs_and_compiles_nothing() {
         .unwrap();
     let stub = fx
         .jd
-        .lookup(&[entry.clone()], RequiredState::Ready)
+        .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
         .unwrap()[&entry]
         .address;
     assert_eq!(
@@ -148,7 +148,7 @@ fn lookup_gives_stubs_and_compiles_nothing() {
     // The stub is the canonical address: the same before and after.
     assert_eq!(
         fx.jd
-            .lookup(&[entry.clone()], RequiredState::Ready)
+            .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
             .unwrap()[&entry]
             .address,
         stub
@@ -253,8 +253,9 @@ fn a_materializer_may_call_other_lazy_entries() {
                 [(outer_impl.clone(), SymbolFlags::CALLABLE)],
                 move |mut r: MaterializationResponsibility| {
                     // Compiling outer runs inner first (a nested first call).
-                    let stub = jd2.lookup(&[inner2.clone()], RequiredState::Ready).unwrap()
-                        [&inner2]
+                    let stub = jd2
+                        .lookup(std::slice::from_ref(&inner2), RequiredState::Ready)
+                        .unwrap()[&inner2]
                         .address;
                     assert_eq!(call(stub, 1), 2);
                     r.notify_resolved([(name, fn_addr(times_two))]).unwrap();
@@ -279,7 +280,7 @@ fn a_materializer_may_call_other_lazy_entries() {
             .unwrap();
         let stub = fx
             .jd
-            .lookup(&[outer.clone()], RequiredState::Ready)
+            .lookup(std::slice::from_ref(&outer), RequiredState::Ready)
             .unwrap()[&outer]
             .address;
         assert_eq!(call(stub, 8), 16, "pool: {pool}");
@@ -302,7 +303,7 @@ fn a_missing_implementation_reaches_the_failure_handler_once_looked_up() {
         .unwrap();
     let stub = fx
         .jd
-        .lookup(&[entry.clone()], RequiredState::Ready)
+        .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
         .unwrap()[&entry]
         .address;
     let (_scope, seen) = recording_scope();
@@ -356,7 +357,7 @@ fn a_failing_or_panicking_materializer_fails_every_waiting_caller() {
             .unwrap();
         let stub = fx
             .jd
-            .lookup(&[entry.clone()], RequiredState::Ready)
+            .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
             .unwrap()[&entry]
             .address;
         let barrier = Arc::new(Barrier::new(4));
@@ -398,8 +399,10 @@ fn an_entry_whose_compilation_needs_itself_is_a_cycle() {
             "self-needing",
             [(imp.clone(), SymbolFlags::CALLABLE)],
             move |mut r: MaterializationResponsibility| {
-                let stub =
-                    jd2.lookup(&[entry2.clone()], RequiredState::Ready).unwrap()[&entry2].address;
+                let stub = jd2
+                    .lookup(std::slice::from_ref(&entry2), RequiredState::Ready)
+                    .unwrap()[&entry2]
+                    .address;
                 assert_eq!(call(stub, 0), FALLBACK);
                 r.notify_resolved([(name, fn_addr(plus_one))]).unwrap();
                 r.notify_emitted(&[]).unwrap();
@@ -414,7 +417,7 @@ fn an_entry_whose_compilation_needs_itself_is_a_cycle() {
         .unwrap();
     let stub = fx
         .jd
-        .lookup(&[entry.clone()], RequiredState::Ready)
+        .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
         .unwrap()[&entry]
         .address;
     let (_scope, seen) = recording_scope();

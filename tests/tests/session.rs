@@ -149,7 +149,9 @@ fn weak_definitions_lose_to_strong_ones() {
     .unwrap();
     assert_eq!(*late.lock().unwrap(), vec!["w"]);
     assert_eq!(
-        jd.lookup(&[w.clone()], RequiredState::Ready).unwrap()[&w].address,
+        jd.lookup(std::slice::from_ref(&w), RequiredState::Ready)
+            .unwrap()[&w]
+            .address,
         7
     );
 }
@@ -197,7 +199,7 @@ fn a_dropped_responsibility_fails_its_waiters() {
     ))
     .unwrap();
     let err = jd
-        .lookup(&[f.clone()], RequiredState::Resolved)
+        .lookup(std::slice::from_ref(&f), RequiredState::Resolved)
         .unwrap_err();
     let expected = "materialization of [f] in JITDylib main was abandoned: its responsibility was dropped without being emitted or failed";
     assert_eq!(err.to_string(), expected);
@@ -289,7 +291,9 @@ fn replace_hands_back_unrequested_symbols() {
     ))
     .unwrap();
     assert_eq!(
-        jd.lookup(&[f.clone()], RequiredState::Ready).unwrap()[&f].address,
+        jd.lookup(std::slice::from_ref(&f), RequiredState::Ready)
+            .unwrap()[&f]
+            .address,
         0x10
     );
     assert_eq!(*requested.lock().unwrap(), vec![f.clone()]);
@@ -299,7 +303,9 @@ fn replace_hands_back_unrequested_symbols() {
         "g not compiled until asked for"
     );
     assert_eq!(
-        jd.lookup(&[g.clone()], RequiredState::Ready).unwrap()[&g].address,
+        jd.lookup(std::slice::from_ref(&g), RequiredState::Ready)
+            .unwrap()[&g]
+            .address,
         0x20
     );
     assert_eq!(g_count.load(Ordering::SeqCst), 1);
@@ -365,11 +371,15 @@ fn ready_waits_for_dependencies_resolved_does_not() {
     .unwrap();
     // Start b (resolved only).
     assert_eq!(
-        jd.lookup(&[b.clone()], RequiredState::Resolved).unwrap()[&b].address,
+        jd.lookup(std::slice::from_ref(&b), RequiredState::Resolved)
+            .unwrap()[&b]
+            .address,
         0xb
     );
     assert_eq!(
-        jd.lookup(&[a.clone()], RequiredState::Resolved).unwrap()[&a].address,
+        jd.lookup(std::slice::from_ref(&a), RequiredState::Resolved)
+            .unwrap()[&a]
+            .address,
         0xa
     );
     let (tx, rx) = std::sync::mpsc::channel();
@@ -484,19 +494,19 @@ fn link_order_sees_only_exported_symbols_of_other_dylibs() {
         (lib.clone(), LookupFlags::MatchExportedSymbolsOnly),
     ]);
     assert_eq!(
-        main.lookup(&[public.clone()], RequiredState::Ready)
+        main.lookup(std::slice::from_ref(&public), RequiredState::Ready)
             .unwrap()[&public]
             .address,
         1
     );
     assert_eq!(
-        main.lookup(&[private.clone()], RequiredState::Ready)
+        main.lookup(std::slice::from_ref(&private), RequiredState::Ready)
             .unwrap_err()
             .to_string(),
         "symbols not found: [private]"
     );
     assert_eq!(
-        lib.lookup(&[private.clone()], RequiredState::Ready)
+        lib.lookup(std::slice::from_ref(&private), RequiredState::Ready)
             .unwrap()[&private]
             .address,
         2
@@ -530,7 +540,7 @@ fn aliases_and_reexports_resolve_to_their_targets() {
     ))
     .unwrap();
     let found = main
-        .lookup(&[reexported.clone()], RequiredState::Ready)
+        .lookup(std::slice::from_ref(&reexported), RequiredState::Ready)
         .unwrap();
     assert_eq!(found[&reexported].address, 0x77);
     assert_eq!(count.load(Ordering::SeqCst), 1);
@@ -564,11 +574,15 @@ fn generators_define_missing_symbols() {
     });
     let g = s.intern("gen_abc");
     assert_eq!(
-        jd.lookup(&[g.clone()], RequiredState::Ready).unwrap()[&g].address,
+        jd.lookup(std::slice::from_ref(&g), RequiredState::Ready)
+            .unwrap()[&g]
+            .address,
         7
     );
     assert_eq!(
-        jd.lookup(&[g.clone()], RequiredState::Ready).unwrap()[&g].address,
+        jd.lookup(std::slice::from_ref(&g), RequiredState::Ready)
+            .unwrap()[&g]
+            .address,
         7
     );
     assert_eq!(
@@ -596,7 +610,9 @@ fn a_one_thread_pool_survives_nested_blocking_lookups() {
             move |mut r: MaterializationResponsibility| {
                 let below = match next {
                     Some(next) => {
-                        jd2.lookup(&[next.clone()], RequiredState::Ready).unwrap()[&next].address
+                        jd2.lookup(std::slice::from_ref(&next), RequiredState::Ready)
+                            .unwrap()[&next]
+                            .address
                     }
                     None => 0,
                 };
@@ -621,7 +637,10 @@ fn a_shared_library_generator_defines_its_allowed_symbols() {
         .with_filter(|name| name == "cos");
     jd.add_generator(libm);
     let cos = s.intern("cos");
-    let address = jd.lookup(&[cos.clone()], RequiredState::Ready).unwrap()[&cos].address;
+    let address = jd
+        .lookup(std::slice::from_ref(&cos), RequiredState::Ready)
+        .unwrap()[&cos]
+        .address;
     // SAFETY: libm's cos has this signature.
     let cos_fn: extern "C" fn(f64) -> f64 = unsafe { std::mem::transmute(address as usize) };
     assert_eq!(cos_fn(0.0), 1.0);

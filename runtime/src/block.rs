@@ -2,16 +2,17 @@
 //!
 //! ```text
 //!  base ──► ┌───────────────────────────────┐  read-write, never executable
-//!           │ state   [u32; CAP]  EntryCell │
-//!           │ batch   [u32; CAP]  owner     │
-//!           │ name    [u32; CAP]  arena off │
-//!           │ tag     [u64; CAP]  embedder  │
-//!           │ slot    [usize; CAP]          │  what every stub jumps through
+//!           │ records [EntryRecord; CAP]    │  20 bytes: state (EntryCell),
+//!           │                               │  batch, name, tag (lo, hi)
+//!           │ slots   [usize; CAP]          │  what every stub jumps through
 //!           ├───────────────────────────────┤  page boundary
 //!           │ code (arch::write_block_code) │  read + execute, never writable
 //!           │ header, stubs, trampolines    │  (written once before mprotect)
 //!           └───────────────────────────────┘
 //! ```
+//!
+//! A record keeps what a first call reads on one cache line (mostly): the
+//! state word, the owning batch, the name's arena offset and the tag.
 //!
 //! W^X always: the code is written while the whole mapping is read-write and
 //! not executable, then `mprotect`ed to read+execute once, before any address
@@ -19,8 +20,6 @@
 //! their stub and trampoline), so the resolve path makes no syscall. Slots and
 //! code share a mapping, so `rel32` and `ldr (literal)` always reach. Blocks
 //! live as long as the process; their entries are recycled.
-
-use std::sync::atomic::AtomicU64;
 
 use crate::arch;
 use crate::entry_state::EntryCell;
@@ -33,8 +32,37 @@ pub(crate) const BLOCK_CAPACITY: usize = 4096;
 pub(crate) const BLOCK_SHIFT: u32 = BLOCK_CAPACITY.trailing_zeros();
 const _: () = assert!(BLOCK_CAPACITY.is_power_of_two() && BLOCK_CAPACITY <= 65536);
 
-/// Bytes of read-write data per entry: state, batch, name, tag, slot.
-const DATA_BYTES_PER_ENTRY: usize = 4 + 4 + 4 + 8 + 8;
+/// Per-entry data the runtime keeps beside the slot. `#[repr(C)]`, 4-byte
+/// aligned so records pack at 20 bytes; the tag is two halves for that.
+#[repr(C)]
+pub(crate) struct EntryRecord {
+    pub(crate) state: AtomicU32,
+    pub(crate) batch: AtomicU32,
+    pub(crate) name: AtomicU32,
+    tag_lo: AtomicU32,
+    tag_hi: AtomicU32,
+}
+
+const _: () = assert!(size_of::<EntryRecord>() == 20 && align_of::<EntryRecord>() == 4);
+const _: () = assert!(core::mem::offset_of!(EntryRecord, state) == 0);
+
+impl EntryRecord {
+    /// Written at creation, read by the leader after its Acquire on `state`.
+    pub(crate) fn set_tag(&self, tag: u64) {
+        self.tag_lo
+            .store(tag as u32, crate::sync::Ordering::Relaxed);
+        self.tag_hi
+            .store((tag >> 32) as u32, crate::sync::Ordering::Relaxed);
+    }
+
+    pub(crate) fn tag(&self) -> u64 {
+        u64::from(self.tag_lo.load(crate::sync::Ordering::Relaxed))
+            | (u64::from(self.tag_hi.load(crate::sync::Ordering::Relaxed)) << 32)
+    }
+}
+
+/// Bytes of read-write data per entry: record and slot.
+const DATA_BYTES_PER_ENTRY: usize = size_of::<EntryRecord>() + 8;
 
 pub(crate) struct Block {
     base: *mut u8,
@@ -58,12 +86,10 @@ fn page_size() -> usize {
         .unwrap_or(4096)
 }
 
-const STATE_OFFSET: usize = 0;
-const BATCH_OFFSET: usize = STATE_OFFSET + 4 * BLOCK_CAPACITY;
-const NAME_OFFSET: usize = BATCH_OFFSET + 4 * BLOCK_CAPACITY;
-const TAG_OFFSET: usize = NAME_OFFSET + 4 * BLOCK_CAPACITY;
-const SLOT_OFFSET: usize = TAG_OFFSET + 8 * BLOCK_CAPACITY;
+const RECORD_OFFSET: usize = 0;
+const SLOT_OFFSET: usize = RECORD_OFFSET + size_of::<EntryRecord>() * BLOCK_CAPACITY;
 const DATA_BYTES: usize = SLOT_OFFSET + 8 * BLOCK_CAPACITY;
+const _: () = assert!(SLOT_OFFSET % 8 == 0);
 const _: () = assert!(DATA_BYTES == DATA_BYTES_PER_ENTRY * BLOCK_CAPACITY);
 
 impl Block {
@@ -163,26 +189,15 @@ impl Block {
     fn field<T>(&self, offset: usize, local: usize) -> &T {
         assert!(local < BLOCK_CAPACITY);
         // SAFETY: offset + local * size lies inside the read-write part, is
-        // aligned for T (arrays start at multiples of 4 * CAP / 8 * CAP from a
-        // page-aligned base) and the mapping lives as long as `self`. All T
-        // used here are atomics, valid for any bit pattern including zero.
+        // aligned for T (the arrays start at page-aligned base + a multiple of
+        // 8, and T is EntryRecord (align 4) or AtomicUsize (align 8)) and the
+        // mapping lives as long as `self`. Both consist of atomics only, valid
+        // for any bit pattern including zero.
         unsafe { &*self.base.add(offset + local * size_of::<T>()).cast::<T>() }
     }
 
-    pub(crate) fn state(&self, local: usize) -> &AtomicU32 {
-        self.field(STATE_OFFSET, local)
-    }
-
-    pub(crate) fn batch(&self, local: usize) -> &AtomicU32 {
-        self.field(BATCH_OFFSET, local)
-    }
-
-    pub(crate) fn name(&self, local: usize) -> &AtomicU32 {
-        self.field(NAME_OFFSET, local)
-    }
-
-    pub(crate) fn tag(&self, local: usize) -> &AtomicU64 {
-        self.field(TAG_OFFSET, local)
+    pub(crate) fn record(&self, local: usize) -> &EntryRecord {
+        self.field(RECORD_OFFSET, local)
     }
 
     pub(crate) fn slot(&self, local: usize) -> &AtomicUsize {
@@ -198,7 +213,11 @@ impl Block {
     }
 
     pub(crate) fn cell(&self, local: usize) -> EntryCell<'_> {
-        EntryCell::new(self.state(local), self.slot(local), self.trampoline(local))
+        EntryCell::new(
+            &self.record(local).state,
+            self.slot(local),
+            self.trampoline(local),
+        )
     }
 }
 

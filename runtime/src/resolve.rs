@@ -73,15 +73,15 @@ fn resolve(index: u32) -> usize {
 
 /// This thread won the first call: run the resolver and publish.
 fn lead(runtime: &Runtime, block: &Block, local: usize, index: u32) -> usize {
-    let batch_id = block.batch(local).load(Ordering::Relaxed);
+    let batch_id = block.record(local).batch.load(Ordering::Relaxed);
     // SAFETY: the entry is RESOLVING and we lead it, so it cannot be retired
     // (a free only marks it FREE_PENDING and leaves retiring to us): its
     // batch stays in the table until we return.
     let batch = unsafe { runtime.batches.get(batch_id) }.expect("live entry has a batch");
-    let name = batch.name(block.name(local).load(Ordering::Relaxed));
+    let name = batch.name(block.record(local).name.load(Ordering::Relaxed));
     let info = EntryInfo {
         id: EntryId(index),
-        tag: block.tag(local).load(Ordering::Relaxed),
+        tag: block.record(local).tag(),
         name,
     };
     let resolver = &batch.resolver;

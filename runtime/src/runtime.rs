@@ -129,12 +129,15 @@ impl Runtime {
                     max: MAX_NAME_BYTES,
                 });
             }
-            let offset = names.push(spec.name).ok_or(RuntimeError::Exhausted {
-                requested: fields.len() + 1,
-                what: "the 4 GiB name arena of one batch",
-            })?;
+            let offset = names
+                .push(spec.name)
+                .ok_or_else(|| RuntimeError::Exhausted {
+                    requested: fields.len() + 1,
+                    what: "the 4 GiB name arena of one batch",
+                })?;
             fields.push((offset, spec.tag));
         }
+        names.shrink();
         let n = fields.len();
         if n == 0 {
             return Ok(Vec::new());
@@ -163,9 +166,10 @@ impl Runtime {
         for (name, tag) in fields {
             let index = allocator.take_index();
             let (block, local) = self.block_of(index).expect("allocated index has a block");
-            block.batch(local).store(batch_id, Ordering::Relaxed);
-            block.name(local).store(name, Ordering::Relaxed);
-            block.tag(local).store(tag, Ordering::Relaxed);
+            let record = block.record(local);
+            record.batch.store(batch_id, Ordering::Relaxed);
+            record.name.store(name, Ordering::Relaxed);
+            record.set_tag(tag);
             // Publishes the fields above to whoever wins the first call.
             block.cell(local).reset();
             entries.push(Entry {
@@ -257,7 +261,7 @@ impl Runtime {
         if let Some(name) = allocator.tombstone(entry.0) {
             return Ok(name.to_string());
         }
-        let batch_id = block.batch(local).load(Ordering::Relaxed);
+        let batch_id = block.record(local).batch.load(Ordering::Relaxed);
         // SAFETY: batches are only dropped by `retire`, under the allocator
         // lock we hold; a live entry keeps its batch.
         match (block.cell(local).phase(), unsafe {
@@ -265,7 +269,7 @@ impl Runtime {
         }) {
             (Phase::Freed, _) | (_, None) => Err(RuntimeError::UnknownEntry { entry }),
             (_, Some(batch)) => Ok(batch
-                .name(block.name(local).load(Ordering::Relaxed))
+                .name(block.record(local).name.load(Ordering::Relaxed))
                 .to_string()),
         }
     }
@@ -350,11 +354,13 @@ impl Runtime {
             let mut allocator = lock(&self.allocator);
             for &index in indices {
                 let (block, local) = self.block_of(index).expect("retired entry has a block");
-                let batch_id = block.batch(local).swap(NO_BATCH, Ordering::Relaxed);
+                let batch_id = block.record(local).batch.swap(NO_BATCH, Ordering::Relaxed);
                 // SAFETY: the batch outlives its entries' retirement, which
                 // happens only here, under the allocator lock.
                 let batch = unsafe { self.batches.get(batch_id) }.expect("live entry has a batch");
-                let name: Box<str> = batch.name(block.name(local).load(Ordering::Relaxed)).into();
+                let name: Box<str> = batch
+                    .name(block.record(local).name.load(Ordering::Relaxed))
+                    .into();
                 if batch.live.fetch_sub(1, Ordering::Relaxed) == 1 {
                     dropped.extend(self.batches.take(batch_id));
                     allocator.give_back_batch_id(batch_id);
@@ -389,7 +395,10 @@ impl Runtime {
         let (block, local) = self.live(entry)?;
         let _allocator = lock(&self.allocator);
         // SAFETY: the allocator lock keeps the batch of a live entry alive.
-        let batch = unsafe { self.batches.get(block.batch(local).load(Ordering::Relaxed)) };
+        let batch = unsafe {
+            self.batches
+                .get(block.record(local).batch.load(Ordering::Relaxed))
+        };
         Ok(batch.map_or(0, Batch::name_bytes))
     }
 }

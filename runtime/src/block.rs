@@ -89,7 +89,7 @@ fn page_size() -> usize {
 const RECORD_OFFSET: usize = 0;
 const SLOT_OFFSET: usize = RECORD_OFFSET + size_of::<EntryRecord>() * BLOCK_CAPACITY;
 const DATA_BYTES: usize = SLOT_OFFSET + 8 * BLOCK_CAPACITY;
-const _: () = assert!(SLOT_OFFSET % 8 == 0);
+const _: () = assert!(SLOT_OFFSET.is_multiple_of(8));
 const _: () = assert!(DATA_BYTES == DATA_BYTES_PER_ENTRY * BLOCK_CAPACITY);
 
 impl Block {

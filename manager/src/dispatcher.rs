@@ -8,8 +8,11 @@
 //! blocking-future design deadlocks exactly there). Everything works with a
 //! one-thread pool.
 
+#[cfg(not(lazyrt_loom))]
 use std::collections::VecDeque;
+#[cfg(not(lazyrt_loom))]
 use std::sync::{Arc, Condvar, Mutex};
+#[cfg(not(lazyrt_loom))]
 use std::thread::JoinHandle;
 
 /// One unit of work.
@@ -40,11 +43,13 @@ impl Dispatcher for InPlaceDispatcher {
     }
 }
 
+#[cfg(not(lazyrt_loom))]
 struct PoolShared {
     queue: Mutex<PoolQueue>,
     ready: Condvar,
 }
 
+#[cfg(not(lazyrt_loom))]
 struct PoolQueue {
     tasks: VecDeque<Task>,
     shutting_down: bool,
@@ -59,11 +64,13 @@ struct PoolQueue {
 /// pool.dispatch(Box::new(move || tx.send(6 * 7).unwrap()));
 /// assert_eq!(rx.recv().unwrap(), 42);
 /// ```
+#[cfg(not(lazyrt_loom))]
 pub struct ThreadPoolDispatcher {
     shared: Arc<PoolShared>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
+#[cfg(not(lazyrt_loom))]
 impl ThreadPoolDispatcher {
     /// Starts `threads` workers (at least one).
     pub fn new(threads: usize) -> Self {
@@ -95,11 +102,13 @@ impl ThreadPoolDispatcher {
     }
 }
 
+#[cfg(not(lazyrt_loom))]
 thread_local! {
     /// The pool this thread works for, if any.
     static WORKER_OF: std::cell::Cell<*const PoolShared> = const { std::cell::Cell::new(std::ptr::null()) };
 }
 
+#[cfg(not(lazyrt_loom))]
 fn worker(shared: &PoolShared) {
     WORKER_OF.with(|w| w.set(shared));
     loop {
@@ -120,12 +129,14 @@ fn worker(shared: &PoolShared) {
 }
 
 /// Runs a task; a panicking task must not take a worker down with it.
+#[cfg(not(lazyrt_loom))]
 fn run_task(task: Task) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)).is_err() {
         eprintln!("lazyrt: a dispatched task panicked; the pool goes on");
     }
 }
 
+#[cfg(not(lazyrt_loom))]
 impl Dispatcher for ThreadPoolDispatcher {
     fn dispatch(&self, task: Task) {
         let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -172,6 +183,7 @@ impl Dispatcher for ThreadPoolDispatcher {
     }
 }
 
+#[cfg(not(lazyrt_loom))]
 impl Drop for ThreadPoolDispatcher {
     /// Finishes queued work, then joins the workers.
     fn drop(&mut self) {

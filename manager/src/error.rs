@@ -107,6 +107,7 @@ pub enum Error {
     SessionEnded,
 }
 
+#[cfg(not(lazyrt_loom))]
 impl From<lazyrt_runtime::RuntimeError> for Error {
     fn from(e: lazyrt_runtime::RuntimeError) -> Self {
         Error::Runtime(e.to_string())

@@ -17,41 +17,27 @@
 //! - `tracker.rs`: resource trackers and removal;
 //! - `lazy_reexports.rs`: the LazyReexportsManager and redirectable entries.
 
-#[cfg(not(lazyrt_loom))]
 mod dispatcher;
-#[cfg(not(lazyrt_loom))]
 mod dylib;
-#[cfg(not(lazyrt_loom))]
 mod error;
-#[cfg(not(lazyrt_loom))]
 mod generator;
 #[cfg(not(lazyrt_loom))]
 mod lazy_reexports;
-#[cfg(not(lazyrt_loom))]
 mod lookup;
-#[cfg(not(lazyrt_loom))]
 mod readiness;
-#[cfg(not(lazyrt_loom))]
 mod responsibility;
-#[cfg(not(lazyrt_loom))]
 mod session;
-#[cfg(not(lazyrt_loom))]
 mod symbol;
-#[cfg(not(lazyrt_loom))]
+mod sync;
 mod tables;
-#[cfg(not(lazyrt_loom))]
 mod tracker;
-#[cfg(not(lazyrt_loom))]
 mod unit;
 
 pub use lazyrt_runtime as runtime;
 
 #[cfg(not(lazyrt_loom))]
 pub use {
-    dispatcher::{Dispatcher, InPlaceDispatcher, Task, ThreadPoolDispatcher},
-    dylib::JitDylib,
-    error::Error,
-    generator::{DefinitionGenerator, DynamicLibraryGenerator},
+    dispatcher::ThreadPoolDispatcher,
     lazy_reexports::{
         LazyReexportsManager, LazyReexportsUnit, ReexportsListener, lazy_reexports,
         lazy_reexports_from,
@@ -60,6 +46,13 @@ pub use {
         Entry, EntryId, EntryInfo, EntrySpec, FailureHandler, FailureHandlerScope, Recovery,
         Resolve, ResolveError, ResolveFailure, Runtime, RuntimeError,
     },
+};
+
+pub use {
+    dispatcher::{Dispatcher, InPlaceDispatcher, Task},
+    dylib::JitDylib,
+    error::Error,
+    generator::{DefinitionGenerator, DynamicLibraryGenerator},
     responsibility::MaterializationResponsibility,
     session::{LookupCallback, LookupFlags, RequiredState, SearchOrder, Session, SymbolMap},
     symbol::{ExecutorSymbol, SymbolFlags, SymbolName},

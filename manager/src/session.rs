@@ -7,7 +7,9 @@
 //! released.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
+
+use crate::sync::{Condvar, Mutex, MutexGuard, RwLock};
 
 use crate::dispatcher::{Dispatcher, InPlaceDispatcher};
 use crate::dylib::{DylibState, JitDylib, SymState};

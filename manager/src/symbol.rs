@@ -9,7 +9,9 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::sync::Mutex;
 
 /// An interned symbol name; equality and hashing are by pointer.
 #[derive(Clone)]

@@ -282,12 +282,13 @@ impl State {
                 continue;
             };
             if entry.state == SymState::Pending
-                && let Some(unit) = self.units.get_mut(entry.unit) {
-                    unit.symbols.retain(|(n, _)| *n != name);
-                    if unit.symbols.is_empty() {
-                        self.units.remove(entry.unit);
-                    }
+                && let Some(unit) = self.units.get_mut(entry.unit)
+            {
+                unit.symbols.retain(|(n, _)| *n != name);
+                if unit.symbols.is_empty() {
+                    self.units.remove(entry.unit);
                 }
+            }
             let key = (jd.id, name);
             self.materializing.remove(&key);
             self.failures.remove(&key);

@@ -257,3 +257,246 @@ fn removal_fails_the_waiters_of_a_running_resolution() {
         assert!(entry.resolutions.load(Ordering::SeqCst) <= 1);
     });
 }
+
+// ---- the manager's session code under loom --------------------------------
+//
+// The session (lookups, waiting, responsibilities) runs on loom's locks
+// through the manager's `sync` shim. A "first call" here is the runtime's
+// real EntryCell protocol whose leader resolves with a real blocking session
+// lookup: everything of the first call but the assembly.
+
+mod manager {
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+    use loom::thread;
+
+    use lazyrt::{
+        FnUnit, JitDylib, MaterializationResponsibility, RequiredState, ResourceTracker, Session,
+        SymbolFlags, SymbolName,
+    };
+    use lazyrt_runtime::entry_state::{CallStart, EntryCell, Finish, Free, Phase, Redirect};
+
+    const TRAMPOLINE: usize = 0x1000;
+    const IMPLEMENTATION: u64 = 0x2000;
+    const REDIRECTED: usize = 0x3000;
+
+    fn bounded(f: impl Fn() + Send + Sync + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(f);
+    }
+
+    struct Fixture {
+        session: Session,
+        jd: JitDylib,
+        implementation: SymbolName,
+        tracker: ResourceTracker,
+        compiled: Arc<AtomicUsize>,
+    }
+
+    /// A JITDylib whose `f$impl` materializes to IMPLEMENTATION, fails, or
+    /// drops its responsibility.
+    fn fixture(behaviour: &'static str) -> Fixture {
+        let session = Session::new();
+        session.set_error_reporter(|_| {});
+        let jd = session.create_jit_dylib("main").unwrap();
+        let tracker = jd.create_resource_tracker().unwrap();
+        let implementation = session.intern("f$impl");
+        let compiled = Arc::new(AtomicUsize::new(0));
+        let (name, count) = (implementation.clone(), compiled.clone());
+        jd.define_with(
+            FnUnit::new(
+                behaviour,
+                [(implementation.clone(), SymbolFlags::CALLABLE)],
+                move |mut r: MaterializationResponsibility| {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    match behaviour {
+                        "compiles" => {
+                            r.notify_resolved([(name, IMPLEMENTATION)]).unwrap();
+                            r.notify_emitted(&[]).unwrap();
+                        }
+                        "fails" => r.fail("verifier error"),
+                        _ => drop(r),
+                    }
+                },
+            ),
+            &tracker,
+        )
+        .unwrap();
+        Fixture {
+            session,
+            jd,
+            implementation,
+            tracker,
+            compiled,
+        }
+    }
+
+    fn lookup(jd: &JitDylib, name: &SymbolName) -> Result<u64, String> {
+        jd.lookup(std::slice::from_ref(name), RequiredState::Ready)
+            .map(|m| m[name].address)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_failing_materializer_fails_every_waiter() {
+        for behaviour in ["fails", "drops its responsibility"] {
+            bounded(move || {
+                let fx = fixture(behaviour);
+                let waiter = {
+                    let (jd, name) = (fx.jd.clone(), fx.implementation.clone());
+                    thread::spawn(move || lookup(&jd, &name))
+                };
+                let mine = lookup(&fx.jd, &fx.implementation);
+                let theirs = waiter.join().unwrap();
+                let expected = if behaviour == "fails" {
+                    "failed to materialize [f$impl] in JITDylib main: verifier error"
+                } else {
+                    "materialization of [f$impl] in JITDylib main was abandoned: its responsibility was dropped without being emitted or failed"
+                };
+                assert_eq!(mine.unwrap_err(), expected);
+                assert_eq!(theirs.unwrap_err(), expected);
+                assert_eq!(fx.compiled.load(Ordering::SeqCst), 1);
+                drop(fx.session);
+            });
+        }
+    }
+
+    struct Entry {
+        state: AtomicU32,
+        slot: loom::sync::atomic::AtomicUsize,
+        leads: AtomicUsize,
+        retirements: AtomicUsize,
+    }
+
+    impl Entry {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                state: AtomicU32::new(EntryCell::UNRESOLVED_WORD),
+                slot: loom::sync::atomic::AtomicUsize::new(TRAMPOLINE),
+                leads: AtomicUsize::new(0),
+                retirements: AtomicUsize::new(0),
+            })
+        }
+        fn cell(&self) -> EntryCell<'_> {
+            EntryCell::new(&self.state, &self.slot, TRAMPOLINE)
+        }
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Outcome {
+        Jump(usize),
+        Failed,
+        Removed,
+    }
+
+    /// The reentry path of one call: the runtime protocol, leading with a
+    /// blocking session lookup of the implementation.
+    fn first_call(entry: &Entry, jd: &JitDylib, implementation: &SymbolName, me: u32) -> Outcome {
+        let cell = entry.cell();
+        loop {
+            match cell.begin_call(me) {
+                CallStart::Lead => {
+                    entry.leads.fetch_add(1, Ordering::SeqCst);
+                    let resolved = lookup(jd, implementation)
+                        .map(|a| a as usize)
+                        .map_err(|_| ());
+                    return match cell.finish(resolved) {
+                        Finish::Published(address) => Outcome::Jump(address),
+                        Finish::Failed => Outcome::Failed,
+                        Finish::Removed => {
+                            entry.retirements.fetch_add(1, Ordering::SeqCst);
+                            Outcome::Removed
+                        }
+                    };
+                }
+                CallStart::Wait { observed, .. } => cell.wait(observed),
+                CallStart::Resolved(address) => return Outcome::Jump(address),
+                CallStart::Failed => return Outcome::Failed,
+                CallStart::Removed => return Outcome::Removed,
+                CallStart::Cycle => panic!("no cycle here"),
+            }
+        }
+    }
+
+    #[test]
+    fn two_threads_first_call_one_lazy_entry() {
+        bounded(|| {
+            let fx = fixture("compiles");
+            let entry = Entry::new();
+            let other = {
+                let (entry, jd, name) = (entry.clone(), fx.jd.clone(), fx.implementation.clone());
+                thread::spawn(move || first_call(&entry, &jd, &name, 1))
+            };
+            let mine = first_call(&entry, &fx.jd, &fx.implementation, 2);
+            assert_eq!(mine, Outcome::Jump(IMPLEMENTATION as usize));
+            assert_eq!(
+                other.join().unwrap(),
+                Outcome::Jump(IMPLEMENTATION as usize)
+            );
+            assert_eq!(
+                entry.leads.load(Ordering::SeqCst),
+                1,
+                "one implementation lookup"
+            );
+            assert_eq!(fx.compiled.load(Ordering::SeqCst), 1, "one materialization");
+        });
+    }
+
+    #[test]
+    fn a_lazy_first_call_racing_redirect() {
+        bounded(|| {
+            let fx = fixture("compiles");
+            let entry = Entry::new();
+            let caller = {
+                let (entry, jd, name) = (entry.clone(), fx.jd.clone(), fx.implementation.clone());
+                thread::spawn(move || first_call(&entry, &jd, &name, 1))
+            };
+            assert!(matches!(
+                entry.cell().redirect(REDIRECTED),
+                Redirect::Done { .. }
+            ));
+            let outcome = caller.join().unwrap();
+            assert!(
+                outcome == Outcome::Jump(IMPLEMENTATION as usize)
+                    || outcome == Outcome::Jump(REDIRECTED),
+                "{outcome:?}"
+            );
+            assert_eq!(entry.slot.load(Ordering::SeqCst), REDIRECTED);
+        });
+    }
+
+    #[test]
+    fn a_lazy_first_call_racing_removal() {
+        bounded(|| {
+            let fx = fixture("compiles");
+            let entry = Entry::new();
+            let caller = {
+                let (entry, jd, name) = (entry.clone(), fx.jd.clone(), fx.implementation.clone());
+                thread::spawn(move || first_call(&entry, &jd, &name, 1))
+            };
+            // Remove the implementation and the entry, as a JIT unloading a
+            // module would.
+            fx.tracker.remove().unwrap();
+            if let Free::Retire { .. } = entry.cell().free() {
+                entry.retirements.fetch_add(1, Ordering::SeqCst);
+            }
+            let outcome = caller.join().unwrap();
+            assert!(
+                matches!(
+                    outcome,
+                    Outcome::Jump(_) | Outcome::Failed | Outcome::Removed
+                ),
+                "{outcome:?}"
+            );
+            if let Outcome::Jump(address) = outcome {
+                assert_eq!(address, IMPLEMENTATION as usize);
+            }
+            // Exactly one side gave the entry back; it ends freed.
+            assert_eq!(entry.retirements.load(Ordering::SeqCst), 1);
+            assert_eq!(entry.cell().phase(), Phase::Freed);
+            assert_eq!(entry.slot.load(Ordering::SeqCst), TRAMPOLINE);
+            assert!(fx.compiled.load(Ordering::SeqCst) <= 1);
+        });
+    }
+}

@@ -69,6 +69,11 @@ pub trait ReexportsListener: Send + Sync {
     fn redirected(&self, dylib: &JitDylib, entry: &SymbolName, address: u64) {
         let _ = (dylib, entry, address);
     }
+    /// These entries of the JITDylib named `dylib` were removed (their stubs
+    /// are freed and will be reused).
+    fn removed(&self, dylib: &str, entries: &[String]) {
+        let _ = (dylib, entries);
+    }
 }
 
 /// A shared listener (keep a handle to read what it recorded).
@@ -84,6 +89,9 @@ impl<T: ReexportsListener + ?Sized> ReexportsListener for Arc<T> {
     }
     fn redirected(&self, dylib: &JitDylib, entry: &SymbolName, address: u64) {
         (**self).redirected(dylib, entry, address)
+    }
+    fn removed(&self, dylib: &str, entries: &[String]) {
+        (**self).removed(dylib, entries)
     }
 }
 
@@ -252,11 +260,26 @@ impl MaterializationUnit for LazyReexportsUnit {
             .map(|((name, _, _), entry)| (name.clone(), entry.address.as_ptr() as u64))
             .collect();
         // Removing these symbols frees the stubs; the runtime reuses them.
-        let runtime = this.manager.runtime;
         let ids: Vec<lazyrt_runtime::EntryId> = entries.iter().map(|e| e.id).collect();
+        let manager = Arc::downgrade(&this.manager);
+        let dylib_name = responsibility.target_dylib().name().to_string();
         responsibility.on_removal(move || {
-            if let Err(e) = runtime.free_entries(&ids) {
-                eprintln!("lazyrt: freeing removed lazy reexports: {e}");
+            let Some(manager) = manager.upgrade() else {
+                return;
+            };
+            let listener = manager.listener();
+            let names: Vec<String> = match &listener {
+                Some(_) => ids
+                    .iter()
+                    .filter_map(|id| manager.runtime.name(*id).ok())
+                    .collect(),
+                None => Vec::new(),
+            };
+            if let Err(e) = manager.runtime.free_entries(&ids) {
+                manager.session.report_error(&Error::Runtime(e.to_string()));
+            }
+            if let Some(listener) = listener {
+                listener.removed(&dylib_name, &names);
             }
         });
         if let Some(listener) = this.manager.listener() {

@@ -177,6 +177,18 @@ fn clear_and_remove_jit_dylib() {
     s.create_jit_dylib("temp").unwrap();
 }
 
+#[derive(Default)]
+struct RemovedRecorder(Mutex<Vec<(String, Vec<String>)>>);
+
+impl lazyrt::ReexportsListener for RemovedRecorder {
+    fn removed(&self, dylib: &str, entries: &[String]) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((dylib.to_string(), entries.to_vec()));
+    }
+}
+
 extern "C" fn seven(_x: u64) -> u64 {
     7
 }
@@ -190,6 +202,8 @@ fn removing_lazy_reexports_frees_their_stubs() {
     let s = Session::new();
     let jd = s.create_jit_dylib("main").unwrap();
     let manager = LazyReexportsManager::new(&s).unwrap();
+    let removed = Arc::new(RemovedRecorder::default());
+    manager.set_listener(removed.clone());
     let tracker = jd.create_resource_tracker().unwrap();
     let (entry, imp) = (s.intern("seven"), s.intern("seven$impl"));
     jd.define_absolute([(imp.clone(), abs(seven as *const () as u64))])

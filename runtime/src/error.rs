@@ -116,3 +116,20 @@ impl std::error::Error for ResolveError {
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_names_the_target_and_what_is_supported() {
+        let message = RuntimeError::unsupported().to_string();
+        let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+        assert_eq!(
+            message,
+            format!(
+                "lazyrt does not support {target}: reentry assembly exists for x86_64-linux and aarch64-linux only"
+            )
+        );
+    }
+}

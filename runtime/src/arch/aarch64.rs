@@ -27,7 +27,7 @@
 use super::ReentryInfo;
 use crate::error::RuntimeError;
 
-pub(crate) const HEADER_BYTES: usize = 64;
+const HEADER_BYTES: usize = 64;
 const STUB_BYTES: usize = 8;
 const TRAMPOLINE_BYTES: usize = 8;
 

@@ -2,7 +2,7 @@
 //! architecture with identical exports, chosen here and nowhere else.
 //!
 //! Every module exports:
-//! - `HEADER_BYTES`, `code_bytes(capacity)`, `stub_offset(local)`,
+//! - `code_bytes(capacity)`, `stub_offset(local)`,
 //!   `trampoline_offset(local)`: where things sit in a block's code part;
 //! - `write_block_code(code, code_base, slot_base, first_index, reentry)`;
 //! - `init_reentry() -> Result<ReentryInfo, RuntimeError>`: detects the CPU,

@@ -3,8 +3,6 @@
 use super::ReentryInfo;
 use crate::error::RuntimeError;
 
-pub(crate) const HEADER_BYTES: usize = 0;
-
 pub(crate) fn code_bytes(_capacity: usize) -> usize {
     0
 }

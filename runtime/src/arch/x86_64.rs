@@ -28,7 +28,7 @@
 use super::ReentryInfo;
 use crate::error::RuntimeError;
 
-pub(crate) const HEADER_BYTES: usize = 64;
+const HEADER_BYTES: usize = 64;
 const STUB_BYTES: usize = 8;
 const LINE_BYTES: usize = 128;
 const TRAMPOLINES_PER_LINE: usize = 15;

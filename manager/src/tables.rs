@@ -12,7 +12,10 @@ pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply mixes upwards only: keys that are aligned pointers
+        // would leave the low bits (hashbrown's bucket index) all zero.
+        // Rotating brings the well-mixed high bits down.
+        self.0.rotate_left(26)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -83,5 +86,27 @@ impl<T> Slab<T> {
             self.free.push(id);
         }
         value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::Hasher;
+
+    #[test]
+    fn aligned_pointers_spread_over_low_bits() {
+        let buckets = 1024u64;
+        let mut used = std::collections::HashSet::new();
+        for i in 0..buckets {
+            let mut h = IdHasher::default();
+            h.write_usize(0x7f00_0000_0000 + (i as usize) * 16);
+            used.insert(h.finish() & (buckets - 1));
+        }
+        assert!(
+            used.len() > (buckets as usize) / 2,
+            "only {} of {buckets} buckets",
+            used.len()
+        );
     }
 }

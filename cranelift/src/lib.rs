@@ -122,8 +122,8 @@ use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use lazyrt::{
-    FnUnit, JitDylib, LazyReexportsManager, MaterializationResponsibility, RequiredState,
-    Session, SymbolFlags, SymbolName, lazy_reexports,
+    FnUnit, JitDylib, LazyReexportsManager, MaterializationResponsibility, RequiredState, Session,
+    SymbolFlags, SymbolName, lazy_reexports,
 };
 
 pub use memory::MemoryStats;
@@ -461,7 +461,9 @@ impl LazyJit {
             return Err(JitError::DuplicateName(name.to_string()));
         }
         let mut funcs = self.inner.funcs.write().unwrap_or_else(|e| e.into_inner());
-        let id = FuncId(u32::try_from(funcs.len()).map_err(|_| JitError::Isa("too many functions".into()))?);
+        let id = FuncId(
+            u32::try_from(funcs.len()).map_err(|_| JitError::Isa("too many functions".into()))?,
+        );
         funcs.push(Arc::new(FuncSlot {
             entry: self.inner.session.intern(name),
             implementation_name: self.inner.session.intern(&format!("{name}$impl")),
@@ -577,7 +579,10 @@ impl LazyJit {
                 new.iter().map(|s| {
                     (
                         s.entry.clone(),
-                        (s.implementation_name.clone(), SymbolFlags::exported_callable()),
+                        (
+                            s.implementation_name.clone(),
+                            SymbolFlags::exported_callable(),
+                        ),
                     )
                 }),
             ))?;
@@ -625,7 +630,10 @@ impl LazyJit {
     /// Compiles `id` now (finalize first). Its callees stay lazy.
     pub fn compile(&self, id: FuncId) -> Result<*const u8, JitError> {
         let name = self.slot(id)?.implementation_name.clone();
-        let found = self.inner.dylib.lookup(&[name.clone()], RequiredState::Ready)?;
+        let found = self
+            .inner
+            .dylib
+            .lookup(std::slice::from_ref(&name), RequiredState::Ready)?;
         Ok(found[&name].address as usize as *const u8)
     }
 
@@ -669,7 +677,12 @@ impl LazyJit {
 
     /// Compiles `func` (the body of `id`) and publishes it. Returns its
     /// address and size.
-    fn compile_body(&self, id: FuncId, slot: &FuncSlot, body: Body) -> Result<(u64, usize), String> {
+    fn compile_body(
+        &self,
+        id: FuncId,
+        slot: &FuncSlot,
+        body: Body,
+    ) -> Result<(u64, usize), String> {
         let mut func = match body {
             Body::Ir(func) => *func,
             Body::Builder(build) => build(self, id).map_err(|e| format!("building IR: {e}"))?,
@@ -683,7 +696,9 @@ impl LazyJit {
         separate_address_refs(&mut func);
         let mut ctx = Context::for_function(func);
         if let Err(e) = ctx.compile(&*self.inner.isa, &mut ControlPlane::default()) {
-            return Err(cranelift_codegen::print_errors::pretty_error(e.func, e.inner));
+            return Err(cranelift_codegen::print_errors::pretty_error(
+                e.func, e.inner,
+            ));
         }
         let code = ctx.compiled_code().ok_or("no compiled code")?;
         let user_names = ctx.func.params.user_named_funcs();
@@ -755,7 +770,13 @@ enum Target {
     Absolute(u64),
 }
 
-fn apply_reloc(code: &mut [u8], base: u64, offset: usize, kind: Reloc, value: u64) -> Result<(), String> {
+fn apply_reloc(
+    code: &mut [u8],
+    base: u64,
+    offset: usize,
+    kind: Reloc,
+    value: u64,
+) -> Result<(), String> {
     let field = |code: &mut [u8], n: usize| -> Result<std::ops::Range<usize>, String> {
         if offset + n <= code.len() {
             Ok(offset..offset + n)
@@ -770,7 +791,8 @@ fn apply_reloc(code: &mut [u8], base: u64, offset: usize, kind: Reloc, value: u6
             code[r].copy_from_slice(&value.to_le_bytes());
         }
         Reloc::Abs4 => {
-            let v = u32::try_from(value).map_err(|_| format!("Abs4 target {value:#x} out of range"))?;
+            let v =
+                u32::try_from(value).map_err(|_| format!("Abs4 target {value:#x} out of range"))?;
             let r = field(code, 4)?;
             code[r].copy_from_slice(&v.to_le_bytes());
         }
@@ -783,7 +805,9 @@ fn apply_reloc(code: &mut [u8], base: u64, offset: usize, kind: Reloc, value: u6
         Reloc::Arm64Call => {
             let delta = value.wrapping_sub(pc) as i64;
             if delta % 4 != 0 || !(-(1 << 27)..(1 << 27)).contains(&delta) {
-                return Err(format!("Arm64Call target {value:#x} out of range of {pc:#x}"));
+                return Err(format!(
+                    "Arm64Call target {value:#x} out of range of {pc:#x}"
+                ));
             }
             let r = field(code, 4)?;
             let insn = u32::from_le_bytes(code[r.clone()].try_into().expect("4 bytes"));

@@ -116,7 +116,8 @@ impl CodeMemory {
                 std::io::Error::last_os_error()
             ));
         }
-        let base = NonNull::new(base.cast::<u8>()).ok_or_else(|| "mmap returned null".to_string())?;
+        let base =
+            NonNull::new(base.cast::<u8>()).ok_or_else(|| "mmap returned null".to_string())?;
         regions.push(Region {
             base,
             len: size,

@@ -223,10 +223,8 @@ fn later_callers_call_compiled_callees_directly() {
     jit.compile(fact).unwrap();
     let direct_before = jit.stats().direct_call_sites;
     // SAFETY: i64 -> i64.
-    assert_eq!(
-        unsafe { fn1(jit.get_finalized_function(caller).unwrap()) }(4),
-        24
-    );
+    let f = unsafe { fn1(jit.get_finalized_function(caller).unwrap()) };
+    assert_eq!(f(4), 24);
     assert_eq!(jit.stats().direct_call_sites, direct_before + 1);
 }
 
@@ -485,9 +483,7 @@ fn a_declared_but_undefined_function_fails_by_name() {
         )
     });
     // SAFETY: i64 -> i64.
-    assert_eq!(
-        unsafe { fn1(jit.get_finalized_function(ghost).unwrap()) }(1),
-        -1
-    );
+    let f = unsafe { fn1(jit.get_finalized_function(ghost).unwrap()) };
+    assert_eq!(f(1), -1);
     assert_eq!(names.lock().unwrap().as_slice(), ["ghost"]);
 }

@@ -12,7 +12,9 @@
 //!   `#[global_allocator]`.
 //! - [`in_fresh_process`] / [`child_task`] re-run the bench binary for
 //!   measurements that need a process of their own; [`pin_current_thread`]
-//!   keeps the measuring thread on one CPU.
+//!   keeps the measuring thread on one CPU; [`fields_line`] /
+//!   [`parse_fields`] carry a child's figures back to its parent;
+//!   [`load_average`] says how busy the machine was.
 //!
 //! `LAZYRT_BENCH_QUICK=1` asks for a smoke run: benches consult [`quick`] and
 //! shrink their sizes; [`runs`] drops to 3.
@@ -598,6 +600,41 @@ pub fn in_fresh_process(task: &str) -> std::io::Result<String> {
     String::from_utf8(output.stdout).map_err(std::io::Error::other)
 }
 
+/// A line `tag k1=v1 k2=v2 ...` for a child process to print and its
+/// parent to read back with [`parse_fields`] (values are `f64`; keys must not
+/// contain spaces or `=`).
+pub fn fields_line(tag: &str, fields: &[(&str, f64)]) -> String {
+    let mut line = String::from(tag);
+    for (key, value) in fields {
+        let _ = write!(line, " {key}={value}");
+    }
+    line
+}
+
+/// The fields of the first line of `output` that [`fields_line`] made with
+/// `tag`; `None` if there is none or a field does not parse.
+pub fn parse_fields(output: &str, tag: &str) -> Option<std::collections::HashMap<String, f64>> {
+    let line = output
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(tag))?;
+    line.split_whitespace()
+        .skip(1)
+        .map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            Some((key.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The 1-, 5- and 15-minute load averages from `/proc/loadavg` (`None` where
+/// that file does not exist). Worth printing next to figures that need idle
+/// CPUs, such as multi-threaded speedups.
+pub fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
+    Some([fields.next()??, fields.next()??, fields.next()??])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,6 +661,17 @@ mod tests {
              {\"name\": \"nan\", \"value\": null, \"unit\": \"x\"}\n]\n"
         );
         assert!(r.table().contains("MISS"));
+    }
+
+    #[test]
+    fn fields_round_trip() {
+        let line = fields_line("child", &[("n", 100000.0), ("ns", 12.5)]);
+        let out = format!("noise\n{line}\nmore\n");
+        let fields = parse_fields(&out, "child").expect("parsed");
+        assert_eq!(fields["n"], 100000.0);
+        assert_eq!(fields["ns"], 12.5);
+        assert!(parse_fields(&out, "other").is_none());
+        assert!(parse_fields("child n=x", "child").is_none());
     }
 
     #[test]

@@ -1,0 +1,456 @@
+//! `lazyrt demo`: a generated Cranelift program of many functions, run on
+//! several threads, compiled lazily through lazyrt (each function on its
+//! first call) and, for comparison, eagerly (everything before `main`).
+
+pub mod program;
+pub mod trace;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use cranelift_codegen::ir::types::I64;
+use cranelift_codegen::ir::{AbiParam, Function, InstBuilder, UserFuncName};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use lazyrt::{ReexportsListener, Runtime, Session, ThreadPoolDispatcher};
+use lazyrt_cranelift::{CompileListener, JitStats, LazyJit};
+
+pub use program::Program;
+pub use trace::Tracer;
+
+/// Command-line options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Functions to generate.
+    pub functions: usize,
+    /// Threads calling `main`.
+    pub threads: usize,
+    /// Program seed.
+    pub seed: u64,
+    /// Trace (and list first) the eager run instead of the lazy one.
+    pub eager: bool,
+    /// Where to write the trace.
+    pub trace: Option<PathBuf>,
+    /// Extra calls of `main` per thread for the steady state.
+    pub repeats: usize,
+    /// Print the bench JSON line too.
+    pub json: bool,
+}
+
+impl Options {
+    /// The defaults (smaller under qemu: `LAZYRT_QEMU` set).
+    pub fn defaults() -> Self {
+        let qemu = std::env::var_os("LAZYRT_QEMU").is_some();
+        Self {
+            functions: if qemu { 1_000 } else { 10_000 },
+            threads: 2,
+            seed: 1,
+            eager: false,
+            trace: None,
+            repeats: if qemu { 3 } else { 20 },
+            json: false,
+        }
+    }
+}
+
+/// Errors of the demo.
+pub type DemoError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One run of the program (lazy or eager).
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Eager (compile everything first) or lazy.
+    pub eager: bool,
+    /// `main`'s result per thread.
+    pub results: Vec<i64>,
+    /// Whether every repeated call returned the thread's first result.
+    pub repeats_agree: bool,
+    /// Program functions compiled.
+    pub compiled: usize,
+    /// From nothing (JIT creation) to the first thread's first result.
+    pub first_result: Duration,
+    /// Time spent compiling before `main` (eager only).
+    pub compile_all: Duration,
+    /// First-call latencies (lookup + compile), lazy runs.
+    pub first_calls: Vec<Duration>,
+    /// Calls that slept while another thread compiled their function.
+    pub contended_waits: u64,
+    /// Mean time of one steady-state `main` call.
+    pub main_steady: Duration,
+    /// Nanoseconds per call of a compiled function through its stub.
+    pub stub_call_ns: f64,
+    /// Nanoseconds per call of the same function's implementation.
+    pub direct_call_ns: f64,
+    /// JIT counters.
+    pub stats: JitStats,
+}
+
+struct Recorder {
+    first_calls: Arc<Mutex<Vec<Duration>>>,
+    tracer: Option<Arc<Tracer>>,
+}
+
+impl ReexportsListener for Recorder {
+    fn resolved(&self, entry: &str, _address: u64, elapsed: Duration) {
+        self.first_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(elapsed);
+        if let Some(t) = &self.tracer {
+            t.span_ending_now("lookup", format!("first call {entry}"), elapsed, None);
+            t.instant("patch", format!("patch slot {entry}"));
+        }
+    }
+}
+
+struct CompileTrace(Arc<Tracer>);
+
+impl CompileListener for CompileTrace {
+    fn compiled(&self, name: &str, _address: u64, code_size: usize, elapsed: Duration) {
+        self.0
+            .span_ending_now("compile", format!("compile {name}"), elapsed, Some(("bytes", code_size as u64)));
+    }
+    fn compile_failed(&self, name: &str, _reason: &str) {
+        self.0.instant("compile", format!("compile {name} FAILED"));
+    }
+}
+
+type MainFn = extern "C" fn(i64, i64, i64) -> i64;
+type BumpFn = extern "C" fn(i64) -> i64;
+
+/// Runs `program` lazily or eagerly on `threads` threads.
+pub fn run(
+    program: &Arc<Program>,
+    threads: usize,
+    eager: bool,
+    repeats: usize,
+    tracer: Option<Arc<Tracer>>,
+) -> Result<Run, DemoError> {
+    let threads = threads.max(1);
+    let t0 = Instant::now();
+    if let Some(t) = &tracer {
+        t.name_thread("loader");
+    }
+    let session = if eager {
+        Session::with_dispatcher(Arc::new(ThreadPoolDispatcher::new(threads)))
+    } else {
+        Session::new()
+    };
+    let jit = LazyJit::builder().session(session).build()?;
+    let first_calls: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    jit.manager().set_listener(Recorder {
+        first_calls: first_calls.clone(),
+        tracer: tracer.clone(),
+    });
+    if let Some(t) = &tracer {
+        jit.set_compile_listener(CompileTrace(t.clone()));
+    }
+    let ids = program.load(&jit)?;
+    let bump = define_bump(&jit)?;
+    jit.finalize_definitions()?;
+    let mut compile_all = Duration::ZERO;
+    if eager {
+        let start = Instant::now();
+        jit.compile_all()?;
+        compile_all = start.elapsed();
+        if let Some(t) = &tracer {
+            t.span_ending_now("lookup", "compile_all".into(), compile_all, None);
+        }
+    }
+    let main = jit.get_finalized_function(ids[0])? as usize;
+    let waits_before = Runtime::global()?.stats().contended_waits;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (barrier, program, tracer) = (barrier.clone(), program.clone(), tracer.clone());
+            std::thread::Builder::new()
+                .name(format!("caller {t}"))
+                .spawn(move || {
+                    if let Some(tr) = &tracer {
+                        tr.name_thread(&format!("caller {t}"));
+                    }
+                    // SAFETY: main was declared as (i64, i64, i64) -> i64.
+                    let main: MainFn = unsafe { std::mem::transmute(main) };
+                    let (a, b) = program.inputs(t);
+                    barrier.wait();
+                    let start = Instant::now();
+                    let first = main(program.depth, a, b);
+                    let first_at = t0.elapsed();
+                    if let Some(tr) = &tracer {
+                        tr.span_ending_now("run", "main (first call)".into(), start.elapsed(), None);
+                    }
+                    let start = Instant::now();
+                    let mut agree = true;
+                    for _ in 0..repeats {
+                        agree &= std::hint::black_box(main(program.depth, a, b)) == first;
+                    }
+                    let steady = start.elapsed();
+                    if let Some(tr) = &tracer
+                        && repeats > 0
+                    {
+                        tr.span_ending_now("run", format!("main x{repeats} (steady)"), steady, None);
+                    }
+                    (first, first_at, agree, steady)
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut results = Vec::new();
+    let mut first_result = Duration::MAX;
+    let mut repeats_agree = true;
+    let mut steady_total = Duration::ZERO;
+    for h in handles {
+        let (r, at, agree, steady) = h.join().map_err(|_| "a caller thread panicked")?;
+        results.push(r);
+        first_result = first_result.min(at);
+        repeats_agree &= agree;
+        steady_total += steady;
+    }
+    let contended_waits = Runtime::global()?.stats().contended_waits - waits_before;
+    let compiled = ids.iter().filter(|id| jit.is_compiled(**id)).count();
+    let (stub_call_ns, direct_call_ns) = call_overhead(&jit, bump)?;
+    let first_calls = std::mem::take(&mut *first_calls.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(Run {
+        eager,
+        results,
+        repeats_agree,
+        compiled,
+        first_result,
+        compile_all,
+        first_calls,
+        contended_waits,
+        main_steady: steady_total / (threads * repeats).max(1) as u32,
+        stub_call_ns,
+        direct_call_ns,
+        stats: jit.stats(),
+    })
+}
+
+/// bump(x) = x + 1: the function the call overhead is measured on.
+fn define_bump(jit: &LazyJit) -> Result<lazyrt_cranelift::FuncId, DemoError> {
+    let mut sig = jit.make_signature();
+    sig.params.push(AbiParam::new(I64));
+    sig.returns.push(AbiParam::new(I64));
+    let id = jit.declare_function("lazyrt_demo_bump", sig.clone())?;
+    let mut func = Function::with_name_signature(UserFuncName::default(), sig);
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let x = b.block_params(entry)[0];
+    let y = b.ins().iadd_imm_s(x, 1);
+    b.ins().return_(&[y]);
+    b.finalize(jit.isa().frontend_config());
+    jit.define_function(id, func)?;
+    Ok(id)
+}
+
+/// ns per call through the stub and straight to the implementation.
+fn call_overhead(jit: &LazyJit, bump: lazyrt_cranelift::FuncId) -> Result<(f64, f64), DemoError> {
+    let iterations: i64 = if std::env::var_os("LAZYRT_QEMU").is_some() { 100_000 } else { 2_000_000 };
+    // SAFETY: bump: i64 -> i64.
+    let stub: BumpFn = unsafe { std::mem::transmute(jit.get_finalized_function(bump)?) };
+    stub(0); // compiles
+    let implementation = jit.implementation(bump).ok_or("bump was not compiled")?;
+    // SAFETY: its implementation, same signature.
+    let direct: BumpFn = unsafe { std::mem::transmute(implementation) };
+    let time = |f: BumpFn| {
+        let f = std::hint::black_box(f);
+        let start = Instant::now();
+        let mut x = 0;
+        for _ in 0..iterations {
+            x = f(x);
+        }
+        assert_eq!(x, iterations);
+        start.elapsed().as_nanos() as f64 / iterations as f64
+    };
+    let (mut s, mut d) = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        s = s.min(time(stub));
+        d = d.min(time(direct));
+    }
+    Ok((s, d))
+}
+
+/// Both runs and everything the report needs.
+pub struct Report {
+    /// The options.
+    pub options: Options,
+    /// The program.
+    pub program: Arc<Program>,
+    /// The lazy run.
+    pub lazy: Run,
+    /// The eager run.
+    pub eager: Run,
+    /// Trace events and tracks written, if any.
+    pub trace: Option<(PathBuf, usize, usize)>,
+}
+
+/// Runs the demo: generate, run lazily and eagerly, write the trace.
+pub fn demo(options: &Options) -> Result<Report, DemoError> {
+    let program = Program::generate(options.seed, options.functions);
+    let tracer = options.trace.as_ref().map(|_| Arc::new(Tracer::new(Instant::now())));
+    let (lazy_tracer, eager_tracer) = if options.eager {
+        (None, tracer.clone())
+    } else {
+        (tracer.clone(), None)
+    };
+    let (lazy, eager) = if options.eager {
+        let eager = run(&program, options.threads, true, options.repeats, eager_tracer)?;
+        (run(&program, options.threads, false, options.repeats, lazy_tracer)?, eager)
+    } else {
+        let lazy = run(&program, options.threads, false, options.repeats, lazy_tracer)?;
+        (lazy, run(&program, options.threads, true, options.repeats, eager_tracer)?)
+    };
+    let mut trace = None;
+    if let (Some(path), Some(tracer)) = (&options.trace, &tracer) {
+        std::fs::write(path, tracer.to_json())?;
+        trace = Some((path.clone(), tracer.len(), tracer.tracks()));
+    }
+    Ok(Report {
+        options: options.clone(),
+        program,
+        lazy,
+        eager,
+        trace,
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn us(d: Duration) -> String {
+    if d >= Duration::from_millis(1) {
+        ms(d)
+    } else {
+        format!("{:.0} µs", d.as_secs_f64() * 1e6)
+    }
+}
+
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Report {
+    /// Whether every lazy result equals the eager one.
+    pub fn correct(&self) -> bool {
+        self.lazy.results == self.eager.results && self.lazy.repeats_agree && self.eager.repeats_agree
+    }
+
+    /// The bench line.
+    pub fn json(&self) -> String {
+        format!(
+            "{{\"demo_first_result_lazy_ms\":{:.3},\"demo_first_result_eager_ms\":{:.3},\"demo_fraction_compiled\":{:.4}}}",
+            self.lazy.first_result.as_secs_f64() * 1e3,
+            self.eager.first_result.as_secs_f64() * 1e3,
+            self.lazy.compiled as f64 / self.program.len() as f64
+        )
+    }
+
+    /// The human-readable report.
+    pub fn render(&self) -> String {
+        let (p, l, e) = (&self.program, &self.lazy, &self.eager);
+        let n = p.len();
+        let mut sorted = l.first_calls.clone();
+        sorted.sort();
+        let mut out = String::new();
+        let arch = std::env::consts::ARCH;
+        out.push_str(&format!(
+            "lazyrt demo: {} functions from seed {} ({} with >8 args), {} threads calling main, depth {}, {arch}\n",
+            thousands(n),
+            p.seed,
+            p.many_fns.len(),
+            self.options.threads,
+            p.depth
+        ));
+        out.push_str(&format!(
+            "  functions     {} defined · {} compiled lazily ({:.1}%) · {} never compiled\n",
+            thousands(n),
+            thousands(l.compiled),
+            100.0 * l.compiled as f64 / n as f64,
+            thousands(n - l.compiled)
+        ));
+        out.push_str(&format!(
+            "  first result  lazy {}  vs  eager {} (compiles all {} on {} threads first: {})  → {:.1}x sooner\n",
+            ms(l.first_result),
+            ms(e.first_result),
+            thousands(e.compiled),
+            self.options.threads,
+            ms(e.compile_all),
+            e.first_result.as_secs_f64() / l.first_result.as_secs_f64().max(1e-9)
+        ));
+        out.push_str(&format!(
+            "  first calls   p50 {} · p99 {} · max {}  (lookup + Cranelift compile, {} first calls; {} waited on another thread's compile)\n",
+            us(percentile(&sorted, 0.5)),
+            us(percentile(&sorted, 0.99)),
+            us(sorted.last().copied().unwrap_or_default()),
+            thousands(sorted.len()),
+            l.contended_waits
+        ));
+        out.push_str(&format!(
+            "  steady state  call via stub {:.2} ns vs direct {:.2} ns ({:+.2} ns/call); main(): lazy {} vs eager {} per call\n",
+            l.stub_call_ns,
+            l.direct_call_ns,
+            l.stub_call_ns - l.direct_call_ns,
+            us(l.main_steady),
+            us(e.main_steady)
+        ));
+        out.push_str(&format!(
+            "  call sites    lazy: {} direct, {} via stub · eager: {} direct, {} via stub\n",
+            thousands(l.stats.direct_call_sites),
+            thousands(l.stats.stub_call_sites),
+            thousands(e.stats.direct_call_sites),
+            thousands(e.stats.stub_call_sites)
+        ));
+        out.push_str(&format!(
+            "  code memory   lazy {} KiB code in {} KiB of pages · eager {} KiB in {} KiB · compile time lazy {} vs eager {} (CPU)\n",
+            l.stats.memory.code_bytes / 1024,
+            l.stats.memory.page_bytes / 1024,
+            e.stats.memory.code_bytes / 1024,
+            e.stats.memory.page_bytes / 1024,
+            ms(l.stats.compile_time),
+            ms(e.stats.compile_time)
+        ));
+        let checked = l.results.len() * (1 + self.options.repeats);
+        if self.correct() {
+            out.push_str(&format!(
+                "  correctness   OK: all {checked} results ({} threads x {} calls) equal the eagerly compiled program's\n",
+                l.results.len(),
+                1 + self.options.repeats
+            ));
+        } else {
+            out.push_str(&format!(
+                "  correctness   MISMATCH: lazy {:?} vs eager {:?} (repeats agree: lazy {}, eager {})\n",
+                l.results, e.results, l.repeats_agree, e.repeats_agree
+            ));
+        }
+        if let Some((path, events, tracks)) = &self.trace {
+            out.push_str(&format!(
+                "  trace         {} ({} events, {} tracks, {} run) — open in ui.perfetto.dev or chrome://tracing\n",
+                path.display(),
+                events,
+                tracks,
+                if self.options.eager { "eager" } else { "lazy" }
+            ));
+        }
+        out
+    }
+}

@@ -76,8 +76,11 @@
 //!    started and parked on a barrier before the clock starts); speedup =
 //!    t1 / t2 per run, median over runs (the order of the two alternates).
 //!    The same with the in-place dispatcher (materializers on the calling
-//!    threads) is reported for comparison. The machine's load average is
-//!    reported next to it: with 2 cores, any other load takes from t2.
+//!    threads) is reported for comparison, and so is the ceiling: the same
+//!    work (N spins) split the same way over plain threads, no lazyrt
+//!    (`pool_speedup_2_threads_bare`). The machine's 1-minute load average
+//!    is reported next to them: with 2 cores, any other load takes from t2
+//!    (and the bare speedup shows how much).
 //!
 //! Profiling: the child tasks run one measurement alone, so a profiler sees
 //! only it. `LAZYRT_BENCH_CHILD=<task> valgrind --tool=callgrind <binary>`
@@ -707,35 +710,19 @@ fn calibrate_spin(target: Duration) -> u64 {
     (probe as f64 * target.as_secs_f64() / fastest.as_secs_f64()).round() as u64
 }
 
-/// Wall nanoseconds for `threads` caller threads to call disjoint,
-/// contiguous shares of `n` fresh entries whose units each spin `work`
-/// rounds; `dispatcher` runs the materializations.
-fn pool_wall_ns(
-    clock: &Clock,
-    dispatcher: Arc<dyn Dispatcher>,
-    n: usize,
-    work: u64,
-    threads: usize,
-) -> f64 {
-    let s = Setup::new(Session::with_dispatcher(dispatcher));
-    let impls = s.intern_all("impl_", n);
-    let entries = s.intern_all("entry_", n);
-    s.define_units(&impls, work);
-    let fns = s.stubs(&entries, &impls);
+/// Wall nanoseconds for `threads` threads to run `call(i)` for disjoint,
+/// contiguous shares of `0..n`. The threads are started and parked on a
+/// barrier before the clock starts.
+fn wall_ns(clock: &Clock, n: usize, threads: usize, call: &(dyn Fn(usize) + Sync)) -> f64 {
     let share = n.div_ceil(threads);
     let barrier = Barrier::new(threads + 1);
     let ticks = std::thread::scope(|scope| {
-        let callers: Vec<_> = fns
-            .chunks(share)
-            .enumerate()
-            .map(|(t, chunk)| {
+        let callers: Vec<_> = (0..threads)
+            .map(|t| {
                 let barrier = &barrier;
                 scope.spawn(move || {
                     barrier.wait();
-                    for (k, f) in chunk.iter().enumerate() {
-                        let i = (t * share + k) as u64;
-                        assert_eq!(f(black_box(i)), i + 1, "pool entry {i}");
-                    }
+                    (t * share..((t + 1) * share).min(n)).for_each(call);
                 })
             })
             .collect();
@@ -749,29 +736,63 @@ fn pool_wall_ns(
     clock.ns(ticks)
 }
 
-/// Child: [`bench::runs`] runs of 1 vs 2 caller threads, on a 2-worker pool
-/// and in place; prints per-run times.
+/// What one side of the pool measurement runs on.
+#[derive(Debug, Clone, Copy)]
+enum PoolKind {
+    /// A session on a 2-worker `ThreadPoolDispatcher`.
+    Pool,
+    /// A session on the in-place dispatcher.
+    InPlace,
+    /// No lazyrt: the callers run the materializers' work themselves.
+    Bare,
+}
+
+/// Wall nanoseconds for `threads` caller threads to call disjoint shares of
+/// `n` fresh entries whose units each spin `work` rounds (for
+/// [`PoolKind::Bare`]: to spin `work` rounds `n` times).
+fn pool_wall_ns(clock: &Clock, kind: PoolKind, n: usize, work: u64, threads: usize) -> f64 {
+    let dispatcher: Arc<dyn Dispatcher> = match kind {
+        PoolKind::Bare => {
+            return wall_ns(clock, n, threads, &|_| {
+                black_box(spin(work));
+            });
+        }
+        PoolKind::Pool => Arc::new(ThreadPoolDispatcher::new(2)),
+        PoolKind::InPlace => Arc::new(InPlaceDispatcher),
+    };
+    let s = Setup::new(Session::with_dispatcher(dispatcher));
+    let impls = s.intern_all("impl_", n);
+    let entries = s.intern_all("entry_", n);
+    s.define_units(&impls, work);
+    let fns = s.stubs(&entries, &impls);
+    wall_ns(clock, n, threads, &|i| {
+        let x = i as u64;
+        assert_eq!(fns[i](black_box(x)), x + 1, "pool entry {i}");
+    })
+}
+
+/// Child: [`bench::runs`] runs of 1 vs 2 caller threads for each
+/// [`PoolKind`]; prints per-run times and the load average.
 fn child_pool(n: usize, work: u64) {
     let clock = Clock::calibrate_for(Duration::from_millis(50));
-    let pool = || -> Arc<dyn Dispatcher> { Arc::new(ThreadPoolDispatcher::new(2)) };
-    let in_place = || -> Arc<dyn Dispatcher> { Arc::new(InPlaceDispatcher) };
     let load_before = bench::load_average().map_or(f64::NAN, |l| l[0]);
     let mut fields: Vec<(String, f64)> = Vec::new();
     for run in 0..bench::runs() {
-        for (kind, make) in [
-            ("pool", &pool as &dyn Fn() -> Arc<dyn Dispatcher>),
-            ("inplace", &in_place),
+        for (name, kind) in [
+            ("pool", PoolKind::Pool),
+            ("inplace", PoolKind::InPlace),
+            ("bare", PoolKind::Bare),
         ] {
             // Alternate which side goes first, so drift does not favour one.
             let (t1, t2) = if run % 2 == 0 {
-                let t1 = pool_wall_ns(&clock, make(), n, work, 1);
-                (t1, pool_wall_ns(&clock, make(), n, work, 2))
+                let t1 = pool_wall_ns(&clock, kind, n, work, 1);
+                (t1, pool_wall_ns(&clock, kind, n, work, 2))
             } else {
-                let t2 = pool_wall_ns(&clock, make(), n, work, 2);
-                (pool_wall_ns(&clock, make(), n, work, 1), t2)
+                let t2 = pool_wall_ns(&clock, kind, n, work, 2);
+                (pool_wall_ns(&clock, kind, n, work, 1), t2)
             };
-            fields.push((format!("{kind}_t1_{run}"), t1));
-            fields.push((format!("{kind}_t2_{run}"), t2));
+            fields.push((format!("{name}_t1_{run}"), t1));
+            fields.push((format!("{name}_t2_{run}"), t2));
         }
     }
     let load_after = bench::load_average().map_or(f64::NAN, |l| l[0]);
@@ -788,7 +809,7 @@ fn pool_speedup(report: &mut Report) {
     let out = bench::in_fresh_process(&format!("{POOL_TAG}:{n}:{work}")).expect("pool child");
     let r = bench::parse_fields(&out, POOL_TAG).expect("pool child printed its figures");
     let runs: Vec<usize> = (0..bench::runs()).collect();
-    for (kind, suffix) in [("pool", ""), ("inplace", "_in_place")] {
+    for (kind, suffix) in [("pool", ""), ("inplace", "_in_place"), ("bare", "_bare")] {
         let t1 = |run: &usize| r[&format!("{kind}_t1_{run}")];
         let t2 = |run: &usize| r[&format!("{kind}_t2_{run}")];
         let speedup = report.add(
@@ -796,11 +817,11 @@ fn pool_speedup(report: &mut Report) {
             med(&runs, |run| t1(run) / t2(run)),
             "x",
         );
-        if suffix.is_empty() {
-            speedup.at_least(1.8).anchor("ORC 19: 1.14");
-        } else {
-            speedup.anchor("materializers on the callers");
-        }
+        match kind {
+            "pool" => speedup.at_least(1.8).anchor("ORC 19: 1.14"),
+            "inplace" => speedup.anchor("materializers on the callers"),
+            _ => speedup.anchor("same work, plain threads: the ceiling"),
+        };
         report.add(
             format!("pool_t1_ms{suffix}"),
             med(&runs, |run| t1(run) * 1e-6),

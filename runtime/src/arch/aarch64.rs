@@ -150,7 +150,7 @@ pub(crate) fn flush_icache(start: *const u8, len: usize) {
 
 pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
     Ok(ReentryInfo {
-        reentry: lazyrt_aarch64_reentry as usize,
+        reentry: lazyrt_aarch64_reentry as *const () as usize,
         state_save: "x0-x8, q0-q7 (SVE state not preserved)".to_string(),
     })
 }

@@ -8,32 +8,11 @@ mod common;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::*;
-use lazyrt_runtime::{
-    EntryInfo, EntrySpec, FailureHandlerScope, Phase, Recovery, ResolveError, ResolveFailure,
-};
-
-const FALLBACK_RESULT: u64 = 0xdead_beef;
-
-extern "C" fn fallback(_x: u64) -> u64 {
-    FALLBACK_RESULT
-}
-
-/// Installs a scoped handler that records failures and jumps to `fallback`.
-fn recording_scope() -> (FailureHandlerScope, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let scope = {
-        let seen = seen.clone();
-        FailureHandlerScope::new(move |f: &ResolveFailure<'_>| {
-            seen.lock().unwrap().push(f.to_string());
-            Recovery::Jump(addr(fallback as *const () as usize))
-        })
-    };
-    (scope, seen)
-}
+use lazyrt_runtime::{EntryInfo, EntrySpec, Phase, Recovery, ResolveError, ResolveFailure};
 
 #[test]
 fn failing_resolver_reaches_the_handler_and_stays_failed() {

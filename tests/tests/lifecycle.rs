@@ -11,28 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
 
 use common::*;
-use lazyrt_runtime::{
-    EntryId, EntryInfo, EntrySpec, FailureHandlerScope, Phase, Recovery, ResolveError,
-    ResolveFailure, RuntimeError,
-};
-
-const FALLBACK_RESULT: u64 = 0xfa11;
-
-extern "C" fn fallback(_x: u64) -> u64 {
-    FALLBACK_RESULT
-}
-
-fn recording_scope() -> (FailureHandlerScope, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let scope = {
-        let seen = seen.clone();
-        FailureHandlerScope::new(move |f: &ResolveFailure<'_>| {
-            seen.lock().unwrap().push(f.to_string());
-            Recovery::Jump(addr(fallback as *const () as usize))
-        })
-    };
-    (scope, seen)
-}
+use lazyrt_runtime::{EntryId, EntryInfo, EntrySpec, Phase, ResolveError, RuntimeError};
 
 #[test]
 fn redirecting_an_unresolved_entry_skips_resolution() {

@@ -175,3 +175,27 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// What `fallback` returns: calls that failed to resolve continue there.
+pub const FALLBACK_RESULT: u64 = 0xfa11_bac4;
+
+pub extern "C" fn fallback(_x: u64) -> u64 {
+    FALLBACK_RESULT
+}
+
+/// Installs a failure handler for this thread that records each failure's
+/// message and continues the call in [`fallback`].
+pub fn recording_scope() -> (
+    lazyrt_runtime::FailureHandlerScope,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let scope = {
+        let seen = seen.clone();
+        lazyrt_runtime::FailureHandlerScope::new(move |f: &lazyrt_runtime::ResolveFailure<'_>| {
+            seen.lock().unwrap().push(f.to_string());
+            lazyrt_runtime::Recovery::Jump(addr(fallback as *const () as usize))
+        })
+    };
+    (scope, seen)
+}

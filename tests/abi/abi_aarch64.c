@@ -80,11 +80,6 @@ void abi_call_fpenv(const void *fp, uint64_t fpcr, double a, double b, struct fp
     *out = r;
 }
 
-/* Sets FPCR and deliberately does not restore it. */
-void abi_set_fpcr(uint64_t fpcr) {
-    __asm__ volatile("msr fpcr, %0" : : "r"(fpcr) : "memory");
-}
-
 typedef hva4 (*hva_fn)(hva4, hva2, double, hva4, uint64_t);
 
 /* The caller side of hva, in C: Rust does not pass structs of vectors as

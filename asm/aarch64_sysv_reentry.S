@@ -14,11 +14,15 @@
  *   x30 (lr)  the stub caller's return address (never rewritten)
  *   sp        16-byte aligned, as at any call
  *
- * Preserved: x0-x7 (arguments), x8 (indirect result location), q0-q7 at full
- * 128 bits (arguments, HFAs/HVAs), FPCR and FPSR (never written). x18 (the
- * platform register) is not touched. x9-x15 and the upper halves of v8-v15 are
- * caller-saved and carry no arguments, so they are not saved. Callee-saved
- * registers are preserved by the Rust resolver itself.
+ * Preserved: x0-x7 (arguments), x8 (indirect result location), x18, q0-q7 at
+ * full 128 bits (arguments, HFAs/HVAs), FPCR and FPSR (never written).
+ * x18 is the platform register where an OS reserves it, but on Linux it is a
+ * scratch register that compiled Rust code (the resolver) uses, while GCC and
+ * LLVM pass the static chain of nested functions in it: it is saved and put
+ * back unchanged, so either way the caller's value is what the
+ * implementation sees. x9-x15 and the upper halves of v8-v15 are caller-saved
+ * and carry no arguments, so they are not saved. Callee-saved registers are
+ * preserved by the Rust resolver itself.
  *
  * SVE is OUT OF SCOPE here: a call that passes scalable vectors (z0-z7) or
  * predicates (p0-p3) through an unresolved entry would see bits beyond 128 of
@@ -43,7 +47,7 @@
  *        |  q4, q5           |  CFA-64
  *        |  q2, q3           |  CFA-96
  *        |  q0, q1           |  CFA-128
- *        |  x8, (pad)        |  CFA-144
+ *        |  x8, x18          |  CFA-144
  *        |  x6, x7           |  CFA-160
  *        |  x4, x5           |  CFA-176
  *        |  x2, x3           |  CFA-192
@@ -73,7 +77,7 @@ lazyrt_aarch64_reentry:
     stp     x2, x3, [sp, #32]
     stp     x4, x5, [sp, #48]
     stp     x6, x7, [sp, #64]
-    str     x8, [sp, #80]
+    stp     x8, x18, [sp, #80]
     stp     q0, q1, [sp, #96]
     stp     q2, q3, [sp, #128]
     stp     q4, q5, [sp, #160]
@@ -87,7 +91,7 @@ lazyrt_aarch64_reentry:
     ldp     q4, q5, [sp, #160]
     ldp     q2, q3, [sp, #128]
     ldp     q0, q1, [sp, #96]
-    ldr     x8, [sp, #80]
+    ldp     x8, x18, [sp, #80]
     ldp     x6, x7, [sp, #64]
     ldp     x4, x5, [sp, #48]
     ldp     x2, x3, [sp, #32]

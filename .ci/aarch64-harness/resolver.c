@@ -5,7 +5,7 @@
  * It returns the implementation registered for the entry's global index,
  * optionally patches the entry's slot (as the real runtime does), counts its
  * calls, and -- the point of the exercise -- first overwrites every register a
- * callee may clobber under AAPCS64 (x0-x17, all 128 bits of v0-v31, NZCV), so
+ * callee may clobber under AAPCS64 on Linux (x0-x18, all 128 bits of v0-v31, NZCV), so
  * that any argument register the reentry asm forgets to save shows up as a
  * wrong result in the harness.
  */
@@ -41,6 +41,7 @@ static void clobber_caller_saved(void)
         "mov  x15, x1\n\t"
         "mov  x16, x0\n\t"
         "mov  x17, x1\n\t"
+        "mov  x18, x0\n\t"
         "movi v0.16b, #0xa5\n\t"
         "movi v1.16b, #0x5a\n\t"
         "mov  v2.16b, v0.16b\n\t"
@@ -77,7 +78,7 @@ static void clobber_caller_saved(void)
         :
         :
         : "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10",
-          "x11", "x12", "x13", "x14", "x15", "x16", "x17",
+          "x11", "x12", "x13", "x14", "x15", "x16", "x17", "x18",
           "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10",
           "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",
           "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30",

@@ -4,18 +4,18 @@
  *   void abi_clobber_aarch64(uint64_t seed, uint32_t flags);
  *
  * Overwrites, with a pattern derived from `seed`, every register a function
- * may clobber: x0-x17 and all 128 bits of v0-v31, except the low 64 bits of
+ * may clobber: x0-x18 and all 128 bits of v0-v31, except the low 64 bits of
  * v8-v15 (d8-d15 are callee-saved): those are read first and put back with
  * `ins`, which leaves the upper halves of v8-v15 clobbered. `flags` is unused
  * (it selects vzeroupper on x86). The resolver of every entry of
  * tests/tests/abi.rs calls this right before it returns.
  *
- * Left alone although a callee may change them: x18 and FPCR. x18 is a
- * scratch register on Linux (rustc and GCC allocate it) and the static chain
- * of GCC/LLVM nested functions, but asm/aarch64_sysv_reentry.S does not save
- * it, so clobbering it here fails the static_chain class; FPCR is documented
- * there as never written, not as restored. Add both once the reentry path
- * preserves them.
+ * x18 is a scratch register on Linux (rustc and GCC allocate it) and the
+ * static chain of GCC/LLVM nested functions; the reentry path preserves it,
+ * and clobbering it here is what proves that (the static_chain class).
+ *
+ * Left alone although a callee may change it: FPCR, which
+ * asm/aarch64_sysv_reentry.S documents as never written, not as restored.
  */
 
     .text
@@ -63,7 +63,7 @@ abi_clobber_aarch64:
     ins     v13.d[0], x14
     ins     v14.d[0], x15
     ins     v15.d[0], x16
-    .irp r, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
+    .irp r, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
     STEP
     mov     x\r, x0
     .endr

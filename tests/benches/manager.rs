@@ -47,7 +47,9 @@
 //!    up with one `lookup(.., Ready)`. Entry and implementation names are
 //!    interned and the alias list is built before measuring; the
 //!    implementations are never defined (nothing calls the stubs). Time per
-//!    reexport = (define + lookup) / N. Heap per reexport = bytes the
+//!    reexport = (define + lookup) / N; `reexport_define_lookup_cpu_ns` is
+//!    the same interval in thread CPU time (`CLOCK_THREAD_CPUTIME_ID`: the
+//!    time the thread was preempted left out). Heap per reexport = bytes the
 //!    counting global allocator saw allocated minus freed from just before
 //!    the define to just after the lookup's result map is dropped, plus the
 //!    alias list's buffer (built before, consumed and freed by the define:
@@ -61,7 +63,9 @@
 //! 4. **One at a time** (`reexport_one_at_a_time_*`): N reexports, each
 //!    defined with its own `define(lazy_reexports(..))` of one alias and
 //!    looked up with its own `lookup(.., Ready)`, each pair timed. Reported:
-//!    the mean over all N, over the first 1,000 and over the last 1,000, and
+//!    the mean over all N (timer included), the thread CPU time of the whole
+//!    loop / N, the median of the first 1,000 and of the last 1,000 (medians,
+//!    so a preemption on a busy machine does not decide the comparison), and
 //!    last / first (a cost that grows with the number of reexports already
 //!    defined shows as a ratio above 1).
 //! 5. **Pool speedup** (`pool_speedup_2_threads`), in a fresh child process
@@ -488,6 +492,7 @@ fn child_define_lookup(n: usize) {
 
     let stats0 = rt.stats();
     let heap0 = HeapCounters::now();
+    let cpu0 = bench::thread_cpu_ns();
     let t0 = bench::ticks();
     s.jd.define(lazy_reexports(&s.manager, aliases))
         .expect("define lazy reexports");
@@ -496,6 +501,9 @@ fn child_define_lookup(n: usize) {
         s.jd.lookup(&entries, RequiredState::Ready)
             .expect("look up stubs");
     let t2 = bench::ticks();
+    let cpu = cpu0
+        .zip(bench::thread_cpu_ns())
+        .map_or(f64::NAN, |(a, b)| (b - a) as f64);
     assert_eq!(found.len(), n);
     let stub = found[&entries[0]].address;
     drop(found);
@@ -514,6 +522,7 @@ fn child_define_lookup(n: usize) {
                 ("n", n as f64),
                 ("define_ns", clock.ns(t1 - t0)),
                 ("lookup_ns", clock.ns(t2 - t1)),
+                ("cpu_ns", cpu),
                 ("heap_window_retained", heap.retained() as f64),
                 ("alias_bytes", alias_bytes as f64),
                 ("heap_allocated", heap.allocated as f64),
@@ -550,6 +559,13 @@ fn define_lookup(report: &mut Report) {
         )
         .at_most(200.0)
         .anchor("ORC 19: 2962");
+    report
+        .add(
+            "reexport_define_lookup_cpu_ns",
+            med(&runs, |r| r["cpu_ns"] / nf),
+            "ns",
+        )
+        .anchor("thread CPU time: without preemption");
     report.add(
         "reexport_define_ns",
         med(&runs, |r| r["define_ns"] / nf),
@@ -597,11 +613,31 @@ fn define_lookup(report: &mut Report) {
 // ---------------------------------------------------------------------------
 
 /// One run: per-reexport times of `n` single defines + lookups.
-fn one_at_a_time_run(clock: &Clock, n: usize) -> Vec<f64> {
+/// One run of [`one_at_a_time_run`]: per-reexport times and the thread CPU
+/// time of the whole loop.
+struct OneAtATime {
+    samples: Vec<f64>,
+    cpu_ns: f64,
+}
+
+impl OneAtATime {
+    /// Median per-reexport time of the first `window` reexports.
+    fn first(&self, window: usize) -> f64 {
+        bench::median(&mut self.samples[..window].to_vec())
+    }
+
+    /// Median per-reexport time of the last `window` reexports.
+    fn last(&self, window: usize) -> f64 {
+        bench::median(&mut self.samples[self.samples.len() - window..].to_vec())
+    }
+}
+
+fn one_at_a_time_run(clock: &Clock, n: usize) -> OneAtATime {
     let s = Setup::new(Session::new());
     let entries = s.intern_all("reexport_", n);
     let impls = s.intern_all("impl_", n);
     let mut samples = Vec::with_capacity(n);
+    let cpu0 = bench::thread_cpu_ns();
     for (entry, implementation) in entries.iter().zip(&impls) {
         let start = bench::ticks();
         s.jd.define(lazy_reexports(
@@ -617,7 +653,10 @@ fn one_at_a_time_run(clock: &Clock, n: usize) -> Vec<f64> {
         let end = bench::ticks();
         samples.push(clock.ns(end - start));
     }
-    samples
+    let cpu_ns = cpu0
+        .zip(bench::thread_cpu_ns())
+        .map_or(f64::NAN, |(a, b)| (b - a) as f64);
+    OneAtATime { samples, cpu_ns }
 }
 
 const ONE_AT_A_TIME_TAG: &str = "one_at_a_time";
@@ -627,16 +666,17 @@ const ONE_AT_A_TIME_TAG: &str = "one_at_a_time";
 /// `LAZYRT_BENCH_CHILD=one_at_a_time:10000 valgrind --tool=callgrind <bench binary>`.
 fn child_one_at_a_time(n: usize) {
     let clock = Clock::calibrate_for(Duration::from_millis(50));
-    let samples = one_at_a_time_run(&clock, n);
+    let run = one_at_a_time_run(&clock, n);
     let window = 1_000.min(n / 2);
     println!(
         "{}",
         bench::fields_line(
             ONE_AT_A_TIME_TAG,
             &[
-                ("mean_ns", bench::mean(&samples)),
-                ("first_ns", bench::mean(&samples[..window])),
-                ("last_ns", bench::mean(&samples[n - window..])),
+                ("mean_ns", bench::mean(&run.samples)),
+                ("cpu_ns", run.cpu_ns / n as f64),
+                ("first_p50_ns", run.first(window)),
+                ("last_p50_ns", run.last(window)),
             ],
         )
     );
@@ -645,32 +685,38 @@ fn child_one_at_a_time(n: usize) {
 fn one_at_a_time(clock: &Clock, report: &mut Report) {
     let n = if bench::quick() { 2_000 } else { 10_000 };
     let window = 1_000.min(n / 2);
-    let runs: Vec<Vec<f64>> = (0..bench::runs())
+    let runs: Vec<OneAtATime> = (0..bench::runs())
         .map(|_| one_at_a_time_run(clock, n))
         .collect();
+    let nf = n as f64;
     report
         .add(
             "reexport_one_at_a_time_ns",
-            med(&runs, |r| bench::mean(r)),
+            med(&runs, |r| bench::mean(&r.samples)),
             "ns",
         )
         .anchor("ORC 19: quadratic, 8,000 took 5.1 s");
+    report
+        .add(
+            "reexport_one_at_a_time_cpu_ns",
+            med(&runs, |r| r.cpu_ns / nf),
+            "ns",
+        )
+        .anchor("thread CPU time: without preemption");
     report.add(
-        "reexport_one_at_a_time_first1000_ns",
-        med(&runs, |r| bench::mean(&r[..window])),
+        "reexport_one_at_a_time_first1000_p50_ns",
+        med(&runs, |r| r.first(window)),
         "ns",
     );
     report.add(
-        "reexport_one_at_a_time_last1000_ns",
-        med(&runs, |r| bench::mean(&r[n - window..])),
+        "reexport_one_at_a_time_last1000_p50_ns",
+        med(&runs, |r| r.last(window)),
         "ns",
     );
     report
         .add(
             "reexport_one_at_a_time_last_over_first",
-            med(&runs, |r| {
-                bench::mean(&r[n - window..]) / bench::mean(&r[..window])
-            }),
+            med(&runs, |r| r.last(window) / r.first(window)),
             "x",
         )
         .at_most(1.5)

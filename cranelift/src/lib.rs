@@ -946,17 +946,21 @@ fn materialize(
         .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     match result {
         Ok((address, size)) => {
+            // The code is published (executable) already: callers compiled
+            // from now on may bind to it, and once the session reports the
+            // symbol ready, `implementation` and `is_compiled` agree.
+            slot.implementation.store(address, Ordering::Release);
+            slot.state.store(COMPILED, Ordering::Release);
             let done = r
                 .notify_resolved([(slot.implementation_name.clone(), address)])
                 .and_then(|()| r.notify_emitted(&[]));
             if let Err(e) = done {
+                slot.implementation.store(0, Ordering::Release);
                 slot.state.store(FAILED, Ordering::Release);
                 c.failed.fetch_add(1, Ordering::Relaxed);
                 r.fail(e);
                 return;
             }
-            slot.implementation.store(address, Ordering::Release);
-            slot.state.store(COMPILED, Ordering::Release);
             c.compiled.fetch_add(1, Ordering::Relaxed);
             if let Some(l) = &listener {
                 l.compiled(name, address, size, elapsed);

@@ -107,8 +107,12 @@ struct CompileTrace(Arc<Tracer>);
 
 impl CompileListener for CompileTrace {
     fn compiled(&self, name: &str, _address: u64, code_size: usize, elapsed: Duration) {
-        self.0
-            .span_ending_now("compile", format!("compile {name}"), elapsed, Some(("bytes", code_size as u64)));
+        self.0.span_ending_now(
+            "compile",
+            format!("compile {name}"),
+            elapsed,
+            Some(("bytes", code_size as u64)),
+        );
     }
     fn compile_failed(&self, name: &str, _reason: &str) {
         self.0.instant("compile", format!("compile {name} FAILED"));
@@ -177,7 +181,12 @@ pub fn run(
                     let first = main(program.depth, a, b);
                     let first_at = t0.elapsed();
                     if let Some(tr) = &tracer {
-                        tr.span_ending_now("run", "main (first call)".into(), start.elapsed(), None);
+                        tr.span_ending_now(
+                            "run",
+                            "main (first call)".into(),
+                            start.elapsed(),
+                            None,
+                        );
                     }
                     let start = Instant::now();
                     let mut agree = true;
@@ -188,7 +197,12 @@ pub fn run(
                     if let Some(tr) = &tracer
                         && repeats > 0
                     {
-                        tr.span_ending_now("run", format!("main x{repeats} (steady)"), steady, None);
+                        tr.span_ending_now(
+                            "run",
+                            format!("main x{repeats} (steady)"),
+                            steady,
+                            None,
+                        );
                     }
                     (first, first_at, agree, steady)
                 })
@@ -248,7 +262,11 @@ fn define_bump(jit: &LazyJit) -> Result<lazyrt_cranelift::FuncId, DemoError> {
 
 /// ns per call through the stub and straight to the implementation.
 fn call_overhead(jit: &LazyJit, bump: lazyrt_cranelift::FuncId) -> Result<(f64, f64), DemoError> {
-    let iterations: i64 = if std::env::var_os("LAZYRT_QEMU").is_some() { 100_000 } else { 2_000_000 };
+    let iterations: i64 = if std::env::var_os("LAZYRT_QEMU").is_some() {
+        100_000
+    } else {
+        2_000_000
+    };
     // SAFETY: bump: i64 -> i64.
     let stub: BumpFn = unsafe { std::mem::transmute(jit.get_finalized_function(bump)?) };
     stub(0); // compiles
@@ -290,18 +308,51 @@ pub struct Report {
 /// Runs the demo: generate, run lazily and eagerly, write the trace.
 pub fn demo(options: &Options) -> Result<Report, DemoError> {
     let program = Program::generate(options.seed, options.functions);
-    let tracer = options.trace.as_ref().map(|_| Arc::new(Tracer::new(Instant::now())));
+    let tracer = options
+        .trace
+        .as_ref()
+        .map(|_| Arc::new(Tracer::new(Instant::now())));
     let (lazy_tracer, eager_tracer) = if options.eager {
         (None, tracer.clone())
     } else {
         (tracer.clone(), None)
     };
     let (lazy, eager) = if options.eager {
-        let eager = run(&program, options.threads, true, options.repeats, eager_tracer)?;
-        (run(&program, options.threads, false, options.repeats, lazy_tracer)?, eager)
+        let eager = run(
+            &program,
+            options.threads,
+            true,
+            options.repeats,
+            eager_tracer,
+        )?;
+        (
+            run(
+                &program,
+                options.threads,
+                false,
+                options.repeats,
+                lazy_tracer,
+            )?,
+            eager,
+        )
     } else {
-        let lazy = run(&program, options.threads, false, options.repeats, lazy_tracer)?;
-        (lazy, run(&program, options.threads, true, options.repeats, eager_tracer)?)
+        let lazy = run(
+            &program,
+            options.threads,
+            false,
+            options.repeats,
+            lazy_tracer,
+        )?;
+        (
+            lazy,
+            run(
+                &program,
+                options.threads,
+                true,
+                options.repeats,
+                eager_tracer,
+            )?,
+        )
     };
     let mut trace = None;
     if let (Some(path), Some(tracer)) = (&options.trace, &tracer) {
@@ -352,7 +403,9 @@ fn thousands(n: usize) -> String {
 impl Report {
     /// Whether every lazy result equals the eager one.
     pub fn correct(&self) -> bool {
-        self.lazy.results == self.eager.results && self.lazy.repeats_agree && self.eager.repeats_agree
+        self.lazy.results == self.eager.results
+            && self.lazy.repeats_agree
+            && self.eager.repeats_agree
     }
 
     /// The bench line.

@@ -28,7 +28,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
         let arg = args[i].as_str();
         let mut value = |name: &str| -> Result<String, String> {
             i += 1;
-            args.get(i).cloned().ok_or_else(|| format!("{name} needs a value"))
+            args.get(i)
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
         };
         let number = |v: String, name: &str| -> Result<u64, String> {
             v.replace('_', "")
@@ -60,7 +62,11 @@ fn main() -> ExitCode {
                 eprintln!("lazyrt: {e}");
             }
             eprintln!("{USAGE}");
-            return if e.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) };
+            return if e.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
         }
     };
     match lazyrt_demo::demo(&options) {
@@ -69,7 +75,11 @@ fn main() -> ExitCode {
             if options.json {
                 println!("{}", report.json());
             }
-            if report.correct() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if report.correct() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             eprintln!("lazyrt demo: {e}");

@@ -116,7 +116,9 @@ impl Program {
             many_fns.push(last);
         }
         // Depth: the reachable part grows about 1.7x per level.
-        let depth = ((n as f64 * 0.35).ln() / 1.7f64.ln()).ceil().clamp(3.0, 40.0) as i64;
+        let depth = ((n as f64 * 0.35).ln() / 1.7f64.ln())
+            .ceil()
+            .clamp(3.0, 40.0) as i64;
         Arc::new(Self {
             seed,
             decls,
@@ -154,7 +156,10 @@ impl Program {
 
     /// Declares every function in `jit` and defines each with a closure that
     /// builds its IR on first use. Returns the ids (index = function).
-    pub fn load(self: &Arc<Self>, jit: &LazyJit) -> Result<Arc<Vec<FuncId>>, lazyrt_cranelift::JitError> {
+    pub fn load(
+        self: &Arc<Self>,
+        jit: &LazyJit,
+    ) -> Result<Arc<Vec<FuncId>>, lazyrt_cranelift::JitError> {
         let base = jit.make_signature();
         let ids: Vec<FuncId> = (0..self.len())
             .map(|i| jit.declare_function(&self.decls[i].name, self.signature(i, &base)))
@@ -185,7 +190,11 @@ impl Program {
         let mut ints: Vec<Value> = Vec::new();
         let mut floats: Vec<Value> = Vec::new();
         for (v, t) in params[1..].iter().zip(&decl.params) {
-            if *t == I64 { ints.push(*v) } else { floats.push(*v) }
+            if *t == I64 {
+                ints.push(*v)
+            } else {
+                floats.push(*v)
+            }
         }
         let inputs: Vec<Value> = ints.clone();
         while ints.len() < 2 {
@@ -252,7 +261,8 @@ impl Program {
                     for (block, target) in [(yes, t1), (no, t2)] {
                         b.switch_to_block(block);
                         b.seal_block(block);
-                        let r = self.emit_call(&mut b, jit, ids, target, d1, &mut rng, &ints, &floats);
+                        let r =
+                            self.emit_call(&mut b, jit, ids, target, d1, &mut rng, &ints, &floats);
                         let r = to_int(&mut b, r, self.decls[target].ret);
                         b.ins().jump(join, &[r.into()]);
                     }
@@ -312,7 +322,9 @@ impl Program {
         ints: &[Value],
         floats: &[Value],
     ) -> Value {
-        let callee = jit.declare_func_in_func(ids[target], b.func).expect("declared");
+        let callee = jit
+            .declare_func_in_func(ids[target], b.func)
+            .expect("declared");
         let mut args = vec![d1];
         for t in &self.decls[target].params {
             args.push(if *t == I64 {
@@ -327,14 +339,27 @@ impl Program {
 }
 
 fn push(ints: &mut Vec<Value>, floats: &mut Vec<Value>, ty: Type, v: Value) {
-    if ty == I64 { ints.push(v) } else { floats.push(v) }
+    if ty == I64 {
+        ints.push(v)
+    } else {
+        floats.push(v)
+    }
 }
 
 fn to_int(b: &mut FunctionBuilder<'_>, v: Value, ty: Type) -> Value {
-    if ty == I64 { v } else { b.ins().fcvt_to_sint_sat(I64, v) }
+    if ty == I64 {
+        v
+    } else {
+        b.ins().fcvt_to_sint_sat(I64, v)
+    }
 }
 
-fn arith(b: &mut FunctionBuilder<'_>, rng: &mut Rng, ints: &mut Vec<Value>, floats: &mut Vec<Value>) {
+fn arith(
+    b: &mut FunctionBuilder<'_>,
+    rng: &mut Rng,
+    ints: &mut Vec<Value>,
+    floats: &mut Vec<Value>,
+) {
     let x = ints[rng.below(ints.len())];
     let y = ints[rng.below(ints.len())];
     let f = floats[rng.below(floats.len())];

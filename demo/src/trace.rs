@@ -69,7 +69,13 @@ impl Tracer {
     }
 
     /// A span on this thread that ended now and lasted `dur`.
-    pub fn span_ending_now(&self, cat: &'static str, name: String, dur: Duration, args: Option<(&'static str, u64)>) {
+    pub fn span_ending_now(
+        &self,
+        cat: &'static str,
+        name: String,
+        dur: Duration,
+        args: Option<(&'static str, u64)>,
+    ) {
         let end = self.start.elapsed();
         self.push(Event {
             name,

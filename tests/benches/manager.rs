@@ -69,7 +69,8 @@
 //!    last / first (a cost that grows with the number of reexports already
 //!    defined shows as a ratio above 1).
 //! 5. **Pool speedup** (`pool_speedup_2_threads`), in a fresh child process
-//!    (the parent pins itself to one CPU; threads would inherit that): a
+//!    that unpins itself (the parent pins itself to one CPU, and a child
+//!    inherits that): a
 //!    session on a `ThreadPoolDispatcher` with 2 workers, N entries whose
 //!    implementations are N `FnUnit`s that each do a fixed amount of CPU
 //!    work (xorshift rounds calibrated to ~200 µs on an idle core, the
@@ -820,6 +821,9 @@ fn pool_wall_ns(clock: &Clock, kind: PoolKind, n: usize, work: u64, threads: usi
 /// Child: [`bench::runs`] runs of 1 vs 2 caller threads for each
 /// [`PoolKind`]; prints per-run times and the load average.
 fn child_pool(n: usize, work: u64) {
+    // The parent pinned itself to one CPU and this process inherited that:
+    // two threads would share one CPU.
+    assert!(bench::unpin_current_thread(), "unpin the pool child");
     let clock = Clock::calibrate_for(Duration::from_millis(50));
     let load_before = bench::load_average().map_or(f64::NAN, |l| l[0]);
     let mut fields: Vec<(String, f64)> = Vec::new();

@@ -178,6 +178,9 @@ pub fn thread_cpu_ns() -> Option<u64> {
 
 /// Pins the calling thread to the CPU it is running on (Linux; elsewhere a
 /// no-op), so migrations do not add noise. Returns the CPU, if pinned.
+/// Threads it starts afterwards and processes it spawns (including
+/// [`in_fresh_process`] children) inherit the pinning: a multi-threaded
+/// measurement calls [`unpin_current_thread`] first.
 pub fn pin_current_thread() -> Option<usize> {
     #[cfg(target_os = "linux")]
     {
@@ -196,6 +199,28 @@ pub fn pin_current_thread() -> Option<usize> {
     #[cfg(not(target_os = "linux"))]
     {
         None
+    }
+}
+
+/// Lets the calling thread run on every CPU again (Linux; elsewhere a no-op),
+/// undoing a [`pin_current_thread`] it inherited. Returns whether it worked.
+pub fn unpin_current_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: an all-zero cpu_set_t is a valid empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for cpu in 0..libc::CPU_SETSIZE as usize {
+            // SAFETY: CPU_SET writes inside `set` for any cpu < CPU_SETSIZE.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+        // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is
+        // the calling thread. CPUs that do not exist are ignored.
+        let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+        rc == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        true
     }
 }
 

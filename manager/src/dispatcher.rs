@@ -33,13 +33,15 @@ pub trait Dispatcher: Send + Sync {
     fn wake_helpers(&self) {}
 }
 
-/// Runs every task on the thread that dispatches it, at once.
+/// Runs every task on the thread that dispatches it, at once. A task that
+/// panics is stopped there (what it held, e.g. a responsibility, is dropped
+/// and fails its waiters) and the next task still runs, as on the pool.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct InPlaceDispatcher;
 
 impl Dispatcher for InPlaceDispatcher {
     fn dispatch(&self, task: Task) {
-        task();
+        run_task(task);
     }
 }
 
@@ -128,11 +130,10 @@ fn worker(shared: &PoolShared) {
     }
 }
 
-/// Runs a task; a panicking task must not take a worker down with it.
-#[cfg(not(lazyrt_loom))]
+/// Runs a task; a panicking task must not take its thread down with it.
 fn run_task(task: Task) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)).is_err() {
-        eprintln!("lazyrt: a dispatched task panicked; the pool goes on");
+        eprintln!("lazyrt: a dispatched task panicked; its work is abandoned, the rest goes on");
     }
 }
 

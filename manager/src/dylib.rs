@@ -195,7 +195,7 @@ impl JitDylib {
         let state = self.session.inner.lock();
         state
             .dylibs
-            .get(self.id)
+            .get(&self.id)
             .and_then(|d| d.link_order.clone())
             .unwrap_or_else(|| vec![(self.clone(), LookupFlags::MatchAllSymbols)])
     }
@@ -222,7 +222,7 @@ impl JitDylib {
         let state = self.session.inner.lock();
         state
             .dylibs
-            .get(self.id)
+            .get(&self.id)
             .is_some_and(|d| d.symbols.contains_key(symbol))
     }
 }
@@ -230,7 +230,7 @@ impl JitDylib {
 impl crate::session::State {
     pub(crate) fn dylib_mut(&mut self, jd: &JitDylib) -> Result<&mut DylibState, Error> {
         self.dylibs
-            .get_mut(jd.id)
+            .get_mut(&jd.id)
             .ok_or_else(|| Error::DylibRemoved {
                 dylib: jd.name.to_string(),
             })
@@ -307,7 +307,6 @@ impl crate::session::State {
                 }
                 self.units.insert(PendingUnit {
                     unit,
-                    tracker,
                     symbols: kept.clone(),
                 })
             }
@@ -362,7 +361,6 @@ impl crate::session::State {
         let responsibility = crate::responsibility::MaterializationResponsibility::new(
             jd.clone(),
             pending.symbols,
-            pending.tracker,
             id,
         );
         deferred.materialize.push((pending.unit, responsibility));

@@ -42,7 +42,7 @@ pub(crate) fn lookup(
         let generators: Vec<_> = order
             .iter()
             .filter_map(|(jd, _)| {
-                let dylib = state.dylibs.get(jd.id)?;
+                let dylib = state.dylibs.get(&jd.id)?;
                 (!dylib.generators.is_empty()).then(|| (jd.clone(), dylib.generators.clone()))
             })
             .collect();
@@ -65,7 +65,7 @@ fn locate<'a>(
     name: &SymbolName,
 ) -> Option<&'a JitDylib> {
     order.iter().find_map(|(jd, flags)| {
-        let entry = state.dylibs.get(jd.id)?.symbols.get(name)?;
+        let entry = state.dylibs.get(&jd.id)?.symbols.get(name)?;
         let visible =
             *flags == LookupFlags::MatchAllSymbols || entry.flags.contains(SymbolFlags::EXPORTED);
         visible.then_some(jd)
@@ -90,7 +90,7 @@ fn register(
     for (jd, name) in located {
         let entry = *state
             .dylibs
-            .get(jd.id)
+            .get(&jd.id)
             .expect("located")
             .symbols
             .get(&name)

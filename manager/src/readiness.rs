@@ -10,11 +10,11 @@ use crate::tables::IdSet;
 
 impl State {
     fn sym_state(&self, key: &SymKey) -> Option<SymState> {
-        Some(self.dylibs.get(key.0)?.symbols.get(&key.1)?.state)
+        Some(self.dylibs.get(&key.0)?.symbols.get(&key.1)?.state)
     }
 
     fn set_state(&mut self, key: &SymKey, state: SymState) -> Option<ExecutorSymbol> {
-        let entry = self.dylibs.get_mut(key.0)?.symbols.get_mut(&key.1)?;
+        let entry = self.dylibs.get_mut(&key.0)?.symbols.get_mut(&key.1)?;
         entry.state = state;
         Some(ExecutorSymbol {
             address: entry.address,

@@ -22,7 +22,6 @@ pub struct MaterializationResponsibility {
     dylib: JitDylib,
     /// Its row in the session's `materializing` table (see `owns`).
     id: u32,
-    tracker: u64,
     /// Symbols not yet emitted or failed.
     symbols: IdMap<SymbolName, SymbolFlags>,
     resolved: IdSet<SymbolName>,
@@ -38,16 +37,10 @@ impl std::fmt::Debug for MaterializationResponsibility {
 }
 
 impl MaterializationResponsibility {
-    pub(crate) fn new(
-        dylib: JitDylib,
-        symbols: Vec<(SymbolName, SymbolFlags)>,
-        tracker: u64,
-        id: u32,
-    ) -> Self {
+    pub(crate) fn new(dylib: JitDylib, symbols: Vec<(SymbolName, SymbolFlags)>, id: u32) -> Self {
         Self {
             dylib,
             id,
-            tracker,
             symbols: symbols.into_iter().collect(),
             resolved: IdSet::default(),
         }
@@ -94,9 +87,15 @@ impl MaterializationResponsibility {
     pub fn on_removal(&self, cleanup: impl FnOnce() + Send + 'static) {
         let run_now = {
             let mut state = self.dylib.session.inner.lock();
-            let live = self.symbols.keys().any(|n| self.owns(&state, n));
-            match state.trackers.get_mut(&self.tracker) {
-                Some(tracker) if live => {
+            // The tracker that owns our symbols now (transfer_to may have
+            // moved them since the unit was defined).
+            let owner = self
+                .symbols
+                .keys()
+                .find(|n| self.owns(&state, n))
+                .map(|n| state.owning_tracker(self.dylib.id, n));
+            match owner.and_then(|t| state.trackers.get_mut(&t)) {
+                Some(tracker) => {
                     tracker.cleanups.push(Box::new(cleanup));
                     None
                 }
@@ -139,7 +138,7 @@ impl MaterializationResponsibility {
                     let flags = self.symbols[&name];
                     if let Some(entry) = state
                         .dylibs
-                        .get_mut(self.dylib.id)
+                        .get_mut(&self.dylib.id)
                         .and_then(|d| d.symbols.get_mut(&name))
                     {
                         entry.address = address;
@@ -256,7 +255,6 @@ impl MaterializationResponsibility {
             }
             let unit_id = state.units.insert(PendingUnit {
                 unit,
-                tracker: self.tracker,
                 symbols: symbols.clone(),
             });
             let dylib = state.dylib_mut(&self.dylib)?;
@@ -293,8 +291,7 @@ impl MaterializationResponsibility {
         let mut state = self.dylib.session.inner.lock();
         let id = state.next_responsibility;
         state.next_responsibility = state.next_responsibility.wrapping_add(1);
-        let mut split =
-            MaterializationResponsibility::new(self.dylib.clone(), Vec::new(), self.tracker, id);
+        let mut split = MaterializationResponsibility::new(self.dylib.clone(), Vec::new(), id);
         for name in symbols {
             if self.owns(&state, name) {
                 state

@@ -79,14 +79,15 @@ pub(crate) struct Query {
 /// A unit defined in a JITDylib, not yet materializing.
 pub(crate) struct PendingUnit {
     pub(crate) unit: Box<dyn MaterializationUnit>,
-    /// The resource tracker the definition belongs to.
-    pub(crate) tracker: u64,
     /// Its symbols still owned by it (weak ones may have been overridden).
     pub(crate) symbols: Vec<(SymbolName, crate::symbol::SymbolFlags)>,
 }
 
 pub(crate) struct State {
-    pub(crate) dylibs: Slab<DylibState>,
+    /// JITDylibs by id; ids are never reused, so a handle to a removed
+    /// JITDylib can never name a newer one.
+    pub(crate) dylibs: IdMap<u32, DylibState>,
+    pub(crate) next_dylib: u32,
     pub(crate) units: Slab<PendingUnit>,
     /// Trackers by id; ids are never reused, so a stale handle cannot name
     /// a newer tracker.
@@ -155,7 +156,8 @@ impl Session {
             inner: Arc::new(SessionInner {
                 pool: SymbolPool::new(),
                 state: Mutex::new(State {
-                    dylibs: Slab::new(),
+                    dylibs: IdMap::default(),
+                    next_dylib: 0,
                     units: Slab::new(),
                     trackers: IdMap::default(),
                     next_tracker: 0,
@@ -192,28 +194,24 @@ impl Session {
     /// Creates an empty JITDylib whose link order is itself.
     pub fn create_jit_dylib(&self, name: &str) -> Result<JitDylib, Error> {
         let mut state = self.inner.lock();
-        let taken = (0..state.dylibs_len())
-            .any(|id| state.dylibs.get(id).is_some_and(|d| &*d.name == name));
+        let taken = state.dylibs.values().any(|d| &*d.name == name);
         if taken {
             return Err(Error::DuplicateDylib {
                 dylib: name.to_string(),
             });
         }
         let name: Arc<str> = Arc::from(name);
-        let id = state.dylibs.len() as u32;
+        let id = state.next_dylib;
+        state.next_dylib = state
+            .next_dylib
+            .checked_add(1)
+            .ok_or(Error::DuplicateDylib {
+                dylib: "(JITDylib ids exhausted)".to_string(),
+            })?;
         let default_tracker = state.new_tracker(id, None);
-        let inserted = state
+        state
             .dylibs
-            .insert(DylibState::new(name.clone(), default_tracker));
-        if inserted != id {
-            // A removed JITDylib's slot was reused.
-            state
-                .trackers
-                .get_mut(&default_tracker)
-                .expect("just made")
-                .dylib = inserted;
-        }
-        let id = inserted;
+            .insert(id, DylibState::new(name.clone(), default_tracker));
         Ok(JitDylib {
             session: self.clone(),
             id,
@@ -224,11 +222,10 @@ impl Session {
     /// The JITDylib called `name`, if any.
     pub fn jit_dylib(&self, name: &str) -> Option<JitDylib> {
         let state = self.inner.lock();
-        (0..state.dylibs_len()).find_map(|id| {
-            let d = state.dylibs.get(id)?;
+        state.dylibs.iter().find_map(|(id, d)| {
             (&*d.name == name).then(|| JitDylib {
                 session: self.clone(),
-                id,
+                id: *id,
                 name: d.name.clone(),
             })
         })
@@ -329,10 +326,6 @@ impl SessionInner {
 }
 
 impl State {
-    pub(crate) fn dylibs_len(&self) -> u32 {
-        self.dylibs.len() as u32
-    }
-
     /// Tells the queries waiting on `key` that it reached `reached`.
     pub(crate) fn notify(
         &mut self,

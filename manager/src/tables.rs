@@ -67,15 +67,6 @@ impl<T> Slab<T> {
         }
     }
 
-    /// One past the highest id ever handed out.
-    pub(crate) fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    pub(crate) fn get(&self, id: u32) -> Option<&T> {
-        self.slots.get(id as usize)?.as_ref()
-    }
-
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut T> {
         self.slots.get_mut(id as usize)?.as_mut()
     }

@@ -65,7 +65,7 @@ impl ResourceTracker {
             if explicit {
                 // Gone for good: its id is never handed out again.
                 state.trackers.remove(&self.id);
-                if let Some(dylib) = state.dylibs.get_mut(self.dylib.id) {
+                if let Some(dylib) = state.dylibs.get_mut(&self.dylib.id) {
                     dylib.trackers.retain(|t| *t != self.id);
                 }
             }
@@ -100,7 +100,7 @@ impl ResourceTracker {
         // unclaimed is what makes them its).
         let explicit: Vec<u64> = state
             .dylibs
-            .get(self.dylib.id)
+            .get(&self.dylib.id)
             .map(|d| d.trackers.clone())
             .unwrap_or_default();
         for t in explicit {
@@ -177,7 +177,7 @@ impl Session {
         let mut state = self.inner.lock();
         let removed = state
             .dylibs
-            .remove(dylib.id)
+            .remove(&dylib.id)
             .ok_or_else(|| Error::DylibRemoved {
                 dylib: dylib.name().to_string(),
             })?;
@@ -204,6 +204,24 @@ impl State {
         id
     }
 
+    /// The tracker `name` of JITDylib `dylib` belongs to: the explicit one
+    /// whose set holds it, else the JITDylib's default tracker.
+    pub(crate) fn owning_tracker(&self, dylib: u32, name: &SymbolName) -> u64 {
+        let Some(d) = self.dylibs.get(&dylib) else {
+            return u64::MAX;
+        };
+        d.trackers
+            .iter()
+            .copied()
+            .find(|t| {
+                self.trackers
+                    .get(t)
+                    .and_then(|t| t.symbols.as_ref())
+                    .is_some_and(|set| set.contains(name))
+            })
+            .unwrap_or(d.default_tracker)
+    }
+
     pub(crate) fn check_tracker(&self, tracker: &ResourceTracker) -> Result<(), Error> {
         match self.trackers.get(&tracker.id) {
             Some(t) if t.dylib == tracker.dylib.id => Ok(()),
@@ -221,7 +239,7 @@ impl State {
         if let Some(set) = &tracker.symbols {
             return set.iter().cloned().collect();
         }
-        let Some(dylib) = self.dylibs.get(jd.id) else {
+        let Some(dylib) = self.dylibs.get(&jd.id) else {
             return Vec::new();
         };
         let claimed: Vec<&IdSet<SymbolName>> = dylib
@@ -275,7 +293,7 @@ impl State {
             dylib: jd.name().to_string(),
         };
         for name in names {
-            let Some(dylib) = self.dylibs.get_mut(jd.id) else {
+            let Some(dylib) = self.dylibs.get_mut(&jd.id) else {
                 return;
             };
             let Some(entry) = dylib.symbols.remove(&name) else {

@@ -37,9 +37,8 @@
 //! liveness (live entries' stubs are live runtime entries, removed ones'
 //! are not). Proptest shrinks a failing case to a minimal op sequence.
 //!
-//! Two known bugs (regression tests at the end of the file, `#[ignore]`d
-//! until fixed) are steered around unless `LAZYRT_MODEL_KNOWN_BUGS=1` is set,
-//! which runs the model as documented.
+//! The model found two bugs, fixed since; their minimal sequences stay at the
+//! end of the file as regression tests.
 
 #![cfg(not(lazyrt_loom))]
 
@@ -303,20 +302,10 @@ fn op(panics: bool) -> impl Strategy<Value = Op> {
     ]
 }
 
-/// How a case runs: its dispatcher, and how it steers clear of the known
-/// bugs (see the end of the file) unless `LAZYRT_MODEL_KNOWN_BUGS` is set.
+/// How a case runs: its dispatcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Setup {
     dispatch: Dispatch,
-    /// Known bug 1: either a removed JITDylib's slot is refilled at once
-    /// (after a placeholder took the removed one's id), or removed slots stay
-    /// empty for the rest of the case.
-    recreate_at_once: bool,
-    avoid_known_bugs: bool,
-}
-
-fn avoid_known_bugs() -> bool {
-    std::env::var_os("LAZYRT_MODEL_KNOWN_BUGS").is_none()
 }
 
 fn case() -> impl Strategy<Value = (Setup, Vec<Op>)> {
@@ -325,12 +314,8 @@ fn case() -> impl Strategy<Value = (Setup, Vec<Op>)> {
         Just(Dispatch::Pool(1)),
         Just(Dispatch::Pool(2))
     ];
-    (dispatch, any::<bool>()).prop_flat_map(|(dispatch, recreate_at_once)| {
-        let setup = Setup {
-            dispatch,
-            recreate_at_once,
-            avoid_known_bugs: avoid_known_bugs(),
-        };
+    dispatch.prop_flat_map(|dispatch| {
+        let setup = Setup { dispatch };
         let panics = dispatch != Dispatch::InPlace;
         (Just(setup), proptest::collection::vec(op(panics), 1..64))
     })
@@ -441,10 +426,6 @@ struct Harness {
     stale: Vec<Vec<usize>>,
     /// Freed stubs not reusable yet (no entry created since), with the name.
     dead_stubs: Vec<(u64, String)>,
-    avoid_known_bugs: bool,
-    recreate_at_once: bool,
-    /// Empty JITDylibs holding the ids of removed ones (known bug 1).
-    placeholders: Vec<JitDylib>,
     _scope: FailureHandlerScope,
 }
 
@@ -514,9 +495,6 @@ impl Harness {
             slots: Vec::new(),
             stale: vec![Vec::new(); SLOTS],
             dead_stubs: Vec::new(),
-            avoid_known_bugs: setup.avoid_known_bugs,
-            recreate_at_once: setup.recreate_at_once,
-            placeholders: Vec::new(),
             _scope: scope,
         };
         for s in 0..SLOTS {
@@ -560,18 +538,6 @@ impl Harness {
 
     fn name(&self, n: Name) -> SymbolName {
         self.names[n.index()].clone()
-    }
-
-    /// Known bug 2: a transfer moves symbols and the clean-ups registered so
-    /// far, but a unit not yet materialized still registers its clean-up
-    /// (freeing its stubs) with the tracker it was defined with.
-    fn transfer_would_orphan_cleanups(&self, from: usize) -> bool {
-        let instance = self.trackers[from].instance;
-        self.instances[instance]
-            .syms
-            .iter()
-            .flatten()
-            .any(|d| d.tracker == from && matches!(d.kind, Kind::Entry { created: false, .. }))
     }
 
     fn tracker_alive(&self, uid: usize) -> bool {
@@ -818,10 +784,6 @@ impl Harness {
             }
             Op::Transfer { jd, from, to } => {
                 let (f, t) = (self.slots[jd].trackers[from], self.slots[jd].trackers[to]);
-                if self.avoid_known_bugs && self.transfer_would_orphan_cleanups(f) {
-                    // Known bug 2 (see the end of the file): skipped.
-                    return Ok(());
-                }
                 let got = self.trackers[f]
                     .handle
                     .transfer_to(&self.trackers[t].handle);
@@ -865,24 +827,6 @@ impl Harness {
                 self.instances[instance].alive = false;
                 self.stale[jd].push(instance);
                 expect("remove JITDylib", got, Ok(()))?;
-                if self.avoid_known_bugs && self.recreate_at_once {
-                    // Known bug 1: an empty placeholder takes the removed
-                    // JITDylib's id (stale handles name the placeholder,
-                    // which nothing defines into), then the slot gets a new
-                    // JITDylib at once, so no op uses a stale handle to
-                    // define.
-                    let placeholder = format!("placeholder{instance}");
-                    let placeholder = self.session.create_jit_dylib(&placeholder);
-                    self.placeholders
-                        .push(placeholder.map_err(|e| format!("placeholder: {e}"))?);
-                    let generation = self.slots[jd].generation + 1;
-                    let (instance, trackers) = self.new_instance(jd, generation);
-                    self.slots[jd] = Slot {
-                        instance,
-                        generation,
-                        trackers,
-                    };
-                }
                 Ok(())
             }
             Op::CreateJitDylib { jd } => {
@@ -892,11 +836,6 @@ impl Harness {
                     let got = self.session.create_jit_dylib(&name);
                     let want = format!("a JITDylib named {name} exists already");
                     return expect("create JITDylib", got, Err(&want));
-                }
-                if self.avoid_known_bugs && !self.recreate_at_once {
-                    // Known bug 1: a new JITDylib would reuse the removed
-                    // one's id, which its stale handles still name.
-                    return Ok(());
                 }
                 let generation = self.slots[jd].generation + 1;
                 let (instance, trackers) = self.new_instance(jd, generation);
@@ -921,13 +860,11 @@ impl Harness {
                         flags: SymbolFlags::exported_callable(),
                     },
                 )]);
-                if !(self.avoid_known_bugs && self.recreate_at_once) {
-                    expect(
-                        &format!("define in removed {name}"),
-                        got,
-                        Err(&removed_dylib(&name)),
-                    )?;
-                }
+                expect(
+                    &format!("define in removed {name}"),
+                    got,
+                    Err(&removed_dylib(&name)),
+                )?;
                 let all: Vec<Name> = Name::all().collect();
                 let names: Vec<SymbolName> = all.iter().map(|&n| self.name(n)).collect();
                 let got = handle.lookup(&names, RequiredState::Ready);
@@ -1528,38 +1465,28 @@ fn a_hand_written_sequence_follows_the_model() {
         CreateJitDylib { jd: 1 },
     ];
     for dispatch in [Dispatch::InPlace, Dispatch::Pool(1), Dispatch::Pool(2)] {
-        let setup = Setup {
-            dispatch,
-            recreate_at_once: false,
-            avoid_known_bugs: true,
-        };
-        run(setup, &ops).unwrap();
+        run(Setup { dispatch }, &ops).unwrap();
     }
 }
 
 // ---------------------------------------------------------------------------
-// Known bugs: minimal sequences found by the model. The random test steers
-// clear of them unless LAZYRT_MODEL_KNOWN_BUGS is set; these regression
-// tests run them as the docs say they should behave
-// (`cargo test -p lazyrt-tests --test model -- --ignored`).
+// Regression tests: the minimal sequences of the two bugs the model found
+// (both fixed: JITDylib ids are never reused; a responsibility finds its
+// tracker from its symbols, so transfer_to moves pending units too).
 // ---------------------------------------------------------------------------
 
 fn faithful(dispatch: Dispatch) -> Setup {
-    Setup {
-        dispatch,
-        recreate_at_once: false,
-        avoid_known_bugs: false,
-    }
+    Setup { dispatch }
 }
 
-/// Known bug 1: `Session::remove_jit_dylib` frees the JITDylib's slab slot
-/// and the next `create_jit_dylib` reuses its id, so the removed JITDylib's
+/// Bug 1 (fixed): `Session::remove_jit_dylib` freed the JITDylib's slab slot
+/// and the next `create_jit_dylib` reused its id, so the removed JITDylib's
 /// handles (which compare and resolve by id) name the new JITDylib: defines
 /// through them succeed instead of failing with "JITDylib X was removed",
 /// lookups and `contains` see the new JITDylib's symbols, and lazy reexports
 /// whose source was the removed JITDylib resolve in the new one.
 #[test]
-#[ignore = "known bug 1: a removed JITDylib's handle aliases the next one created"]
+
 fn known_bug_1_removed_dylib_handles_alias_new_dylibs() {
     use Op::*;
     let ops = [
@@ -1570,12 +1497,12 @@ fn known_bug_1_removed_dylib_handles_alias_new_dylibs() {
     run(faithful(Dispatch::InPlace), &ops).unwrap();
 }
 
-/// Known bug 2, leak: e0 is defined under tracker 1, moved to the default
+/// Bug 2 (fixed), leak: e0 is defined under tracker 1, moved to the default
 /// tracker, then materialized (its stub's clean-up goes to tracker 1, the
 /// unit's tracker at definition); removing the default tracker removes e0
 /// but leaves its stub live.
 #[test]
-#[ignore = "known bug 2: transfer_to does not move not-yet-materialized units"]
+
 fn known_bug_2_transferred_entries_leak_their_stubs() {
     use Op::*;
     let ops = [
@@ -1600,13 +1527,13 @@ fn known_bug_2_transferred_entries_leak_their_stubs() {
     run(faithful(Dispatch::InPlace), &ops).unwrap();
 }
 
-/// Known bug 2, premature free: as above, but removing the (now empty)
+/// Bug 2 (fixed), premature free: as above, but removing the (now empty)
 /// tracker 1 frees the stub of e0, which is still defined: calls of e0 then
 /// report "entry was removed" and the next entry created may get the same
 /// stub. (If tracker 1 is removed before e0 is materialized, the clean-up
 /// runs at once and e0's stub is freed as soon as it is created.)
 #[test]
-#[ignore = "known bug 2: transfer_to does not move not-yet-materialized units"]
+
 fn known_bug_2_removing_an_emptied_tracker_frees_live_stubs() {
     use Op::*;
     let ops = [

@@ -74,7 +74,8 @@ impl CodeMemory {
         let bytes = unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), code.len()) };
         bytes.copy_from_slice(code);
         relocate(bytes, ptr.as_ptr() as u64)?;
-        flush_icache(ptr.as_ptr(), code.len());
+        // SAFETY: the run is mapped (we just wrote to it).
+        unsafe { lazyrt::runtime::flush_instruction_cache(ptr.as_ptr(), code.len()) };
         // SAFETY: as above; no reference into the run outlives this point.
         if unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_EXEC) }
             != 0
@@ -143,35 +144,3 @@ impl Drop for CodeMemory {
         }
     }
 }
-
-#[cfg(target_arch = "aarch64")]
-fn flush_icache(start: *const u8, len: usize) {
-    let ctr: u64;
-    // SAFETY: Linux lets EL0 read CTR_EL0 (or traps and emulates it).
-    unsafe {
-        core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags));
-    }
-    let dline = 4usize << ((ctr >> 16) & 0xf);
-    let iline = 4usize << (ctr & 0xf);
-    let begin = start as usize;
-    let end = begin + len;
-    let mut addr = begin & !(dline - 1);
-    while addr < end {
-        // SAFETY: cache maintenance by VA on memory we own.
-        unsafe { core::arch::asm!("dc cvau, {}", in(reg) addr, options(nostack, preserves_flags)) };
-        addr += dline;
-    }
-    // SAFETY: barrier instruction only.
-    unsafe { core::arch::asm!("dsb ish", options(nostack, preserves_flags)) };
-    let mut addr = begin & !(iline - 1);
-    while addr < end {
-        // SAFETY: cache maintenance by VA on memory we own.
-        unsafe { core::arch::asm!("ic ivau, {}", in(reg) addr, options(nostack, preserves_flags)) };
-        addr += iline;
-    }
-    // SAFETY: barrier instructions only.
-    unsafe { core::arch::asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
-}
-
-#[cfg(not(target_arch = "aarch64"))]
-fn flush_icache(_start: *const u8, _len: usize) {}

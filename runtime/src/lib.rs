@@ -67,6 +67,19 @@ pub use {
 #[cfg(not(lazyrt_loom))]
 use std::{ffi::c_void, ptr::NonNull};
 
+/// Makes `len` bytes of freshly written code at `start` visible to
+/// instruction fetch on every core (a no-op on x86-64, the clean + invalidate
+/// sequence on AArch64). For JITs that write their own code memory: call it
+/// after writing and before making the code callable.
+///
+/// # Safety
+/// `start .. start + len` must be mapped memory of this process (on AArch64
+/// the cache maintenance instructions fault on unmapped addresses).
+#[cfg(not(lazyrt_loom))]
+pub unsafe fn flush_instruction_cache(start: *const u8, len: usize) {
+    arch::flush_icache(start, len);
+}
+
 /// Identifies an entry: its global index. Indices of freed entries are reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntryId(pub u32);

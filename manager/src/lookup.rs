@@ -15,6 +15,7 @@ pub(crate) fn lookup(
     symbols: Vec<SymbolName>,
     required: RequiredState,
     callback: LookupCallback,
+    caller_runs: bool,
 ) {
     let mut located: Vec<(JitDylib, SymbolName)> = Vec::with_capacity(symbols.len());
     let mut missing = symbols;
@@ -37,7 +38,7 @@ pub(crate) fn lookup(
             }
             register(&mut state, located, required, callback, &mut deferred);
             drop(state);
-            return session.run_deferred(deferred);
+            return session.run_deferred_with(deferred, caller_runs);
         }
         let generators: Vec<_> = order
             .iter()

@@ -263,11 +263,18 @@ impl Session {
         required: RequiredState,
         on_complete: impl FnOnce(Result<SymbolMap, Error>) + Send + 'static,
     ) {
-        crate::lookup::lookup(self, order, symbols, required, Box::new(on_complete));
+        let callback = Box::new(on_complete);
+        crate::lookup::lookup(self, order, symbols, required, callback, false);
     }
 
-    /// [`Session::lookup`], waiting for the result. On a pool worker the wait
-    /// runs other queued work, so it never starves the pool.
+    /// [`Session::lookup`], waiting for the result.
+    ///
+    /// The caller runs: one of the units this lookup starts materializes on
+    /// the calling thread (the others go to the dispatcher), so a first call
+    /// compiles on its own thread without a hand-off, and a materializer that
+    /// calls the entry being resolved is seen as a cycle rather than hiding
+    /// behind a worker. On a pool worker the wait runs other queued work, so
+    /// it never starves the pool.
     pub fn lookup_blocking(
         &self,
         order: &[(JitDylib, LookupFlags)],
@@ -277,11 +284,12 @@ impl Session {
         let slot: Arc<ResultSlot> = Arc::new((Mutex::new(None), Condvar::new()));
         let done = slot.clone();
         let dispatcher = self.inner.dispatcher.clone();
-        self.lookup(order, symbols, required, move |result| {
+        let callback: LookupCallback = Box::new(move |result| {
             *done.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
             done.1.notify_all();
             dispatcher.wake_helpers();
         });
+        crate::lookup::lookup(self, order, symbols, required, callback, true);
         let (result, ready) = &*slot;
         let finished = || result.lock().unwrap_or_else(|e| e.into_inner()).is_some();
         if !self.inner.dispatcher.wait_helping(&finished) {
@@ -300,6 +308,17 @@ impl Session {
     /// Runs what was collected under the lock: discards, materializations
     /// (on the dispatcher), error reports and lookup callbacks.
     pub(crate) fn run_deferred(&self, deferred: Deferred) {
+        self.run_deferred_with(deferred, false);
+    }
+
+    /// [`Session::run_deferred`]; with `caller_runs`, one materialization
+    /// runs on this thread after the others are dispatched.
+    pub(crate) fn run_deferred_with(&self, mut deferred: Deferred, caller_runs: bool) {
+        let inline = if caller_runs {
+            deferred.materialize.pop()
+        } else {
+            None
+        };
         for (mut unit, dylib, symbols) in deferred.discards {
             for symbol in &symbols {
                 unit.discard(&dylib, symbol);
@@ -315,6 +334,9 @@ impl Session {
         }
         for (callback, result) in deferred.completions {
             callback(result);
+        }
+        if let Some((unit, responsibility)) = inline {
+            crate::dispatcher::run_task(Box::new(move || unit.materialize(responsibility)));
         }
     }
 }

@@ -388,7 +388,20 @@ fn a_failing_or_panicking_materializer_fails_every_waiting_caller() {
 
 #[test]
 fn an_entry_whose_compilation_needs_itself_is_a_cycle() {
-    let fx = fixture(Session::new());
+    for pool in [false, true] {
+        cycle_through_the_implementation(pool);
+    }
+}
+
+/// With a pool the first call's lookup must still compile on the calling
+/// thread (caller runs), or the cycle would hide behind a worker and hang.
+fn cycle_through_the_implementation(pool: bool) {
+    let session = if pool {
+        Session::with_dispatcher(Arc::new(ThreadPoolDispatcher::new(2)))
+    } else {
+        Session::new()
+    };
+    let fx = fixture(session);
     let (entry, imp) = (
         fx.session.intern("ouroboros"),
         fx.session.intern("ouroboros$impl"),

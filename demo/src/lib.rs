@@ -163,6 +163,18 @@ pub fn run(
     }
     let main = jit.get_finalized_function(ids[0])? as usize;
     let waits_before = Runtime::global()?.stats().contended_waits;
+    // First calls that sleep while another thread compiles their function.
+    if let Some(t) = &tracer {
+        let t = t.clone();
+        Runtime::global()?.set_wait_observer(Some(Arc::new(move |e: &lazyrt::WaitEvent<'_>| {
+            t.span_ending_now(
+                "wait",
+                format!("first call of {} waits", e.name),
+                e.waited,
+                None,
+            );
+        })));
+    }
     let barrier = Arc::new(Barrier::new(threads));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -220,6 +232,9 @@ pub fn run(
         steady_total += steady;
     }
     let contended_waits = Runtime::global()?.stats().contended_waits - waits_before;
+    if tracer.is_some() {
+        Runtime::global()?.set_wait_observer(None);
+    }
     let compiled = ids.iter().filter(|id| jit.is_compiled(**id)).count();
     let (stub_call_ns, direct_call_ns) = call_overhead(&jit, bump)?;
     let first_calls = std::mem::take(&mut *first_calls.lock().unwrap_or_else(|e| e.into_inner()));

@@ -44,7 +44,7 @@ pub use {
     },
     lazyrt_runtime::{
         Entry, EntryId, EntryInfo, EntrySpec, FailureHandler, FailureHandlerScope, Recovery,
-        Resolve, ResolveError, ResolveFailure, Runtime, RuntimeError,
+        Resolve, ResolveError, ResolveFailure, Runtime, RuntimeError, WaitEvent, WaitObserver,
     },
 };
 

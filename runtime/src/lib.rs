@@ -61,7 +61,7 @@ pub use {
     error::{ResolveError, RuntimeError},
     failure::{FailureHandler, FailureHandlerScope, FailureReason, Recovery, ResolveFailure},
     resolve::lazyrt_resolve_implementation,
-    runtime::{Runtime, RuntimeStats},
+    runtime::{Runtime, RuntimeStats, WaitEvent, WaitObserver},
 };
 
 #[cfg(not(lazyrt_loom))]

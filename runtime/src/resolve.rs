@@ -46,10 +46,11 @@ fn resolve(index: u32) -> usize {
     };
     let cell = block.cell(local);
     let me = thread_token();
-    loop {
-        match cell.begin_call(me) {
-            CallStart::Resolved(address) => return address,
-            CallStart::Lead => return lead(runtime, block, local, index),
+    let mut waited_since: Option<std::time::Instant> = None;
+    let address = loop {
+        break match cell.begin_call(me) {
+            CallStart::Resolved(address) => address,
+            CallStart::Lead => lead(runtime, block, local, index),
             CallStart::Wait { observed, leader } => {
                 let still_leads = |entry: u32, leader: u32| {
                     runtime
@@ -59,16 +60,22 @@ fn resolve(index: u32) -> usize {
                 match register_wait(me, index, leader, still_leads) {
                     Ok(_record) => {
                         runtime.contended_waits.fetch_add(1, Ordering::Relaxed);
-                        cell.wait(observed)
+                        waited_since.get_or_insert_with(std::time::Instant::now);
+                        cell.wait(observed);
+                        continue;
                     }
-                    Err(cycle) => return cycle_failure(runtime, index, cycle),
+                    Err(cycle) => cycle_failure(runtime, index, cycle),
                 }
             }
-            CallStart::Failed => return stored_failure(runtime, index),
-            CallStart::Removed => return removed(runtime, index),
-            CallStart::Cycle => return cycle_failure(runtime, index, vec![index]),
-        }
+            CallStart::Failed => stored_failure(runtime, index),
+            CallStart::Removed => removed(runtime, index),
+            CallStart::Cycle => cycle_failure(runtime, index, vec![index]),
+        };
+    };
+    if let Some(since) = waited_since {
+        runtime.observe_wait(index, since.elapsed());
     }
+    address
 }
 
 /// This thread won the first call: run the resolver and publish.

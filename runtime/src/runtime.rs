@@ -57,7 +57,22 @@ pub struct Runtime {
     pub(crate) handlers: FailureHandlers,
     /// Calls that had to sleep because another thread was resolving.
     pub(crate) contended_waits: std::sync::atomic::AtomicU64,
+    pub(crate) wait_observer: std::sync::RwLock<Option<WaitObserver>>,
 }
+
+/// A call that slept while another thread resolved its entry.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitEvent<'a> {
+    /// The entry called.
+    pub entry: EntryId,
+    /// Its name.
+    pub name: &'a str,
+    /// How long the call slept (from its first wait to the end of resolution).
+    pub waited: std::time::Duration,
+}
+
+/// Sees every [`WaitEvent`], on the thread that waited (tracers, profilers).
+pub type WaitObserver = Arc<dyn Fn(&WaitEvent<'_>) + Send + Sync>;
 
 const _: () =
     assert!((IndexTable::<Block, 512>::CAPACITY as u64) * BLOCK_CAPACITY as u64 >= u32::MAX as u64);
@@ -95,6 +110,7 @@ impl Runtime {
                     failures: Mutex::new(HashMap::new()),
                     handlers: FailureHandlers::new(),
                     contended_waits: std::sync::atomic::AtomicU64::new(0),
+                    wait_observer: std::sync::RwLock::new(None),
                 })
             })
             .as_ref()
@@ -375,6 +391,32 @@ impl Runtime {
     /// A [`crate::FailureHandlerScope`] on the calling thread takes precedence.
     pub fn set_failure_handler(&self, handler: impl FailureHandler + 'static) {
         self.handlers.set_process(Arc::new(handler));
+    }
+
+    /// Installs (or with `None` removes) the process-wide observer of calls
+    /// that had to wait for another thread's resolution. Only such contended
+    /// first calls pay for it.
+    pub fn set_wait_observer(&self, observer: Option<WaitObserver>) {
+        *self
+            .wait_observer
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = observer;
+    }
+
+    pub(crate) fn observe_wait(&self, index: u32, waited: std::time::Duration) {
+        let observer = self
+            .wait_observer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(observer) = observer {
+            let name = self.name(EntryId(index)).unwrap_or_default();
+            observer(&WaitEvent {
+                entry: EntryId(index),
+                name: &name,
+                waited,
+            });
+        }
     }
 
     /// Memory counters.

@@ -105,11 +105,23 @@ fn racing_first_calls_resolve_once_each() {
 #[test]
 fn racing_first_calls_with_slow_resolver_wait_for_the_leader() {
     let rounds = if under_qemu() { 2 } else { 10 };
+    let observed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = observed.clone();
+    rt().set_wait_observer(Some(Arc::new(move |e: &lazyrt_runtime::WaitEvent<'_>| {
+        assert!(e.name.starts_with("race_"), "{}", e.name);
+        seen.fetch_add(1, Ordering::Relaxed);
+    })));
     let before = rt().stats().contended_waits;
     for threads in [2, 4, 8] {
         race(threads, 64, rounds, Duration::from_micros(50));
     }
     let waits = rt().stats().contended_waits - before;
+    rt().set_wait_observer(None);
     assert!(waits > 0, "no call ever slept waiting for a leader");
+    // (The other test of this file may add waits of its own meanwhile.)
+    assert!(
+        observed.load(Ordering::Relaxed) > 0,
+        "the wait observer saw no wait"
+    );
     eprintln!("{waits} calls slept while another thread resolved their entry");
 }

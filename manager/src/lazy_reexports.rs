@@ -312,6 +312,17 @@ impl Resolve for ReexportBatch {
             listener.first_called(entry.name, implementation);
         }
         let start = Instant::now();
+        // Already compiled (or absolute): no query needed.
+        if let Some(address) = manager
+            .session
+            .ready_address(&self.source, implementation)
+            .and_then(|a| NonNull::new(a as usize as *mut c_void))
+        {
+            if let Some(listener) = &listener {
+                listener.resolved(entry.name, address.as_ptr() as u64, start.elapsed());
+            }
+            return Ok(address);
+        }
         let found = manager.session.lookup_blocking(
             &[(self.source.clone(), LookupFlags::MatchAllSymbols)],
             vec![implementation.clone()],

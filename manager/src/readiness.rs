@@ -34,24 +34,35 @@ impl State {
             .filter(|d| self.sym_state(d) != Some(SymState::Ready))
             .cloned()
             .collect();
-        let mut roots = Vec::with_capacity(keys.len());
+        let mut roots = Vec::new();
         for key in keys {
-            self.set_state(key, SymState::Emitted);
-            if !pending.is_empty() {
-                self.deps.insert(key.clone(), pending.clone());
-                for dep in &pending {
-                    self.dependents
-                        .entry(dep.clone())
-                        .or_default()
-                        .push(key.clone());
+            if pending.is_empty() {
+                // Everything it depends on is ready: so is it, no search
+                // needed (the common case, e.g. a batch of stubs).
+                if let Some(symbol) = self.set_state(key, SymState::Ready) {
+                    self.notify(key, SymState::Ready, symbol, deferred);
                 }
+                if let Some(waiting) = self.dependents.remove(key) {
+                    roots.extend(waiting);
+                }
+                continue;
+            }
+            self.set_state(key, SymState::Emitted);
+            self.deps.insert(key.clone(), pending.clone());
+            for dep in &pending {
+                self.dependents
+                    .entry(dep.clone())
+                    .or_default()
+                    .push(key.clone());
             }
             roots.push(key.clone());
             if let Some(waiting) = self.dependents.get(key) {
                 roots.extend(waiting.iter().cloned());
             }
         }
-        self.propagate_ready(roots, deferred);
+        if !roots.is_empty() {
+            self.propagate_ready(roots, deferred);
+        }
     }
 
     fn propagate_ready(&mut self, mut worklist: Vec<SymKey>, deferred: &mut Deferred) {

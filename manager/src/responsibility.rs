@@ -178,6 +178,7 @@ impl MaterializationResponsibility {
                 state.materializing.remove(key);
             }
             state.emit(&keys, &deps, &mut deferred);
+            state.release_drained_tables();
         }
         self.dylib.session.run_deferred(deferred);
         Ok(())

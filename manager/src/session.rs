@@ -110,8 +110,12 @@ pub(crate) struct State {
 /// The session's error reporter.
 type ErrorReporter = Arc<dyn Fn(&Error) + Send + Sync>;
 
-/// Where a blocking lookup's result lands.
-type ResultSlot = (Mutex<Option<Result<SymbolMap, Error>>>, Condvar);
+/// Where a blocking lookup's result lands, and whether its caller sleeps
+/// (only then does the completion pay for a wake-up: a FUTEX_WAKE syscall).
+struct ResultSlot {
+    state: Mutex<(Option<Result<SymbolMap, Error>>, bool)>,
+    ready: Condvar,
+}
 
 pub(crate) struct SessionInner {
     pub(crate) pool: SymbolPool,
@@ -281,28 +285,60 @@ impl Session {
         symbols: Vec<SymbolName>,
         required: RequiredState,
     ) -> Result<SymbolMap, Error> {
-        let slot: Arc<ResultSlot> = Arc::new((Mutex::new(None), Condvar::new()));
+        let slot = Arc::new(ResultSlot {
+            state: Mutex::new((None, false)),
+            ready: Condvar::new(),
+        });
         let done = slot.clone();
         let dispatcher = self.inner.dispatcher.clone();
         let callback: LookupCallback = Box::new(move |result| {
-            *done.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-            done.1.notify_all();
-            dispatcher.wake_helpers();
+            let sleeping = {
+                let mut state = done.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.0 = Some(result);
+                state.1
+            };
+            if sleeping {
+                done.ready.notify_all();
+                dispatcher.wake_helpers();
+            }
         });
         crate::lookup::lookup(self, order, symbols, required, callback, true);
-        let (result, ready) = &*slot;
-        let finished = || result.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        let take = |slot: &ResultSlot| -> Option<Result<SymbolMap, Error>> {
+            let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+            match state.0.take() {
+                Some(result) => Some(result),
+                None => {
+                    state.1 = true; // from now on the completion wakes us
+                    None
+                }
+            }
+        };
+        // Most first calls complete inside `lookup` (caller runs): no wait.
+        if let Some(result) = take(&slot) {
+            return result;
+        }
+        let finished = || {
+            slot.state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+                .is_some()
+        };
         if !self.inner.dispatcher.wait_helping(&finished) {
-            let mut guard = result.lock().unwrap_or_else(|e| e.into_inner());
-            while guard.is_none() {
-                guard = ready.wait(guard).unwrap_or_else(|e| e.into_inner());
+            let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+            while state.0.is_none() {
+                state = slot.ready.wait(state).unwrap_or_else(|e| e.into_inner());
             }
         }
-        result
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .expect("lookup finished")
+        take(&slot).expect("lookup finished")
+    }
+
+    /// The address of `name` in `dylib` if it is Ready now: one lock and one
+    /// table probe, for first calls whose implementation already exists.
+    pub(crate) fn ready_address(&self, dylib: &JitDylib, name: &SymbolName) -> Option<u64> {
+        let state = self.inner.lock();
+        let entry = state.dylibs.get(&dylib.id)?.symbols.get(name)?;
+        (entry.state == SymState::Ready).then_some(entry.address)
     }
 
     /// Runs what was collected under the lock: discards, materializations
@@ -381,6 +417,21 @@ impl State {
         if list.is_empty() {
             self.waiters.remove(key);
         }
+    }
+
+    /// Gives back the memory of per-operation tables once a large batch has
+    /// drained them (hash tables keep their capacity otherwise).
+    pub(crate) fn release_drained_tables(&mut self) {
+        fn release<K, V>(map: &mut IdMap<K, V>) {
+            if map.is_empty() && map.capacity() > 1024 {
+                *map = IdMap::default();
+            }
+        }
+        release(&mut self.waiters);
+        release(&mut self.queries);
+        release(&mut self.materializing);
+        release(&mut self.deps);
+        release(&mut self.dependents);
     }
 
     /// Fails every query waiting on `key` with `error`.

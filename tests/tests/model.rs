@@ -995,9 +995,11 @@ impl Harness {
             }
         }
         if !errors.is_empty() {
-            // One worker (or none) runs units in order: the first failure
-            // fails the lookup; with two workers, any of them may.
-            if self.dispatch != Dispatch::Pool(2) {
+            // In place, units run one after the other in order: the first
+            // failure fails the lookup. With a pool, the blocking lookup's
+            // own thread runs one unit while workers run the others, so any
+            // of them may fail it first.
+            if self.dispatch == Dispatch::InPlace {
                 errors.truncate(1);
             }
             return match got {

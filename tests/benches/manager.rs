@@ -24,18 +24,20 @@
 //!    defined with one `lazy_reexports` unit and looked up (`Ready`: that
 //!    creates the stubs, one runtime batch). Then each stub is called once,
 //!    each call timed individually (`ticks(); call; ticks()`, timer
-//!    included): stub, runtime reentry, `ReexportBatch::resolve` (a blocking
-//!    session lookup of the implementation), patch, jump. A run's p50 / p99 /
-//!    mean are over its N calls. For scale, the same harness also times
-//!    every entry's second call, a bare runtime first call (entries made with
-//!    `Runtime::create_entries` whose resolver answers at once: what the
-//!    manager adds is the difference) and the session lookup the manager
-//!    makes on a first call (`lookup_blocking` of one ready symbol, exactly
-//!    as `ReexportBatch::resolve` calls it). `manager_first_call_allocs` is
-//!    the number of heap allocations per first call (counting allocator);
-//!    `condvar_notify_all_ns` the cost of a `Condvar::notify_all` with no
-//!    waiter, which `lookup_blocking`'s completion makes on every first call
-//!    (std's futex condvar always makes the `FUTEX_WAKE` system call).
+//!    included): stub, runtime reentry, `ReexportBatch::resolve` (finding the
+//!    implementation's address through the session), patch, jump. A run's p50
+//!    / p99 / mean are over its N calls. For scale, the same harness also
+//!    times every entry's second call, a bare runtime first call (entries
+//!    made with `Runtime::create_entries` whose resolver answers at once:
+//!    what the manager adds is the difference) and a general blocking session
+//!    lookup of one ready symbol (`manager_lookup_ready_p50_ns`:
+//!    `Session::lookup_blocking`, as `ReexportBatch::resolve` calls it when
+//!    the implementation is not known to be ready).
+//!    `manager_first_call_allocs` is the number of heap allocations per first
+//!    call (counting allocator); `condvar_notify_all_ns` is what one
+//!    `Condvar::notify_all` with no waiter costs here (std's futex condvar
+//!    makes the `FUTEX_WAKE` system call regardless): a yardstick for
+//!    wake-ups on the first-call path.
 //! 2. **First call, one unit per implementation**
 //!    (`manager_first_call_mu_*`): as 1, but each implementation is its own
 //!    `FnUnit` (N defines) that resolves and emits `add_one` when
@@ -73,22 +75,23 @@
 //!    inherits that): a session on a `ThreadPoolDispatcher` with 2 workers, N
 //!    entries whose implementations are N `FnUnit`s that each do a fixed
 //!    amount of CPU work (xorshift rounds calibrated to ~200 µs on an idle
-//!    core, the minimum of 20 trials) before resolving. The first call's
-//!    blocking lookup dispatches the unit to the pool and the caller waits.
-//!    t1 = wall time for one caller thread to call all N entries, t2 = two
-//!    caller threads calling disjoint halves (fresh session each; the threads
-//!    are started and parked on a barrier before the clock starts); speedup =
-//!    t1 / t2 per run, median over runs (the order of the two alternates).
-//!    The same with the in-place dispatcher (materializers on the calling
-//!    threads) is reported for comparison, and so is the ceiling: the same
+//!    core, the minimum of 20 trials) before resolving. A first call's
+//!    blocking lookup has the unit materialized (on the calling thread or a
+//!    pool worker: the session decides; since "caller runs", the calling
+//!    thread) while the caller waits. t1 = wall time for one caller thread to
+//!    call all N entries, t2 = two caller threads calling disjoint halves
+//!    (fresh session each; the threads are started and parked on a barrier
+//!    before the clock starts); speedup = t1 / t2 per run, median over runs
+//!    (the order of the two alternates). The same with the in-place
+//!    dispatcher is reported for comparison, and so is the ceiling: the same
 //!    work (N spins) split the same way over plain threads, no lazyrt
-//!    (`pool_speedup_2_threads_bare`). Since the 1-caller pool run also pays
-//!    a hand-off per call (dispatch to a worker, wake it, wake the caller:
-//!    `pool_handoff_us`, its excess over the bare 1-thread run), t1 / t2 can
-//!    exceed 2; `pool_speedup_over_bare_t1` (bare t1 / pool t2) is the
-//!    speedup over doing the same work on one plain thread. The machine's
-//!    1-minute load average is reported next to them: with 2 cores, any other
-//!    load takes from t2 (and the bare speedup shows how much).
+//!    (`pool_speedup_2_threads_bare`). `pool_handoff_us` = (pool t1 - bare
+//!    t1) / N is what a call through the manager adds to the work (lookup,
+//!    bookkeeping, any hand-off to a worker and back); when that is large, t1
+//!    / t2 can exceed 2, so `pool_speedup_over_bare_t1` (bare t1 / pool t2)
+//!    gives the speedup over doing the same work on one plain thread. The
+//!    machine's 1-minute load average is reported next to them: with 2 cores,
+//!    any other load takes from t2 (and the bare speedup shows how much).
 //!
 //! Profiling: the child tasks run one measurement alone, so a profiler sees
 //! only it. `LAZYRT_BENCH_CHILD=<task> valgrind --tool=callgrind <binary>`
@@ -342,7 +345,8 @@ fn lookup_ready_run(clock: &Clock, n: usize) -> Dist {
     let mut samples = Vec::with_capacity(n);
     for name in &impls {
         let start = bench::ticks();
-        // As `ReexportBatch::resolve` does it.
+        // As `ReexportBatch::resolve` does when the implementation is not
+        // known to be ready.
         let found = s.session.lookup_blocking(
             &[(s.jd.clone(), LookupFlags::MatchAllSymbols)],
             vec![name.clone()],
@@ -439,10 +443,10 @@ fn first_calls(clock: &Clock, report: &mut Report) {
             med(&lookups, |d| d.p50),
             "ns",
         )
-        .anchor("the first call's lookup alone");
+        .anchor("lookup_blocking of 1 ready symbol");
     report
         .add("condvar_notify_all_ns", notify_all_ns(clock), "ns")
-        .anchor("FUTEX_WAKE, no waiter; 1 per first call");
+        .anchor("one FUTEX_WAKE syscall, no waiter");
     report.add(
         "manager_second_call_timed_p50_ns",
         med(&absolute, |r| r.second_p50),
@@ -902,7 +906,7 @@ fn pool_speedup(report: &mut Report) {
             }),
             "us/call",
         )
-        .anchor("(pool t1 - bare t1) / N: dispatch, wake-ups, lookup");
+        .anchor("(pool t1 - bare t1) / N: what the manager adds per call");
     report.add(
         "pool_materializer_work_us",
         target.as_secs_f64() * 1e6,

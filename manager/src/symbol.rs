@@ -13,9 +13,13 @@ use std::sync::Arc;
 
 use crate::sync::Mutex;
 
-/// An interned symbol name; equality and hashing are by pointer.
+/// An interned symbol name; equality and hashing are by pointer. One
+/// pointer wide (the text sits behind the shared allocation), so every table
+/// keyed by names stays small.
 #[derive(Clone)]
-pub struct SymbolName(Arc<str>);
+pub struct SymbolName(Arc<Box<str>>);
+
+const _: () = assert!(size_of::<SymbolName>() == size_of::<usize>());
 
 impl SymbolName {
     /// The text.
@@ -34,7 +38,7 @@ impl Eq for SymbolName {}
 
 impl Hash for SymbolName {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        (Arc::as_ptr(&self.0) as *const u8 as usize).hash(state);
+        (Arc::as_ptr(&self.0) as usize).hash(state);
     }
 }
 
@@ -64,11 +68,11 @@ impl fmt::Display for SymbolName {
 }
 
 /// Key of the pool: hashes and compares by text.
-struct ByText(Arc<str>);
+struct ByText(Arc<Box<str>>);
 
 impl PartialEq for ByText {
     fn eq(&self, other: &Self) -> bool {
-        *self.0 == *other.0
+        **self.0 == **other.0
     }
 }
 impl Eq for ByText {}
@@ -112,7 +116,7 @@ impl SymbolPool {
             inner.names.retain(|n| Arc::strong_count(&n.0) > 1);
             inner.sweep_at = (inner.names.len() * 2).max(1024);
         }
-        let name: Arc<str> = Arc::from(text);
+        let name: Arc<Box<str>> = Arc::new(Box::from(text));
         inner.names.insert(ByText(name.clone()));
         SymbolName(name)
     }

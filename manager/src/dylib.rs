@@ -40,6 +40,9 @@ pub(crate) const NO_UNIT: u32 = u32::MAX;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SymbolEntry {
     pub(crate) address: u64,
+    /// `Pending`: the pending unit's slot in `State::units`.
+    /// `Materializing`, `Resolved`: the id of the responsibility that owns it.
+    /// Otherwise unused.
     pub(crate) unit: u32,
     pub(crate) flags: SymbolFlags,
     pub(crate) state: SymState,
@@ -344,19 +347,18 @@ impl crate::session::State {
         let Some(pending) = self.units.remove(unit_id) else {
             return;
         };
+        // The entries record their owner: a removal deletes them, so late
+        // results of a removed materialization are recognised and dropped.
+        let id = self.next_responsibility;
+        self.next_responsibility = self.next_responsibility.wrapping_add(1);
         let Ok(dylib) = self.dylib_mut(jd) else {
             return;
         };
         for (name, _) in &pending.symbols {
             if let Some(entry) = dylib.symbols.get_mut(name) {
                 entry.state = SymState::Materializing;
-                entry.unit = NO_UNIT;
+                entry.unit = id;
             }
-        }
-        let id = self.next_responsibility;
-        self.next_responsibility = self.next_responsibility.wrapping_add(1);
-        for (name, _) in &pending.symbols {
-            self.materializing.insert((jd.id, name.clone()), id);
         }
         let responsibility = crate::responsibility::MaterializationResponsibility::new(
             jd.clone(),

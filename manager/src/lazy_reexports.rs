@@ -285,10 +285,8 @@ impl MaterializationUnit for LazyReexportsUnit {
         if let Some(listener) = this.manager.listener() {
             listener.created(responsibility.target_dylib(), &stubs);
         }
-        let done = responsibility
-            .notify_resolved(stubs)
-            .and_then(|()| responsibility.notify_emitted(&[]));
-        if let Err(e) = done {
+        // Stubs are ready the moment they exist: resolve and emit in one pass.
+        if let Err(e) = responsibility.notify_ready(stubs) {
             responsibility.fail(e);
         }
     }

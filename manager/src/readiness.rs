@@ -40,10 +40,7 @@ impl State {
                 // Everything it depends on is ready: so is it, no search
                 // needed (the common case, e.g. a batch of stubs).
                 if let Some(symbol) = self.set_state(key, SymState::Ready) {
-                    self.notify(key, SymState::Ready, symbol, deferred);
-                }
-                if let Some(waiting) = self.dependents.remove(key) {
-                    roots.extend(waiting);
+                    self.became_ready(key, symbol, deferred);
                 }
                 continue;
             }
@@ -62,6 +59,22 @@ impl State {
         }
         if !roots.is_empty() {
             self.propagate_ready(roots, deferred);
+        }
+    }
+
+    /// `key` (already marked `Ready`, as `symbol`) is ready: tells its
+    /// waiters, and re-checks the emitted symbols that waited for it.
+    pub(crate) fn became_ready(
+        &mut self,
+        key: &SymKey,
+        symbol: ExecutorSymbol,
+        deferred: &mut Deferred,
+    ) {
+        self.notify(key, SymState::Ready, symbol, deferred);
+        if !self.dependents.is_empty()
+            && let Some(waiting) = self.dependents.remove(key)
+        {
+            self.propagate_ready(waiting, deferred);
         }
     }
 

@@ -10,39 +10,70 @@
 //! [`replace`]: MaterializationResponsibility::replace
 //! [`delegate`]: MaterializationResponsibility::delegate
 
-use crate::dylib::{JitDylib, SymState};
+use crate::dylib::{JitDylib, SymState, SymbolEntry};
 use crate::error::Error;
 use crate::session::{Deferred, PendingUnit, Session, State, SymKey};
 use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
-use crate::tables::{IdMap, IdSet};
+use crate::tables::IdMap;
 use crate::unit::MaterializationUnit;
 
+/// A symbol the responsibility owes.
+struct Owed {
+    name: SymbolName,
+    flags: SymbolFlags,
+    resolved: bool,
+    /// Handed off (`replace`, `delegate`), emitted or failed: no longer owed.
+    gone: bool,
+}
+
 /// What a materializing unit must provide. See the module docs.
+///
+/// Ownership lives in the symbol table: while a symbol is `Materializing`
+/// or `Resolved`, its entry's `unit` field holds the id of the
+/// responsibility that owns it. A removal deletes the entry, so whatever a
+/// responsibility says about a removed symbol afterwards is dropped.
 pub struct MaterializationResponsibility {
     dylib: JitDylib,
-    /// Its row in the session's `materializing` table (see `owns`).
     id: u32,
-    /// Symbols not yet emitted or failed.
-    symbols: IdMap<SymbolName, SymbolFlags>,
-    resolved: IdSet<SymbolName>,
+    /// The owed symbols in definition order; handed-off ones are marked
+    /// `gone` rather than moved, so positions stay valid for `index`.
+    owed: Vec<Owed>,
+    /// Symbols still owed.
+    live: usize,
+    /// Name -> position in `owed`, built on first need for large sets
+    /// (small ones are searched; in-order bulk results never need it).
+    index: Option<IdMap<SymbolName, u32>>,
 }
 
 impl std::fmt::Debug for MaterializationResponsibility {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MaterializationResponsibility")
             .field("dylib", &self.dylib.name())
-            .field("symbols", &self.symbols.len())
+            .field("symbols", &self.live)
             .finish()
     }
 }
 
+/// Sets above this size get a name index instead of linear searches.
+const SEARCH_LIMIT: usize = 16;
+
 impl MaterializationResponsibility {
     pub(crate) fn new(dylib: JitDylib, symbols: Vec<(SymbolName, SymbolFlags)>, id: u32) -> Self {
+        let owed: Vec<Owed> = symbols
+            .into_iter()
+            .map(|(name, flags)| Owed {
+                name,
+                flags,
+                resolved: false,
+                gone: false,
+            })
+            .collect();
         Self {
             dylib,
             id,
-            symbols: symbols.into_iter().collect(),
-            resolved: IdSet::default(),
+            live: owed.len(),
+            owed,
+            index: None,
         }
     }
 
@@ -56,9 +87,50 @@ impl MaterializationResponsibility {
         &self.dylib.session
     }
 
+    fn live(&self) -> impl Iterator<Item = &Owed> {
+        self.owed.iter().filter(|o| !o.gone)
+    }
+
     /// The symbols still owed, with their flags.
     pub fn symbols(&self) -> Vec<(SymbolName, SymbolFlags)> {
-        self.symbols.iter().map(|(n, f)| (n.clone(), *f)).collect()
+        self.live().map(|o| (o.name.clone(), o.flags)).collect()
+    }
+
+    /// Position of the owed symbol `name`, trying `hint` first (bulk results
+    /// arrive in definition order).
+    fn position(&mut self, name: &SymbolName, hint: usize) -> Option<usize> {
+        let found = match self.owed.get(hint) {
+            Some(o) if o.name == *name => Some(hint),
+            _ if self.owed.len() <= SEARCH_LIMIT => self.owed.iter().position(|o| o.name == *name),
+            _ => {
+                let owed = &self.owed;
+                let index = self.index.get_or_insert_with(|| {
+                    owed.iter()
+                        .enumerate()
+                        .map(|(i, o)| (o.name.clone(), i as u32))
+                        .collect()
+                });
+                index.get(name).map(|i| *i as usize)
+            }
+        };
+        found.filter(|i| !self.owed[*i].gone)
+    }
+
+    /// Positions of `names`, or the first name that is not owed.
+    fn positions<'a>(
+        &mut self,
+        names: impl Iterator<Item = &'a SymbolName>,
+    ) -> Result<Vec<usize>, SymbolName> {
+        let mut positions = Vec::new();
+        let mut hint = 0;
+        for name in names {
+            let Some(i) = self.position(name, hint) else {
+                return Err(name.clone());
+            };
+            positions.push(i);
+            hint = i + 1;
+        }
+        Ok(positions)
     }
 
     /// The owed symbols some lookup is waiting for right now (the others
@@ -66,19 +138,12 @@ impl MaterializationResponsibility {
     pub fn requested_symbols(&self) -> Vec<SymbolName> {
         let state = self.dylib.session.inner.lock();
         let mut requested: Vec<SymbolName> = self
-            .symbols
-            .keys()
-            .filter(|n| state.has_waiters(&(self.dylib.id, (*n).clone())))
-            .cloned()
+            .live()
+            .filter(|o| state.has_waiters(&(self.dylib.id, o.name.clone())))
+            .map(|o| o.name.clone())
             .collect();
         requested.sort();
         requested
-    }
-
-    /// Whether `name` is still ours: a removal (tracker, clear) takes the
-    /// row away, and whatever we say about it afterwards is dropped.
-    fn owns(&self, state: &State, name: &SymbolName) -> bool {
-        state.materializing.get(&(self.dylib.id, name.clone())) == Some(&self.id)
     }
 
     /// Registers `cleanup` to run when these symbols are removed (their
@@ -90,10 +155,9 @@ impl MaterializationResponsibility {
             // The tracker that owns our symbols now (transfer_to may have
             // moved them since the unit was defined).
             let owner = self
-                .symbols
-                .keys()
-                .find(|n| self.owns(&state, n))
-                .map(|n| state.owning_tracker(self.dylib.id, n));
+                .live()
+                .find(|o| owned_by(&mut state, self.dylib.id, self.id, &o.name).is_some())
+                .map(|o| state.owning_tracker(self.dylib.id, &o.name));
             match owner.and_then(|t| state.trackers.get_mut(&t)) {
                 Some(tracker) => {
                     tracker.cleanups.push(Box::new(cleanup));
@@ -121,63 +185,148 @@ impl MaterializationResponsibility {
         addresses: impl IntoIterator<Item = (SymbolName, u64)>,
     ) -> Result<(), Error> {
         let addresses: Vec<(SymbolName, u64)> = addresses.into_iter().collect();
-        for (name, _) in &addresses {
-            if !self.symbols.contains_key(name) {
-                return Err(self.misuse(format!("{name} is not part of this responsibility")));
-            }
-            if self.resolved.contains(name) {
-                return Err(self.misuse(format!("{name} was resolved twice")));
-            }
-        }
+        let positions = self.check_resolvable(&addresses)?;
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
-            for (name, address) in addresses {
-                if self.owns(&state, &name) {
-                    let key = (self.dylib.id, name.clone());
-                    let flags = self.symbols[&name];
-                    if let Some(entry) = state
-                        .dylibs
-                        .get_mut(&self.dylib.id)
-                        .and_then(|d| d.symbols.get_mut(&name))
-                    {
-                        entry.address = address;
-                        entry.state = SymState::Resolved;
-                    }
-                    let symbol = ExecutorSymbol { address, flags };
-                    state.notify(&key, SymState::Resolved, symbol, &mut deferred);
-                }
-                self.resolved.insert(name);
-            }
+            self.resolve_locked(&mut state, &positions, &addresses, &mut deferred);
         }
         self.dylib.session.run_deferred(deferred);
         Ok(())
+    }
+
+    /// Positions of the symbols of `addresses`, each owed, unresolved and
+    /// named once; else the misuse.
+    fn check_resolvable(&mut self, addresses: &[(SymbolName, u64)]) -> Result<Vec<usize>, Error> {
+        let mut positions = Vec::with_capacity(addresses.len());
+        let mut hint = 0;
+        let mut problem = None;
+        for (name, _) in addresses {
+            match self.position(name, hint) {
+                None => {
+                    problem = Some(format!("{name} is not part of this responsibility"));
+                    break;
+                }
+                Some(i) if self.owed[i].resolved => {
+                    problem = Some(format!("{name} was resolved twice"));
+                    break;
+                }
+                Some(i) => {
+                    // Marked now so a name given twice is caught; undone
+                    // below on error.
+                    self.owed[i].resolved = true;
+                    positions.push(i);
+                    hint = i + 1;
+                }
+            }
+        }
+        match problem {
+            None => Ok(positions),
+            Some(problem) => {
+                for i in positions {
+                    self.owed[i].resolved = false;
+                }
+                Err(self.misuse(problem))
+            }
+        }
+    }
+
+    /// Publishes checked addresses (under the session lock).
+    fn resolve_locked(
+        &self,
+        state: &mut State,
+        positions: &[usize],
+        addresses: &[(SymbolName, u64)],
+        deferred: &mut Deferred,
+    ) {
+        for (&i, (name, address)) in positions.iter().zip(addresses) {
+            let Some(entry) = owned_by(state, self.dylib.id, self.id, name) else {
+                continue;
+            };
+            entry.address = *address;
+            entry.state = SymState::Resolved;
+            let symbol = ExecutorSymbol {
+                address: *address,
+                flags: self.owed[i].flags,
+            };
+            state.notify(
+                &(self.dylib.id, name.clone()),
+                SymState::Resolved,
+                symbol,
+                deferred,
+            );
+        }
     }
 
     /// Marks every owed symbol emitted. They become ready once everything in
     /// `dependencies` (symbols their code uses) is emitted too. All owed
     /// symbols must be resolved. Ends the responsibility.
     pub fn notify_emitted(&mut self, dependencies: &[(JitDylib, SymbolName)]) -> Result<(), Error> {
-        if let Some(name) = self.symbols.keys().find(|n| !self.resolved.contains(*n)) {
-            return Err(self.misuse(format!("{name} was emitted before being resolved")));
+        if let Some(o) = self.live().find(|o| !o.resolved) {
+            return Err(self.misuse(format!("{} was emitted before being resolved", o.name)));
         }
-        let names: Vec<SymbolName> = self.symbols.drain().map(|(n, _)| n).collect();
         let deps: Vec<SymKey> = dependencies
             .iter()
             .map(|(jd, n)| (jd.id, n.clone()))
             .collect();
+        let owed = self.take_owed();
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
-            let keys: Vec<SymKey> = names
+            let keys: Vec<SymKey> = owed
                 .into_iter()
-                .filter(|n| self.owns(&state, n))
-                .map(|n| (self.dylib.id, n))
+                .filter(|o| !o.gone)
+                .filter(|o| owned_by(&mut state, self.dylib.id, self.id, &o.name).is_some())
+                .map(|o| (self.dylib.id, o.name))
                 .collect();
-            for key in &keys {
-                state.materializing.remove(key);
-            }
             state.emit(&keys, &deps, &mut deferred);
+            state.release_drained_tables();
+        }
+        self.dylib.session.run_deferred(deferred);
+        Ok(())
+    }
+
+    /// Ends the responsibility: nothing is owed any more. Returns what was.
+    fn take_owed(&mut self) -> Vec<Owed> {
+        self.index = None;
+        self.live = 0;
+        std::mem::take(&mut self.owed)
+    }
+
+    /// Resolves every owed symbol at the address given for it (in
+    /// definition order) and emits them with no dependencies: one pass and
+    /// one lock for units whose symbols are ready as soon as they have
+    /// addresses (stubs, absolute definitions).
+    pub(crate) fn notify_ready(&mut self, addresses: Vec<(SymbolName, u64)>) -> Result<(), Error> {
+        let positions = self.check_resolvable(&addresses)?;
+        let unresolved = self
+            .live()
+            .find(|o| !o.resolved)
+            .map(|o| format!("{} was emitted before being resolved", o.name));
+        if let Some(problem) = unresolved {
+            for i in positions {
+                self.owed[i].resolved = false;
+            }
+            return Err(self.misuse(problem));
+        }
+        let owed = self.take_owed();
+        let mut deferred = Deferred::default();
+        {
+            let mut state = self.dylib.session.inner.lock();
+            let dylib = self.dylib.id;
+            for (&i, (name, address)) in positions.iter().zip(&addresses) {
+                let Some(entry) = owned_by(&mut state, dylib, self.id, name) else {
+                    continue;
+                };
+                entry.address = *address;
+                entry.state = SymState::Ready;
+                entry.unit = crate::dylib::NO_UNIT;
+                let symbol = ExecutorSymbol {
+                    address: *address,
+                    flags: owed[i].flags,
+                };
+                state.became_ready(&(dylib, name.clone()), symbol, &mut deferred);
+            }
             state.release_drained_tables();
         }
         self.dylib.session.run_deferred(deferred);
@@ -191,14 +340,19 @@ impl MaterializationResponsibility {
     }
 
     fn fail_all(&mut self, reason: String, dropped: bool) {
-        if self.symbols.is_empty() {
+        if self.live == 0 {
             return;
         }
-        let mut names: Vec<SymbolName> = self.symbols.drain().map(|(n, _)| n).collect();
+        let owed = self.take_owed();
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
-            names.retain(|n| self.owns(&state, n));
+            let mut names: Vec<SymbolName> = owed
+                .into_iter()
+                .filter(|o| !o.gone)
+                .filter(|o| owned_by(&mut state, self.dylib.id, self.id, &o.name).is_some())
+                .map(|o| o.name)
+                .collect();
             if names.is_empty() {
                 return; // all removed meanwhile: nobody to tell
             }
@@ -217,13 +371,20 @@ impl MaterializationResponsibility {
                 }
             };
             let keys: Vec<SymKey> = names.into_iter().map(|n| (self.dylib.id, n)).collect();
-            for key in &keys {
-                state.materializing.remove(key);
-            }
             state.fail_symbols(keys, &error, &mut deferred);
             deferred.errors.push(error);
         }
         self.dylib.session.run_deferred(deferred);
+    }
+
+    /// Marks the symbols at `positions` as no longer owed.
+    fn hand_off(&mut self, positions: &[usize]) {
+        for &i in positions {
+            if !self.owed[i].gone {
+                self.owed[i].gone = true;
+                self.live -= 1;
+            }
+        }
     }
 
     /// Hands the symbols of `unit` (owed, not yet resolved) back to the
@@ -231,43 +392,39 @@ impl MaterializationResponsibility {
     /// lookup already waits for them).
     pub fn replace(&mut self, unit: Box<dyn MaterializationUnit>) -> Result<(), Error> {
         let symbols = unit.symbols();
-        for (name, _) in &symbols {
-            if !self.symbols.contains_key(name) || self.resolved.contains(name) {
-                return Err(self.misuse(format!(
-                    "replace: {name} is not an owed, unresolved symbol of this responsibility"
-                )));
-            }
+        let unowed = |name: &SymbolName| {
+            format!("replace: {name} is not an owed, unresolved symbol of this responsibility")
+        };
+        let positions = match self.positions(symbols.iter().map(|(n, _)| n)) {
+            Ok(positions) => positions,
+            Err(name) => return Err(self.misuse(unowed(&name))),
+        };
+        if let Some(&i) = positions.iter().find(|&&i| self.owed[i].resolved) {
+            return Err(self.misuse(unowed(&self.owed[i].name)));
         }
-        for (name, _) in &symbols {
-            self.symbols.remove(name);
-        }
+        self.hand_off(&positions);
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
             let symbols: Vec<(SymbolName, SymbolFlags)> = symbols
                 .into_iter()
-                .filter(|(n, _)| self.owns(&state, n))
+                .filter(|(n, _)| owned_by(&mut state, self.dylib.id, self.id, n).is_some())
                 .collect();
             if symbols.is_empty() {
                 return Ok(()); // removed meanwhile
             }
-            for (name, _) in &symbols {
-                state.materializing.remove(&(self.dylib.id, name.clone()));
-            }
-            let unit_id = state.units.insert(PendingUnit {
-                unit,
-                symbols: symbols.clone(),
-            });
+            let names: Vec<SymbolName> = symbols.iter().map(|(n, _)| n.clone()).collect();
+            let unit_id = state.units.insert(PendingUnit { unit, symbols });
             let dylib = state.dylib_mut(&self.dylib)?;
-            for (name, _) in &symbols {
+            for name in &names {
                 if let Some(entry) = dylib.symbols.get_mut(name) {
                     entry.state = SymState::Pending;
                     entry.unit = unit_id;
                 }
             }
-            if symbols
+            if names
                 .iter()
-                .any(|(n, _)| state.has_waiters(&(self.dylib.id, n.clone())))
+                .any(|n| state.has_waiters(&(self.dylib.id, n.clone())))
             {
                 state.start_unit(&self.dylib, unit_id, &mut deferred);
             }
@@ -282,31 +439,46 @@ impl MaterializationResponsibility {
         &mut self,
         symbols: &[SymbolName],
     ) -> Result<MaterializationResponsibility, Error> {
-        for name in symbols {
-            if !self.symbols.contains_key(name) {
-                return Err(self.misuse(format!(
-                    "delegate: {name} is not owed by this responsibility"
-                )));
-            }
-        }
+        let positions = self.positions(symbols.iter()).map_err(|name| {
+            self.misuse(format!(
+                "delegate: {name} is not owed by this responsibility"
+            ))
+        })?;
         let mut state = self.dylib.session.inner.lock();
         let id = state.next_responsibility;
         state.next_responsibility = state.next_responsibility.wrapping_add(1);
         let mut split = MaterializationResponsibility::new(self.dylib.clone(), Vec::new(), id);
-        for name in symbols {
-            if self.owns(&state, name) {
-                state
-                    .materializing
-                    .insert((self.dylib.id, name.clone()), id);
+        for &i in &positions {
+            let owed = &self.owed[i];
+            if let Some(entry) = owned_by(&mut state, self.dylib.id, self.id, &owed.name) {
+                entry.unit = id;
             }
-            let flags = self.symbols.remove(name).expect("checked");
-            if self.resolved.remove(name) {
-                split.resolved.insert(name.clone());
-            }
-            split.symbols.insert(name.clone(), flags);
+            split.owed.push(Owed {
+                name: owed.name.clone(),
+                flags: owed.flags,
+                resolved: owed.resolved,
+                gone: false,
+            });
         }
+        split.live = split.owed.len();
+        drop(state);
+        self.hand_off(&positions);
         Ok(split)
     }
+}
+
+/// The table entry of `name` in JITDylib `dylib` if responsibility
+/// `responsibility` owns it (it is materializing or resolved under it).
+pub(crate) fn owned_by<'s>(
+    state: &'s mut State,
+    dylib: u32,
+    responsibility: u32,
+    name: &SymbolName,
+) -> Option<&'s mut SymbolEntry> {
+    let entry = state.dylibs.get_mut(&dylib)?.symbols.get_mut(name)?;
+    let owned = matches!(entry.state, SymState::Materializing | SymState::Resolved)
+        && entry.unit == responsibility;
+    owned.then_some(entry)
 }
 
 impl Drop for MaterializationResponsibility {

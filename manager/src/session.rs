@@ -93,9 +93,6 @@ pub(crate) struct State {
     /// a newer tracker.
     pub(crate) trackers: IdMap<u64, crate::tracker::TrackerState>,
     pub(crate) next_tracker: u64,
-    /// Symbols being materialized -> the responsibility that owns them.
-    /// A removal deletes the row, so late results are recognised and dropped.
-    pub(crate) materializing: IdMap<SymKey, u32>,
     pub(crate) next_responsibility: u32,
     pub(crate) queries: IdMap<u64, Query>,
     pub(crate) next_query: u64,
@@ -165,7 +162,6 @@ impl Session {
                     units: Slab::new(),
                     trackers: IdMap::default(),
                     next_tracker: 0,
-                    materializing: IdMap::default(),
                     next_responsibility: 0,
                     queries: IdMap::default(),
                     next_query: 0,
@@ -429,7 +425,6 @@ impl State {
         }
         release(&mut self.waiters);
         release(&mut self.queries);
-        release(&mut self.materializing);
         release(&mut self.deps);
         release(&mut self.dependents);
     }

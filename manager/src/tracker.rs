@@ -308,7 +308,6 @@ impl State {
                 }
             }
             let key = (jd.id, name);
-            self.materializing.remove(&key);
             self.failures.remove(&key);
             self.deps.remove(&key);
             self.dependents.remove(&key);

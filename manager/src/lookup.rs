@@ -17,15 +17,16 @@ pub(crate) fn lookup(
     callback: LookupCallback,
     caller_runs: bool,
 ) {
-    let mut located: Vec<(JitDylib, SymbolName)> = Vec::with_capacity(symbols.len());
+    // (position in `order`, name): no handle clones per symbol.
+    let mut located: Vec<(u32, SymbolName)> = Vec::with_capacity(symbols.len());
     let mut missing = symbols;
     let mut asked_generators = false;
     let mut deferred = Deferred::default();
     loop {
         let mut state = session.inner.lock();
         missing.retain(|name| match locate(&state, order, name) {
-            Some(jd) => {
-                located.push((jd.clone(), name.clone()));
+            Some(at) => {
+                located.push((at, name.clone()));
                 false
             }
             None => true,
@@ -36,7 +37,14 @@ pub(crate) fn lookup(
                 missing.sort();
                 return callback(Err(Error::SymbolsNotFound { symbols: missing }));
             }
-            register(&mut state, located, required, callback, &mut deferred);
+            register(
+                &mut state,
+                order,
+                located,
+                required,
+                callback,
+                &mut deferred,
+            );
             drop(state);
             return session.run_deferred_with(deferred, caller_runs);
         }
@@ -59,23 +67,25 @@ pub(crate) fn lookup(
     }
 }
 
-/// The first JITDylib in `order` that defines `name` visibly.
-fn locate<'a>(
+/// The position in `order` of the first JITDylib that defines `name`
+/// visibly.
+fn locate(
     state: &crate::session::State,
-    order: &'a [(JitDylib, LookupFlags)],
+    order: &[(JitDylib, LookupFlags)],
     name: &SymbolName,
-) -> Option<&'a JitDylib> {
-    order.iter().find_map(|(jd, flags)| {
+) -> Option<u32> {
+    order.iter().zip(0u32..).find_map(|((jd, flags), at)| {
         let entry = state.dylibs.get(&jd.id)?.symbols.get(name)?;
         let visible =
             *flags == LookupFlags::MatchAllSymbols || entry.flags.contains(SymbolFlags::EXPORTED);
-        visible.then_some(jd)
+        visible.then_some(at)
     })
 }
 
 fn register(
     state: &mut crate::session::State,
-    located: Vec<(JitDylib, SymbolName)>,
+    order: &[(JitDylib, LookupFlags)],
+    located: Vec<(u32, SymbolName)>,
     required: RequiredState,
     callback: LookupCallback,
     deferred: &mut Deferred,
@@ -86,37 +96,42 @@ fn register(
     let id = state.next_query;
     state.next_query += 1;
     let mut remaining = 0;
-    let mut to_start: Vec<(JitDylib, u32)> = Vec::new();
+    let mut to_start: Vec<(u32, u32)> = Vec::new();
     let mut started = crate::tables::IdSet::<u32>::default();
-    for (jd, name) in located {
+    for (i, (at, name)) in located.iter().enumerate() {
+        let jd = &order[*at as usize].0;
         let entry = *state
             .dylibs
             .get(&jd.id)
             .expect("located")
             .symbols
-            .get(&name)
+            .get(name)
             .expect("located");
-        let key = (jd.id, name);
         if entry.state == SymState::Failed {
             let error = state
                 .failures
-                .get(&key)
+                .get(&(jd.id, name.clone()))
                 .cloned()
                 .unwrap_or(Error::MaterializationFailed {
-                    symbols: vec![key.1.clone()],
+                    symbols: vec![name.clone()],
                     dylib: jd.name.to_string(),
                     reason: "failed earlier".to_string(),
                 });
-            // Undo registrations made so far for this query.
-            for list in state.waiters.values_mut() {
-                list.retain(|q| *q != id);
+            // Undo the registrations made so far for this query.
+            for (at, name) in &located[..i] {
+                let key = (order[*at as usize].0.id, name.clone());
+                if let Some(list) = state.waiters.get_mut(&key)
+                    && !list.retain(|q| q != id)
+                {
+                    state.waiters.remove(&key);
+                }
             }
             deferred.completions.push((callback, Err(error)));
             return;
         }
         if entry.state >= required && entry.state != SymState::Failed {
             results.insert(
-                key.1,
+                name.clone(),
                 ExecutorSymbol {
                     address: entry.address,
                     flags: entry.flags,
@@ -126,9 +141,9 @@ fn register(
         }
         remaining += 1;
         if entry.state == SymState::Pending && started.insert(entry.unit) {
-            to_start.push((jd.clone(), entry.unit));
+            to_start.push((*at, entry.unit));
         }
-        state.waiters.entry(key).or_default().push(id);
+        state.add_waiter((jd.id, name.clone()), id);
     }
     if remaining == 0 {
         deferred.completions.push((callback, Ok(results)));
@@ -143,7 +158,7 @@ fn register(
             callback: Some(callback),
         },
     );
-    for (jd, unit) in to_start {
-        state.start_unit(&jd, unit, deferred);
+    for (at, unit) in to_start {
+        state.start_unit(&order[at as usize].0, unit, deferred);
     }
 }

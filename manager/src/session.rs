@@ -16,7 +16,7 @@ use crate::dylib::{DylibState, JitDylib, SymState};
 use crate::error::Error;
 use crate::responsibility::MaterializationResponsibility;
 use crate::symbol::{ExecutorSymbol, SymbolName, SymbolPool};
-use crate::tables::{IdHasher, IdMap, Slab};
+use crate::tables::{IdHasher, IdMap, Slab, WaitList};
 use crate::unit::MaterializationUnit;
 
 /// A symbol in a JITDylib: (dylib id, name).
@@ -96,7 +96,7 @@ pub(crate) struct State {
     pub(crate) next_responsibility: u32,
     pub(crate) queries: IdMap<u64, Query>,
     pub(crate) next_query: u64,
-    pub(crate) waiters: IdMap<SymKey, Vec<u64>>,
+    pub(crate) waiters: IdMap<SymKey, WaitList>,
     pub(crate) failures: IdMap<SymKey, Error>,
     /// Emitted, not yet ready symbols and what they wait for.
     pub(crate) deps: IdMap<SymKey, Vec<SymKey>>,
@@ -392,8 +392,8 @@ impl State {
             return;
         };
         let queries = &mut self.queries;
-        list.retain(|id| {
-            let Some(query) = queries.get_mut(id) else {
+        let remain = list.retain(|id| {
+            let Some(query) = queries.get_mut(&id) else {
                 return false;
             };
             if reached < query.required {
@@ -402,7 +402,7 @@ impl State {
             query.results.insert(key.1.clone(), symbol);
             query.remaining -= 1;
             if query.remaining == 0 {
-                let mut query = queries.remove(id).expect("present");
+                let mut query = queries.remove(&id).expect("present");
                 let callback = query.callback.take().expect("query completes once");
                 deferred
                     .completions
@@ -410,7 +410,7 @@ impl State {
             }
             false
         });
-        if list.is_empty() {
+        if !remain {
             self.waiters.remove(key);
         }
     }
@@ -429,10 +429,23 @@ impl State {
         release(&mut self.dependents);
     }
 
+    /// Registers query `id` as waiting on `key`.
+    pub(crate) fn add_waiter(&mut self, key: SymKey, id: u64) {
+        match self.waiters.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut list) => list.get_mut().push(id),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(WaitList::One(id));
+            }
+        }
+    }
+
     /// Fails every query waiting on `key` with `error`.
     pub(crate) fn fail_waiters(&mut self, key: &SymKey, error: &Error, deferred: &mut Deferred) {
-        for id in self.waiters.remove(key).unwrap_or_default() {
-            if let Some(mut query) = self.queries.remove(&id) {
+        let Some(list) = self.waiters.remove(key) else {
+            return;
+        };
+        for id in list.ids() {
+            if let Some(mut query) = self.queries.remove(id) {
                 let callback = query.callback.take().expect("query completes once");
                 deferred.completions.push((callback, Err(error.clone())));
             }
@@ -441,6 +454,6 @@ impl State {
 
     /// Whether anyone waits on `key`.
     pub(crate) fn has_waiters(&self, key: &SymKey) -> bool {
-        self.waiters.get(key).is_some_and(|w| !w.is_empty())
+        self.waiters.contains_key(key)
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! Quick mode: medians of 3 runs, 2^20 instead of 2^24 steady-state calls
 //! per side, 1,000 instead of 10,000 first calls; the creation batches keep
-//! their sizes (one batch of 10^6 takes ~0.1 s) so the JSON names stay true.
+//! their sizes (one batch of 10^6 takes ~0.1 s) so the JSON names stay true,
+//! and so does the register-save floor (100,000 pairs, ~15 ms).
 //!
 //! Prints a table and writes `<target>/lazyrt-bench/runtime.json`. Times come
 //! from `lfence; rdtsc; lfence` ([`bench::ticks`]) calibrated against
@@ -30,6 +31,18 @@
 //!    resolver answers a known address at once. Then every entry is called a
 //!    second time, timed the same way (the timer-inclusive cost of a resolved
 //!    call, for scale).
+//!
+//!    Then the floor the mandated register save puts under a first call
+//!    (x86-64 with XSAVE only; skipped elsewhere): `xsave_pair_ns` is the ns
+//!    per XSAVEC + XRSTOR pair (XSAVE + XRSTOR without XSAVEC), done as the
+//!    reentry asm does it (zero the 64-byte header, save, restore) with its
+//!    component mask (XCR0 minus PKRU and AMX) into a 64-byte-aligned 16 KiB
+//!    area, in the XINUSE state the process is in after the first calls
+//!    (printed; XSAVEC writes only components in use). A run does 100,000
+//!    pairs in chunks of 10,000 and takes the median chunk, as steady state
+//!    does; median over runs. `first_call_floor_ns` = `xsave_pair_ns` +
+//!    `timer_overhead_ns`: what a timer-inclusive first call costs at least,
+//!    before any lookup, resolver call or slot write.
 //! 3. **Creation**: one `create_entries` batch of 1,000,000 (and 100,000)
 //!    entries, each run in a fresh child process so the growth of
 //!    `mapped_bytes` is the batch's own (the runtime recycles freed entries,
@@ -515,6 +528,150 @@ fn xinuse() -> Option<u64> {
     }
 }
 
+/// XSAVE components the reentry path saves: `SAVED_COMPONENTS` in
+/// `runtime/src/arch/x86_64.rs` (x87, SSE, AVX, MPX, AVX-512, APX; not
+/// PKRU (9) nor AMX (17, 18)), intersected with XCR0.
+#[cfg(target_arch = "x86_64")]
+const SAVED_COMPONENTS: u64 = 0b1111_1111 | (1 << 19);
+
+/// Offset of the XSAVE header (XSTATE_BV, XCOMP_BV, reserved) in the area.
+#[cfg(target_arch = "x86_64")]
+const XSAVE_HEADER_OFFSET: usize = 512;
+
+/// A save area larger than any compacted or standard area for
+/// [`SAVED_COMPONENTS`] (~2.7 KiB with AVX-512), 64-byte aligned as XSAVEC
+/// and XRSTOR require.
+#[cfg(target_arch = "x86_64")]
+#[repr(C, align(64))]
+struct XsaveArea([u8; 16 * 1024]);
+
+/// Pairs per timed chunk of [`xsave_pair`]: ~1.5-2 ms.
+#[cfg(target_arch = "x86_64")]
+const XSAVE_CHUNK: u64 = 10_000;
+
+/// Pairs per run of [`xsave_pair`].
+#[cfg(target_arch = "x86_64")]
+const XSAVE_PAIRS: u64 = 100_000;
+
+/// `n` times what the reentry asm does around the resolver call: zero the
+/// 64-byte XSAVE header, XSAVEC (`COMPACTED`) or XSAVE of `mask` into
+/// `area`, XRSTOR of `mask` from it.
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+fn xsave_pairs<const COMPACTED: bool>(area: &mut XsaveArea, mask: u64, n: u64) {
+    let (lo, hi) = (mask as u32, (mask >> 32) as u32);
+    let area = area.0.as_mut_ptr();
+    for _ in 0..n {
+        if COMPACTED {
+            // SAFETY: the caller checked OSXSAVE and XSAVEC and that `mask`
+            // is within XCR0; `area` is 64-byte aligned and larger than the
+            // compacted area of `mask`; the header is zeroed first, as XRSTOR
+            // requires, and XRSTOR restores exactly the state XSAVEC just
+            // saved, so no register or flag changes across the block.
+            unsafe {
+                std::arch::asm!(
+                    "mov qword ptr [{a} + {h}], 0",
+                    "mov qword ptr [{a} + {h} + 8], 0",
+                    "mov qword ptr [{a} + {h} + 16], 0",
+                    "mov qword ptr [{a} + {h} + 24], 0",
+                    "mov qword ptr [{a} + {h} + 32], 0",
+                    "mov qword ptr [{a} + {h} + 40], 0",
+                    "mov qword ptr [{a} + {h} + 48], 0",
+                    "mov qword ptr [{a} + {h} + 56], 0",
+                    "xsavec64 [{a}]",
+                    "xrstor64 [{a}]",
+                    a = in(reg) area,
+                    h = const XSAVE_HEADER_OFFSET,
+                    in("eax") lo,
+                    in("edx") hi,
+                    options(nostack, preserves_flags),
+                );
+            }
+        } else {
+            // SAFETY: as above, with XSAVE (checked by the caller) and the
+            // standard layout, which `area` is also larger than.
+            unsafe {
+                std::arch::asm!(
+                    "mov qword ptr [{a} + {h}], 0",
+                    "mov qword ptr [{a} + {h} + 8], 0",
+                    "mov qword ptr [{a} + {h} + 16], 0",
+                    "mov qword ptr [{a} + {h} + 24], 0",
+                    "mov qword ptr [{a} + {h} + 32], 0",
+                    "mov qword ptr [{a} + {h} + 40], 0",
+                    "mov qword ptr [{a} + {h} + 48], 0",
+                    "mov qword ptr [{a} + {h} + 56], 0",
+                    "xsave64 [{a}]",
+                    "xrstor64 [{a}]",
+                    a = in(reg) area,
+                    h = const XSAVE_HEADER_OFFSET,
+                    in("eax") lo,
+                    in("edx") hi,
+                    options(nostack, preserves_flags),
+                );
+            }
+        }
+    }
+}
+
+/// The cost floor the mandated register save puts under every first call:
+/// ns per XSAVEC (or XSAVE) + XRSTOR pair of the reentry path's component
+/// mask, in the XINUSE state the process is in after the first calls, plus
+/// the timer overhead the first-call figures include. Skipped (with a note)
+/// without XSAVE / OSXSAVE.
+#[cfg(target_arch = "x86_64")]
+fn save_floor(clock: &Clock, report: &mut Report) {
+    use std::arch::x86_64::__cpuid_count;
+    let leaf1 = __cpuid_count(1, 0);
+    if leaf1.ecx & (1 << 26) == 0 || leaf1.ecx & (1 << 27) == 0 {
+        println!("register save floor: skipped (no XSAVE / OSXSAVE)");
+        return;
+    }
+    let compacted = __cpuid_count(0xd, 1).eax & (1 << 1) != 0;
+    let (lo, hi): (u32, u32);
+    // SAFETY: CPUID reported OSXSAVE, so XGETBV with ecx = 0 is allowed at
+    // CPL 3; it only reads XCR0 into eax:edx.
+    unsafe {
+        std::arch::asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi,
+            options(nomem, nostack, preserves_flags));
+    }
+    let xcr0 = (u64::from(hi) << 32) | u64::from(lo);
+    let mask = xcr0 & SAVED_COMPONENTS;
+    let mut area = Box::new(XsaveArea([0; 16 * 1024]));
+    let pairs = |area: &mut XsaveArea, n: u64| {
+        if compacted {
+            xsave_pairs::<true>(area, mask, n);
+        } else {
+            xsave_pairs::<false>(area, mask, n);
+        }
+    };
+    let xinuse = xinuse();
+    // Warm-up, then chunks as in `steady_pair`: median chunk per run, median
+    // over runs.
+    pairs(&mut area, XSAVE_PAIRS / 4);
+    let pair_ns = bench::median_of_runs(bench::runs(), || {
+        let mut chunks: Vec<f64> = (0..XSAVE_PAIRS / XSAVE_CHUNK)
+            .map(|_| {
+                let start = bench::ticks();
+                pairs(&mut area, XSAVE_CHUNK);
+                clock.ns(bench::ticks() - start) / XSAVE_CHUNK as f64
+            })
+            .collect();
+        bench::median(&mut chunks)
+    });
+    let save = if compacted { "XSAVEC" } else { "XSAVE" };
+    println!(
+        "register save floor: {save} + XRSTOR of mask {mask:#x} (XCR0 {xcr0:#x}), \
+         XINUSE {}: {pair_ns:.1} ns per pair",
+        xinuse.map_or_else(|| "unknown".to_string(), |x| format!("{x:#x}")),
+    );
+    report
+        .add("xsave_pair_ns", pair_ns, "ns")
+        .anchor(format!("{save}+XRSTOR, mask {mask:#x}"));
+    report
+        .add("first_call_floor_ns", pair_ns + clock.overhead_ns(), "ns")
+        .anchor(format!("mandated {save}+XRSTOR + timer"));
+}
+
 // ---------------------------------------------------------------------------
 // 3. Creation (in fresh child processes)
 // ---------------------------------------------------------------------------
@@ -787,6 +944,8 @@ fn main() {
     eprintln!("steady state: {:.1?}", t.elapsed());
     let t = Instant::now();
     first_call(rt, &clock, &mut report);
+    #[cfg(target_arch = "x86_64")]
+    save_floor(&clock, &mut report);
     eprintln!("first call: {:.1?}", t.elapsed());
     let t = Instant::now();
     creation(&mut report);

@@ -131,7 +131,7 @@ fn worker(shared: &PoolShared) {
 }
 
 /// Runs a task; a panicking task must not take its thread down with it.
-pub(crate) fn run_task(task: Task) {
+pub(crate) fn run_task(task: impl FnOnce()) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)).is_err() {
         eprintln!("lazyrt: a dispatched task panicked; its work is abandoned, the rest goes on");
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::responsibility::MaterializationResponsibility;
 use crate::session::{Deferred, LookupFlags, PendingUnit, RequiredState, Session, SymbolMap};
 use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
 use crate::tables::IdMap;
@@ -344,27 +345,31 @@ impl crate::session::State {
     /// Takes a pending unit out of the table and prepares its
     /// materialization (run later via `deferred`).
     pub(crate) fn start_unit(&mut self, jd: &JitDylib, unit_id: u32, deferred: &mut Deferred) {
-        let Some(pending) = self.units.remove(unit_id) else {
-            return;
-        };
+        if let Some(started) = self.take_unit(jd, unit_id) {
+            deferred.materialize.push(started);
+        }
+    }
+
+    /// Takes a pending unit out of the table and makes the responsibility
+    /// for its symbols; the caller materializes it (after the lock).
+    pub(crate) fn take_unit(
+        &mut self,
+        jd: &JitDylib,
+        unit_id: u32,
+    ) -> Option<(Box<dyn MaterializationUnit>, MaterializationResponsibility)> {
+        let pending = self.units.remove(unit_id)?;
         // The entries record their owner: a removal deletes them, so late
         // results of a removed materialization are recognised and dropped.
         let id = self.next_responsibility;
         self.next_responsibility = self.next_responsibility.wrapping_add(1);
-        let Ok(dylib) = self.dylib_mut(jd) else {
-            return;
-        };
+        let dylib = self.dylib_mut(jd).ok()?;
         for (name, _) in &pending.symbols {
             if let Some(entry) = dylib.symbols.get_mut(name) {
                 entry.state = SymState::Materializing;
                 entry.unit = id;
             }
         }
-        let responsibility = crate::responsibility::MaterializationResponsibility::new(
-            jd.clone(),
-            pending.symbols,
-            id,
-        );
-        deferred.materialize.push((pending.unit, responsibility));
+        let responsibility = MaterializationResponsibility::new(jd.clone(), pending.symbols, id);
+        Some((pending.unit, responsibility))
     }
 }

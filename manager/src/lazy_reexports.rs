@@ -39,6 +39,7 @@
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -99,10 +100,16 @@ struct ManagerInner {
     session: Session,
     runtime: &'static Runtime,
     listener: RwLock<Option<Arc<dyn ReexportsListener>>>,
+    /// Set once a listener is installed (never cleared).
+    has_listener: AtomicBool,
 }
 
 impl ManagerInner {
     fn listener(&self) -> Option<Arc<dyn ReexportsListener>> {
+        // Most sessions never install one: skip the lock then.
+        if !self.has_listener.load(Ordering::Acquire) {
+            return None;
+        }
         self.listener
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -124,6 +131,7 @@ impl LazyReexportsManager {
                 session: session.clone(),
                 runtime: Runtime::global()?,
                 listener: RwLock::new(None),
+                has_listener: AtomicBool::new(false),
             }),
         })
     }
@@ -135,6 +143,7 @@ impl LazyReexportsManager {
             .listener
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(listener));
+        self.inner.has_listener.store(true, Ordering::Release);
     }
 
     /// Points the lazy reexport `entry` of `dylib` at `address` atomically,
@@ -309,39 +318,23 @@ impl Resolve for ReexportBatch {
         if let Some(listener) = &listener {
             listener.first_called(entry.name, implementation);
         }
-        let start = Instant::now();
-        // Already compiled (or absolute): no query needed.
-        if let Some(address) = manager
-            .session
-            .ready_address(&self.source, implementation)
-            .and_then(|a| NonNull::new(a as usize as *mut c_void))
-        {
-            if let Some(listener) = &listener {
-                listener.resolved(entry.name, address.as_ptr() as u64, start.elapsed());
-            }
-            return Ok(address);
-        }
-        let found = manager.session.lookup_blocking(
-            &[(self.source.clone(), LookupFlags::MatchAllSymbols)],
-            vec![implementation.clone()],
-            RequiredState::Ready,
-        );
+        // The clock is read only for a listener.
+        let start = listener.as_ref().map(|_| Instant::now());
+        let found = crate::lookup::lookup_one(&manager.session, &self.source, implementation);
         let error = match found {
-            Ok(found) => {
-                match NonNull::new(found[implementation].address as usize as *mut c_void) {
-                    Some(address) => {
-                        if let Some(listener) = &listener {
-                            listener.resolved(entry.name, address.as_ptr() as u64, start.elapsed());
-                        }
-                        return Ok(address);
+            Ok(found) => match NonNull::new(found.address as usize as *mut c_void) {
+                Some(address) => {
+                    if let (Some(listener), Some(start)) = (&listener, start) {
+                        listener.resolved(entry.name, address.as_ptr() as u64, start.elapsed());
                     }
-                    None => Error::MaterializationFailed {
-                        symbols: vec![implementation.clone()],
-                        dylib: self.source.name().to_string(),
-                        reason: "resolved to address 0".to_string(),
-                    },
+                    return Ok(address);
                 }
-            }
+                None => Error::MaterializationFailed {
+                    symbols: vec![implementation.clone()],
+                    dylib: self.source.name().to_string(),
+                    reason: "resolved to address 0".to_string(),
+                },
+            },
             Err(e) => e,
         };
         manager.session.report_error(&error);

@@ -5,7 +5,7 @@
 use crate::dylib::{JitDylib, SymState};
 use crate::error::Error;
 use crate::session::{
-    Deferred, LookupCallback, LookupFlags, Query, RequiredState, Session, SymbolMap,
+    Completion, Deferred, LookupCallback, LookupFlags, Query, RequiredState, Session, SymbolMap,
 };
 use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
 
@@ -155,10 +155,96 @@ fn register(
             remaining,
             required,
             results,
-            callback: Some(callback),
+            completion: Completion::Callback(callback),
         },
     );
     for (at, unit) in to_start {
         state.start_unit(&order[at as usize].0, unit, deferred);
     }
+}
+
+/// A blocking lookup of one symbol of `dylib` (all symbols visible) up to
+/// Ready: what a first call asks. A ready symbol costs one probe. A symbol
+/// of a pending unit registers a collecting query (so the unit sees it as
+/// requested), and the unit materializes on this thread; the result is then
+/// taken straight from the table: no callback, no result map, no wake-up.
+/// Anything else (missing, failed, being materialized elsewhere, waiting for
+/// dependencies) takes the general path.
+pub(crate) fn lookup_one(
+    session: &Session,
+    dylib: &JitDylib,
+    name: &SymbolName,
+) -> Result<ExecutorSymbol, Error> {
+    let mut state = session.inner.lock();
+    let entry = state
+        .dylibs
+        .get(&dylib.id)
+        .and_then(|d| d.symbols.get(name))
+        .copied();
+    let (id, started) = match entry {
+        Some(e) if e.state == SymState::Ready => {
+            return Ok(ExecutorSymbol {
+                address: e.address,
+                flags: e.flags,
+            });
+        }
+        Some(e) if e.state == SymState::Pending => {
+            let id = state.next_query;
+            state.next_query += 1;
+            state.queries.insert(
+                id,
+                Query {
+                    remaining: 1,
+                    required: SymState::Ready,
+                    results: SymbolMap::default(),
+                    completion: Completion::Collect(None),
+                },
+            );
+            state.add_waiter((dylib.id, name.clone()), id);
+            (id, state.take_unit(dylib, e.unit))
+        }
+        _ => {
+            drop(state);
+            return lookup_one_waiting(session, dylib, name);
+        }
+    };
+    drop(state);
+    if let Some((unit, responsibility)) = started {
+        crate::dispatcher::run_task(move || unit.materialize(responsibility));
+    }
+    let mut state = session.inner.lock();
+    let collected = match state.queries.get_mut(&id) {
+        Some(Query {
+            completion: Completion::Collect(result),
+            ..
+        }) => result.take(),
+        _ => unreachable!("a collecting query stays until its caller takes it"),
+    };
+    state.queries.remove(&id);
+    if let Some(result) = collected {
+        return result;
+    }
+    // Not finished on this thread (the unit handed its work elsewhere):
+    // stop collecting and wait like any lookup.
+    let key = (dylib.id, name.clone());
+    if let Some(list) = state.waiters.get_mut(&key)
+        && !list.retain(|q| q != id)
+    {
+        state.waiters.remove(&key);
+    }
+    drop(state);
+    lookup_one_waiting(session, dylib, name)
+}
+
+fn lookup_one_waiting(
+    session: &Session,
+    dylib: &JitDylib,
+    name: &SymbolName,
+) -> Result<ExecutorSymbol, Error> {
+    let found = session.lookup_blocking(
+        &[(dylib.clone(), LookupFlags::MatchAllSymbols)],
+        vec![name.clone()],
+        RequiredState::Ready,
+    )?;
+    Ok(found[name])
 }

@@ -73,7 +73,18 @@ pub(crate) struct Query {
     pub(crate) remaining: usize,
     pub(crate) required: SymState,
     pub(crate) results: SymbolMap,
-    pub(crate) callback: Option<LookupCallback>,
+    pub(crate) completion: Completion,
+}
+
+/// How a query hands over its result.
+pub(crate) enum Completion {
+    /// Called with the result after the lock is released; the query leaves
+    /// the table when it completes.
+    Callback(LookupCallback),
+    /// A one-symbol lookup whose caller takes the result from the table
+    /// itself (it ran the materialization on its own thread): no callback,
+    /// no result map, no wake-up. The query stays until the caller takes it.
+    Collect(Option<Result<ExecutorSymbol, Error>>),
 }
 
 /// A unit defined in a JITDylib, not yet materializing.
@@ -329,14 +340,6 @@ impl Session {
         take(&slot).expect("lookup finished")
     }
 
-    /// The address of `name` in `dylib` if it is Ready now: one lock and one
-    /// table probe, for first calls whose implementation already exists.
-    pub(crate) fn ready_address(&self, dylib: &JitDylib, name: &SymbolName) -> Option<u64> {
-        let state = self.inner.lock();
-        let entry = state.dylibs.get(&dylib.id)?.symbols.get(name)?;
-        (entry.state == SymState::Ready).then_some(entry.address)
-    }
-
     /// Runs what was collected under the lock: discards, materializations
     /// (on the dispatcher), error reports and lookup callbacks.
     pub(crate) fn run_deferred(&self, deferred: Deferred) {
@@ -368,7 +371,7 @@ impl Session {
             callback(result);
         }
         if let Some((unit, responsibility)) = inline {
-            crate::dispatcher::run_task(Box::new(move || unit.materialize(responsibility)));
+            crate::dispatcher::run_task(move || unit.materialize(responsibility));
         }
     }
 }
@@ -399,14 +402,19 @@ impl State {
             if reached < query.required {
                 return true;
             }
-            query.results.insert(key.1.clone(), symbol);
             query.remaining -= 1;
-            if query.remaining == 0 {
-                let mut query = queries.remove(&id).expect("present");
-                let callback = query.callback.take().expect("query completes once");
-                deferred
-                    .completions
-                    .push((callback, Ok(std::mem::take(&mut query.results))));
+            match &mut query.completion {
+                Completion::Collect(result) => *result = Some(Ok(symbol)),
+                Completion::Callback(_) => {
+                    query.results.insert(key.1.clone(), symbol);
+                    if query.remaining == 0 {
+                        let query = queries.remove(&id).expect("present");
+                        let Completion::Callback(callback) = query.completion else {
+                            unreachable!("matched above")
+                        };
+                        deferred.completions.push((callback, Ok(query.results)));
+                    }
+                }
             }
             false
         });
@@ -445,8 +453,18 @@ impl State {
             return;
         };
         for id in list.ids() {
-            if let Some(mut query) = self.queries.remove(id) {
-                let callback = query.callback.take().expect("query completes once");
+            let Some(query) = self.queries.get_mut(id) else {
+                continue;
+            };
+            if let Completion::Collect(result) = &mut query.completion {
+                *result = Some(Err(error.clone()));
+                continue;
+            }
+            if let Some(Query {
+                completion: Completion::Callback(callback),
+                ..
+            }) = self.queries.remove(id)
+            {
                 deferred.completions.push((callback, Err(error.clone())));
             }
         }

@@ -309,9 +309,11 @@ impl crate::session::State {
                 {
                     set.extend(kept.iter().map(|(n, _)| n.clone()));
                 }
+                // Its symbol list moves in below, after the table took
+                // its own references.
                 self.units.insert(PendingUnit {
                     unit,
-                    symbols: kept.clone(),
+                    symbols: Vec::new(),
                 })
             }
             Definition::Absolute(_) => NO_UNIT,
@@ -332,11 +334,15 @@ impl crate::session::State {
                 },
             );
         }
-        if unit_id != NO_UNIT
-            && kept
-                .iter()
-                .any(|(name, _)| self.has_waiters(&(jd.id, name.clone())))
-        {
+        if unit_id == NO_UNIT {
+            return Ok(());
+        }
+        let waited =
+            !self.waiters.is_empty() && kept.iter().any(|(name, _)| self.has_waiters(jd.id, name));
+        if let Some(pending) = self.units.get_mut(unit_id) {
+            pending.symbols = kept;
+        }
+        if waited {
             self.start_unit(jd, unit_id, deferred);
         }
         Ok(())

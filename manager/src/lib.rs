@@ -32,6 +32,7 @@ mod sync;
 mod tables;
 mod tracker;
 mod unit;
+mod waiters;
 
 pub use lazyrt_runtime as runtime;
 

@@ -24,13 +24,14 @@ pub(crate) fn lookup(
     let mut deferred = Deferred::default();
     loop {
         let mut state = session.inner.lock();
-        missing.retain(|name| match locate(&state, order, name) {
-            Some(at) => {
-                located.push((at, name.clone()));
-                false
+        let mut still_missing = Vec::new();
+        for name in missing {
+            match locate(&state, order, &name) {
+                Some(at) => located.push((at, name)),
+                None => still_missing.push(name),
             }
-            None => true,
-        });
+        }
+        missing = still_missing;
         if missing.is_empty() || asked_generators {
             if !missing.is_empty() {
                 drop(state);
@@ -119,12 +120,8 @@ fn register(
                 });
             // Undo the registrations made so far for this query.
             for (at, name) in &located[..i] {
-                let key = (order[*at as usize].0.id, name.clone());
-                if let Some(list) = state.waiters.get_mut(&key)
-                    && !list.retain(|q| q != id)
-                {
-                    state.waiters.remove(&key);
-                }
+                let dylib = order[*at as usize].0.id;
+                state.waiters.retain(dylib, name, |q| q != id);
             }
             deferred.completions.push((callback, Err(error)));
             return;
@@ -143,7 +140,7 @@ fn register(
         if entry.state == SymState::Pending && started.insert(entry.unit) {
             to_start.push((*at, entry.unit));
         }
-        state.add_waiter((jd.id, name.clone()), id);
+        state.waiters.add(jd.id, name, id);
     }
     if remaining == 0 {
         deferred.completions.push((callback, Ok(results)));
@@ -200,7 +197,7 @@ pub(crate) fn lookup_one(
                     completion: Completion::Collect(None),
                 },
             );
-            state.add_waiter((dylib.id, name.clone()), id);
+            state.waiters.add(dylib.id, name, id);
             (id, state.take_unit(dylib, e.unit))
         }
         _ => {
@@ -226,12 +223,7 @@ pub(crate) fn lookup_one(
     }
     // Not finished on this thread (the unit handed its work elsewhere):
     // stop collecting and wait like any lookup.
-    let key = (dylib.id, name.clone());
-    if let Some(list) = state.waiters.get_mut(&key)
-        && !list.retain(|q| q != id)
-    {
-        state.waiters.remove(&key);
-    }
+    state.waiters.retain(dylib.id, name, |q| q != id);
     drop(state);
     lookup_one_waiting(session, dylib, name)
 }

@@ -5,7 +5,7 @@
 use crate::dylib::SymState;
 use crate::error::Error;
 use crate::session::{Deferred, State, SymKey};
-use crate::symbol::ExecutorSymbol;
+use crate::symbol::{ExecutorSymbol, SymbolName};
 use crate::tables::IdSet;
 
 impl State {
@@ -40,7 +40,7 @@ impl State {
                 // Everything it depends on is ready: so is it, no search
                 // needed (the common case, e.g. a batch of stubs).
                 if let Some(symbol) = self.set_state(key, SymState::Ready) {
-                    self.became_ready(key, symbol, deferred);
+                    self.became_ready(key.0, &key.1, symbol, deferred);
                 }
                 continue;
             }
@@ -62,17 +62,19 @@ impl State {
         }
     }
 
-    /// `key` (already marked `Ready`, as `symbol`) is ready: tells its
-    /// waiters, and re-checks the emitted symbols that waited for it.
+    /// `name` of JITDylib `dylib` (already marked `Ready`, as `symbol`) is
+    /// ready: tells its waiters, and re-checks the emitted symbols that
+    /// waited for it.
     pub(crate) fn became_ready(
         &mut self,
-        key: &SymKey,
+        dylib: u32,
+        name: &SymbolName,
         symbol: ExecutorSymbol,
         deferred: &mut Deferred,
     ) {
-        self.notify(key, SymState::Ready, symbol, deferred);
+        self.notify(dylib, name, SymState::Ready, symbol, deferred);
         if !self.dependents.is_empty()
-            && let Some(waiting) = self.dependents.remove(key)
+            && let Some(waiting) = self.dependents.remove(&(dylib, name.clone()))
         {
             self.propagate_ready(waiting, deferred);
         }
@@ -112,7 +114,7 @@ impl State {
                 }
                 let symbol = self.set_state(&node, SymState::Ready).expect("present");
                 self.deps.remove(&node);
-                self.notify(&node, SymState::Ready, symbol, deferred);
+                self.notify(node.0, &node.1, SymState::Ready, symbol, deferred);
                 if let Some(waiting) = self.dependents.remove(&node) {
                     worklist.extend(waiting);
                 }
@@ -135,7 +137,7 @@ impl State {
             self.set_state(&key, SymState::Failed);
             self.deps.remove(&key);
             self.failures.insert(key.clone(), error.clone());
-            self.fail_waiters(&key, error, deferred);
+            self.fail_waiters(key.0, &key.1, error, deferred);
             if let Some(dependents) = self.dependents.remove(&key) {
                 worklist.extend(
                     dependents

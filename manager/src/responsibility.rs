@@ -139,7 +139,7 @@ impl MaterializationResponsibility {
         let state = self.dylib.session.inner.lock();
         let mut requested: Vec<SymbolName> = self
             .live()
-            .filter(|o| state.has_waiters(&(self.dylib.id, o.name.clone())))
+            .filter(|o| state.has_waiters(self.dylib.id, &o.name))
             .map(|o| o.name.clone())
             .collect();
         requested.sort();
@@ -249,12 +249,7 @@ impl MaterializationResponsibility {
                 address: *address,
                 flags: self.owed[i].flags,
             };
-            state.notify(
-                &(self.dylib.id, name.clone()),
-                SymState::Resolved,
-                symbol,
-                deferred,
-            );
+            state.notify(self.dylib.id, name, SymState::Resolved, symbol, deferred);
         }
     }
 
@@ -325,7 +320,7 @@ impl MaterializationResponsibility {
                     address: *address,
                     flags: owed[i].flags,
                 };
-                state.became_ready(&(dylib, name.clone()), symbol, &mut deferred);
+                state.became_ready(dylib, name, symbol, &mut deferred);
             }
             state.release_drained_tables();
         }
@@ -422,10 +417,7 @@ impl MaterializationResponsibility {
                     entry.unit = unit_id;
                 }
             }
-            if names
-                .iter()
-                .any(|n| state.has_waiters(&(self.dylib.id, n.clone())))
-            {
+            if names.iter().any(|n| state.has_waiters(self.dylib.id, n)) {
                 state.start_unit(&self.dylib, unit_id, &mut deferred);
             }
         }

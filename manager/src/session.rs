@@ -16,7 +16,7 @@ use crate::dylib::{DylibState, JitDylib, SymState};
 use crate::error::Error;
 use crate::responsibility::MaterializationResponsibility;
 use crate::symbol::{ExecutorSymbol, SymbolName, SymbolPool};
-use crate::tables::{IdHasher, IdMap, Slab, WaitList};
+use crate::tables::{IdHasher, IdMap, Slab};
 use crate::unit::MaterializationUnit;
 
 /// A symbol in a JITDylib: (dylib id, name).
@@ -107,7 +107,7 @@ pub(crate) struct State {
     pub(crate) next_responsibility: u32,
     pub(crate) queries: IdMap<u64, Query>,
     pub(crate) next_query: u64,
-    pub(crate) waiters: IdMap<SymKey, WaitList>,
+    pub(crate) waiters: crate::waiters::Waiters,
     pub(crate) failures: IdMap<SymKey, Error>,
     /// Emitted, not yet ready symbols and what they wait for.
     pub(crate) deps: IdMap<SymKey, Vec<SymKey>>,
@@ -176,7 +176,7 @@ impl Session {
                     next_responsibility: 0,
                     queries: IdMap::default(),
                     next_query: 0,
-                    waiters: IdMap::default(),
+                    waiters: Default::default(),
                     failures: IdMap::default(),
                     deps: IdMap::default(),
                     dependents: IdMap::default(),
@@ -383,19 +383,18 @@ impl SessionInner {
 }
 
 impl State {
-    /// Tells the queries waiting on `key` that it reached `reached`.
+    /// Tells the queries waiting on `name` of JITDylib `dylib` that it
+    /// reached `reached`.
     pub(crate) fn notify(
         &mut self,
-        key: &SymKey,
+        dylib: u32,
+        name: &SymbolName,
         reached: SymState,
         symbol: ExecutorSymbol,
         deferred: &mut Deferred,
     ) {
-        let Some(list) = self.waiters.get_mut(key) else {
-            return;
-        };
         let queries = &mut self.queries;
-        let remain = list.retain(|id| {
+        self.waiters.retain(dylib, name, |id| {
             let Some(query) = queries.get_mut(&id) else {
                 return false;
             };
@@ -406,7 +405,7 @@ impl State {
             match &mut query.completion {
                 Completion::Collect(result) => *result = Some(Ok(symbol)),
                 Completion::Callback(_) => {
-                    query.results.insert(key.1.clone(), symbol);
+                    query.results.insert(name.clone(), symbol);
                     if query.remaining == 0 {
                         let query = queries.remove(&id).expect("present");
                         let Completion::Callback(callback) = query.completion else {
@@ -418,9 +417,6 @@ impl State {
             }
             false
         });
-        if !remain {
-            self.waiters.remove(key);
-        }
     }
 
     /// Gives back the memory of per-operation tables once a large batch has
@@ -431,25 +427,21 @@ impl State {
                 *map = IdMap::default();
             }
         }
-        release(&mut self.waiters);
+        self.waiters.release_drained();
         release(&mut self.queries);
         release(&mut self.deps);
         release(&mut self.dependents);
     }
 
-    /// Registers query `id` as waiting on `key`.
-    pub(crate) fn add_waiter(&mut self, key: SymKey, id: u64) {
-        match self.waiters.entry(key) {
-            std::collections::hash_map::Entry::Occupied(mut list) => list.get_mut().push(id),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(WaitList::One(id));
-            }
-        }
-    }
-
-    /// Fails every query waiting on `key` with `error`.
-    pub(crate) fn fail_waiters(&mut self, key: &SymKey, error: &Error, deferred: &mut Deferred) {
-        let Some(list) = self.waiters.remove(key) else {
+    /// Fails every query waiting on `name` of JITDylib `dylib` with `error`.
+    pub(crate) fn fail_waiters(
+        &mut self,
+        dylib: u32,
+        name: &SymbolName,
+        error: &Error,
+        deferred: &mut Deferred,
+    ) {
+        let Some(list) = self.waiters.remove(dylib, name) else {
             return;
         };
         for id in list.ids() {
@@ -471,7 +463,7 @@ impl State {
     }
 
     /// Whether anyone waits on `key`.
-    pub(crate) fn has_waiters(&self, key: &SymKey) -> bool {
-        self.waiters.contains_key(key)
+    pub(crate) fn has_waiters(&self, dylib: u32, name: &SymbolName) -> bool {
+        self.waiters.contains(dylib, name)
     }
 }

@@ -284,7 +284,7 @@ impl State {
     ) {
         let mut waited: Vec<SymbolName> = names
             .iter()
-            .filter(|n| self.has_waiters(&(jd.id, (*n).clone())))
+            .filter(|n| self.has_waiters(jd.id, n))
             .cloned()
             .collect();
         waited.sort();
@@ -311,7 +311,7 @@ impl State {
             self.failures.remove(&key);
             self.deps.remove(&key);
             self.dependents.remove(&key);
-            self.fail_waiters(&key, &error, deferred);
+            self.fail_waiters(key.0, &key.1, &error, deferred);
         }
     }
 }

@@ -99,6 +99,12 @@ fn register(
     let mut remaining = 0;
     let mut to_start: Vec<(u32, u32)> = Vec::new();
     let mut started = crate::tables::IdSet::<u32>::default();
+    if let Some((at, _)) = located.first() {
+        // Most bulk lookups find everything in one JITDylib.
+        state
+            .waiters
+            .reserve(order[*at as usize].0.id, located.len());
+    }
     for (i, (at, name)) in located.iter().enumerate() {
         let jd = &order[*at as usize].0;
         let entry = *state

@@ -29,15 +29,23 @@ impl Waiters {
             .is_some_and(|names| names.contains_key(name))
     }
 
+    /// Room for `additional` more names of JITDylib `dylib` (a bulk lookup
+    /// registers on many at once: no rehashing while it does).
+    pub(crate) fn reserve(&mut self, dylib: u32, additional: usize) {
+        self.by_dylib.entry(dylib).or_default().reserve(additional);
+    }
+
     /// Keeps the waiters of `name` for which `keep` is true.
     pub(crate) fn retain(&mut self, dylib: u32, name: &SymbolName, keep: impl FnMut(u64) -> bool) {
         let Some(names) = self.by_dylib.get_mut(&dylib) else {
             return;
         };
-        if let Some(list) = names.get_mut(name)
-            && !list.retain(keep)
+        // Taken out and put back only if some remain: one probe in the
+        // common case (the last waiter leaves), no key clone ever.
+        if let Some((key, mut list)) = names.remove_entry(name)
+            && list.retain(keep)
         {
-            names.remove(name);
+            names.insert(key, list);
         }
     }
 

@@ -16,6 +16,7 @@ use crate::session::{Deferred, PendingUnit, Session, State, SymKey};
 use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
 use crate::tables::IdMap;
 use crate::unit::MaterializationUnit;
+use smallvec::SmallVec;
 
 /// A symbol the responsibility owes.
 struct Owed {
@@ -37,7 +38,7 @@ pub struct MaterializationResponsibility {
     id: u32,
     /// The owed symbols in definition order; handed-off ones are marked
     /// `gone` rather than moved, so positions stay valid for `index`.
-    owed: Vec<Owed>,
+    owed: SmallVec<[Owed; 1]>,
     /// Symbols still owed.
     live: usize,
     /// Name -> position in `owed`, built on first need for large sets
@@ -59,7 +60,7 @@ const SEARCH_LIMIT: usize = 16;
 
 impl MaterializationResponsibility {
     pub(crate) fn new(dylib: JitDylib, symbols: Vec<(SymbolName, SymbolFlags)>, id: u32) -> Self {
-        let owed: Vec<Owed> = symbols
+        let owed: SmallVec<[Owed; 1]> = symbols
             .into_iter()
             .map(|(name, flags)| Owed {
                 name,
@@ -184,7 +185,7 @@ impl MaterializationResponsibility {
         &mut self,
         addresses: impl IntoIterator<Item = (SymbolName, u64)>,
     ) -> Result<(), Error> {
-        let addresses: Vec<(SymbolName, u64)> = addresses.into_iter().collect();
+        let addresses: SmallVec<[(SymbolName, u64); 2]> = addresses.into_iter().collect();
         let positions = self.check_resolvable(&addresses)?;
         let mut deferred = Deferred::default();
         {
@@ -197,8 +198,11 @@ impl MaterializationResponsibility {
 
     /// Positions of the symbols of `addresses`, each owed, unresolved and
     /// named once; else the misuse.
-    fn check_resolvable(&mut self, addresses: &[(SymbolName, u64)]) -> Result<Vec<usize>, Error> {
-        let mut positions = Vec::with_capacity(addresses.len());
+    fn check_resolvable(
+        &mut self,
+        addresses: &[(SymbolName, u64)],
+    ) -> Result<SmallVec<[usize; 2]>, Error> {
+        let mut positions = SmallVec::with_capacity(addresses.len());
         let mut hint = 0;
         let mut problem = None;
         for (name, _) in addresses {
@@ -268,7 +272,7 @@ impl MaterializationResponsibility {
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
-            let keys: Vec<SymKey> = owed
+            let keys: SmallVec<[SymKey; 2]> = owed
                 .into_iter()
                 .filter(|o| !o.gone)
                 .filter(|o| owned_by(&mut state, self.dylib.id, self.id, &o.name).is_some())
@@ -282,7 +286,7 @@ impl MaterializationResponsibility {
     }
 
     /// Ends the responsibility: nothing is owed any more. Returns what was.
-    fn take_owed(&mut self) -> Vec<Owed> {
+    fn take_owed(&mut self) -> SmallVec<[Owed; 1]> {
         self.index = None;
         self.live = 0;
         std::mem::take(&mut self.owed)

@@ -394,7 +394,7 @@ impl State {
         deferred: &mut Deferred,
     ) {
         let queries = &mut self.queries;
-        self.waiters.retain(dylib, name, |id| {
+        let mut reach = |id: u64| -> bool {
             let Some(query) = queries.get_mut(&id) else {
                 return false;
             };
@@ -416,7 +416,17 @@ impl State {
                 }
             }
             false
-        });
+        };
+        if reached == SymState::Ready {
+            // The last state: every waiter is satisfied and leaves (one probe).
+            if let Some(list) = self.waiters.remove(dylib, name) {
+                for &id in list.ids() {
+                    reach(id);
+                }
+            }
+        } else {
+            self.waiters.retain(dylib, name, reach);
+        }
     }
 
     /// Gives back the memory of per-operation tables once a large batch has

@@ -40,12 +40,10 @@ impl Waiters {
         let Some(names) = self.by_dylib.get_mut(&dylib) else {
             return;
         };
-        // Taken out and put back only if some remain: one probe in the
-        // common case (the last waiter leaves), no key clone ever.
-        if let Some((key, mut list)) = names.remove_entry(name)
-            && list.retain(keep)
+        if let Some(list) = names.get_mut(name)
+            && !list.retain(keep)
         {
-            names.insert(key, list);
+            names.remove(name);
         }
     }
 

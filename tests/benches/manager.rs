@@ -24,15 +24,17 @@
 //!    defined with one `lazy_reexports` unit and looked up (`Ready`: that
 //!    creates the stubs, one runtime batch). Then each stub is called once,
 //!    each call timed individually (`ticks(); call; ticks()`, timer
-//!    included): stub, runtime reentry, `ReexportBatch::resolve` (finding the
-//!    implementation's address through the session), patch, jump. A run's p50
-//!    / p99 / mean are over its N calls. For scale, the same harness also
-//!    times every entry's second call, a bare runtime first call (entries
-//!    made with `Runtime::create_entries` whose resolver answers at once:
-//!    what the manager adds is the difference) and a general blocking session
-//!    lookup of one ready symbol (`manager_lookup_ready_p50_ns`:
-//!    `Session::lookup_blocking`, as `ReexportBatch::resolve` calls it when
-//!    the implementation is not known to be ready).
+//!    included): stub, runtime reentry, `ReexportBatch::resolve` (the
+//!    session's one-symbol lookup: a ready implementation costs one probe
+//!    under the session lock), patch, jump. A run's p50 / p99 / mean are
+//!    over its N calls. For scale, the same harness also times every
+//!    entry's second call, a bare runtime first call (entries made with
+//!    `Runtime::create_entries` whose resolver answers at once: what the
+//!    manager adds is the difference) and a general blocking session lookup
+//!    of one ready symbol (`manager_lookup_ready_p50_ns`:
+//!    `Session::lookup_blocking`, which a first call falls back to only when
+//!    its implementation is neither ready nor waiting in a pending unit:
+//!    missing, failed, materializing elsewhere, waiting for dependencies).
 //!    `manager_first_call_allocs` is the number of heap allocations per first
 //!    call (counting allocator); `condvar_notify_all_ns` is what one
 //!    `Condvar::notify_all` with no waiter costs here (std's futex condvar
@@ -41,8 +43,9 @@
 //! 2. **First call, one unit per implementation**
 //!    (`manager_first_call_mu_*`): as 1, but each implementation is its own
 //!    `FnUnit` (N defines) that resolves and emits `add_one` when
-//!    materialized, so every first call also materializes a unit (in place:
-//!    `Session::new` uses the in-place dispatcher).
+//!    materialized, so every first call also materializes a unit (on the
+//!    calling thread: the first call's lookup registers a collecting query,
+//!    runs the unit itself and takes the result from the query table).
 //! 3. **Bulk define + lookup** (`reexport_define_lookup_ns`,
 //!    `reexport_heap_bytes`), in a fresh child process per run: 100,000
 //!    entries defined with one `define(lazy_reexports(..))`, then all looked
@@ -345,8 +348,8 @@ fn lookup_ready_run(clock: &Clock, n: usize) -> Dist {
     let mut samples = Vec::with_capacity(n);
     for name in &impls {
         let start = bench::ticks();
-        // As `ReexportBatch::resolve` does when the implementation is not
-        // known to be ready.
+        // As a first call does when its implementation is neither ready
+        // nor in a pending unit.
         let found = s.session.lookup_blocking(
             &[(s.jd.clone(), LookupFlags::MatchAllSymbols)],
             vec![name.clone()],

@@ -513,3 +513,154 @@ fn redirects_retarget_entries_and_skip_resolution() {
         "plain in JITDylib main is not a lazy reexport of this manager"
     );
 }
+
+/// Defines `entry -> implementation` as a lazy reexport and returns the stub.
+fn lazy_entry(fx: &Fixture, entry: &SymbolName, implementation: &SymbolName) -> u64 {
+    fx.jd
+        .define(lazy_reexports(
+            &fx.manager,
+            [(
+                entry.clone(),
+                (implementation.clone(), SymbolFlags::exported_callable()),
+            )],
+        ))
+        .unwrap();
+    fx.jd
+        .lookup(std::slice::from_ref(entry), RequiredState::Ready)
+        .unwrap()[entry]
+        .address
+}
+
+#[test]
+fn a_first_call_waits_for_a_unit_that_finishes_on_another_thread() {
+    // The unit runs on the calling thread (caller runs) but hands its work
+    // to a thread of its own: the first call must wait for that result.
+    let fx = fixture(Session::new());
+    let (entry, imp) = (fx.session.intern("later"), fx.session.intern("later$impl"));
+    let name = imp.clone();
+    let finished_on = Arc::new(Mutex::new(None));
+    let finished = finished_on.clone();
+    fx.jd
+        .define(FnUnit::new(
+            "compile elsewhere",
+            [(imp.clone(), SymbolFlags::CALLABLE)],
+            move |mut r: MaterializationResponsibility| {
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    *finished.lock().unwrap() = Some(std::thread::current().id());
+                    r.notify_resolved([(name, fn_addr(times_two))]).unwrap();
+                    r.notify_emitted(&[]).unwrap();
+                });
+            },
+        ))
+        .unwrap();
+    let stub = lazy_entry(&fx, &entry, &imp);
+    assert_eq!(call(stub, 4), 8);
+    let worker = finished_on.lock().unwrap().expect("the worker finished it");
+    assert_ne!(worker, std::thread::current().id());
+    assert_eq!(call(stub, 5), 10);
+}
+
+#[test]
+fn a_first_calls_unit_sees_the_implementation_requested_and_may_hand_back_the_rest() {
+    let fx = fixture(Session::new());
+    let (entry, imp, other) = (
+        fx.session.intern("split"),
+        fx.session.intern("split$impl"),
+        fx.session.intern("split$other"),
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (seen2, imp2, other2) = (seen.clone(), imp.clone(), other.clone());
+    let other_compiled = Arc::new(AtomicUsize::new(0));
+    let other_compiled2 = other_compiled.clone();
+    fx.jd
+        .define(FnUnit::new(
+            "two functions",
+            [
+                (imp.clone(), SymbolFlags::CALLABLE),
+                (other.clone(), SymbolFlags::CALLABLE),
+            ],
+            move |mut r: MaterializationResponsibility| {
+                let requested = r.requested_symbols();
+                seen2
+                    .lock()
+                    .unwrap()
+                    .extend(requested.iter().map(|n| n.to_string()));
+                // Hand back what nobody asked for; compile only the rest.
+                let name = other2.clone();
+                r.replace(Box::new(FnUnit::new(
+                    "other later",
+                    [(other2.clone(), SymbolFlags::CALLABLE)],
+                    move |mut r: MaterializationResponsibility| {
+                        other_compiled2.fetch_add(1, Ordering::SeqCst);
+                        r.notify_resolved([(name, fn_addr(plus_one))]).unwrap();
+                        r.notify_emitted(&[]).unwrap();
+                    },
+                )))
+                .unwrap();
+                r.notify_resolved([(imp2, fn_addr(times_two))]).unwrap();
+                r.notify_emitted(&[]).unwrap();
+            },
+        ))
+        .unwrap();
+    let stub = lazy_entry(&fx, &entry, &imp);
+    assert_eq!(call(stub, 21), 42);
+    assert_eq!(*seen.lock().unwrap(), vec!["split$impl"]);
+    assert_eq!(
+        other_compiled.load(Ordering::SeqCst),
+        0,
+        "the handed-back symbol compiles only when looked up"
+    );
+    let found = fx
+        .jd
+        .lookup(std::slice::from_ref(&other), RequiredState::Ready)
+        .unwrap();
+    // Compared by behaviour: Rust may give a small function a local copy
+    // per codegen unit, so its address taken in the closure can differ.
+    assert_eq!(call(found[&other].address, 1), 2);
+    assert_eq!(other_compiled.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_first_call_waits_until_the_implementations_dependencies_are_emitted() {
+    // The implementation is emitted depending on a symbol another thread
+    // emits later: the entry must not jump before it is Ready.
+    let fx = fixture(Session::new());
+    let (entry, imp, dep) = (
+        fx.session.intern("needs"),
+        fx.session.intern("needs$impl"),
+        fx.session.intern("needs$dep"),
+    );
+    let dep_ready = Arc::new(AtomicUsize::new(0));
+    let (dep2, dep_ready2, jd2) = (dep.clone(), dep_ready.clone(), fx.jd.clone());
+    let name = imp.clone();
+    fx.jd
+        .define(FnUnit::new(
+            "impl and its dependency",
+            [
+                (imp.clone(), SymbolFlags::CALLABLE),
+                (dep.clone(), SymbolFlags::CALLABLE),
+            ],
+            move |mut r: MaterializationResponsibility| {
+                let mut dep_part = r.delegate(std::slice::from_ref(&dep2)).unwrap();
+                r.notify_resolved([(name, fn_addr(times_two))]).unwrap();
+                r.notify_emitted(&[(jd2, dep2.clone())]).unwrap();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    dep_ready2.store(1, Ordering::SeqCst);
+                    dep_part
+                        .notify_resolved([(dep2, fn_addr(plus_one))])
+                        .unwrap();
+                    dep_part.notify_emitted(&[]).unwrap();
+                });
+            },
+        ))
+        .unwrap();
+    let stub = lazy_entry(&fx, &entry, &imp);
+    assert_eq!(call(stub, 3), 6);
+    assert_eq!(
+        dep_ready.load(Ordering::SeqCst),
+        1,
+        "the first call jumped before the implementation was ready"
+    );
+}

@@ -2,7 +2,7 @@
 //! generators about misses), register the query on symbols not yet in the
 //! required state, and start the units that must materialize.
 
-use crate::dylib::{JitDylib, SymState};
+use crate::dylib::{JitDylib, SymState, SymbolEntry};
 use crate::error::Error;
 use crate::session::{
     Completion, Deferred, LookupCallback, LookupFlags, Query, RequiredState, Session, SymbolMap,
@@ -17,21 +17,24 @@ pub(crate) fn lookup(
     callback: LookupCallback,
     caller_runs: bool,
 ) {
-    // (position in `order`, name): no handle clones per symbol.
-    let mut located: Vec<(u32, SymbolName)> = Vec::with_capacity(symbols.len());
-    let mut missing = symbols;
     let mut asked_generators = false;
     let mut deferred = Deferred::default();
     loop {
         let mut state = session.inner.lock();
-        let mut still_missing = Vec::new();
-        for name in missing {
-            match locate(&state, order, &name) {
-                Some(at) => located.push((at, name)),
-                None => still_missing.push(name),
+        // Every pass locates everything afresh: while generators ran without
+        // the lock, symbols found earlier may have been removed.
+        let mut located: Vec<Located> = Vec::with_capacity(symbols.len());
+        let mut missing = Vec::new();
+        for (index, name) in symbols.iter().enumerate() {
+            match locate(&state, order, name) {
+                Some((at, entry)) => located.push(Located {
+                    at,
+                    index: index as u32,
+                    entry,
+                }),
+                None => missing.push(name.clone()),
             }
         }
-        missing = still_missing;
         if missing.is_empty() || asked_generators {
             if !missing.is_empty() {
                 drop(state);
@@ -41,7 +44,8 @@ pub(crate) fn lookup(
             register(
                 &mut state,
                 order,
-                located,
+                &symbols,
+                &located,
                 required,
                 callback,
                 &mut deferred,
@@ -68,25 +72,36 @@ pub(crate) fn lookup(
     }
 }
 
-/// The position in `order` of the first JITDylib that defines `name`
-/// visibly.
+/// A symbol found under the lock, with its table row as it was then (the
+/// lock is still held when it is used, so it is current).
+struct Located {
+    /// Position of its JITDylib in the search order.
+    at: u32,
+    /// Position of its name in the lookup's symbols.
+    index: u32,
+    entry: SymbolEntry,
+}
+
+/// The first JITDylib in `order` that defines `name` visibly: its position
+/// and the symbol's row.
 fn locate(
     state: &crate::session::State,
     order: &[(JitDylib, LookupFlags)],
     name: &SymbolName,
-) -> Option<u32> {
+) -> Option<(u32, SymbolEntry)> {
     order.iter().zip(0u32..).find_map(|((jd, flags), at)| {
         let entry = state.dylibs.get(&jd.id)?.symbols.get(name)?;
         let visible =
             *flags == LookupFlags::MatchAllSymbols || entry.flags.contains(SymbolFlags::EXPORTED);
-        visible.then_some(at)
+        visible.then_some((at, *entry))
     })
 }
 
 fn register(
     state: &mut crate::session::State,
     order: &[(JitDylib, LookupFlags)],
-    located: Vec<(u32, SymbolName)>,
+    symbols: &[SymbolName],
+    located: &[Located],
     required: RequiredState,
     callback: LookupCallback,
     deferred: &mut Deferred,
@@ -99,21 +114,16 @@ fn register(
     let mut remaining = 0;
     let mut to_start: Vec<(u32, u32)> = Vec::new();
     let mut started = crate::tables::IdSet::<u32>::default();
-    if let Some((at, _)) = located.first() {
+    if let Some(first) = located.first() {
         // Most bulk lookups find everything in one JITDylib.
         state
             .waiters
-            .reserve(order[*at as usize].0.id, located.len());
+            .reserve(order[first.at as usize].0.id, located.len());
     }
-    for (i, (at, name)) in located.iter().enumerate() {
-        let jd = &order[*at as usize].0;
-        let entry = *state
-            .dylibs
-            .get(&jd.id)
-            .expect("located")
-            .symbols
-            .get(name)
-            .expect("located");
+    for (i, found) in located.iter().enumerate() {
+        let jd = &order[found.at as usize].0;
+        let name = &symbols[found.index as usize];
+        let entry = found.entry;
         if entry.state == SymState::Failed {
             let error = state
                 .failures
@@ -125,14 +135,15 @@ fn register(
                     reason: "failed earlier".to_string(),
                 });
             // Undo the registrations made so far for this query.
-            for (at, name) in &located[..i] {
-                let dylib = order[*at as usize].0.id;
+            for earlier in &located[..i] {
+                let dylib = order[earlier.at as usize].0.id;
+                let name = &symbols[earlier.index as usize];
                 state.waiters.retain(dylib, name, |q| q != id);
             }
             deferred.completions.push((callback, Err(error)));
             return;
         }
-        if entry.state >= required && entry.state != SymState::Failed {
+        if entry.state >= required {
             results.insert(
                 name.clone(),
                 ExecutorSymbol {
@@ -144,7 +155,7 @@ fn register(
         }
         remaining += 1;
         if entry.state == SymState::Pending && started.insert(entry.unit) {
-            to_start.push((*at, entry.unit));
+            to_start.push((found.at, entry.unit));
         }
         state.waiters.add(jd.id, name, id);
     }

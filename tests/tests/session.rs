@@ -596,6 +596,46 @@ fn generators_define_missing_symbols() {
     assert_eq!(err.to_string(), "symbols not found: [other]");
 }
 
+/// Removes everything under `tracker`, then defines the missing symbols at
+/// address 9: a generator racing a lookup's earlier findings.
+struct RemovingGenerator {
+    tracker: lazyrt::ResourceTracker,
+}
+
+impl DefinitionGenerator for RemovingGenerator {
+    fn try_to_generate(&self, dylib: &JitDylib, missing: &[SymbolName]) -> Result<(), Error> {
+        self.tracker.remove()?;
+        dylib.define_absolute(missing.iter().map(|n| (n.clone(), abs(9))))
+    }
+}
+
+#[test]
+fn symbols_removed_while_generators_run_are_not_found() {
+    // The lookup finds `kept` and misses `made`; while the generator runs
+    // (without the session lock) it removes `kept`. The lookup must notice,
+    // not use what it found before.
+    let s = Session::new();
+    let jd = s.create_jit_dylib("main").unwrap();
+    let tracker = jd.create_resource_tracker().unwrap();
+    let (kept, made) = (s.intern("kept"), s.intern("made"));
+    jd.define_with(
+        FnUnit::new("kept", [(kept.clone(), SymbolFlags::CALLABLE)], |r| drop(r)),
+        &tracker,
+    )
+    .unwrap();
+    jd.add_generator(RemovingGenerator { tracker });
+    let err = jd
+        .lookup(&[kept.clone(), made.clone()], RequiredState::Ready)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "symbols not found: [kept]");
+    assert_eq!(
+        jd.lookup(std::slice::from_ref(&made), RequiredState::Ready)
+            .unwrap()[&made]
+            .address,
+        9
+    );
+}
+
 #[test]
 fn a_one_thread_pool_survives_nested_blocking_lookups() {
     let s = Session::with_dispatcher(Arc::new(ThreadPoolDispatcher::new(1)));

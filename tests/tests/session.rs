@@ -619,7 +619,7 @@ fn symbols_removed_while_generators_run_are_not_found() {
     let tracker = jd.create_resource_tracker().unwrap();
     let (kept, made) = (s.intern("kept"), s.intern("made"));
     jd.define_with(
-        FnUnit::new("kept", [(kept.clone(), SymbolFlags::CALLABLE)], |r| drop(r)),
+        FnUnit::new("kept", [(kept.clone(), SymbolFlags::CALLABLE)], drop),
         &tracker,
     )
     .unwrap();

@@ -3,6 +3,8 @@
 //! (no reference-count traffic on the hot define, lookup and notify paths).
 //! A name is present only while some query waits on it.
 
+use std::collections::hash_map::Entry;
+
 use crate::symbol::SymbolName;
 use crate::tables::{IdMap, WaitList};
 
@@ -15,10 +17,11 @@ impl Waiters {
     /// Registers query `id` as waiting on `name` of JITDylib `dylib`.
     pub(crate) fn add(&mut self, dylib: u32, name: &SymbolName, id: u64) {
         let names = self.by_dylib.entry(dylib).or_default();
-        match names.get_mut(name) {
-            Some(list) => list.push(id),
-            None => {
-                names.insert(name.clone(), WaitList::One(id));
+        // One probe: the clone is the key a new row needs anyway.
+        match names.entry(name.clone()) {
+            Entry::Occupied(mut list) => list.get_mut().push(id),
+            Entry::Vacant(row) => {
+                row.insert(WaitList::One(id));
             }
         }
     }

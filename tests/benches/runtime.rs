@@ -553,6 +553,32 @@ const XSAVE_CHUNK: u64 = 10_000;
 #[cfg(target_arch = "x86_64")]
 const XSAVE_PAIRS: u64 = 100_000;
 
+/// One save/restore pair as the reentry asm does it: zero the 64-byte XSAVE
+/// header, `$save` (XSAVEC or XSAVE) of the mask in edx:eax into the area,
+/// XRSTOR of the same mask from it.
+#[cfg(target_arch = "x86_64")]
+macro_rules! save_restore_pair {
+    ($save:literal, $area:expr, $lo:expr, $hi:expr) => {
+        std::arch::asm!(
+            "mov qword ptr [{a} + {h}], 0",
+            "mov qword ptr [{a} + {h} + 8], 0",
+            "mov qword ptr [{a} + {h} + 16], 0",
+            "mov qword ptr [{a} + {h} + 24], 0",
+            "mov qword ptr [{a} + {h} + 32], 0",
+            "mov qword ptr [{a} + {h} + 40], 0",
+            "mov qword ptr [{a} + {h} + 48], 0",
+            "mov qword ptr [{a} + {h} + 56], 0",
+            concat!($save, " [{a}]"),
+            "xrstor64 [{a}]",
+            a = in(reg) $area,
+            h = const XSAVE_HEADER_OFFSET,
+            in("eax") $lo,
+            in("edx") $hi,
+            options(nostack, preserves_flags),
+        )
+    };
+}
+
 /// `n` times what the reentry asm does around the resolver call: zero the
 /// 64-byte XSAVE header, XSAVEC (`COMPACTED`) or XSAVE of `mask` into
 /// `area`, XRSTOR of `mask` from it.
@@ -568,47 +594,11 @@ fn xsave_pairs<const COMPACTED: bool>(area: &mut XsaveArea, mask: u64, n: u64) {
             // compacted area of `mask`; the header is zeroed first, as XRSTOR
             // requires, and XRSTOR restores exactly the state XSAVEC just
             // saved, so no register or flag changes across the block.
-            unsafe {
-                std::arch::asm!(
-                    "mov qword ptr [{a} + {h}], 0",
-                    "mov qword ptr [{a} + {h} + 8], 0",
-                    "mov qword ptr [{a} + {h} + 16], 0",
-                    "mov qword ptr [{a} + {h} + 24], 0",
-                    "mov qword ptr [{a} + {h} + 32], 0",
-                    "mov qword ptr [{a} + {h} + 40], 0",
-                    "mov qword ptr [{a} + {h} + 48], 0",
-                    "mov qword ptr [{a} + {h} + 56], 0",
-                    "xsavec64 [{a}]",
-                    "xrstor64 [{a}]",
-                    a = in(reg) area,
-                    h = const XSAVE_HEADER_OFFSET,
-                    in("eax") lo,
-                    in("edx") hi,
-                    options(nostack, preserves_flags),
-                );
-            }
+            unsafe { save_restore_pair!("xsavec64", area, lo, hi) };
         } else {
             // SAFETY: as above, with XSAVE (checked by the caller) and the
             // standard layout, which `area` is also larger than.
-            unsafe {
-                std::arch::asm!(
-                    "mov qword ptr [{a} + {h}], 0",
-                    "mov qword ptr [{a} + {h} + 8], 0",
-                    "mov qword ptr [{a} + {h} + 16], 0",
-                    "mov qword ptr [{a} + {h} + 24], 0",
-                    "mov qword ptr [{a} + {h} + 32], 0",
-                    "mov qword ptr [{a} + {h} + 40], 0",
-                    "mov qword ptr [{a} + {h} + 48], 0",
-                    "mov qword ptr [{a} + {h} + 56], 0",
-                    "xsave64 [{a}]",
-                    "xrstor64 [{a}]",
-                    a = in(reg) area,
-                    h = const XSAVE_HEADER_OFFSET,
-                    in("eax") lo,
-                    in("edx") hi,
-                    options(nostack, preserves_flags),
-                );
-            }
+            unsafe { save_restore_pair!("xsave64", area, lo, hi) };
         }
     }
 }

@@ -253,6 +253,7 @@ impl crate::session::State {
     ) -> Result<(), Error> {
         let dylib = self.dylib_mut(jd)?;
         // Validate first: nothing changes on error.
+        let mut clashes = 0usize;
         for (name, flags) in &symbols {
             if let Some(existing) = dylib.symbols.get(name) {
                 let overridable = existing.flags.contains(SymbolFlags::WEAK)
@@ -263,28 +264,36 @@ impl crate::session::State {
                         dylib: jd.name.to_string(),
                     });
                 }
+                clashes += 1;
             }
         }
-        let addresses = match &definition {
-            Definition::Absolute(addresses) => addresses.clone(),
-            Definition::Unit(..) => Vec::new(),
+        let (unit, addresses) = match definition {
+            Definition::Unit(unit, tracker) => (Some((unit, tracker)), Vec::new()),
+            Definition::Absolute(addresses) => (None, addresses),
         };
-        let mut kept = Vec::with_capacity(symbols.len());
-        let mut kept_addresses = Vec::with_capacity(addresses.len());
         let mut lost = Vec::new();
         let mut overridden: Vec<(u32, SymbolName)> = Vec::new();
-        for (i, (name, flags)) in symbols.into_iter().enumerate() {
-            match dylib.symbols.get(&name) {
-                Some(_) if flags.contains(SymbolFlags::WEAK) => {
-                    lost.push(name);
-                    continue;
+        let (kept, kept_addresses) = if clashes == 0 {
+            // Nothing defined yet under these names (the usual case): all
+            // kept, no second probe.
+            (symbols, addresses)
+        } else {
+            let mut kept = Vec::with_capacity(symbols.len());
+            let mut kept_addresses = Vec::with_capacity(addresses.len());
+            for (i, (name, flags)) in symbols.into_iter().enumerate() {
+                match dylib.symbols.get(&name) {
+                    Some(_) if flags.contains(SymbolFlags::WEAK) => {
+                        lost.push(name);
+                        continue;
+                    }
+                    Some(existing) => overridden.push((existing.unit, name.clone())),
+                    None => {}
                 }
-                Some(existing) => overridden.push((existing.unit, name.clone())),
-                None => {}
+                kept.push((name, flags));
+                kept_addresses.extend(addresses.get(i));
             }
-            kept.push((name, flags));
-            kept_addresses.extend(addresses.get(i));
-        }
+            (kept, kept_addresses)
+        };
         for (old_unit, name) in overridden {
             if let Some(old) = self.units.get_mut(old_unit) {
                 old.symbols.retain(|(n, _)| *n != name);
@@ -294,8 +303,8 @@ impl crate::session::State {
                 }
             }
         }
-        let unit_id = match definition {
-            Definition::Unit(mut unit, tracker) => {
+        let unit_id = match unit {
+            Some((mut unit, tracker)) => {
                 for name in &lost {
                     unit.discard(jd, name);
                 }
@@ -316,9 +325,12 @@ impl crate::session::State {
                     symbols: Vec::new(),
                 })
             }
-            Definition::Absolute(_) => NO_UNIT,
+            None => NO_UNIT,
         };
         let dylib = self.dylib_mut(jd)?;
+        // One growth for the whole definition instead of rehashing as it
+        // fills.
+        dylib.symbols.reserve(kept.len());
         for (i, (name, flags)) in kept.iter().enumerate() {
             let (address, state) = match kept_addresses.get(i) {
                 Some(address) if unit_id == NO_UNIT => (*address, SymState::Ready),

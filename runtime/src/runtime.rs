@@ -370,7 +370,13 @@ impl Runtime {
             let mut allocator = lock(&self.allocator);
             for &index in indices {
                 let (block, local) = self.block_of(index).expect("retired entry has a block");
-                let batch_id = block.record(local).batch.swap(NO_BATCH, Ordering::Relaxed);
+                // A plain load and store, not a swap: only retirement writes
+                // this field and it runs under the allocator lock, and a
+                // locked exchange per entry would serialise the cache misses
+                // of a large free (it was 80% of retire's time).
+                let record = block.record(local);
+                let batch_id = record.batch.load(Ordering::Relaxed);
+                record.batch.store(NO_BATCH, Ordering::Relaxed);
                 // SAFETY: the batch outlives its entries' retirement, which
                 // happens only here, under the allocator lock.
                 let batch = unsafe { self.batches.get(batch_id) }.expect("live entry has a batch");

@@ -210,8 +210,17 @@ impl JitDylib {
         symbols: &[SymbolName],
         required: RequiredState,
     ) -> Result<SymbolMap, Error> {
+        let order = self.search_order();
+        if let [name] = symbols {
+            // One name: the session's one-symbol path (no callback, result
+            // slot or name list).
+            let symbol = crate::lookup::lookup_one(&self.session, &order, name, required)?;
+            let mut found = SymbolMap::default();
+            found.insert(name.clone(), symbol);
+            return Ok(found);
+        }
         self.session
-            .lookup_blocking(&self.search_order(), symbols.to_vec(), required)
+            .lookup_blocking(&order, symbols.to_vec(), required)
     }
 
     /// Adds a generator, asked to define symbols a lookup misses here.

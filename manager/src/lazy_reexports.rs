@@ -250,7 +250,7 @@ impl MaterializationUnit for LazyReexportsUnit {
             .unwrap_or_else(|| responsibility.target_dylib().clone());
         let batch = Arc::new(ReexportBatch {
             manager: Arc::downgrade(&this.manager),
-            source,
+            source: [(source, LookupFlags::MatchAllSymbols)],
             implementations: this.aliases.iter().map(|(_, i, _)| i.clone()).collect(),
         });
         let specs = this
@@ -271,7 +271,7 @@ impl MaterializationUnit for LazyReexportsUnit {
         // Removing these symbols frees the stubs; the runtime reuses them.
         let ids: Vec<lazyrt_runtime::EntryId> = entries.iter().map(|e| e.id).collect();
         let manager = Arc::downgrade(&this.manager);
-        let dylib_name = responsibility.target_dylib().name().to_string();
+        let dylib_name = responsibility.target_dylib().name.clone(); // Arc<str>: no copy
         responsibility.on_removal(move || {
             let Some(manager) = manager.upgrade() else {
                 return;
@@ -304,7 +304,9 @@ impl MaterializationUnit for LazyReexportsUnit {
 /// What the runtime asks on a first call: one per materialized unit.
 struct ReexportBatch {
     manager: Weak<ManagerInner>,
-    source: JitDylib,
+    /// Where the implementations are looked up: the source JITDylib, all
+    /// its symbols visible (kept as the search order the lookup takes).
+    source: [(JitDylib, LookupFlags); 1],
     implementations: Vec<SymbolName>,
 }
 
@@ -320,7 +322,12 @@ impl Resolve for ReexportBatch {
         }
         // The clock is read only for a listener.
         let start = listener.as_ref().map(|_| Instant::now());
-        let found = crate::lookup::lookup_one(&manager.session, &self.source, implementation);
+        let found = crate::lookup::lookup_one(
+            &manager.session,
+            &self.source,
+            implementation,
+            RequiredState::Ready,
+        );
         let error = match found {
             Ok(found) => match NonNull::new(found.address as usize as *mut c_void) {
                 Some(address) => {
@@ -331,7 +338,7 @@ impl Resolve for ReexportBatch {
                 }
                 None => Error::MaterializationFailed {
                     symbols: vec![implementation.clone()],
-                    dylib: self.source.name().to_string(),
+                    dylib: self.source[0].0.name().to_string(),
                     reason: "resolved to address 0".to_string(),
                 },
             },

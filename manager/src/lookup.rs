@@ -177,49 +177,48 @@ fn register(
     }
 }
 
-/// A blocking lookup of one symbol of `dylib` (all symbols visible) up to
-/// Ready: what a first call asks. A ready symbol costs one probe. A symbol
-/// of a pending unit registers a collecting query (so the unit sees it as
-/// requested), and the unit materializes on this thread; the result is then
-/// taken straight from the table: no callback, no result map, no wake-up.
-/// Anything else (missing, failed, being materialized elsewhere, waiting for
-/// dependencies) takes the general path.
+/// A blocking lookup of one symbol along `order` up to `required`: what a
+/// first call asks (and a one-name `JitDylib::lookup`). A symbol already in
+/// the required state costs one probe. A symbol of a pending unit registers
+/// a collecting query (so the unit sees it as requested), and the unit
+/// materializes on this thread; the result is then taken straight from the
+/// table: no callback, no result map, no wake-up. Anything else (missing,
+/// failed, being materialized elsewhere, waiting for dependencies) takes the
+/// general path.
 pub(crate) fn lookup_one(
     session: &Session,
-    dylib: &JitDylib,
+    order: &[(JitDylib, LookupFlags)],
     name: &SymbolName,
+    required: RequiredState,
 ) -> Result<ExecutorSymbol, Error> {
+    let wanted = required.as_sym_state();
     let mut state = session.inner.lock();
-    let entry = state
-        .dylibs
-        .get(&dylib.id)
-        .and_then(|d| d.symbols.get(name))
-        .copied();
-    let (id, started) = match entry {
-        Some(e) if e.state == SymState::Ready => {
+    let (id, started, dylib) = match locate(&state, order, name) {
+        Some((_, e)) if e.state >= wanted && e.state != SymState::Failed => {
             return Ok(ExecutorSymbol {
                 address: e.address,
                 flags: e.flags,
             });
         }
-        Some(e) if e.state == SymState::Pending => {
+        Some((at, e)) if e.state == SymState::Pending => {
+            let dylib = &order[at as usize].0;
             let id = state.next_query;
             state.next_query += 1;
             state.queries.insert(
                 id,
                 Query {
                     remaining: 1,
-                    required: SymState::Ready,
+                    required: wanted,
                     results: SymbolMap::default(),
                     completion: Completion::Collect(None),
                 },
             );
             state.waiters.add(dylib.id, name, id);
-            (id, state.take_unit(dylib, e.unit))
+            (id, state.take_unit(dylib, e.unit), dylib)
         }
         _ => {
             drop(state);
-            return lookup_one_waiting(session, dylib, name);
+            return lookup_one_waiting(session, order, name, required);
         }
     };
     drop(state);
@@ -242,18 +241,15 @@ pub(crate) fn lookup_one(
     // stop collecting and wait like any lookup.
     state.waiters.retain(dylib.id, name, |q| q != id);
     drop(state);
-    lookup_one_waiting(session, dylib, name)
+    lookup_one_waiting(session, order, name, required)
 }
 
 fn lookup_one_waiting(
     session: &Session,
-    dylib: &JitDylib,
+    order: &[(JitDylib, LookupFlags)],
     name: &SymbolName,
+    required: RequiredState,
 ) -> Result<ExecutorSymbol, Error> {
-    let found = session.lookup_blocking(
-        &[(dylib.clone(), LookupFlags::MatchAllSymbols)],
-        vec![name.clone()],
-        RequiredState::Ready,
-    )?;
+    let found = session.lookup_blocking(order, vec![name.clone()], required)?;
     Ok(found[name])
 }

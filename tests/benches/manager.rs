@@ -72,7 +72,9 @@
 //!    loop / N, the median of the first 1,000 and of the last 1,000 (medians,
 //!    so a preemption on a busy machine does not decide the comparison), and
 //!    last / first (a cost that grows with the number of reexports already
-//!    defined shows as a ratio above 1).
+//!    defined shows as a ratio above 1), and the mean over the bulk
+//!    figure of 3 (`reexport_one_at_a_time_over_batch`: what defining and
+//!    looking up one at a time costs per reexport next to one batch).
 //! 5. **Pool speedup** (`pool_speedup_2_threads`), in a fresh child process
 //!    that unpins itself (the parent pins itself to one CPU, and a child
 //!    inherits that): a session on a `ThreadPoolDispatcher` with 2 workers, N
@@ -732,6 +734,18 @@ fn one_at_a_time(clock: &Clock, report: &mut Report) {
         )
         .at_most(1.5)
         .anchor("about 1 if linear");
+    // What one at a time costs next to a batch (section 3), per reexport.
+    let batch = report
+        .figures()
+        .iter()
+        .find(|f| f.name == "reexport_define_lookup_ns")
+        .map(|f| f.value);
+    if let Some(batch) = batch {
+        let alone = med(&runs, |r| bench::mean(&r.samples));
+        report
+            .add("reexport_one_at_a_time_over_batch", alone / batch, "x")
+            .anchor("1 if one at a time cost what a batch does");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -69,6 +69,15 @@ pub(crate) struct Deferred {
     pub(crate) errors: Vec<Error>,
 }
 
+impl Deferred {
+    fn is_empty(&self) -> bool {
+        self.completions.is_empty()
+            && self.materialize.is_empty()
+            && self.discards.is_empty()
+            && self.errors.is_empty()
+    }
+}
+
 pub(crate) struct Query {
     pub(crate) remaining: usize,
     pub(crate) required: SymState,
@@ -349,6 +358,9 @@ impl Session {
     /// [`Session::run_deferred`]; with `caller_runs`, one materialization
     /// runs on this thread after the others are dispatched.
     pub(crate) fn run_deferred_with(&self, mut deferred: Deferred, caller_runs: bool) {
+        if deferred.is_empty() {
+            return; // the common case of a resolve or emit nobody waits on
+        }
         let inline = if caller_runs {
             deferred.materialize.pop()
         } else {

@@ -362,6 +362,38 @@ mod manager {
         }
     }
 
+    #[test]
+    fn a_unit_finishing_on_another_thread_completes_the_lookup_that_ran_it() {
+        // The lookup runs the unit on its own thread (caller runs) and
+        // collects the result from the query table; the unit hands its work
+        // to another thread, so the lookup must fall back to waiting without
+        // missing a completion that lands at any point.
+        bounded(|| {
+            let session = Session::new();
+            let jd = session.create_jit_dylib("main").unwrap();
+            let implementation = session.intern("f$impl");
+            let worker: Arc<loom::sync::Mutex<Option<thread::JoinHandle<()>>>> =
+                Arc::new(loom::sync::Mutex::new(None));
+            let (name, slot) = (implementation.clone(), worker.clone());
+            jd.define(FnUnit::new(
+                "hands off",
+                [(implementation.clone(), SymbolFlags::CALLABLE)],
+                move |mut r: MaterializationResponsibility| {
+                    let handle = thread::spawn(move || {
+                        r.notify_resolved([(name, IMPLEMENTATION)]).unwrap();
+                        r.notify_emitted(&[]).unwrap();
+                    });
+                    *slot.lock().unwrap() = Some(handle);
+                },
+            ))
+            .unwrap();
+            assert_eq!(lookup(&jd, &implementation), Ok(IMPLEMENTATION));
+            let handle = worker.lock().unwrap().take();
+            handle.expect("the unit ran").join().unwrap();
+            assert_eq!(lookup(&jd, &implementation), Ok(IMPLEMENTATION));
+        });
+    }
+
     struct Entry {
         state: AtomicU32,
         slot: loom::sync::atomic::AtomicUsize,

@@ -296,6 +296,8 @@ impl MaterializationResponsibility {
     /// definition order) and emits them with no dependencies: one pass and
     /// one lock for units whose symbols are ready as soon as they have
     /// addresses (stubs, absolute definitions).
+    // Its one user, the lazy-reexports unit, is compiled out under loom.
+    #[cfg_attr(lazyrt_loom, allow(dead_code))]
     pub(crate) fn notify_ready(&mut self, addresses: Vec<(SymbolName, u64)>) -> Result<(), Error> {
         let positions = self.check_resolvable(&addresses)?;
         let unresolved = self

@@ -39,8 +39,6 @@ pub struct MaterializationResponsibility {
     /// The owed symbols in definition order; handed-off ones are marked
     /// `gone` rather than moved, so positions stay valid for `index`.
     owed: SmallVec<[Owed; 1]>,
-    /// Symbols still owed.
-    live: usize,
     /// Name -> position in `owed`, built on first need for large sets
     /// (small ones are searched; in-order bulk results never need it).
     index: Option<IdMap<SymbolName, u32>>,
@@ -50,7 +48,7 @@ impl std::fmt::Debug for MaterializationResponsibility {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MaterializationResponsibility")
             .field("dylib", &self.dylib.name())
-            .field("symbols", &self.live)
+            .field("symbols", &self.live().count())
             .finish()
     }
 }
@@ -72,7 +70,6 @@ impl MaterializationResponsibility {
         Self {
             dylib,
             id,
-            live: owed.len(),
             owed,
             index: None,
         }
@@ -90,6 +87,13 @@ impl MaterializationResponsibility {
 
     fn live(&self) -> impl Iterator<Item = &Owed> {
         self.owed.iter().filter(|o| !o.gone)
+    }
+
+    /// What is wrong with emitting now: the first owed symbol not resolved.
+    fn unresolved(&self) -> Option<String> {
+        self.live()
+            .find(|o| !o.resolved)
+            .map(|o| format!("{} was emitted before being resolved", o.name))
     }
 
     /// The symbols still owed, with their flags.
@@ -261,8 +265,8 @@ impl MaterializationResponsibility {
     /// `dependencies` (symbols their code uses) is emitted too. All owed
     /// symbols must be resolved. Ends the responsibility.
     pub fn notify_emitted(&mut self, dependencies: &[(JitDylib, SymbolName)]) -> Result<(), Error> {
-        if let Some(o) = self.live().find(|o| !o.resolved) {
-            return Err(self.misuse(format!("{} was emitted before being resolved", o.name)));
+        if let Some(problem) = self.unresolved() {
+            return Err(self.misuse(problem));
         }
         let deps: Vec<SymKey> = dependencies
             .iter()
@@ -288,7 +292,6 @@ impl MaterializationResponsibility {
     /// Ends the responsibility: nothing is owed any more. Returns what was.
     fn take_owed(&mut self) -> SmallVec<[Owed; 1]> {
         self.index = None;
-        self.live = 0;
         std::mem::take(&mut self.owed)
     }
 
@@ -300,11 +303,7 @@ impl MaterializationResponsibility {
     #[cfg_attr(lazyrt_loom, allow(dead_code))]
     pub(crate) fn notify_ready(&mut self, addresses: Vec<(SymbolName, u64)>) -> Result<(), Error> {
         let positions = self.check_resolvable(&addresses)?;
-        let unresolved = self
-            .live()
-            .find(|o| !o.resolved)
-            .map(|o| format!("{} was emitted before being resolved", o.name));
-        if let Some(problem) = unresolved {
+        if let Some(problem) = self.unresolved() {
             for i in positions {
                 self.owed[i].resolved = false;
             }
@@ -341,7 +340,7 @@ impl MaterializationResponsibility {
     }
 
     fn fail_all(&mut self, reason: String, dropped: bool) {
-        if self.live == 0 {
+        if self.live().next().is_none() {
             return;
         }
         let owed = self.take_owed();
@@ -381,10 +380,7 @@ impl MaterializationResponsibility {
     /// Marks the symbols at `positions` as no longer owed.
     fn hand_off(&mut self, positions: &[usize]) {
         for &i in positions {
-            if !self.owed[i].gone {
-                self.owed[i].gone = true;
-                self.live -= 1;
-            }
+            self.owed[i].gone = true;
         }
     }
 
@@ -458,7 +454,6 @@ impl MaterializationResponsibility {
                 gone: false,
             });
         }
-        split.live = split.owed.len();
         drop(state);
         self.hand_off(&positions);
         Ok(split)

@@ -28,10 +28,25 @@ pub(crate) struct NameArena {
 pub const MAX_NAME_BYTES: usize = u16::MAX as usize;
 
 impl NameArena {
-    pub(crate) fn with_capacity(names: usize) -> Self {
-        Self {
-            bytes: Vec::with_capacity(names * 10),
+    /// An arena holding exactly `names`, in order (one allocation, no growth
+    /// slack), `None` if they would pass 4 GiB. The caller checked every
+    /// name against [`MAX_NAME_BYTES`]. Name `i` starts at the sum of
+    /// `2 + len` over the names before it (see [`NameArena::stored_len`]).
+    pub(crate) fn of<'n>(names: impl Iterator<Item = &'n str> + Clone) -> Option<Self> {
+        let total = names.clone().map(Self::stored_len).sum::<usize>();
+        u32::try_from(total).ok()?;
+        let mut arena = Self {
+            bytes: Vec::with_capacity(total),
+        };
+        for name in names {
+            arena.push(name)?;
         }
+        Some(arena)
+    }
+
+    /// Bytes `name` takes in an arena: its 2-byte length, then the name.
+    pub(crate) fn stored_len(name: &str) -> usize {
+        2 + name.len()
     }
 
     /// Appends `name` and returns its offset, `None` if the arena would pass
@@ -56,11 +71,6 @@ impl NameArena {
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
-    /// Gives back the growth slack once the batch is complete.
-    pub(crate) fn shrink(&mut self) {
-        self.bytes.shrink_to_fit();
-    }
-
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bytes.capacity()
     }
@@ -83,5 +93,23 @@ impl Batch {
     /// Heap bytes this batch holds for names.
     pub(crate) fn name_bytes(&self) -> usize {
         self.names.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NameArena;
+
+    #[test]
+    fn an_arena_holds_its_names_exactly_at_the_offsets_stored_len_gives() {
+        let names = ["", "a", "entry_with_a_longer_name", "ü-ß", ""];
+        let arena = NameArena::of(names.iter().copied()).expect("fits");
+        let total: usize = names.iter().map(|n| NameArena::stored_len(n)).sum();
+        assert_eq!(arena.heap_bytes(), total, "one exact allocation");
+        let mut at = 0u32;
+        for name in names {
+            assert_eq!(arena.get(at), name);
+            at += NameArena::stored_len(name) as u32;
+        }
     }
 }

@@ -6,6 +6,8 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use smallvec::SmallVec;
+
 use crate::allocator::Allocator;
 use crate::arch::{self, ReentryInfo};
 use crate::batch::{Batch, MAX_NAME_BYTES, NameArena};
@@ -134,30 +136,24 @@ impl Runtime {
         resolver: Arc<dyn Resolve>,
         specs: impl IntoIterator<Item = EntrySpec<'n>>,
     ) -> Result<Vec<Entry>, RuntimeError> {
-        let specs = specs.into_iter();
-        let mut names = NameArena::with_capacity(specs.size_hint().0);
-        let mut fields = Vec::with_capacity(specs.size_hint().0);
-        for spec in specs {
-            if spec.name.len() > MAX_NAME_BYTES {
-                return Err(RuntimeError::NameTooLong {
-                    len: spec.name.len(),
-                    prefix: spec.name.chars().take(32).collect(),
-                    max: MAX_NAME_BYTES,
-                });
-            }
-            let offset = names
-                .push(spec.name)
-                .ok_or_else(|| RuntimeError::Exhausted {
-                    requested: fields.len() + 1,
-                    what: "the 4 GiB name arena of one batch",
-                })?;
-            fields.push((offset, spec.tag));
+        // Buffered (inline for small batches): the arena is sized from all
+        // names before it is filled, so it is allocated once.
+        let specs: SmallVec<[EntrySpec<'n>; 4]> = specs.into_iter().collect();
+        if let Some(long) = specs.iter().find(|s| s.name.len() > MAX_NAME_BYTES) {
+            return Err(RuntimeError::NameTooLong {
+                len: long.name.len(),
+                prefix: long.name.chars().take(32).collect(),
+                max: MAX_NAME_BYTES,
+            });
         }
-        names.shrink();
-        let n = fields.len();
+        let n = specs.len();
         if n == 0 {
             return Ok(Vec::new());
         }
+        let names = NameArena::of(specs.iter().map(|s| s.name)).ok_or(RuntimeError::Exhausted {
+            requested: n,
+            what: "the 4 GiB name arena of one batch",
+        })?;
         let mut allocator = lock(&self.allocator);
         let new_blocks = allocator.blocks_needed(n).ok_or(RuntimeError::Exhausted {
             requested: n,
@@ -179,13 +175,16 @@ impl Runtime {
         self.batches
             .insert(batch_id, Box::new(Batch::new(resolver, names, n)));
         let mut entries = Vec::with_capacity(n);
-        for (name, tag) in fields {
+        // Offsets into the arena, in the order `NameArena::of` stored them.
+        let mut name_at = 0u32;
+        for spec in &specs {
             let index = allocator.take_index();
             let (block, local) = self.block_of(index).expect("allocated index has a block");
             let record = block.record(local);
             record.batch.store(batch_id, Ordering::Relaxed);
-            record.name.store(name, Ordering::Relaxed);
-            record.set_tag(tag);
+            record.name.store(name_at, Ordering::Relaxed);
+            record.set_tag(spec.tag);
+            name_at += NameArena::stored_len(spec.name) as u32;
             // Publishes the fields above to whoever wins the first call.
             block.cell(local).reset();
             entries.push(Entry {

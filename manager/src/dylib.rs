@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::error::Error;
 use crate::responsibility::MaterializationResponsibility;
 use crate::session::{Deferred, LookupFlags, PendingUnit, RequiredState, Session, SymbolMap};
@@ -196,12 +198,21 @@ impl JitDylib {
     /// The search order of lookups from this JITDylib: its link order, or
     /// just itself with all symbols visible.
     pub fn search_order(&self) -> Vec<(JitDylib, LookupFlags)> {
+        self.order().into_vec()
+    }
+
+    /// [`JitDylib::search_order`], inline for short orders (no allocation
+    /// per lookup).
+    fn order(&self) -> SmallVec<[(JitDylib, LookupFlags); 2]> {
         let state = self.session.inner.lock();
-        state
+        match state
             .dylibs
             .get(&self.id)
-            .and_then(|d| d.link_order.clone())
-            .unwrap_or_else(|| vec![(self.clone(), LookupFlags::MatchAllSymbols)])
+            .and_then(|d| d.link_order.as_ref())
+        {
+            Some(order) => order.iter().cloned().collect(),
+            None => smallvec::smallvec![(self.clone(), LookupFlags::MatchAllSymbols)],
+        }
     }
 
     /// Looks `symbols` up in this JITDylib's search order and waits.
@@ -210,7 +221,7 @@ impl JitDylib {
         symbols: &[SymbolName],
         required: RequiredState,
     ) -> Result<SymbolMap, Error> {
-        let order = self.search_order();
+        let order = self.order();
         if let [name] = symbols {
             // One name: the session's one-symbol path (no callback, result
             // slot or name list).

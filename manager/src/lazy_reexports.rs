@@ -44,6 +44,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use lazyrt_runtime::{EntryInfo, EntrySpec, Resolve, ResolveError, Runtime};
+use smallvec::SmallVec;
 
 use crate::dylib::JitDylib;
 use crate::error::Error;
@@ -224,7 +225,9 @@ pub fn lazy_reexports_from(
 pub struct LazyReexportsUnit {
     manager: Arc<ManagerInner>,
     source: Option<JitDylib>,
-    aliases: Vec<(SymbolName, SymbolName, SymbolFlags)>,
+    /// `(entry, implementation, flags)`; inline for one alias (JITs that
+    /// define functions one at a time make one such unit per function).
+    aliases: SmallVec<[(SymbolName, SymbolName, SymbolFlags); 1]>,
 }
 
 impl MaterializationUnit for LazyReexportsUnit {
@@ -262,14 +265,14 @@ impl MaterializationUnit for LazyReexportsUnit {
             Ok(entries) => entries,
             Err(e) => return responsibility.fail(e),
         };
-        let stubs: Vec<(SymbolName, u64)> = this
+        let stubs: SmallVec<[(SymbolName, u64); 1]> = this
             .aliases
             .iter()
             .zip(&entries)
             .map(|((name, _, _), entry)| (name.clone(), entry.address.as_ptr() as u64))
             .collect();
         // Removing these symbols frees the stubs; the runtime reuses them.
-        let ids: Vec<lazyrt_runtime::EntryId> = entries.iter().map(|e| e.id).collect();
+        let ids: SmallVec<[lazyrt_runtime::EntryId; 2]> = entries.iter().map(|e| e.id).collect();
         let manager = Arc::downgrade(&this.manager);
         let dylib_name = responsibility.target_dylib().name.clone(); // Arc<str>: no copy
         responsibility.on_removal(move || {
@@ -295,7 +298,7 @@ impl MaterializationUnit for LazyReexportsUnit {
             listener.created(responsibility.target_dylib(), &stubs);
         }
         // Stubs are ready the moment they exist: resolve and emit in one pass.
-        if let Err(e) = responsibility.notify_ready(stubs) {
+        if let Err(e) = responsibility.notify_ready(&stubs) {
             responsibility.fail(e);
         }
     }
@@ -307,7 +310,8 @@ struct ReexportBatch {
     /// Where the implementations are looked up: the source JITDylib, all
     /// its symbols visible (kept as the search order the lookup takes).
     source: [(JitDylib, LookupFlags); 1],
-    implementations: Vec<SymbolName>,
+    /// By entry tag; inline for a one-alias unit.
+    implementations: SmallVec<[SymbolName; 1]>,
 }
 
 impl Resolve for ReexportBatch {

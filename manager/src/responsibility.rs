@@ -301,8 +301,8 @@ impl MaterializationResponsibility {
     /// addresses (stubs, absolute definitions).
     // Its one user, the lazy-reexports unit, is compiled out under loom.
     #[cfg_attr(lazyrt_loom, allow(dead_code))]
-    pub(crate) fn notify_ready(&mut self, addresses: Vec<(SymbolName, u64)>) -> Result<(), Error> {
-        let positions = self.check_resolvable(&addresses)?;
+    pub(crate) fn notify_ready(&mut self, addresses: &[(SymbolName, u64)]) -> Result<(), Error> {
+        let positions = self.check_resolvable(addresses)?;
         if let Some(problem) = self.unresolved() {
             for i in positions {
                 self.owed[i].resolved = false;
@@ -314,7 +314,7 @@ impl MaterializationResponsibility {
         {
             let mut state = self.dylib.session.inner.lock();
             let dylib = self.dylib.id;
-            for (&i, (name, address)) in positions.iter().zip(&addresses) {
+            for (&i, (name, address)) in positions.iter().zip(addresses) {
                 let Some(entry) = owned_by(&mut state, dylib, self.id, name) else {
                     continue;
                 };

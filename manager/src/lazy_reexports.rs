@@ -254,7 +254,7 @@ impl MaterializationUnit for LazyReexportsUnit {
         let batch = Arc::new(ReexportBatch {
             manager: Arc::downgrade(&this.manager),
             source: [(source, LookupFlags::MatchAllSymbols)],
-            implementations: this.aliases.iter().map(|(_, i, _)| i.clone()).collect(),
+            implementations: collect_exact(this.aliases.iter().map(|(_, i, _)| i.clone())),
         });
         let specs = this
             .aliases
@@ -272,7 +272,8 @@ impl MaterializationUnit for LazyReexportsUnit {
             .map(|((name, _, _), entry)| (name.clone(), entry.address.as_ptr() as u64))
             .collect();
         // Removing these symbols frees the stubs; the runtime reuses them.
-        let ids: SmallVec<[lazyrt_runtime::EntryId; 2]> = entries.iter().map(|e| e.id).collect();
+        let ids: SmallVec<[lazyrt_runtime::EntryId; 2]> =
+            collect_exact(entries.iter().map(|e| e.id));
         let manager = Arc::downgrade(&this.manager);
         let dylib_name = responsibility.target_dylib().name.clone(); // Arc<str>: no copy
         responsibility.on_removal(move || {
@@ -302,6 +303,15 @@ impl MaterializationUnit for LazyReexportsUnit {
             responsibility.fail(e);
         }
     }
+}
+
+/// Collects into a SmallVec of exactly the iterator's length (`collect`
+/// rounds a spilled SmallVec up to a power of two: up to 2x the heap a
+/// unit keeps for as long as its stubs live).
+fn collect_exact<A: smallvec::Array>(items: impl ExactSizeIterator<Item = A::Item>) -> SmallVec<A> {
+    let mut out = SmallVec::with_capacity(items.len());
+    out.extend(items);
+    out
 }
 
 /// What the runtime asks on a first call: one per materialized unit.

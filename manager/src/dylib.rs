@@ -342,7 +342,7 @@ impl crate::session::State {
                 // its own references.
                 self.units.insert(PendingUnit {
                     unit,
-                    symbols: Vec::new(),
+                    symbols: SmallVec::new(),
                 })
             }
             None => NO_UNIT,
@@ -372,7 +372,8 @@ impl crate::session::State {
         let waited =
             !self.waiters.is_empty() && kept.iter().any(|(name, _)| self.has_waiters(jd.id, name));
         if let Some(pending) = self.units.get_mut(unit_id) {
-            pending.symbols = kept;
+            // Inline (and the list freed now) for a one-symbol unit.
+            pending.symbols = SmallVec::from_vec(kept);
         }
         if waited {
             self.start_unit(jd, unit_id, deferred);

@@ -12,7 +12,7 @@
 
 use crate::dylib::{JitDylib, SymState, SymbolEntry};
 use crate::error::Error;
-use crate::session::{Deferred, PendingUnit, Session, State, SymKey};
+use crate::session::{Deferred, PendingUnit, Session, State, SymKey, UnitSymbols};
 use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
 use crate::tables::IdMap;
 use crate::unit::MaterializationUnit;
@@ -57,7 +57,7 @@ impl std::fmt::Debug for MaterializationResponsibility {
 const SEARCH_LIMIT: usize = 16;
 
 impl MaterializationResponsibility {
-    pub(crate) fn new(dylib: JitDylib, symbols: Vec<(SymbolName, SymbolFlags)>, id: u32) -> Self {
+    pub(crate) fn new(dylib: JitDylib, symbols: UnitSymbols, id: u32) -> Self {
         let owed: SmallVec<[Owed; 1]> = symbols
             .into_iter()
             .map(|(name, flags)| Owed {
@@ -411,7 +411,10 @@ impl MaterializationResponsibility {
                 return Ok(()); // removed meanwhile
             }
             let names: Vec<SymbolName> = symbols.iter().map(|(n, _)| n.clone()).collect();
-            let unit_id = state.units.insert(PendingUnit { unit, symbols });
+            let unit_id = state.units.insert(PendingUnit {
+                unit,
+                symbols: SmallVec::from_vec(symbols),
+            });
             let dylib = state.dylib_mut(&self.dylib)?;
             for name in &names {
                 if let Some(entry) = dylib.symbols.get_mut(name) {
@@ -441,7 +444,8 @@ impl MaterializationResponsibility {
         let mut state = self.dylib.session.inner.lock();
         let id = state.next_responsibility;
         state.next_responsibility = state.next_responsibility.wrapping_add(1);
-        let mut split = MaterializationResponsibility::new(self.dylib.clone(), Vec::new(), id);
+        let mut split =
+            MaterializationResponsibility::new(self.dylib.clone(), UnitSymbols::new(), id);
         for &i in &positions {
             let owed = &self.owed[i];
             if let Some(entry) = owned_by(&mut state, self.dylib.id, self.id, &owed.name) {

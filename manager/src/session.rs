@@ -100,8 +100,12 @@ pub(crate) enum Completion {
 pub(crate) struct PendingUnit {
     pub(crate) unit: Box<dyn MaterializationUnit>,
     /// Its symbols still owned by it (weak ones may have been overridden).
-    pub(crate) symbols: Vec<(SymbolName, crate::symbol::SymbolFlags)>,
+    pub(crate) symbols: UnitSymbols,
 }
+
+/// A pending unit's symbols: inline for the common one-symbol unit (a
+/// function compiled on first call), so starting it frees nothing.
+pub(crate) type UnitSymbols = smallvec::SmallVec<[(SymbolName, crate::symbol::SymbolFlags); 1]>;
 
 pub(crate) struct State {
     /// JITDylibs by id; ids are never reused, so a handle to a removed

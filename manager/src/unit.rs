@@ -1,6 +1,8 @@
 //! Materialization units: what a JITDylib holds for symbols that do not
 //! exist yet, and the built-in ones (closures, aliases and reexports).
 
+use smallvec::SmallVec;
+
 use crate::dylib::JitDylib;
 use crate::responsibility::MaterializationResponsibility;
 use crate::session::{LookupFlags, RequiredState};
@@ -44,7 +46,8 @@ pub trait MaterializationUnit: Send {
 /// ```
 pub struct FnUnit<F> {
     name: String,
-    symbols: Vec<(SymbolName, SymbolFlags)>,
+    /// Inline for one symbol: no allocation besides the unit's box.
+    symbols: SmallVec<[(SymbolName, SymbolFlags); 1]>,
     materialize: F,
 }
 
@@ -75,7 +78,7 @@ where
     }
 
     fn symbols(&self) -> Vec<(SymbolName, SymbolFlags)> {
-        self.symbols.clone()
+        self.symbols.to_vec()
     }
 
     fn materialize(self: Box<Self>, responsibility: MaterializationResponsibility) {

@@ -108,7 +108,8 @@ impl JitDylib {
         &self.session
     }
 
-    /// Defines the symbols of `unit`. A strong symbol defined twice is a
+    /// Defines the symbols of `unit`. A strong symbol defined twice (or a
+    /// name given twice in one definition) is a
     /// [`Error::DuplicateDefinition`] and nothing is defined; a weak symbol
     /// loses to a strong one (the loser's unit gets `discard`). The unit is
     /// materialized when any of its symbols is looked up.
@@ -279,12 +280,18 @@ impl crate::session::State {
                 let overridable = existing.flags.contains(SymbolFlags::WEAK)
                     && existing.state == SymState::Pending;
                 if !flags.contains(SymbolFlags::WEAK) && !overridable {
-                    return Err(Error::DuplicateDefinition {
-                        symbol: name.clone(),
-                        dylib: jd.name.to_string(),
-                    });
+                    return Err(duplicate(name, jd));
                 }
                 clashes += 1;
+            }
+        }
+        if clashes > 0 {
+            // The slow path below changes other units before the rows go in:
+            // a name given twice must be caught first. (Without clashes, the
+            // row insertion catches it and undoes itself.)
+            let mut seen = crate::tables::IdSet::default();
+            if let Some((name, _)) = symbols.iter().find(|(n, _)| !seen.insert(n)) {
+                return Err(duplicate(name, jd));
             }
         }
         let (unit, addresses) = match definition {
@@ -331,22 +338,17 @@ impl crate::session::State {
                 if kept.is_empty() {
                     return Ok(());
                 }
-                if let Some(set) = self
-                    .trackers
-                    .get_mut(&tracker)
-                    .and_then(|t| t.symbols.as_mut())
-                {
-                    set.extend(kept.iter().map(|(n, _)| n.clone()));
-                }
                 // Its symbol list moves in below, after the table took
                 // its own references.
-                self.units.insert(PendingUnit {
+                let id = self.units.insert(PendingUnit {
                     unit,
                     symbols: SmallVec::new(),
-                })
+                });
+                (id, Some(tracker))
             }
-            None => NO_UNIT,
+            None => (NO_UNIT, None),
         };
+        let (unit_id, tracker) = unit_id;
         let dylib = self.dylib_mut(jd)?;
         // One growth for the whole definition instead of rehashing as it
         // fills.
@@ -356,15 +358,29 @@ impl crate::session::State {
                 Some(address) if unit_id == NO_UNIT => (*address, SymState::Ready),
                 _ => (0, SymState::Pending),
             };
-            dylib.symbols.insert(
-                name.clone(),
-                SymbolEntry {
-                    address,
-                    unit: unit_id,
-                    flags: *flags,
-                    state,
-                },
-            );
+            let row = SymbolEntry {
+                address,
+                unit: unit_id,
+                flags: *flags,
+                state,
+            };
+            if dylib.symbols.insert(name.clone(), row).is_some() && clashes == 0 {
+                // Nothing had these names, so this one is given twice: undo
+                // this definition's rows (and its unit) and refuse it.
+                for (earlier, _) in &kept[..i] {
+                    dylib.symbols.remove(earlier);
+                }
+                if unit_id != NO_UNIT {
+                    self.units.remove(unit_id);
+                }
+                return Err(duplicate(name, jd));
+            }
+        }
+        if let Some(set) = tracker
+            .and_then(|t| self.trackers.get_mut(&t))
+            .and_then(|t| t.symbols.as_mut())
+        {
+            set.extend(kept.iter().map(|(n, _)| n.clone()));
         }
         if unit_id == NO_UNIT {
             return Ok(());
@@ -410,5 +426,12 @@ impl crate::session::State {
         }
         let responsibility = MaterializationResponsibility::new(jd.clone(), pending.symbols, id);
         Some((pending.unit, responsibility))
+    }
+}
+
+fn duplicate(name: &SymbolName, jd: &JitDylib) -> Error {
+    Error::DuplicateDefinition {
+        symbol: name.clone(),
+        dylib: jd.name.to_string(),
     }
 }

@@ -158,6 +158,49 @@ fn lookup_gives_stubs_and_compiles_nothing() {
     assert_eq!(fx.recorder.resolved.load(Ordering::SeqCst), 1);
 }
 
+#[test]
+fn an_entry_named_twice_in_one_alias_map_is_a_duplicate_and_makes_no_stub() {
+    let fx = fixture(Session::new());
+    let compiled = Arc::new(AtomicUsize::new(0));
+    let (entry, a, b) = (
+        fx.session.intern("dup"),
+        fx.session.intern("dup$a"),
+        fx.session.intern("dup$b"),
+    );
+    define_impl(&fx.jd, &a, times_two, Duration::ZERO, compiled.clone());
+    let flags = SymbolFlags::exported_callable();
+    let err = fx
+        .jd
+        .define(lazy_reexports(
+            &fx.manager,
+            [
+                (entry.clone(), (a.clone(), flags)),
+                (entry.clone(), (b, flags)),
+            ],
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "duplicate definition of dup in JITDylib main"
+    );
+    assert!(!fx.jd.contains(&entry));
+    assert_eq!(
+        fx.recorder.created.load(Ordering::SeqCst),
+        0,
+        "no stubs made"
+    );
+    // The entry can then be defined properly.
+    fx.jd
+        .define(lazy_reexports(&fx.manager, [(entry.clone(), (a, flags))]))
+        .unwrap();
+    let stub = fx
+        .jd
+        .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
+        .unwrap()[&entry]
+        .address;
+    assert_eq!(call(stub, 4), 8);
+}
+
 fn racing_first_calls(session: Session, threads: usize, entries: usize) {
     let fx = fixture(session);
     let compiled = Arc::new(AtomicUsize::new(0));

@@ -93,6 +93,63 @@ fn duplicate_strong_definitions_fail_and_change_nothing() {
     assert_eq!(err.to_string(), "a JITDylib named libfoo exists already");
 }
 
+#[test]
+fn a_name_given_twice_in_one_definition_is_a_duplicate_and_defines_nothing() {
+    let s = Session::new();
+    let jd = s.create_jit_dylib("libdup").unwrap();
+    let (f, g) = (s.intern("f"), s.intern("g"));
+    // Absolute addresses: the second would silently replace the first.
+    let err = jd
+        .define_absolute([
+            (g.clone(), abs(1)),
+            (f.clone(), abs(2)),
+            (f.clone(), abs(3)),
+        ])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "duplicate definition of f in JITDylib libdup"
+    );
+    assert!(!jd.contains(&g) && !jd.contains(&f), "nothing defined");
+    // A unit: it would owe f twice and could never be emitted.
+    let count = Arc::new(AtomicUsize::new(0));
+    let err = jd
+        .define(counting_unit(
+            &[g.clone(), f.clone(), f.clone()],
+            10,
+            count.clone(),
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "duplicate definition of f in JITDylib libdup"
+    );
+    assert!(!jd.contains(&g) && !jd.contains(&f), "nothing defined");
+    // The same when another name of the definition clashes (a weak
+    // newcomer losing to g: the definition's slow path).
+    jd.define_absolute([(g.clone(), abs(7))]).unwrap();
+    let weak = ExecutorSymbol {
+        address: 8,
+        flags: SymbolFlags::exported_callable() | SymbolFlags::WEAK,
+    };
+    let err = jd
+        .define_absolute([(g.clone(), weak), (f.clone(), abs(2)), (f.clone(), abs(3))])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "duplicate definition of f in JITDylib libdup"
+    );
+    assert!(!jd.contains(&f), "nothing defined");
+    // Everything still works, and nothing was materialized.
+    jd.define(counting_unit(std::slice::from_ref(&f), 20, count.clone()))
+        .unwrap();
+    let found = jd
+        .lookup(&[f.clone(), g.clone()], RequiredState::Ready)
+        .unwrap();
+    assert_eq!((found[&f].address, found[&g].address), (20, 7));
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
 struct WeakUnit {
     symbols: Vec<(SymbolName, SymbolFlags)>,
     discarded: Arc<Mutex<Vec<String>>>,

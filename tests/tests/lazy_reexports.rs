@@ -103,6 +103,16 @@ struct Fixture {
     recorder: Arc<Recorder>,
 }
 
+impl Fixture {
+    /// The entry's address: its stub.
+    fn stub(&self, entry: &SymbolName) -> u64 {
+        self.jd
+            .lookup(std::slice::from_ref(entry), RequiredState::Ready)
+            .unwrap()[entry]
+            .address
+    }
+}
+
 fn fixture(session: Session) -> Fixture {
     let jd = session.create_jit_dylib("main").unwrap();
     let manager = LazyReexportsManager::new(&session).unwrap();
@@ -131,11 +141,7 @@ fn lookup_gives_stubs_and_compiles_nothing() {
             )],
         ))
         .unwrap();
-    let stub = fx
-        .jd
-        .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
-        .unwrap()[&entry]
-        .address;
+    let stub = fx.stub(&entry);
     assert_eq!(
         compiled.load(Ordering::SeqCst),
         0,
@@ -146,13 +152,7 @@ fn lookup_gives_stubs_and_compiles_nothing() {
     assert_eq!(compiled.load(Ordering::SeqCst), 1);
     assert_eq!(call(stub, 5), 10);
     // The stub is the canonical address: the same before and after.
-    assert_eq!(
-        fx.jd
-            .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
-            .unwrap()[&entry]
-            .address,
-        stub
-    );
+    assert_eq!(fx.stub(&entry), stub);
     assert_eq!(fx.recorder.created.load(Ordering::SeqCst), 1);
     assert_eq!(*fx.recorder.first_calls.lock().unwrap(), vec!["twice"]);
     assert_eq!(fx.recorder.resolved.load(Ordering::SeqCst), 1);
@@ -193,11 +193,7 @@ fn an_entry_named_twice_in_one_alias_map_is_a_duplicate_and_makes_no_stub() {
     fx.jd
         .define(lazy_reexports(&fx.manager, [(entry.clone(), (a, flags))]))
         .unwrap();
-    let stub = fx
-        .jd
-        .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
-        .unwrap()[&entry]
-        .address;
+    let stub = fx.stub(&entry);
     assert_eq!(call(stub, 4), 8);
 }
 
@@ -344,11 +340,7 @@ fn a_missing_implementation_reaches_the_failure_handler_once_looked_up() {
             [(entry.clone(), (imp, SymbolFlags::exported_callable()))],
         ))
         .unwrap();
-    let stub = fx
-        .jd
-        .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
-        .unwrap()[&entry]
-        .address;
+    let stub = fx.stub(&entry);
     let (_scope, seen) = recording_scope();
     assert_eq!(call(stub, 1), FALLBACK);
     assert_eq!(
@@ -398,11 +390,7 @@ fn a_failing_or_panicking_materializer_fails_every_waiting_caller() {
                 [(entry.clone(), (imp, SymbolFlags::exported_callable()))],
             ))
             .unwrap();
-        let stub = fx
-            .jd
-            .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
-            .unwrap()[&entry]
-            .address;
+        let stub = fx.stub(&entry);
         let barrier = Arc::new(Barrier::new(4));
         let callers: Vec<_> = (0..4)
             .map(|_| {
@@ -471,11 +459,7 @@ fn cycle_through_the_implementation(pool: bool) {
             [(entry.clone(), (imp, SymbolFlags::exported_callable()))],
         ))
         .unwrap();
-    let stub = fx
-        .jd
-        .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
-        .unwrap()[&entry]
-        .address;
+    let stub = fx.stub(&entry);
     let (_scope, seen) = recording_scope();
     assert_eq!(call(stub, 1), 2);
     assert_eq!(

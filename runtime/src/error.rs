@@ -28,6 +28,18 @@ pub enum RuntimeError {
         /// Its name when it was live.
         name: String,
     },
+    /// [`Runtime::resolve`](crate::Runtime::resolve) found no implementation:
+    /// the resolver failed (now or on an earlier call), or resolving the
+    /// entry needs the entry itself.
+    #[error("cannot resolve {name}: {reason}")]
+    ResolveFailed {
+        /// The entry.
+        entry: EntryId,
+        /// Its name.
+        name: String,
+        /// Why (the failure handler's reason, as text).
+        reason: String,
+    },
     /// A batch listed the same entry twice.
     #[error("{entry} is listed more than once in one call")]
     DuplicateEntry {

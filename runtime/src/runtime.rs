@@ -16,6 +16,7 @@ use crate::entry_state::{Free, Phase, Redirect};
 use crate::error::RuntimeError;
 use crate::failure::{FailureHandler, FailureHandlers, FailureReason};
 use crate::index_table::IndexTable;
+use crate::resolve::Unresolved;
 use crate::sync::{Ordering, lock};
 use crate::{Entry, EntryId, EntrySpec, Resolve};
 
@@ -240,6 +241,51 @@ impl Runtime {
         let local = block.local_of_stub(address)?;
         let id = EntryId(first + local as u32);
         (block.cell(local).phase() != Phase::Freed).then_some(id)
+    }
+
+    /// Resolves `entry` now, as its first call would, without calling it:
+    /// its resolver runs once however many threads race (callers wait for
+    /// the one that leads), and a resolution that needs the entry itself,
+    /// on this thread or through other threads' waits, fails instead of
+    /// hanging. Returns the address calls now jump to. A failure is stored
+    /// as a failed first call would store it (later calls reach the failure
+    /// handler with it), but no failure handler runs here: the error says
+    /// what went wrong.
+    ///
+    /// ```
+    /// # use std::{ffi::c_void, ptr::NonNull, sync::Arc};
+    /// # use lazyrt_runtime::{EntryInfo, EntrySpec, ResolveError, Runtime};
+    /// extern "C" fn answer() -> u64 { 42 }
+    /// let runtime = Runtime::global()?;
+    /// let resolver = Arc::new(|_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+    ///     Ok(NonNull::new(answer as *mut c_void).unwrap())
+    /// });
+    /// let entries = runtime.create_entries(resolver, [EntrySpec::new("warm", 0)])?;
+    /// // Warm the entry up ahead of its first call.
+    /// let target = runtime.resolve(entries[0].id)?;
+    /// assert_eq!(target.as_ptr() as usize, answer as usize);
+    /// assert!(runtime.is_resolved(entries[0].id)?);
+    /// # runtime.free_entries(&[entries[0].id])?;
+    /// # Ok::<(), lazyrt_runtime::RuntimeError>(())
+    /// ```
+    pub fn resolve(&self, entry: EntryId) -> Result<NonNull<c_void>, RuntimeError> {
+        let (block, local) = self.live(entry)?;
+        let failed = |name: String, reason: &FailureReason| RuntimeError::ResolveFailed {
+            entry,
+            name,
+            reason: reason.to_string(),
+        };
+        match crate::resolve::settle(self, block, local, entry.0) {
+            Ok(address) => {
+                Ok(NonNull::new(address as *mut c_void).expect("published targets are not 0"))
+            }
+            Err(Unresolved::Failed(stored)) => Err(failed(stored.name.to_string(), &stored.reason)),
+            Err(Unresolved::Removed(_)) => Err(self.not_live(entry)),
+            Err(Unresolved::Cycle(cycle)) => {
+                let reason = crate::resolve::cycle_reason(self, entry.0, &cycle);
+                Err(failed(self.name(entry).unwrap_or_default(), &reason))
+            }
+        }
     }
 
     /// The entry's phase (also for freed entries).

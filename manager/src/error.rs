@@ -68,6 +68,17 @@ pub enum Error {
         /// The JITDylib's name.
         dylib: String,
     },
+    /// A lazy reexport's implementation is another lazy entry (or the
+    /// entry itself), and that entry cannot be resolved.
+    #[error("{symbol} in JITDylib {dylib} is a lazy entry that cannot be resolved: {reason}")]
+    LazyEntryUnresolved {
+        /// The implementation symbol (a lazy entry).
+        symbol: SymbolName,
+        /// The JITDylib it was looked up in.
+        dylib: String,
+        /// Why (for a cycle, the entries along it).
+        reason: String,
+    },
     /// Symbols were removed (their tracker, or their JITDylib, was cleared)
     /// while lookups waited for them.
     #[error("symbols {} were removed from JITDylib {dylib}", crate::symbol::name_list(.symbols))]

@@ -305,6 +305,24 @@ impl MaterializationUnit for LazyReexportsUnit {
     }
 }
 
+/// When an implementation's address is itself a lazy entry's stub (a lazy
+/// reexport of a lazy reexport, or of itself), resolves that entry before
+/// this one jumps there. A cycle of such entries then fails with the cycle
+/// named (the runtime sees the entry being resolved again, on this thread
+/// or through other threads' waits) instead of calls bouncing between stubs
+/// forever. Calls still go through the other entry's stub, so redirecting
+/// it redirects this entry too.
+fn resolve_chained(manager: &ManagerInner, address: NonNull<c_void>) -> Result<(), String> {
+    let Some(next) = manager.runtime.entry_at(address) else {
+        return Ok(()); // plain code: the common case
+    };
+    match manager.runtime.resolve(next) {
+        Ok(_) => Ok(()),
+        Err(lazyrt_runtime::RuntimeError::ResolveFailed { reason, .. }) => Err(reason),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
 /// Collects into a SmallVec of exactly the iterator's length (`collect`
 /// rounds a spilled SmallVec up to a power of two: up to 2x the heap a
 /// unit keeps for as long as its stubs live).
@@ -344,12 +362,19 @@ impl Resolve for ReexportBatch {
         );
         let error = match found {
             Ok(found) => match NonNull::new(found.address as usize as *mut c_void) {
-                Some(address) => {
-                    if let (Some(listener), Some(start)) = (&listener, start) {
-                        listener.resolved(entry.name, address.as_ptr() as u64, start.elapsed());
+                Some(address) => match resolve_chained(&manager, address) {
+                    Ok(()) => {
+                        if let (Some(listener), Some(start)) = (&listener, start) {
+                            listener.resolved(entry.name, address.as_ptr() as u64, start.elapsed());
+                        }
+                        return Ok(address);
                     }
-                    return Ok(address);
-                }
+                    Err(reason) => Error::LazyEntryUnresolved {
+                        symbol: implementation.clone(),
+                        dylib: self.source[0].0.name().to_string(),
+                        reason,
+                    },
+                },
                 None => Error::MaterializationFailed {
                     symbols: vec![implementation.clone()],
                     dylib: self.source[0].0.name().to_string(),

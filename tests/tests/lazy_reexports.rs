@@ -469,6 +469,79 @@ fn cycle_through_the_implementation(pool: bool) {
 }
 
 #[test]
+fn a_lazy_reexport_of_a_lazy_reexport_goes_through_its_stub() {
+    let fx = fixture(Session::new());
+    let compiled = Arc::new(AtomicUsize::new(0));
+    let (outer, inner, imp) = (
+        fx.session.intern("outer"),
+        fx.session.intern("inner"),
+        fx.session.intern("inner$impl"),
+    );
+    define_impl(&fx.jd, &imp, times_two, Duration::ZERO, compiled.clone());
+    let flags = SymbolFlags::exported_callable();
+    fx.jd
+        .define(lazy_reexports(
+            &fx.manager,
+            [
+                (outer.clone(), (inner.clone(), flags)),
+                (inner.clone(), (imp, flags)),
+            ],
+        ))
+        .unwrap();
+    let (outer_stub, inner_stub) = (fx.stub(&outer), fx.stub(&inner));
+    assert_eq!(call(outer_stub, 21), 42);
+    assert_eq!(compiled.load(Ordering::SeqCst), 1);
+    // Both resolved by the one call; outer jumps through inner's stub, so
+    // redirecting inner redirects outer as well.
+    assert_eq!(
+        *fx.recorder.first_calls.lock().unwrap(),
+        vec!["outer", "inner"]
+    );
+    fx.manager
+        .redirect(&fx.jd, &inner, fn_addr(plus_one))
+        .unwrap();
+    assert_eq!(call(outer_stub, 21), 22);
+    assert_eq!(call(inner_stub, 21), 22);
+}
+
+#[test]
+fn lazy_reexports_of_each_other_fail_with_the_cycle_named_instead_of_looping() {
+    let fx = fixture(Session::new());
+    let (ping, pong, selfie) = (
+        fx.session.intern("ping"),
+        fx.session.intern("pong"),
+        fx.session.intern("selfie"),
+    );
+    let flags = SymbolFlags::exported_callable();
+    fx.jd
+        .define(lazy_reexports(
+            &fx.manager,
+            [
+                (ping.clone(), (pong.clone(), flags)),
+                (pong.clone(), (ping.clone(), flags)),
+                (selfie.clone(), (selfie.clone(), flags)),
+            ],
+        ))
+        .unwrap();
+    let (_scope, seen) = recording_scope();
+    assert_eq!(call(fx.stub(&ping), 1), FALLBACK);
+    assert_eq!(call(fx.stub(&pong), 1), FALLBACK, "pong stays failed");
+    assert_eq!(call(fx.stub(&selfie), 1), FALLBACK);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            "lazyrt: cannot resolve ping: pong in JITDylib main is a lazy entry that cannot be \
+             resolved: ping in JITDylib main is a lazy entry that cannot be resolved: resolution \
+             cycle: ping -> pong -> ping",
+            "lazyrt: cannot resolve pong: ping in JITDylib main is a lazy entry that cannot be \
+             resolved: resolution cycle: ping -> pong -> ping",
+            "lazyrt: cannot resolve selfie: selfie in JITDylib main is a lazy entry that cannot \
+             be resolved: resolution cycle: selfie -> selfie",
+        ]
+    );
+}
+
+#[test]
 fn redirects_retarget_entries_and_skip_resolution() {
     let fx = fixture(Session::new());
     let compiled = Arc::new(AtomicUsize::new(0));

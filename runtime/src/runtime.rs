@@ -61,6 +61,12 @@ pub struct Runtime {
     /// Calls that had to sleep because another thread was resolving.
     pub(crate) contended_waits: std::sync::atomic::AtomicU64,
     pub(crate) wait_observer: std::sync::RwLock<Option<WaitObserver>>,
+    /// Every stub lies in `[stubs_from, stubs_to)` (a bound, not a list:
+    /// other mappings may sit in between). Lets [`Runtime::entry_at`]
+    /// answer "not a stub" without the allocator lock, which a manager asks
+    /// on every first call.
+    stubs_from: std::sync::atomic::AtomicUsize,
+    stubs_to: std::sync::atomic::AtomicUsize,
 }
 
 /// A call that slept while another thread resolved its entry.
@@ -113,6 +119,8 @@ impl Runtime {
                     failures: Mutex::new(HashMap::new()),
                     handlers: FailureHandlers::new(),
                     contended_waits: std::sync::atomic::AtomicU64::new(0),
+                    stubs_from: std::sync::atomic::AtomicUsize::new(usize::MAX),
+                    stubs_to: std::sync::atomic::AtomicUsize::new(0),
                     wait_observer: std::sync::RwLock::new(None),
                 })
             })
@@ -165,6 +173,11 @@ impl Runtime {
             let block = Block::map(first, self.reentry.reentry)?;
             allocator.block_mapped(block.mapped_bytes());
             allocator.code_bases.insert(block.code_base(), first);
+            // Before any stub of the block is handed out (Release: whoever
+            // holds one of its stub addresses sees the widened bounds).
+            self.stubs_from.fetch_min(block.stub(0), Ordering::Release);
+            self.stubs_to
+                .fetch_max(block.stub(BLOCK_CAPACITY - 1) + 1, Ordering::Release);
             self.blocks.insert(first >> BLOCK_SHIFT, Box::new(block));
         }
         let batch_id = allocator
@@ -233,6 +246,11 @@ impl Runtime {
     /// The live entry whose callable address (stub) is `address`, if any.
     pub fn entry_at(&self, address: NonNull<c_void>) -> Option<EntryId> {
         let address = address.as_ptr() as usize;
+        if address < self.stubs_from.load(Ordering::Acquire)
+            || address >= self.stubs_to.load(Ordering::Acquire)
+        {
+            return None;
+        }
         let first = {
             let allocator = lock(&self.allocator);
             *allocator.code_bases.range(..=address).next_back()?.1

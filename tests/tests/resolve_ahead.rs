@@ -29,6 +29,11 @@ fn resolving_ahead_runs_the_resolver_once_and_calls_then_jump_straight_there() {
     assert_eq!(rt().resolve(e.id).unwrap(), impl_addr(0));
     assert_eq!(rt().resolve(e.id).unwrap(), impl_addr(0));
     assert!(rt().is_resolved(e.id).unwrap());
+    // What a manager asks before chaining: is this address a stub?
+    assert_eq!(rt().entry_at(e.address), Some(e.id));
+    assert_eq!(rt().entry_at(impl_addr(0)), None, "code is not a stub");
+    let inside = addr(e.address.as_ptr() as usize + 1);
+    assert_eq!(rt().entry_at(inside), None, "only a stub's first byte");
     assert_eq!(call_u64(e.address, 3), expected(0, 3));
     assert_eq!(resolver.total.load(Ordering::SeqCst), 1);
     // A redirected entry resolves to its new target, without its resolver.

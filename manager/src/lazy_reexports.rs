@@ -36,6 +36,11 @@
 //! name and the reason, and the error goes to the session's reporter. The
 //! entry then stays failed: later calls reach the failure handler with the
 //! same error without another lookup, until the entry is redirected.
+//!
+//! An implementation that is itself a lazy entry (a lazy reexport of a lazy
+//! reexport) is resolved before the first call jumps to its stub, so a cycle
+//! of them, or an entry that names itself, fails with
+//! [`Error::LazyEntryUnresolved`] naming the cycle instead of looping.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;

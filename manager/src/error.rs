@@ -8,10 +8,12 @@ use crate::symbol::SymbolName;
 #[non_exhaustive]
 pub enum Error {
     /// A lookup asked for symbols no JITDylib in its search order defines.
-    #[error("symbols not found: {}", crate::symbol::name_list(.symbols))]
+    #[error("symbols not found: {} (searched {})", crate::symbol::name_list(.symbols), searched_list(.searched))]
     SymbolsNotFound {
         /// The missing symbols.
         symbols: Vec<SymbolName>,
+        /// The JITDylibs searched, in search order.
+        searched: Vec<String>,
     },
     /// A strong symbol was defined twice in one JITDylib.
     #[error("duplicate definition of {symbol} in JITDylib {dylib}")]
@@ -122,5 +124,14 @@ pub enum Error {
 impl From<lazyrt_runtime::RuntimeError> for Error {
     fn from(e: lazyrt_runtime::RuntimeError) -> Self {
         Error::Runtime(e.to_string())
+    }
+}
+
+/// "JITDylib main" or "JITDylibs main, libm" (search order kept).
+fn searched_list(dylibs: &[String]) -> String {
+    match dylibs {
+        [] => "no JITDylib".to_string(),
+        [one] => format!("JITDylib {one}"),
+        many => format!("JITDylibs {}", many.join(", ")),
     }
 }

@@ -39,7 +39,11 @@ pub(crate) fn lookup(
             if !missing.is_empty() {
                 drop(state);
                 missing.sort();
-                return callback(Err(Error::SymbolsNotFound { symbols: missing }));
+                let searched = order.iter().map(|(jd, _)| jd.name().to_string()).collect();
+                return callback(Err(Error::SymbolsNotFound {
+                    symbols: missing,
+                    searched,
+                }));
             }
             register(
                 &mut state,

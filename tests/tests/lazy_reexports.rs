@@ -345,11 +345,13 @@ fn a_missing_implementation_reaches_the_failure_handler_once_looked_up() {
     assert_eq!(call(stub, 1), FALLBACK);
     assert_eq!(
         *seen.lock().unwrap(),
-        vec!["lazyrt: cannot resolve ghost: symbols not found: [ghost$impl]"]
+        vec![
+            "lazyrt: cannot resolve ghost: symbols not found: [ghost$impl] (searched JITDylib main)"
+        ]
     );
     assert_eq!(
         *reported.lock().unwrap(),
-        vec!["symbols not found: [ghost$impl]"]
+        vec!["symbols not found: [ghost$impl] (searched JITDylib main)"]
     );
     // Documented: the entry stays failed; the next call fails the same way
     // without another lookup.

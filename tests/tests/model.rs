@@ -443,10 +443,14 @@ fn expect<T: fmt::Debug>(what: &str, got: Result<T, Error>, want: Result<(), &st
     }
 }
 
-fn not_found(names: &[Name]) -> String {
+/// A lookup of `names` in the JITDylib called `dylib` (alone) failing.
+fn not_found(names: &[Name], dylib: &str) -> String {
     let mut texts: Vec<String> = names.iter().map(|n| n.text()).collect();
     texts.sort();
-    format!("symbols not found: [{}]", texts.join(", "))
+    format!(
+        "symbols not found: [{}] (searched JITDylib {dylib})",
+        texts.join(", ")
+    )
 }
 
 fn removed_dylib(name: &str) -> String {
@@ -871,7 +875,7 @@ impl Harness {
                 expect(
                     &format!("lookup in removed {name}"),
                     got,
-                    Err(&not_found(&all)),
+                    Err(&not_found(&all, &name)),
                 )
             }
         }
@@ -956,7 +960,8 @@ impl Harness {
         };
         let missing: Vec<Name> = names.iter().filter(|n| !defined(n)).copied().collect();
         if !missing.is_empty() {
-            return expect(&what, got, Err(&not_found(&missing)));
+            let dylib = &self.instances[instance].name;
+            return expect(&what, got, Err(&not_found(&missing, dylib)));
         }
         // A failed symbol fails the lookup before anything starts.
         for n in names {
@@ -1047,7 +1052,7 @@ impl Harness {
                 kind: Kind::Impl { state, .. },
                 ..
             }) if src.alive => state.clone(),
-            _ => return Err(not_found(&[Name::Impl(i)])),
+            _ => return Err(not_found(&[Name::Impl(i)], &dylib)),
         };
         let state = match state {
             ImplState::Pending => self.materialize_impl(source, i),
@@ -1079,7 +1084,8 @@ impl Harness {
                 })
             );
         if !defined {
-            return expect(&what, got, Err(&not_found(&[Name::Entry(i)])));
+            let dylib = &self.instances[instance].name;
+            return expect(&what, got, Err(&not_found(&[Name::Entry(i)], dylib)));
         }
         self.materialize_entry(instance, i);
         let stub = got.map_err(|e| format!("{what}: looking the entry up: {e}"))?[&entry].address;
@@ -1158,7 +1164,7 @@ impl Harness {
         let what = format!("redirect {name:?} of {dylib} to KNOWN[{k}]");
         if !self.instances[instance].alive || self.instances[instance].syms[name.index()].is_none()
         {
-            return expect(&what, got, Err(&not_found(&[name])));
+            return expect(&what, got, Err(&not_found(&[name], &dylib)));
         }
         if impl_symbol {
             let state = match &self.instances[instance].syms[N + i] {

@@ -50,7 +50,7 @@ fn removing_a_tracker_removes_only_its_symbols() {
         jd.lookup(std::slice::from_ref(&gone), RequiredState::Ready)
             .unwrap_err()
             .to_string(),
-        "symbols not found: [gone]"
+        "symbols not found: [gone] (searched JITDylib main)"
     );
     assert_eq!(
         jd.lookup(std::slice::from_ref(&kept), RequiredState::Ready)
@@ -171,7 +171,7 @@ fn clear_and_remove_jit_dylib() {
         jd.lookup(std::slice::from_ref(&f), RequiredState::Ready)
             .unwrap_err()
             .to_string(),
-        "symbols not found: [f]"
+        "symbols not found: [f] (searched JITDylib temp)"
     );
     // The name is free again.
     s.create_jit_dylib("temp").unwrap();

@@ -59,7 +59,10 @@ fn missing_symbols_are_named() {
             RequiredState::Ready,
         )
         .unwrap_err();
-    assert_eq!(err.to_string(), "symbols not found: [alpha, zeta]");
+    assert_eq!(
+        err.to_string(),
+        "symbols not found: [alpha, zeta] (searched JITDylib main)"
+    );
 }
 
 #[test]
@@ -560,7 +563,7 @@ fn link_order_sees_only_exported_symbols_of_other_dylibs() {
         main.lookup(std::slice::from_ref(&private), RequiredState::Ready)
             .unwrap_err()
             .to_string(),
-        "symbols not found: [private]"
+        "symbols not found: [private] (searched JITDylibs main, lib)"
     );
     assert_eq!(
         lib.lookup(std::slice::from_ref(&private), RequiredState::Ready)
@@ -650,7 +653,10 @@ fn generators_define_missing_symbols() {
     let err = jd
         .lookup(&[s.intern("other")], RequiredState::Ready)
         .unwrap_err();
-    assert_eq!(err.to_string(), "symbols not found: [other]");
+    assert_eq!(
+        err.to_string(),
+        "symbols not found: [other] (searched JITDylib main)"
+    );
 }
 
 /// Removes everything under `tracker`, then defines the missing symbols at
@@ -684,7 +690,10 @@ fn symbols_removed_while_generators_run_are_not_found() {
     let err = jd
         .lookup(&[kept.clone(), made.clone()], RequiredState::Ready)
         .unwrap_err();
-    assert_eq!(err.to_string(), "symbols not found: [kept]");
+    assert_eq!(
+        err.to_string(),
+        "symbols not found: [kept] (searched JITDylib main)"
+    );
     assert_eq!(
         jd.lookup(std::slice::from_ref(&made), RequiredState::Ready)
             .unwrap()[&made]
@@ -744,7 +753,11 @@ fn a_shared_library_generator_defines_its_allowed_symbols() {
     let err = jd
         .lookup(&[s.intern("sin")], RequiredState::Ready)
         .unwrap_err();
-    assert_eq!(err.to_string(), "symbols not found: [sin]", "filtered out");
+    assert_eq!(
+        err.to_string(),
+        "symbols not found: [sin] (searched JITDylib main)",
+        "filtered out"
+    );
     let err =
         lazyrt::DynamicLibraryGenerator::load(std::path::Path::new("/no/such/lib.so")).unwrap_err();
     assert!(

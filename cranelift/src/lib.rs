@@ -951,9 +951,10 @@ fn materialize(
             // symbol ready, `implementation` and `is_compiled` agree.
             slot.implementation.store(address, Ordering::Release);
             slot.state.store(COMPILED, Ordering::Release);
-            let done = r
-                .notify_resolved([(slot.implementation_name.clone(), address)])
-                .and_then(|()| r.notify_emitted(&[]));
+            // It calls other functions through their stubs, or directly
+            // only once they are compiled: nothing it needs is unready, so
+            // it is ready now (resolve and emit in one step).
+            let done = r.notify_ready([(slot.implementation_name.clone(), address)]);
             if let Err(e) = done {
                 slot.implementation.store(0, Ordering::Release);
                 slot.state.store(FAILED, Ordering::Release);

@@ -304,7 +304,7 @@ impl MaterializationUnit for LazyReexportsUnit {
             listener.created(responsibility.target_dylib(), &stubs);
         }
         // Stubs are ready the moment they exist: resolve and emit in one pass.
-        if let Err(e) = responsibility.notify_ready(&stubs) {
+        if let Err(e) = responsibility.notify_ready_all(&stubs) {
             responsibility.fail(e);
         }
     }

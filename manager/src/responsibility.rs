@@ -295,13 +295,42 @@ impl MaterializationResponsibility {
         std::mem::take(&mut self.owed)
     }
 
-    /// Resolves every owed symbol at the address given for it (in
-    /// definition order) and emits them with no dependencies: one pass and
-    /// one lock for units whose symbols are ready as soon as they have
-    /// addresses (stubs, absolute definitions).
-    // Its one user, the lazy-reexports unit, is compiled out under loom.
-    #[cfg_attr(lazyrt_loom, allow(dead_code))]
-    pub(crate) fn notify_ready(&mut self, addresses: &[(SymbolName, u64)]) -> Result<(), Error> {
+    /// Resolves every symbol still owed and emits them with no
+    /// dependencies, in one step: the same as [`notify_resolved`] then
+    /// `notify_emitted(&[])`, with one pass under the session lock instead
+    /// of two. For code that is ready as soon as it has an address (it
+    /// reaches other JIT'd code only through stubs or known addresses), the
+    /// usual case for a function compiled on first call. `addresses` must
+    /// cover every owed symbol not yet resolved; otherwise nothing changes
+    /// and the misuse is returned.
+    ///
+    /// [`notify_resolved`]: MaterializationResponsibility::notify_resolved
+    ///
+    /// ```
+    /// use lazyrt::{FnUnit, RequiredState, Session, SymbolFlags};
+    /// let session = Session::new();
+    /// let jd = session.create_jit_dylib("main")?;
+    /// let f = session.intern("f");
+    /// let name = f.clone();
+    /// jd.define(FnUnit::new("compile f", [(f.clone(), SymbolFlags::CALLABLE)],
+    ///     move |mut r| r.notify_ready([(name, 0x1000)]).unwrap()))?;
+    /// assert_eq!(jd.lookup(&[f.clone()], RequiredState::Ready)?[&f].address, 0x1000);
+    /// # Ok::<(), lazyrt::Error>(())
+    /// ```
+    pub fn notify_ready(
+        &mut self,
+        addresses: impl IntoIterator<Item = (SymbolName, u64)>,
+    ) -> Result<(), Error> {
+        let addresses: SmallVec<[(SymbolName, u64); 2]> = addresses.into_iter().collect();
+        self.notify_ready_all(&addresses)
+    }
+
+    /// [`MaterializationResponsibility::notify_ready`] of a list the caller
+    /// keeps (a batch of stubs: no copy).
+    pub(crate) fn notify_ready_all(
+        &mut self,
+        addresses: &[(SymbolName, u64)],
+    ) -> Result<(), Error> {
         let positions = self.check_resolvable(addresses)?;
         if let Some(problem) = self.unresolved() {
             for i in positions {

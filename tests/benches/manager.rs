@@ -45,7 +45,10 @@
 //!    `FnUnit` (N defines) that resolves and emits `add_one` when
 //!    materialized, so every first call also materializes a unit (on the
 //!    calling thread: the first call's lookup registers a collecting query,
-//!    runs the unit itself and takes the result from the query table).
+//!    runs the unit itself and takes the result from the query table). The
+//!    units report in ORC's two steps (`notify_resolved`, then
+//!    `notify_emitted`); `manager_first_call_mu_one_step_p50_ns` is the same
+//!    with units calling `notify_ready` (one step, as lazyrt-cranelift's do).
 //! 3. **Bulk define + lookup** (`reexport_define_lookup_ns`,
 //!    `reexport_heap_bytes`), in a fresh child process per run: 100,000
 //!    entries defined with one `define(lazy_reexports(..))`, then all looked
@@ -103,6 +106,7 @@
 //! (or `--tool=dhat`) with `<binary>` the bench executable
 //! (`target/release/deps/manager-*`) and `<task>` one of
 //! `first_call:10000:absolute`, `first_call:10000:units`,
+//! `first_call:10000:ready_units`,
 //! `define_lookup:100000` (exits with everything still held, so DHAT's
 //! at-exit bytes are what the reexports keep, by allocation site),
 //! `one_at_a_time:10000`.
@@ -185,7 +189,7 @@ impl Setup {
 
     /// Defines each of `impls` as its own unit that resolves and emits
     /// `add_one` after `work` xorshift rounds.
-    fn define_units(&self, impls: &[SymbolName], work: u64) {
+    fn define_units(&self, impls: &[SymbolName], work: u64, emit: Emit) {
         for name in impls {
             let resolved = name.clone();
             self.jd
@@ -196,9 +200,16 @@ impl Setup {
                         if work > 0 {
                             black_box(spin(work));
                         }
-                        r.notify_resolved([(resolved, add_one_address())])
-                            .expect("resolve implementation");
-                        r.notify_emitted(&[]).expect("emit implementation");
+                        match emit {
+                            Emit::TwoSteps => {
+                                r.notify_resolved([(resolved, add_one_address())])
+                                    .expect("resolve implementation");
+                                r.notify_emitted(&[]).expect("emit implementation");
+                            }
+                            Emit::OneStep => r
+                                .notify_ready([(resolved, add_one_address())])
+                                .expect("resolve and emit implementation"),
+                        }
                     },
                 ))
                 .expect("define implementation unit");
@@ -286,16 +297,33 @@ struct FirstCall {
     second_p50: f64,
 }
 
-/// One run: N entries whose implementations are absolute symbols
-/// (`per_unit` false) or each their own unit, each called once, then again.
-fn first_call_run(clock: &Clock, n: usize, per_unit: bool) -> FirstCall {
+/// How a benchmark's implementation units report their code.
+#[derive(Clone, Copy)]
+enum Emit {
+    /// `notify_resolved`, then `notify_emitted(&[])` (ORC's two steps).
+    TwoSteps,
+    /// `notify_ready`: both in one step.
+    OneStep,
+}
+
+/// Where first calls find their implementations.
+#[derive(Clone, Copy)]
+enum Impls {
+    /// Absolute symbols, defined up front.
+    Absolute,
+    /// One unit each, materialized by the first call.
+    Units(Emit),
+}
+
+/// One run: N entries whose implementations are `impls`, each called once,
+/// then again.
+fn first_call_run(clock: &Clock, n: usize, impls_are: Impls) -> FirstCall {
     let s = Setup::new(Session::new());
     let impls = s.intern_all("impl_", n);
     let entries = s.intern_all("entry_", n);
-    if per_unit {
-        s.define_units(&impls, 0);
-    } else {
-        s.define_absolute(&impls);
+    match impls_are {
+        Impls::Units(emit) => s.define_units(&impls, 0, emit),
+        Impls::Absolute => s.define_absolute(&impls),
     }
     let fns = s.stubs(&entries, &impls);
     let heap = HeapCounters::now();
@@ -384,7 +412,9 @@ fn first_calls(clock: &Clock, report: &mut Report) {
     let n = if bench::quick() { 1_000 } else { 10_000 };
     let runs = bench::runs();
 
-    let absolute: Vec<FirstCall> = (0..runs).map(|_| first_call_run(clock, n, false)).collect();
+    let absolute: Vec<FirstCall> = (0..runs)
+        .map(|_| first_call_run(clock, n, Impls::Absolute))
+        .collect();
     report
         .add(
             "manager_first_call_p50_ns",
@@ -409,7 +439,9 @@ fn first_calls(clock: &Clock, report: &mut Report) {
         "allocs/call",
     );
 
-    let per_unit: Vec<FirstCall> = (0..runs).map(|_| first_call_run(clock, n, true)).collect();
+    let per_unit: Vec<FirstCall> = (0..runs)
+        .map(|_| first_call_run(clock, n, Impls::Units(Emit::TwoSteps)))
+        .collect();
     report
         .add(
             "manager_first_call_mu_p50_ns",
@@ -433,6 +465,16 @@ fn first_calls(clock: &Clock, report: &mut Report) {
         med(&per_unit, |r| r.allocations),
         "allocs/call",
     );
+    let one_step: Vec<FirstCall> = (0..runs)
+        .map(|_| first_call_run(clock, n, Impls::Units(Emit::OneStep)))
+        .collect();
+    report
+        .add(
+            "manager_first_call_mu_one_step_p50_ns",
+            med(&one_step, |r| r.first.p50),
+            "ns",
+        )
+        .anchor("units calling notify_ready");
 
     // For scale: what the first call is made of.
     let runtime: Vec<Dist> = (0..runs)
@@ -465,10 +507,11 @@ const FIRST_CALL_TAG: &str = "first_call";
 /// Child (not used by the bench itself; for profilers): one first-call run
 /// of `n` entries, e.g.
 /// `LAZYRT_BENCH_CHILD=first_call:10000:units valgrind --tool=callgrind <bench binary>`
-/// (`absolute` instead of `units` for measurement 1).
-fn child_first_call(n: usize, per_unit: bool) {
+/// (`absolute` instead of `units` for measurement 1, `ready_units` for its
+/// one-step variant).
+fn child_first_call(n: usize, impls: Impls) {
     let clock = Clock::calibrate_for(Duration::from_millis(50));
-    let run = first_call_run(&clock, n, per_unit);
+    let run = first_call_run(&clock, n, impls);
     println!(
         "{}",
         bench::fields_line(
@@ -834,7 +877,7 @@ fn pool_wall_ns(clock: &Clock, kind: PoolKind, n: usize, work: u64, threads: usi
     let s = Setup::new(Session::with_dispatcher(dispatcher));
     let impls = s.intern_all("impl_", n);
     let entries = s.intern_all("entry_", n);
-    s.define_units(&impls, work);
+    s.define_units(&impls, work, Emit::TwoSteps);
     let fns = s.stubs(&entries, &impls);
     wall_ns(clock, n, threads, &|i| {
         let x = i as u64;
@@ -943,7 +986,13 @@ fn main() {
                 child_define_lookup(n.parse().expect("reexport count"))
             }
             (Some(FIRST_CALL_TAG), Some(n), Some(kind)) => {
-                child_first_call(n.parse().expect("entry count"), kind == "units")
+                let impls = match kind {
+                    "absolute" => Impls::Absolute,
+                    "units" => Impls::Units(Emit::TwoSteps),
+                    "ready_units" => Impls::Units(Emit::OneStep),
+                    other => panic!("first_call kind {other:?}: absolute, units or ready_units"),
+                };
+                child_first_call(n.parse().expect("entry count"), impls)
             }
             (Some(ONE_AT_A_TIME_TAG), Some(n), None) => {
                 child_one_at_a_time(n.parse().expect("reexport count"))

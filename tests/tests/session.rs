@@ -327,6 +327,60 @@ fn responsibility_misuse_is_an_error() {
 }
 
 #[test]
+fn notify_ready_resolves_and_emits_in_one_step() {
+    let s = Session::new();
+    let jd = s.create_jit_dylib("main").unwrap();
+    let (f, g, h, x) = (s.intern("f"), s.intern("g"), s.intern("h"), s.intern("x"));
+    // h is emitted depending on f: ready only once f is.
+    let (h2, f2, jd2) = (h.clone(), f.clone(), jd.clone());
+    jd.define(FnUnit::new(
+        "h",
+        [(h.clone(), SymbolFlags::CALLABLE)],
+        move |mut r: MaterializationResponsibility| {
+            r.notify_resolved([(h2, 3)]).unwrap();
+            r.notify_emitted(&[(jd2, f2)]).unwrap();
+        },
+    ))
+    .unwrap();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let (errors2, f2, g2, x2) = (errors.clone(), f.clone(), g.clone(), x.clone());
+    jd.define(FnUnit::new(
+        "f and g",
+        [
+            (f.clone(), SymbolFlags::CALLABLE),
+            (g.clone(), SymbolFlags::CALLABLE),
+        ],
+        move |mut r: MaterializationResponsibility| {
+            let mut e = errors2.lock().unwrap();
+            // Every owed symbol needs an address; a wrong call changes nothing.
+            e.push(r.notify_ready([(f2.clone(), 1)]).unwrap_err().to_string());
+            e.push(
+                r.notify_ready([(f2.clone(), 1), (x2, 9)])
+                    .unwrap_err()
+                    .to_string(),
+            );
+            r.notify_ready([(g2, 2), (f2, 1)]).unwrap();
+        },
+    ))
+    .unwrap();
+    let found = jd
+        .lookup(&[h.clone(), f.clone(), g.clone()], RequiredState::Ready)
+        .unwrap();
+    assert_eq!(
+        (found[&h].address, found[&f].address, found[&g].address),
+        (3, 1, 2)
+    );
+    assert_eq!(
+        *errors.lock().unwrap(),
+        vec![
+            "materialization responsibility misuse in JITDylib main: g was emitted before being resolved",
+            "materialization responsibility misuse in JITDylib main: x is not part of this responsibility",
+        ]
+    );
+    let _ = x;
+}
+
+#[test]
 fn replace_hands_back_unrequested_symbols() {
     let s = Session::new();
     let jd = s.create_jit_dylib("main").unwrap();

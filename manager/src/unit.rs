@@ -1,6 +1,8 @@
 //! Materialization units: what a JITDylib holds for symbols that do not
 //! exist yet, and the built-in ones (closures, aliases and reexports).
 
+use std::borrow::Cow;
+
 use smallvec::SmallVec;
 
 use crate::dylib::JitDylib;
@@ -45,7 +47,8 @@ pub trait MaterializationUnit: Send {
 /// # Ok::<(), lazyrt::Error>(())
 /// ```
 pub struct FnUnit<F> {
-    name: String,
+    /// Borrowed when static (a literal): no allocation per unit.
+    name: Cow<'static, str>,
     /// Inline for one symbol: no allocation besides the unit's box.
     symbols: SmallVec<[(SymbolName, SymbolFlags); 1]>,
     materialize: F,
@@ -55,9 +58,10 @@ impl<F> FnUnit<F>
 where
     F: FnOnce(MaterializationResponsibility) + Send + 'static,
 {
-    /// A unit called `name` providing `symbols` by running `materialize`.
+    /// A unit called `name` (a literal or an owned `String`) providing
+    /// `symbols` by running `materialize`.
     pub fn new(
-        name: impl Into<String>,
+        name: impl Into<Cow<'static, str>>,
         symbols: impl IntoIterator<Item = (SymbolName, SymbolFlags)>,
         materialize: F,
     ) -> Self {

@@ -4,8 +4,9 @@
 //! batch of entries (names short, empty, exactly the limit or too long;
 //! resolvers that return one of four `extern "C" fn(u64) -> u64`
 //! implementations, fail, panic or call their own entry), call an entry through
-//! its stub, redirect one or many, free (including double frees, duplicates and
-//! ids never handed out), and query phase, name, target and address. After
+//! its stub, resolve one ahead of its first call (`Runtime::resolve`), redirect
+//! one or many, free (including double frees, duplicates and ids never handed
+//! out), and query phase, name, target and address. After
 //! every operation the outcome is checked against the model: the call returns
 //! the expected implementation's result (or the fallback's, after the failure
 //! handler saw the expected reason), the resolver ran exactly when expected,
@@ -112,6 +113,7 @@ enum Op {
     RedirectMany(Vec<(Pick, u8)>),
     Free(Vec<Pick>),
     Query(Pick),
+    Resolve(Pick),
 }
 
 /// What the failure handler saw.
@@ -443,6 +445,89 @@ fn call(model: &mut Model, pick: u16, arg: u64) {
     }
 }
 
+/// The text `FailureReason` shows for what the handler saw.
+fn reason_text(seen: &Seen) -> String {
+    match seen {
+        Seen::Resolver(m) | Seen::Other(m) => m.clone(),
+        Seen::Panicked(m) => format!("resolver panicked: {m}"),
+        Seen::Removed => "entry was removed".to_string(),
+        Seen::Cycle(names) => format!("resolution cycle: {}", names.join(" -> ")),
+    }
+}
+
+/// `Runtime::resolve`: the same protocol as a first call, but failures come
+/// back as errors (stored for later calls) instead of reaching the handler.
+fn resolve(rt: &Runtime, model: &mut Model, pick: Pick) {
+    let Some(id) = model.pick(pick) else { return };
+    let result = rt.resolve(id);
+    let failures = FAILURES.with(|f| std::mem::take(&mut *f.borrow_mut()));
+    let runs = RESOLVER_RUNS.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    let problems = RESOLVER_PROBLEMS.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    assert!(problems.is_empty(), "{problems:?}");
+    let Some(entry) = model.entries.get(&id.0).cloned() else {
+        match result {
+            Err(RuntimeError::UnknownEntry { entry }) => assert_eq!(entry, id),
+            Err(RuntimeError::EntryRemoved { entry, .. }) if !never_handed_out(id) => {
+                assert_eq!(entry, id)
+            }
+            other => panic!("resolve of foreign {id}: {other:?}"),
+        }
+        return;
+    };
+    let name = entry.name.clone();
+    let failed = |seen: &Seen| (id.0, name.clone(), reason_text(seen));
+    // (result, failure-handler reports, resolver runs, next state)
+    let (want, want_failures, want_runs, next) = match entry.state.clone() {
+        State::Freed => {
+            let error = result.expect_err("resolve of a freed entry");
+            check_not_live_error(model, id, &error, "resolve");
+            assert!(
+                failures.is_empty() && runs.is_empty(),
+                "resolve of freed {id}"
+            );
+            return;
+        }
+        State::Resolved(f) => (Ok(address(f)), vec![], 0, None),
+        State::Failed(seen) => (Err(failed(&seen)), vec![], 0, None),
+        State::Unresolved(behavior) => match behavior {
+            Behavior::Returns(k) => {
+                let f = implementation(k);
+                (Ok(address(f)), vec![], 1, Some(State::Resolved(f)))
+            }
+            Behavior::Fails => {
+                let seen = Seen::Resolver(refusal(&name));
+                (Err(failed(&seen)), vec![], 1, Some(State::Failed(seen)))
+            }
+            Behavior::Panics => {
+                let seen = Seen::Panicked(PANIC_MESSAGE.to_string());
+                (Err(failed(&seen)), vec![], 1, Some(State::Failed(seen)))
+            }
+            Behavior::CallsItself(k) => {
+                // Its resolver's call of its own stub meets the cycle (that
+                // call reaches the handler), then it answers `k`.
+                let f = implementation(k);
+                let cycle = Seen::Cycle(vec![name.clone(), name.clone()]);
+                let report = (id.0, name.clone(), cycle);
+                (Ok(address(f)), vec![report], 1, Some(State::Resolved(f)))
+            }
+        },
+    };
+    let got = result.map_err(|e| match e {
+        RuntimeError::ResolveFailed {
+            entry,
+            name,
+            reason,
+        } => (entry.0, name, reason),
+        other => panic!("resolve of {id}: unexpected error {other:?}"),
+    });
+    assert_eq!(got, want, "resolve of {id} ({:?})", entry.state);
+    assert_eq!(failures, want_failures, "failures seen resolving {id}");
+    assert_eq!(runs.len(), want_runs, "resolver runs resolving {id}");
+    if let Some(next) = next {
+        model.entries.get_mut(&id.0).expect("entry").state = next;
+    }
+}
+
 fn redirect(rt: &Runtime, model: &mut Model, base: usize, pick: Pick, target: u8) {
     let Some(id) = model.pick(pick) else { return };
     let f = implementation(target);
@@ -586,6 +671,7 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::RedirectMany(picks) => redirect_many(rt, &mut model, base, picks),
             Op::Free(picks) => free(rt, &mut model, base, picks),
             Op::Query(pick) => query(rt, &model, *pick),
+            Op::Resolve(pick) => resolve(rt, &mut model, *pick),
         }
     }
     let live: Vec<EntryId> = model

@@ -544,6 +544,52 @@ fn lazy_reexports_of_each_other_fail_with_the_cycle_named_instead_of_looping() {
 }
 
 #[test]
+fn threads_first_calling_a_cycle_of_lazy_reexports_all_fail_none_hangs() {
+    for round in 0..50 {
+        let fx = fixture(Session::new());
+        let (ping, pong) = (fx.session.intern("ping"), fx.session.intern("pong"));
+        let flags = SymbolFlags::exported_callable();
+        fx.jd
+            .define(lazy_reexports(
+                &fx.manager,
+                [
+                    (ping.clone(), (pong.clone(), flags)),
+                    (pong.clone(), (ping.clone(), flags)),
+                ],
+            ))
+            .unwrap();
+        let stubs = [fx.stub(&ping), fx.stub(&pong)];
+        let barrier = Barrier::new(2);
+        let seen: Vec<Vec<String>> = std::thread::scope(|scope| {
+            let callers: Vec<_> = stubs
+                .iter()
+                .map(|&stub| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        let (_scope, seen) = recording_scope();
+                        barrier.wait();
+                        assert_eq!(call(stub, 1), FALLBACK);
+                        seen.lock().unwrap().clone()
+                    })
+                })
+                .collect();
+            callers.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        // Each caller failed once, and the cycle was named (found on one
+        // thread, or across both through the runtime's wait graph).
+        assert!(seen.iter().all(|s| s.len() == 1), "round {round}: {seen:?}");
+        assert!(
+            seen.iter()
+                .flatten()
+                .any(|m| m.contains("resolution cycle: ")
+                    && m.contains("ping")
+                    && m.contains("pong")),
+            "round {round}: {seen:?}"
+        );
+    }
+}
+
+#[test]
 fn redirects_retarget_entries_and_skip_resolution() {
     let fx = fixture(Session::new());
     let compiled = Arc::new(AtomicUsize::new(0));

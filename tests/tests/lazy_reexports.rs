@@ -506,25 +506,32 @@ fn a_lazy_reexport_of_a_lazy_reexport_goes_through_its_stub() {
     assert_eq!(call(inner_stub, 21), 22);
 }
 
-#[test]
-fn lazy_reexports_of_each_other_fail_with_the_cycle_named_instead_of_looping() {
-    let fx = fixture(Session::new());
-    let (ping, pong, selfie) = (
-        fx.session.intern("ping"),
-        fx.session.intern("pong"),
-        fx.session.intern("selfie"),
-    );
+/// Defines lazy reexports `ping -> pong` and `pong -> ping` (and any
+/// `extra` entry -> implementation pairs) in `fx.jd`.
+fn define_cycle(fx: &Fixture, extra: &[(&str, &str)]) -> (SymbolName, SymbolName) {
+    let (ping, pong) = (fx.session.intern("ping"), fx.session.intern("pong"));
     let flags = SymbolFlags::exported_callable();
+    let extra = extra
+        .iter()
+        .map(|(e, i)| (fx.session.intern(e), (fx.session.intern(i), flags)));
+    let aliases = [
+        (ping.clone(), (pong.clone(), flags)),
+        (pong.clone(), (ping.clone(), flags)),
+    ];
     fx.jd
         .define(lazy_reexports(
             &fx.manager,
-            [
-                (ping.clone(), (pong.clone(), flags)),
-                (pong.clone(), (ping.clone(), flags)),
-                (selfie.clone(), (selfie.clone(), flags)),
-            ],
+            aliases.into_iter().chain(extra),
         ))
         .unwrap();
+    (ping, pong)
+}
+
+#[test]
+fn lazy_reexports_of_each_other_fail_with_the_cycle_named_instead_of_looping() {
+    let fx = fixture(Session::new());
+    let (ping, pong) = define_cycle(&fx, &[("selfie", "selfie")]);
+    let selfie = fx.session.intern("selfie");
     let (_scope, seen) = recording_scope();
     assert_eq!(call(fx.stub(&ping), 1), FALLBACK);
     assert_eq!(call(fx.stub(&pong), 1), FALLBACK, "pong stays failed");
@@ -547,17 +554,7 @@ fn lazy_reexports_of_each_other_fail_with_the_cycle_named_instead_of_looping() {
 fn threads_first_calling_a_cycle_of_lazy_reexports_all_fail_none_hangs() {
     for round in 0..50 {
         let fx = fixture(Session::new());
-        let (ping, pong) = (fx.session.intern("ping"), fx.session.intern("pong"));
-        let flags = SymbolFlags::exported_callable();
-        fx.jd
-            .define(lazy_reexports(
-                &fx.manager,
-                [
-                    (ping.clone(), (pong.clone(), flags)),
-                    (pong.clone(), (ping.clone(), flags)),
-                ],
-            ))
-            .unwrap();
+        let (ping, pong) = define_cycle(&fx, &[]);
         let stubs = [fx.stub(&ping), fx.stub(&pong)];
         let barrier = Barrier::new(2);
         let seen: Vec<Vec<String>> = std::thread::scope(|scope| {

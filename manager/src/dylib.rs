@@ -49,7 +49,12 @@ pub(crate) struct SymbolEntry {
     pub(crate) unit: u32,
     pub(crate) flags: SymbolFlags,
     pub(crate) state: SymState,
+    /// The last lookup pass that found it while pending (see
+    /// `State::next_lookup_pass`): tells a lookup that names it twice.
+    pub(crate) seen: u16,
 }
+
+const _: () = assert!(size_of::<SymbolEntry>() == 16);
 
 pub(crate) struct DylibState {
     pub(crate) name: Arc<str>,
@@ -231,8 +236,7 @@ impl JitDylib {
             found.insert(name.clone(), symbol);
             return Ok(found);
         }
-        self.session
-            .lookup_blocking(&order, symbols.to_vec(), required)
+        self.session.lookup_blocking_of(&order, symbols, required)
     }
 
     /// Adds a generator, asked to define symbols a lookup misses here.
@@ -363,6 +367,7 @@ impl crate::session::State {
                 unit: unit_id,
                 flags: *flags,
                 state,
+                seen: 0,
             };
             if dylib.symbols.insert(name.clone(), row).is_some() && clashes == 0 {
                 // Nothing had these names, so this one is given twice: undo

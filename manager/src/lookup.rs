@@ -12,7 +12,7 @@ use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
 pub(crate) fn lookup(
     session: &Session,
     order: &[(JitDylib, LookupFlags)],
-    symbols: Vec<SymbolName>,
+    symbols: &[SymbolName],
     required: RequiredState,
     callback: LookupCallback,
     caller_runs: bool,
@@ -25,13 +25,18 @@ pub(crate) fn lookup(
         // the lock, symbols found earlier may have been removed.
         let mut located: Vec<Located> = Vec::with_capacity(symbols.len());
         let mut missing = Vec::new();
+        let mut twice = false;
+        let pass = state.next_lookup_pass();
         for (index, name) in symbols.iter().enumerate() {
-            match locate(&state, order, name) {
-                Some((at, entry)) => located.push(Located {
-                    at,
-                    index: index as u32,
-                    entry,
-                }),
+            match locate_marking(&mut state, order, name, pass) {
+                Some((at, entry, seen_before)) => {
+                    twice |= seen_before;
+                    located.push(Located {
+                        at,
+                        index: index as u32,
+                        entry,
+                    });
+                }
                 None => missing.push(name.clone()),
             }
         }
@@ -48,8 +53,9 @@ pub(crate) fn lookup(
             register(
                 &mut state,
                 order,
-                &symbols,
+                symbols,
                 &located,
+                twice,
                 required,
                 callback,
                 &mut deferred,
@@ -101,34 +107,67 @@ fn locate(
     })
 }
 
+/// [`locate`], marking each pending row with `pass` on the way: returns
+/// also whether this pass had found the row already (the lookup names it
+/// twice). A stale mark equal to `pass` (the counter wrapped) only makes a
+/// lookup take the per-symbol registration.
+fn locate_marking(
+    state: &mut crate::session::State,
+    order: &[(JitDylib, LookupFlags)],
+    name: &SymbolName,
+    pass: u16,
+) -> Option<(u32, SymbolEntry, bool)> {
+    for ((jd, flags), at) in order.iter().zip(0u32..) {
+        let Some(entry) = state
+            .dylibs
+            .get_mut(&jd.id)
+            .and_then(|d| d.symbols.get_mut(name))
+        else {
+            continue;
+        };
+        let visible =
+            *flags == LookupFlags::MatchAllSymbols || entry.flags.contains(SymbolFlags::EXPORTED);
+        if !visible {
+            continue;
+        }
+        let seen_before = entry.state == SymState::Pending && entry.seen == pass;
+        entry.seen = pass;
+        return Some((at, *entry, seen_before));
+    }
+    None
+}
+
+/// Registers a located lookup: completes it at once if every symbol is in
+/// the required state (or one has failed); otherwise records the query,
+/// waits on the rest and starts the pending units it needs. A unit all of
+/// whose symbols this lookup asks for (none twice) is waited on as a whole
+/// (one entry for its responsibility, none per symbol); any other symbol
+/// is waited on by name.
+#[allow(clippy::too_many_arguments)]
 fn register(
     state: &mut crate::session::State,
     order: &[(JitDylib, LookupFlags)],
     symbols: &[SymbolName],
     located: &[Located],
+    twice: bool,
     required: RequiredState,
     callback: LookupCallback,
     deferred: &mut Deferred,
 ) {
     let required = required.as_sym_state();
+    // Pass 1 (nothing registered yet, so a failure has nothing to undo):
+    // failures, what is there already, which pending units are needed.
     let mut results = SymbolMap::default();
     results.reserve(located.len());
-    let id = state.next_query;
-    state.next_query += 1;
-    let mut remaining = 0;
-    let mut to_start: Vec<(u32, u32)> = Vec::new();
-    let mut started = crate::tables::IdSet::<u32>::default();
-    if let Some(first) = located.first() {
-        // Most bulk lookups find everything in one JITDylib.
-        state
-            .waiters
-            .reserve(order[first.at as usize].0.id, located.len());
-    }
-    for (i, found) in located.iter().enumerate() {
-        let jd = &order[found.at as usize].0;
-        let name = &symbols[found.index as usize];
+    let mut remaining = 0usize;
+    // Pending unit -> (position of its JITDylib in the order, how many of
+    // this lookup's symbols it provides).
+    let mut pending: crate::tables::IdMap<u32, (u32, u32)> = Default::default();
+    for found in located {
         let entry = found.entry;
         if entry.state == SymState::Failed {
+            let jd = &order[found.at as usize].0;
+            let name = &symbols[found.index as usize];
             let error = state
                 .failures
                 .get(&(jd.id, name.clone()))
@@ -138,18 +177,12 @@ fn register(
                     dylib: jd.name.to_string(),
                     reason: "failed earlier".to_string(),
                 });
-            // Undo the registrations made so far for this query.
-            for earlier in &located[..i] {
-                let dylib = order[earlier.at as usize].0.id;
-                let name = &symbols[earlier.index as usize];
-                state.waiters.retain(dylib, name, |q| q != id);
-            }
             deferred.completions.push((callback, Err(error)));
             return;
         }
         if entry.state >= required {
             results.insert(
-                name.clone(),
+                symbols[found.index as usize].clone(),
                 ExecutorSymbol {
                     address: entry.address,
                     flags: entry.flags,
@@ -158,14 +191,52 @@ fn register(
             continue;
         }
         remaining += 1;
-        if entry.state == SymState::Pending && started.insert(entry.unit) {
-            to_start.push((found.at, entry.unit));
+        if entry.state == SymState::Pending {
+            pending.entry(entry.unit).or_insert((found.at, 0)).1 += 1;
         }
-        state.waiters.add(jd.id, name, id);
     }
     if remaining == 0 {
         deferred.completions.push((callback, Ok(results)));
         return;
+    }
+    // Units this lookup waits on as a whole.
+    let whole = |unit: u32, count: u32, state: &crate::session::State| {
+        !twice
+            && state
+                .units
+                .get(unit)
+                .is_some_and(|u| u.symbols.len() == count as usize)
+    };
+    let whole_units: crate::tables::IdSet<u32> = pending
+        .iter()
+        .filter(|(unit, (_, count))| whole(**unit, *count, state))
+        .map(|(unit, _)| *unit)
+        .collect();
+    let by_name = remaining
+        - pending
+            .iter()
+            .filter(|(unit, _)| whole_units.contains(unit))
+            .map(|(_, (_, count))| *count as usize)
+            .sum::<usize>();
+    let id = state.next_query;
+    state.next_query += 1;
+    if by_name > 0 {
+        if let Some(first) = located.first() {
+            // Most bulk lookups find everything in one JITDylib.
+            state
+                .waiters
+                .reserve(order[first.at as usize].0.id, by_name);
+        }
+        for found in located {
+            let entry = found.entry;
+            if entry.state >= required
+                || (entry.state == SymState::Pending && whole_units.contains(&entry.unit))
+            {
+                continue;
+            }
+            let jd = &order[found.at as usize].0;
+            state.waiters.add(jd.id, &symbols[found.index as usize], id);
+        }
     }
     state.queries.insert(
         id,
@@ -176,8 +247,13 @@ fn register(
             completion: Completion::Callback(callback),
         },
     );
-    for (at, unit) in to_start {
-        state.start_unit(&order[at as usize].0, unit, deferred);
+    for (unit, (at, _)) in pending {
+        if let Some(started) = state.take_unit(&order[at as usize].0, unit) {
+            if whole_units.contains(&unit) {
+                state.waiters.add_for_responsibility(started.1.id(), id);
+            }
+            deferred.materialize.push(started);
+        }
     }
 }
 
@@ -197,7 +273,7 @@ pub(crate) fn lookup_one(
 ) -> Result<ExecutorSymbol, Error> {
     let wanted = required.as_sym_state();
     let mut state = session.inner.lock();
-    let (id, started, dylib) = match locate(&state, order, name) {
+    let (id, started, (dylib, responsibility)) = match locate(&state, order, name) {
         Some((_, e)) if e.state >= wanted && e.state != SymState::Failed => {
             return Ok(ExecutorSymbol {
                 address: e.address,
@@ -217,8 +293,21 @@ pub(crate) fn lookup_one(
                     completion: Completion::Collect(None),
                 },
             );
-            state.waiters.add(dylib.id, name, id);
-            (id, state.take_unit(dylib, e.unit), dylib)
+            // A one-symbol unit (a function compiled on first call) is
+            // waited on as a whole: no per-symbol wait row.
+            let whole = state
+                .units
+                .get(e.unit)
+                .is_some_and(|u| u.symbols.len() == 1);
+            if !whole {
+                state.waiters.add(dylib.id, name, id);
+            }
+            let started = state.take_unit(dylib, e.unit);
+            let responsibility = started.as_ref().map(|(_, r)| r.id());
+            if let (true, Some(responsibility)) = (whole, responsibility) {
+                state.waiters.add_for_responsibility(responsibility, id);
+            }
+            (id, started, (dylib, responsibility))
         }
         _ => {
             drop(state);
@@ -244,6 +333,11 @@ pub(crate) fn lookup_one(
     // Not finished on this thread (the unit handed its work elsewhere):
     // stop collecting and wait like any lookup.
     state.waiters.retain(dylib.id, name, |q| q != id);
+    if let Some(responsibility) = responsibility {
+        state
+            .waiters
+            .retain_responsibility(responsibility, |q| q != id);
+    }
     drop(state);
     lookup_one_waiting(session, order, name, required)
 }
@@ -254,6 +348,6 @@ fn lookup_one_waiting(
     name: &SymbolName,
     required: RequiredState,
 ) -> Result<ExecutorSymbol, Error> {
-    let found = session.lookup_blocking(order, vec![name.clone()], required)?;
+    let found = session.lookup_blocking_of(order, std::slice::from_ref(name), required)?;
     Ok(found[name])
 }

@@ -4,7 +4,7 @@
 
 use crate::dylib::SymState;
 use crate::error::Error;
-use crate::session::{Deferred, State, SymKey};
+use crate::session::{Deferred, Owner, State, SymKey};
 use crate::symbol::{ExecutorSymbol, SymbolName};
 use crate::tables::IdSet;
 
@@ -13,19 +13,25 @@ impl State {
         Some(self.dylibs.get(&key.0)?.symbols.get(&key.1)?.state)
     }
 
-    fn set_state(&mut self, key: &SymKey, state: SymState) -> Option<ExecutorSymbol> {
+    /// Sets `key`'s state; returns its symbol and the state it had.
+    fn set_state(&mut self, key: &SymKey, state: SymState) -> Option<(ExecutorSymbol, SymState)> {
         let entry = self.dylibs.get_mut(&key.0)?.symbols.get_mut(&key.1)?;
-        entry.state = state;
-        Some(ExecutorSymbol {
-            address: entry.address,
-            flags: entry.flags,
-        })
+        let before = std::mem::replace(&mut entry.state, state);
+        Some((
+            ExecutorSymbol {
+                address: entry.address,
+                flags: entry.flags,
+            },
+            before,
+        ))
     }
 
-    /// Marks `keys` emitted with `dependencies` and makes ready whatever can be.
+    /// Marks `keys` (owned by `responsibility` until now) emitted with
+    /// `dependencies` and makes ready whatever can be.
     pub(crate) fn emit(
         &mut self,
         keys: &[SymKey],
+        responsibility: u32,
         dependencies: &[SymKey],
         deferred: &mut Deferred,
     ) {
@@ -39,12 +45,20 @@ impl State {
             if pending.is_empty() {
                 // Everything it depends on is ready: so is it, no search
                 // needed (the common case, e.g. a batch of stubs).
-                if let Some(symbol) = self.set_state(key, SymState::Ready) {
-                    self.became_ready(key.0, &key.1, symbol, deferred);
+                if let Some((symbol, before)) = self.set_state(key, SymState::Ready) {
+                    let owner = Owner {
+                        responsibility,
+                        before,
+                    };
+                    self.became_ready(key.0, &key.1, symbol, Some(owner), deferred);
                 }
                 continue;
             }
-            self.set_state(key, SymState::Emitted);
+            if let Some((_, before)) = self.set_state(key, SymState::Emitted) {
+                // Ready later, when its dependencies are: whoever waits on
+                // the responsibility for it waits on it by name from now on.
+                self.split_off_waiters(key.0, &key.1, responsibility, before);
+            }
             self.deps.insert(key.clone(), pending.clone());
             for dep in &pending {
                 self.dependents
@@ -62,17 +76,18 @@ impl State {
         }
     }
 
-    /// `name` of JITDylib `dylib` (already marked `Ready`, as `symbol`) is
-    /// ready: tells its waiters, and re-checks the emitted symbols that
-    /// waited for it.
+    /// `name` of JITDylib `dylib` (already marked `Ready`, as `symbol`;
+    /// owned by `owner` until now, if anyone) is ready: tells its waiters,
+    /// and re-checks the emitted symbols that waited for it.
     pub(crate) fn became_ready(
         &mut self,
         dylib: u32,
         name: &SymbolName,
         symbol: ExecutorSymbol,
+        owner: Option<Owner>,
         deferred: &mut Deferred,
     ) {
-        self.notify(dylib, name, SymState::Ready, symbol, deferred);
+        self.notify(dylib, name, SymState::Ready, symbol, owner, deferred);
         if !self.dependents.is_empty()
             && let Some(waiting) = self.dependents.remove(&(dylib, name.clone()))
         {
@@ -112,9 +127,9 @@ impl State {
                 if self.sym_state(&node) != Some(SymState::Emitted) {
                     continue;
                 }
-                let symbol = self.set_state(&node, SymState::Ready).expect("present");
+                let (symbol, _) = self.set_state(&node, SymState::Ready).expect("present");
                 self.deps.remove(&node);
-                self.notify(node.0, &node.1, SymState::Ready, symbol, deferred);
+                self.notify(node.0, &node.1, SymState::Ready, symbol, None, deferred);
                 if let Some(waiting) = self.dependents.remove(&node) {
                     worklist.extend(waiting);
                 }

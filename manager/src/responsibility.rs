@@ -12,7 +12,7 @@
 
 use crate::dylib::{JitDylib, SymState, SymbolEntry};
 use crate::error::Error;
-use crate::session::{Deferred, PendingUnit, Session, State, SymKey, UnitSymbols};
+use crate::session::{Deferred, Owner, PendingUnit, Session, State, SymKey, UnitSymbols};
 use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
 use crate::tables::IdMap;
 use crate::unit::MaterializationUnit;
@@ -73,6 +73,11 @@ impl MaterializationResponsibility {
             owed,
             index: None,
         }
+    }
+
+    /// Its id (what the symbol table's rows name as their owner).
+    pub(crate) fn id(&self) -> u32 {
+        self.id
     }
 
     /// The JITDylib the symbols are defined in.
@@ -142,9 +147,11 @@ impl MaterializationResponsibility {
     /// could be handed back with [`MaterializationResponsibility::replace`]).
     pub fn requested_symbols(&self) -> Vec<SymbolName> {
         let state = self.dylib.session.inner.lock();
+        // A lookup waiting on the whole responsibility requested all of it.
+        let all = state.responsibility_waited(self.id);
         let mut requested: Vec<SymbolName> = self
             .live()
-            .filter(|o| state.has_waiters(self.dylib.id, &o.name))
+            .filter(|o| all || state.has_waiters(self.dylib.id, &o.name))
             .map(|o| o.name.clone())
             .collect();
         requested.sort();
@@ -252,12 +259,23 @@ impl MaterializationResponsibility {
                 continue;
             };
             entry.address = *address;
-            entry.state = SymState::Resolved;
+            let before = std::mem::replace(&mut entry.state, SymState::Resolved);
             let symbol = ExecutorSymbol {
                 address: *address,
                 flags: self.owed[i].flags,
             };
-            state.notify(self.dylib.id, name, SymState::Resolved, symbol, deferred);
+            let owner = Owner {
+                responsibility: self.id,
+                before,
+            };
+            state.notify(
+                self.dylib.id,
+                name,
+                SymState::Resolved,
+                symbol,
+                Some(owner),
+                deferred,
+            );
         }
     }
 
@@ -282,7 +300,8 @@ impl MaterializationResponsibility {
                 .filter(|o| owned_by(&mut state, self.dylib.id, self.id, &o.name).is_some())
                 .map(|o| (self.dylib.id, o.name))
                 .collect();
-            state.emit(&keys, &deps, &mut deferred);
+            state.emit(&keys, self.id, &deps, &mut deferred);
+            state.waiters.remove_responsibility(self.id);
             state.release_drained_tables();
         }
         self.dylib.session.run_deferred(deferred);
@@ -348,14 +367,19 @@ impl MaterializationResponsibility {
                     continue;
                 };
                 entry.address = *address;
-                entry.state = SymState::Ready;
+                let before = std::mem::replace(&mut entry.state, SymState::Ready);
                 entry.unit = crate::dylib::NO_UNIT;
                 let symbol = ExecutorSymbol {
                     address: *address,
                     flags: owed[i].flags,
                 };
-                state.became_ready(dylib, name, symbol, &mut deferred);
+                let owner = Owner {
+                    responsibility: self.id,
+                    before,
+                };
+                state.became_ready(dylib, name, symbol, Some(owner), &mut deferred);
             }
+            state.waiters.remove_responsibility(self.id);
             state.release_drained_tables();
         }
         self.dylib.session.run_deferred(deferred);
@@ -376,14 +400,25 @@ impl MaterializationResponsibility {
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
+            let mut lowest = SymState::Failed;
             let mut names: Vec<SymbolName> = owed
                 .into_iter()
                 .filter(|o| !o.gone)
-                .filter(|o| owned_by(&mut state, self.dylib.id, self.id, &o.name).is_some())
+                .filter(
+                    |o| match owned_by(&mut state, self.dylib.id, self.id, &o.name) {
+                        Some(entry) => {
+                            lowest = lowest.min(entry.state);
+                            true
+                        }
+                        None => false,
+                    },
+                )
                 .map(|o| o.name)
                 .collect();
             if names.is_empty() {
-                return; // all removed meanwhile: nobody to tell
+                // All removed meanwhile: nobody to tell.
+                state.waiters.remove_responsibility(self.id);
+                return;
             }
             names.sort();
             let dylib = self.dylib.name.to_string();
@@ -400,6 +435,7 @@ impl MaterializationResponsibility {
                 }
             };
             let keys: Vec<SymKey> = names.into_iter().map(|n| (self.dylib.id, n)).collect();
+            state.fail_responsibility_waiters(self.id, lowest, true, &error, &mut deferred);
             state.fail_symbols(keys, &error, &mut deferred);
             deferred.errors.push(error);
         }
@@ -444,6 +480,14 @@ impl MaterializationResponsibility {
                 unit,
                 symbols: SmallVec::from_vec(symbols),
             });
+            for name in &names {
+                // Whoever waited on this responsibility for these symbols
+                // waits on them by name now (and so starts the new unit).
+                state.split_off_waiters(self.dylib.id, name, self.id, SymState::Materializing);
+            }
+            if self.live().next().is_none() {
+                state.waiters.remove_responsibility(self.id);
+            }
             let dylib = state.dylib_mut(&self.dylib)?;
             for name in &names {
                 if let Some(entry) = dylib.symbols.get_mut(name) {
@@ -487,8 +531,20 @@ impl MaterializationResponsibility {
                 gone: false,
             });
         }
+        // Whoever waits on all of this responsibility waits on all of the
+        // part split off.
+        state.waiters.copy_responsibility(self.id, id);
         drop(state);
         self.hand_off(&positions);
+        if self.live().next().is_none() {
+            // Nothing left here: only the part waits on.
+            self.dylib
+                .session
+                .inner
+                .lock()
+                .waiters
+                .remove_responsibility(self.id);
+        }
         Ok(split)
     }
 }

@@ -120,6 +120,8 @@ pub(crate) struct State {
     pub(crate) next_responsibility: u32,
     pub(crate) queries: IdMap<u64, Query>,
     pub(crate) next_query: u64,
+    /// Counter of lookup passes (never 0), marking the rows a pass found.
+    pub(crate) lookup_pass: u16,
     pub(crate) waiters: crate::waiters::Waiters,
     pub(crate) failures: IdMap<SymKey, Error>,
     /// Emitted, not yet ready symbols and what they wait for.
@@ -189,6 +191,7 @@ impl Session {
                     next_responsibility: 0,
                     queries: IdMap::default(),
                     next_query: 0,
+                    lookup_pass: 0,
                     waiters: Default::default(),
                     failures: IdMap::default(),
                     deps: IdMap::default(),
@@ -288,7 +291,7 @@ impl Session {
         on_complete: impl FnOnce(Result<SymbolMap, Error>) + Send + 'static,
     ) {
         let callback = Box::new(on_complete);
-        crate::lookup::lookup(self, order, symbols, required, callback, false);
+        crate::lookup::lookup(self, order, &symbols, required, callback, false);
     }
 
     /// [`Session::lookup`], waiting for the result.
@@ -303,6 +306,17 @@ impl Session {
         &self,
         order: &[(JitDylib, LookupFlags)],
         symbols: Vec<SymbolName>,
+        required: RequiredState,
+    ) -> Result<SymbolMap, Error> {
+        self.lookup_blocking_of(order, &symbols, required)
+    }
+
+    /// [`Session::lookup_blocking`] of borrowed names (the lookup only
+    /// reads them: no copy of a bulk list).
+    pub(crate) fn lookup_blocking_of(
+        &self,
+        order: &[(JitDylib, LookupFlags)],
+        symbols: &[SymbolName],
         required: RequiredState,
     ) -> Result<SymbolMap, Error> {
         let slot = Arc::new(ResultSlot {
@@ -398,50 +412,164 @@ impl SessionInner {
     }
 }
 
+/// The responsibility that owned a symbol when it changed state, and the
+/// state it had before: whoever waits on that responsibility as a whole is
+/// reached for the symbol only as it crosses their required state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Owner {
+    pub(crate) responsibility: u32,
+    pub(crate) before: SymState,
+}
+
+/// Counts `symbol` for query `id` (present and satisfied by `reached`);
+/// completes it when nothing remains.
+fn reach_query(
+    queries: &mut IdMap<u64, Query>,
+    id: u64,
+    name: &SymbolName,
+    symbol: ExecutorSymbol,
+    deferred: &mut Deferred,
+) {
+    let Some(query) = queries.get_mut(&id) else {
+        return;
+    };
+    query.remaining -= 1;
+    match &mut query.completion {
+        Completion::Collect(result) => *result = Some(Ok(symbol)),
+        Completion::Callback(_) => {
+            query.results.insert(name.clone(), symbol);
+            if query.remaining == 0 {
+                let query = queries.remove(&id).expect("present");
+                let Completion::Callback(callback) = query.completion else {
+                    unreachable!("matched above")
+                };
+                deferred.completions.push((callback, Ok(query.results)));
+            }
+        }
+    }
+}
+
 impl State {
+    /// A new lookup pass number for [`crate::dylib::SymbolEntry::seen`].
+    pub(crate) fn next_lookup_pass(&mut self) -> u16 {
+        self.lookup_pass = self.lookup_pass.checked_add(1).unwrap_or(1);
+        self.lookup_pass
+    }
+
     /// Tells the queries waiting on `name` of JITDylib `dylib` that it
-    /// reached `reached`.
+    /// reached `reached`: those waiting on it by name, and those waiting on
+    /// the whole of `owner` (the responsibility it belonged to until now).
     pub(crate) fn notify(
         &mut self,
         dylib: u32,
         name: &SymbolName,
         reached: SymState,
         symbol: ExecutorSymbol,
+        owner: Option<Owner>,
         deferred: &mut Deferred,
     ) {
-        let queries = &mut self.queries;
-        let mut reach = |id: u64| -> bool {
-            let Some(query) = queries.get_mut(&id) else {
-                return false;
+        if self.waiters.dylib_waited(dylib) {
+            let queries = &mut self.queries;
+            let mut reach = |id: u64| -> bool {
+                let Some(query) = queries.get(&id) else {
+                    return false;
+                };
+                if reached < query.required {
+                    return true;
+                }
+                reach_query(queries, id, name, symbol, deferred);
+                false
             };
-            if reached < query.required {
-                return true;
-            }
-            query.remaining -= 1;
-            match &mut query.completion {
-                Completion::Collect(result) => *result = Some(Ok(symbol)),
-                Completion::Callback(_) => {
-                    query.results.insert(name.clone(), symbol);
-                    if query.remaining == 0 {
-                        let query = queries.remove(&id).expect("present");
-                        let Completion::Callback(callback) = query.completion else {
-                            unreachable!("matched above")
-                        };
-                        deferred.completions.push((callback, Ok(query.results)));
+            if reached == SymState::Ready {
+                // The last state: every waiter is satisfied and leaves (one
+                // probe).
+                if let Some(list) = self.waiters.remove(dylib, name) {
+                    for &id in list.ids() {
+                        reach(id);
                     }
                 }
+            } else {
+                self.waiters.retain(dylib, name, reach);
             }
-            false
-        };
-        if reached == SymState::Ready {
-            // The last state: every waiter is satisfied and leaves (one probe).
-            if let Some(list) = self.waiters.remove(dylib, name) {
-                for &id in list.ids() {
-                    reach(id);
+        }
+        if let Some(owner) = owner {
+            for &id in self.waiters.of_responsibility(owner.responsibility) {
+                let crossed = self
+                    .queries
+                    .get(&id)
+                    .is_some_and(|q| owner.before < q.required && reached >= q.required);
+                if crossed {
+                    reach_query(&mut self.queries, id, name, symbol, deferred);
                 }
             }
+        }
+    }
+
+    /// `name` leaves responsibility `responsibility` in state `state`
+    /// without reaching every whole-responsibility waiter (emitted with
+    /// unready dependencies, handed back to a new unit): those not yet
+    /// reached for it wait on it by name from now on.
+    pub(crate) fn split_off_waiters(
+        &mut self,
+        dylib: u32,
+        name: &SymbolName,
+        responsibility: u32,
+        state: SymState,
+    ) {
+        let ids: smallvec::SmallVec<[u64; 2]> = self
+            .waiters
+            .of_responsibility(responsibility)
+            .iter()
+            .copied()
+            .filter(|id| self.queries.get(id).is_some_and(|q| state < q.required))
+            .collect();
+        for id in ids {
+            self.waiters.add(dylib, name, id);
+        }
+    }
+
+    /// Fails the queries waiting on all of `responsibility`'s symbols that
+    /// are still below their required state for one of the failing ones
+    /// (`lowest`: the lowest state among them); with `end`, forgets the
+    /// list (the responsibility is over).
+    pub(crate) fn fail_responsibility_waiters(
+        &mut self,
+        responsibility: u32,
+        lowest: SymState,
+        end: bool,
+        error: &Error,
+        deferred: &mut Deferred,
+    ) {
+        let ids: smallvec::SmallVec<[u64; 2]> = if end {
+            match self.waiters.remove_responsibility(responsibility) {
+                Some(list) => list.ids().into(),
+                None => return,
+            }
         } else {
-            self.waiters.retain(dylib, name, reach);
+            self.waiters.of_responsibility(responsibility).into()
+        };
+        for id in ids {
+            if self.queries.get(&id).is_some_and(|q| lowest < q.required) {
+                self.fail_query(id, error, deferred);
+            }
+        }
+    }
+
+    /// Fails query `id` (if still waiting) with `error`.
+    pub(crate) fn fail_query(&mut self, id: u64, error: &Error, deferred: &mut Deferred) {
+        let Some(query) = self.queries.get_mut(&id) else {
+            return;
+        };
+        if let Completion::Collect(result) = &mut query.completion {
+            *result = Some(Err(error.clone()));
+            return;
+        }
+        if let Some(Query {
+            completion: Completion::Callback(callback),
+            ..
+        }) = self.queries.remove(&id)
+        {
+            deferred.completions.push((callback, Err(error.clone())));
         }
     }
 
@@ -459,7 +587,8 @@ impl State {
         release(&mut self.dependents);
     }
 
-    /// Fails every query waiting on `name` of JITDylib `dylib` with `error`.
+    /// Fails every query waiting on `name` of JITDylib `dylib` by name with
+    /// `error`.
     pub(crate) fn fail_waiters(
         &mut self,
         dylib: u32,
@@ -470,26 +599,21 @@ impl State {
         let Some(list) = self.waiters.remove(dylib, name) else {
             return;
         };
-        for id in list.ids() {
-            let Some(query) = self.queries.get_mut(id) else {
-                continue;
-            };
-            if let Completion::Collect(result) = &mut query.completion {
-                *result = Some(Err(error.clone()));
-                continue;
-            }
-            if let Some(Query {
-                completion: Completion::Callback(callback),
-                ..
-            }) = self.queries.remove(id)
-            {
-                deferred.completions.push((callback, Err(error.clone())));
-            }
+        for &id in list.ids() {
+            self.fail_query(id, error, deferred);
         }
     }
 
-    /// Whether anyone waits on `key`.
+    /// Whether any query waits on `name` of JITDylib `dylib` by name.
     pub(crate) fn has_waiters(&self, dylib: u32, name: &SymbolName) -> bool {
         self.waiters.contains(dylib, name)
+    }
+
+    /// Whether a live query waits on all of `responsibility`'s symbols.
+    pub(crate) fn responsibility_waited(&self, responsibility: u32) -> bool {
+        self.waiters
+            .of_responsibility(responsibility)
+            .iter()
+            .any(|id| self.queries.contains_key(id))
     }
 }

@@ -284,7 +284,7 @@ impl State {
     ) {
         let mut waited: Vec<SymbolName> = names
             .iter()
-            .filter(|n| self.has_waiters(jd.id, n))
+            .filter(|n| self.has_waiters(jd.id, n) || self.waited_through_owner(jd.id, n))
             .cloned()
             .collect();
         waited.sort();
@@ -299,13 +299,27 @@ impl State {
             let Some(entry) = dylib.symbols.remove(&name) else {
                 continue;
             };
-            if entry.state == SymState::Pending
-                && let Some(unit) = self.units.get_mut(entry.unit)
-            {
-                unit.symbols.retain(|(n, _)| *n != name);
-                if unit.symbols.is_empty() {
-                    self.units.remove(entry.unit);
+            match entry.state {
+                SymState::Pending => {
+                    if let Some(unit) = self.units.get_mut(entry.unit) {
+                        unit.symbols.retain(|(n, _)| *n != name);
+                        if unit.symbols.is_empty() {
+                            self.units.remove(entry.unit);
+                        }
+                    }
                 }
+                SymState::Materializing | SymState::Resolved => {
+                    // Lookups waiting on its whole responsibility and not yet
+                    // satisfied for this symbol fail.
+                    self.fail_responsibility_waiters(
+                        entry.unit,
+                        entry.state,
+                        false,
+                        &error,
+                        deferred,
+                    );
+                }
+                _ => {}
             }
             let key = (jd.id, name);
             self.failures.remove(&key);
@@ -313,5 +327,19 @@ impl State {
             self.dependents.remove(&key);
             self.fail_waiters(key.0, &key.1, &error, deferred);
         }
+    }
+
+    /// Whether a lookup waiting on all of the responsibility that owns
+    /// `name` of JITDylib `dylib` still waits for it.
+    fn waited_through_owner(&self, dylib: u32, name: &SymbolName) -> bool {
+        let Some(entry) = self.dylibs.get(&dylib).and_then(|d| d.symbols.get(name)) else {
+            return false;
+        };
+        matches!(entry.state, SymState::Materializing | SymState::Resolved)
+            && self.waiters.of_responsibility(entry.unit).iter().any(|id| {
+                self.queries
+                    .get(id)
+                    .is_some_and(|q| entry.state < q.required)
+            })
     }
 }

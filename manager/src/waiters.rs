@@ -1,7 +1,20 @@
-//! Which queries wait on which symbols: per JITDylib, a map from name to a
-//! [`WaitList`]. Keyed by JITDylib first so every probe borrows the name
-//! (no reference-count traffic on the hot define, lookup and notify paths).
-//! A name is present only while some query waits on it.
+//! Which queries wait on which symbols, in two forms:
+//!
+//! - **per symbol**: per JITDylib, a map from name to a [`WaitList`]. Keyed
+//!   by JITDylib first so every probe borrows the name (no reference-count
+//!   traffic on the hot define, lookup and notify paths). A name is present
+//!   only while some query waits on it.
+//! - **per responsibility**: queries that wait on *every* symbol a
+//!   materializing responsibility owns (the lookup that started its unit
+//!   and asked for all of the unit's symbols: a first call, or a bulk lookup
+//!   of a whole batch of stubs). One list per responsibility instead of one
+//!   row per symbol, so starting and finishing a large unit touches no
+//!   per-symbol wait table. Such a query is reached for a symbol when that
+//!   symbol moves from below its required state to at or above it while
+//!   owned by the responsibility; whenever a symbol leaves the
+//!   responsibility otherwise (emitted with unready dependencies, handed
+//!   back by `replace`) the queries not yet reached for it move to its
+//!   per-symbol list, and when the responsibility ends its list goes.
 
 use std::collections::hash_map::Entry;
 
@@ -11,6 +24,8 @@ use crate::tables::{IdMap, WaitList};
 #[derive(Default)]
 pub(crate) struct Waiters {
     by_dylib: IdMap<u32, IdMap<SymbolName, WaitList>>,
+    /// Responsibility id -> queries waiting on all of its symbols.
+    by_responsibility: IdMap<u32, WaitList>,
 }
 
 impl Waiters {
@@ -55,9 +70,66 @@ impl Waiters {
         self.by_dylib.get_mut(&dylib)?.remove(name)
     }
 
-    /// Whether nobody waits on anything.
+    /// Whether no query waits on any symbol by name (per-responsibility
+    /// waits are on symbols that already have an owner).
     pub(crate) fn is_empty(&self) -> bool {
         self.by_dylib.values().all(|names| names.is_empty())
+    }
+
+    /// Whether JITDylib `dylib` has per-symbol waiters at all (one probe:
+    /// lets hot notify loops skip the name probe).
+    pub(crate) fn dylib_waited(&self, dylib: u32) -> bool {
+        self.by_dylib
+            .get(&dylib)
+            .is_some_and(|names| !names.is_empty())
+    }
+
+    /// Registers query `id` as waiting on every symbol responsibility
+    /// `responsibility` owns.
+    pub(crate) fn add_for_responsibility(&mut self, responsibility: u32, id: u64) {
+        match self.by_responsibility.entry(responsibility) {
+            Entry::Occupied(mut list) => list.get_mut().push(id),
+            Entry::Vacant(row) => {
+                row.insert(WaitList::One(id));
+            }
+        }
+    }
+
+    /// The queries waiting on all of `responsibility`'s symbols.
+    pub(crate) fn of_responsibility(&self, responsibility: u32) -> &[u64] {
+        self.by_responsibility
+            .get(&responsibility)
+            .map_or(&[], WaitList::ids)
+    }
+
+    /// Copies the per-responsibility waiters of `from` to `to` (a
+    /// delegated part is waited on by whoever waited on the whole).
+    pub(crate) fn copy_responsibility(&mut self, from: u32, to: u32) {
+        let ids: smallvec::SmallVec<[u64; 2]> = self.of_responsibility(from).into();
+        for id in ids {
+            self.add_for_responsibility(to, id);
+        }
+    }
+
+    /// Forgets `responsibility`'s list (it ended); returns it.
+    pub(crate) fn remove_responsibility(&mut self, responsibility: u32) -> Option<WaitList> {
+        if self.by_responsibility.is_empty() {
+            return None;
+        }
+        self.by_responsibility.remove(&responsibility)
+    }
+
+    /// Drops query `id` from `responsibility`'s list.
+    pub(crate) fn retain_responsibility(
+        &mut self,
+        responsibility: u32,
+        keep: impl FnMut(u64) -> bool,
+    ) {
+        if let Some(list) = self.by_responsibility.get_mut(&responsibility)
+            && !list.retain(keep)
+        {
+            self.by_responsibility.remove(&responsibility);
+        }
     }
 
     /// Gives back the memory of drained large tables (hash tables keep their
@@ -65,5 +137,8 @@ impl Waiters {
     pub(crate) fn release_drained(&mut self) {
         self.by_dylib
             .retain(|_, names| !(names.is_empty() && names.capacity() > 1024));
+        if self.by_responsibility.is_empty() && self.by_responsibility.capacity() > 1024 {
+            self.by_responsibility = IdMap::default();
+        }
     }
 }

@@ -60,6 +60,15 @@ impl NameArena {
         Some(offset)
     }
 
+    /// The offsets of the stored names, in order (walks the length
+    /// prefixes: every offset is one `push` returned).
+    pub(crate) fn offsets(&self) -> NameOffsets<'_> {
+        NameOffsets {
+            bytes: &self.bytes,
+            at: 0,
+        }
+    }
+
     pub(crate) fn get(&self, offset: u32) -> &str {
         let at = offset as usize;
         let len = u16::from_le_bytes([self.bytes[at], self.bytes[at + 1]]) as usize;
@@ -73,6 +82,24 @@ impl NameArena {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bytes.capacity()
+    }
+}
+
+/// Iterator of [`NameArena::offsets`].
+pub(crate) struct NameOffsets<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Iterator for NameOffsets<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        let prefix = self.bytes.get(self.at..self.at + 2)?;
+        let len = u16::from_le_bytes([prefix[0], prefix[1]]) as usize;
+        let offset = self.at as u32;
+        self.at += 2 + len;
+        Some(offset)
     }
 }
 

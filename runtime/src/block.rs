@@ -101,13 +101,16 @@ impl Block {
         let data_bytes = DATA_BYTES.next_multiple_of(page);
         let code_bytes = arch::code_bytes(BLOCK_CAPACITY);
         let map_bytes = data_bytes + code_bytes.next_multiple_of(page);
+        // Populated: every page is written below (all slots and the whole
+        // code part), and one populating mmap is several times cheaper than
+        // a page fault per page.
         // SAFETY: anonymous private mapping, no address hint.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 map_bytes,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
                 -1,
                 0,
             )

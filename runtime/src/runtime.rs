@@ -145,24 +145,64 @@ impl Runtime {
         resolver: Arc<dyn Resolve>,
         specs: impl IntoIterator<Item = EntrySpec<'n>>,
     ) -> Result<Vec<Entry>, RuntimeError> {
-        // Buffered (inline for small batches): the arena is sized from all
-        // names before it is filled, so it is allocated once.
+        // Buffered (inline for small batches): the specs are walked twice.
         let specs: SmallVec<[EntrySpec<'n>; 4]> = specs.into_iter().collect();
-        if let Some(long) = specs.iter().find(|s| s.name.len() > MAX_NAME_BYTES) {
-            return Err(RuntimeError::NameTooLong {
-                len: long.name.len(),
-                prefix: long.name.chars().take(32).collect(),
-                max: MAX_NAME_BYTES,
-            });
+        self.create_entries_from(resolver, specs.iter().copied())
+    }
+
+    /// [`Runtime::create_entries`] for specs that can be walked more than
+    /// once (a cloneable iterator over a collection): nothing is buffered,
+    /// so a large batch costs no transient copy of its specs. Each walk
+    /// must yield the same specs; the entries made are those of the last
+    /// walk, at most as many as the first counted.
+    ///
+    /// ```
+    /// # use std::{ffi::c_void, ptr::NonNull, sync::Arc};
+    /// # use lazyrt_runtime::{EntryInfo, EntrySpec, ResolveError, Runtime};
+    /// # extern "C" fn seven() -> i32 { 7 }
+    /// let rt = Runtime::global()?;
+    /// let resolver = Arc::new(|_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+    ///     Ok(NonNull::new(seven as *mut c_void).unwrap())
+    /// });
+    /// let names = ["a", "b", "c"];
+    /// let entries = rt.create_entries_from(
+    ///     resolver,
+    ///     names.iter().enumerate().map(|(i, n)| EntrySpec::new(n, i as u64)),
+    /// )?;
+    /// assert_eq!(entries.len(), 3);
+    /// # Ok::<(), lazyrt_runtime::RuntimeError>(())
+    /// ```
+    pub fn create_entries_from<'n, I>(
+        &self,
+        resolver: Arc<dyn Resolve>,
+        specs: I,
+    ) -> Result<Vec<Entry>, RuntimeError>
+    where
+        I: Iterator<Item = EntrySpec<'n>> + Clone,
+    {
+        let mut n = 0usize;
+        for spec in specs.clone() {
+            if spec.name.len() > MAX_NAME_BYTES {
+                return Err(RuntimeError::NameTooLong {
+                    len: spec.name.len(),
+                    prefix: spec.name.chars().take(32).collect(),
+                    max: MAX_NAME_BYTES,
+                });
+            }
+            n += 1;
         }
-        let n = specs.len();
         if n == 0 {
             return Ok(Vec::new());
         }
-        let names = NameArena::of(specs.iter().map(|s| s.name)).ok_or(RuntimeError::Exhausted {
-            requested: n,
-            what: "the 4 GiB name arena of one batch",
-        })?;
+        let names = NameArena::of(specs.clone().take(n).map(|s| s.name)).ok_or(
+            RuntimeError::Exhausted {
+                requested: n,
+                what: "the 4 GiB name arena of one batch",
+            },
+        )?;
+        // Offsets of the names, read back from the arena itself (so they
+        // are the arena's own boundaries whatever the last walk yields).
+        let offsets: Vec<u32> = names.offsets().collect();
         let mut allocator = lock(&self.allocator);
         let new_blocks = allocator.blocks_needed(n).ok_or(RuntimeError::Exhausted {
             requested: n,
@@ -186,19 +226,20 @@ impl Runtime {
                 requested: n,
                 what: "the batch table",
             })?;
+        // Tags of the last walk; a walk shorter than the first gives tag 0
+        // to the rest (every counted entry is made, so the batch's count of
+        // live entries is exact).
+        let mut tags = specs.map(|s| s.tag);
         self.batches
             .insert(batch_id, Box::new(Batch::new(resolver, names, n)));
         let mut entries = Vec::with_capacity(n);
-        // Offsets into the arena, in the order `NameArena::of` stored them.
-        let mut name_at = 0u32;
-        for spec in &specs {
+        for name_at in offsets {
             let index = allocator.take_index();
             let (block, local) = self.block_of(index).expect("allocated index has a block");
             let record = block.record(local);
             record.batch.store(batch_id, Ordering::Relaxed);
             record.name.store(name_at, Ordering::Relaxed);
-            record.set_tag(spec.tag);
-            name_at += NameArena::stored_len(spec.name) as u32;
+            record.set_tag(tags.next().unwrap_or(0));
             // Publishes the fields above to whoever wins the first call.
             block.cell(local).reset();
             entries.push(Entry {

@@ -252,37 +252,40 @@ impl MaterializationUnit for LazyReexportsUnit {
     }
 
     fn materialize(self: Box<Self>, mut responsibility: MaterializationResponsibility) {
-        let this = *self;
-        let source = this
-            .source
-            .unwrap_or_else(|| responsibility.target_dylib().clone());
+        let LazyReexportsUnit {
+            manager,
+            source,
+            aliases,
+        } = *self;
+        let source = source.unwrap_or_else(|| responsibility.target_dylib().clone());
+        // The names move apart (no reference-count traffic per alias): the
+        // implementations into the batch the runtime keeps, the entries into
+        // a list that lives while their stubs are made and announced.
+        let mut entries: SmallVec<[SymbolName; 1]> = SmallVec::with_capacity(aliases.len());
+        let mut implementations: SmallVec<[SymbolName; 1]> = SmallVec::with_capacity(aliases.len());
+        for (entry, implementation, _) in aliases {
+            entries.push(entry);
+            implementations.push(implementation);
+        }
         let batch = Arc::new(ReexportBatch {
-            manager: Arc::downgrade(&this.manager),
+            manager: Arc::downgrade(&manager),
             source: [(source, LookupFlags::MatchAllSymbols)],
-            implementations: collect_exact(this.aliases.iter().map(|(_, i, _)| i.clone())),
+            implementations,
         });
-        let specs = this
-            .aliases
+        let specs = entries
             .iter()
             .enumerate()
-            .map(|(i, (entry, _, _))| EntrySpec::new(entry.as_str(), i as u64));
-        let entries = match this.manager.runtime.create_entries(batch, specs) {
-            Ok(entries) => entries,
+            .map(|(i, entry)| EntrySpec::new(entry.as_str(), i as u64));
+        let stubs = match manager.runtime.create_entries_from(batch, specs) {
+            Ok(stubs) => stubs,
             Err(e) => return responsibility.fail(e),
         };
-        let stubs: SmallVec<[(SymbolName, u64); 1]> = this
-            .aliases
-            .iter()
-            .zip(&entries)
-            .map(|((name, _, _), entry)| (name.clone(), entry.address.as_ptr() as u64))
-            .collect();
         // Removing these symbols frees the stubs; the runtime reuses them.
-        let ids: SmallVec<[lazyrt_runtime::EntryId; 2]> =
-            collect_exact(entries.iter().map(|e| e.id));
-        let manager = Arc::downgrade(&this.manager);
+        let ids: SmallVec<[lazyrt_runtime::EntryId; 2]> = collect_exact(stubs.iter().map(|e| e.id));
+        let weak = Arc::downgrade(&manager);
         let dylib_name = responsibility.target_dylib().name.clone(); // Arc<str>: no copy
         responsibility.on_removal(move || {
-            let Some(manager) = manager.upgrade() else {
+            let Some(manager) = weak.upgrade() else {
                 return;
             };
             let listener = manager.listener();
@@ -300,11 +303,17 @@ impl MaterializationUnit for LazyReexportsUnit {
                 listener.removed(&dylib_name, &names);
             }
         });
-        if let Some(listener) = this.manager.listener() {
-            listener.created(responsibility.target_dylib(), &stubs);
+        let addresses = entries
+            .iter()
+            .zip(&stubs)
+            .map(|(name, stub)| (name, stub.address.as_ptr() as u64));
+        if let Some(listener) = manager.listener() {
+            let created: Vec<(SymbolName, u64)> =
+                addresses.clone().map(|(n, a)| (n.clone(), a)).collect();
+            listener.created(responsibility.target_dylib(), &created);
         }
         // Stubs are ready the moment they exist: resolve and emit in one pass.
-        if let Err(e) = responsibility.notify_ready_all(&stubs) {
+        if let Err(e) = responsibility.notify_ready_all(addresses) {
             responsibility.fail(e);
         }
     }

@@ -18,7 +18,8 @@ use crate::tables::IdMap;
 use crate::unit::MaterializationUnit;
 use smallvec::SmallVec;
 
-/// A symbol the responsibility owes.
+/// A symbol the responsibility owes (the size of a `(name, flags)` pair, so
+/// a unit's symbol list turns into one in place).
 struct Owed {
     name: SymbolName,
     flags: SymbolFlags,
@@ -56,17 +57,23 @@ impl std::fmt::Debug for MaterializationResponsibility {
 /// Sets above this size get a name index instead of linear searches.
 const SEARCH_LIMIT: usize = 16;
 
+const _: () = assert!(size_of::<Owed>() == size_of::<(SymbolName, SymbolFlags)>());
+
 impl MaterializationResponsibility {
     pub(crate) fn new(dylib: JitDylib, symbols: UnitSymbols, id: u32) -> Self {
-        let owed: SmallVec<[Owed; 1]> = symbols
-            .into_iter()
-            .map(|(name, flags)| Owed {
-                name,
-                flags,
-                resolved: false,
-                gone: false,
-            })
-            .collect();
+        let owe = |(name, flags)| Owed {
+            name,
+            flags,
+            resolved: false,
+            gone: false,
+        };
+        let owed: SmallVec<[Owed; 1]> = if symbols.spilled() {
+            // Same size as the pairs: collected in place, no second buffer
+            // for a large unit.
+            SmallVec::from_vec(symbols.into_vec().into_iter().map(owe).collect())
+        } else {
+            symbols.into_iter().map(owe).collect()
+        };
         Self {
             dylib,
             id,
@@ -214,9 +221,22 @@ impl MaterializationResponsibility {
         addresses: &[(SymbolName, u64)],
     ) -> Result<SmallVec<[usize; 2]>, Error> {
         let mut positions = SmallVec::with_capacity(addresses.len());
+        self.mark_resolvable(addresses.iter().map(|(n, _)| n), |i| positions.push(i))?;
+        Ok(positions)
+    }
+
+    /// Marks the owed symbols `names` resolved, handing each position to
+    /// `found`: every name must be owed, unresolved and given once; else
+    /// nothing stays marked and the misuse is returned.
+    fn mark_resolvable<'a>(
+        &mut self,
+        names: impl Iterator<Item = &'a SymbolName> + Clone,
+        mut found: impl FnMut(usize),
+    ) -> Result<(), Error> {
         let mut hint = 0;
         let mut problem = None;
-        for (name, _) in addresses {
+        let mut marked = 0usize;
+        for name in names.clone() {
             match self.position(name, hint) {
                 None => {
                     problem = Some(format!("{name} is not part of this responsibility"));
@@ -230,18 +250,28 @@ impl MaterializationResponsibility {
                     // Marked now so a name given twice is caught; undone
                     // below on error.
                     self.owed[i].resolved = true;
-                    positions.push(i);
+                    found(i);
+                    marked += 1;
                     hint = i + 1;
                 }
             }
         }
         match problem {
-            None => Ok(positions),
+            None => Ok(()),
             Some(problem) => {
-                for i in positions {
-                    self.owed[i].resolved = false;
-                }
+                self.unmark(names.take(marked));
                 Err(self.misuse(problem))
+            }
+        }
+    }
+
+    /// Undoes [`Self::mark_resolvable`] for `names` (each owed).
+    fn unmark<'a>(&mut self, names: impl Iterator<Item = &'a SymbolName>) {
+        let mut hint = 0;
+        for name in names {
+            if let Some(i) = self.position(name, hint) {
+                self.owed[i].resolved = false;
+                hint = i + 1;
             }
         }
     }
@@ -341,37 +371,36 @@ impl MaterializationResponsibility {
         addresses: impl IntoIterator<Item = (SymbolName, u64)>,
     ) -> Result<(), Error> {
         let addresses: SmallVec<[(SymbolName, u64); 2]> = addresses.into_iter().collect();
-        self.notify_ready_all(&addresses)
+        self.notify_ready_all(addresses.iter().map(|(n, a)| (n, *a)))
     }
 
-    /// [`MaterializationResponsibility::notify_ready`] of a list the caller
-    /// keeps (a batch of stubs: no copy).
-    pub(crate) fn notify_ready_all(
+    /// [`MaterializationResponsibility::notify_ready`] of names the caller
+    /// keeps (a batch of stubs: no copy of the list, no name cloned).
+    pub(crate) fn notify_ready_all<'a>(
         &mut self,
-        addresses: &[(SymbolName, u64)],
+        addresses: impl Iterator<Item = (&'a SymbolName, u64)> + Clone,
     ) -> Result<(), Error> {
-        let positions = self.check_resolvable(addresses)?;
+        self.mark_resolvable(addresses.clone().map(|(n, _)| n), |_| {})?;
         if let Some(problem) = self.unresolved() {
-            for i in positions {
-                self.owed[i].resolved = false;
-            }
+            self.unmark(addresses.map(|(n, _)| n));
             return Err(self.misuse(problem));
         }
-        let owed = self.take_owed();
+        drop(self.take_owed());
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
             let dylib = self.dylib.id;
-            for (&i, (name, address)) in positions.iter().zip(addresses) {
+            for (name, address) in addresses {
                 let Some(entry) = owned_by(&mut state, dylib, self.id, name) else {
-                    continue;
+                    continue; // removed meanwhile
                 };
-                entry.address = *address;
+                entry.address = address;
                 let before = std::mem::replace(&mut entry.state, SymState::Ready);
                 entry.unit = crate::dylib::NO_UNIT;
+                // The row's flags are the definition's, as the owed list's.
                 let symbol = ExecutorSymbol {
-                    address: *address,
-                    flags: owed[i].flags,
+                    address,
+                    flags: entry.flags,
                 };
                 let owner = Owner {
                     responsibility: self.id,

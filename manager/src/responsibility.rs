@@ -316,12 +316,26 @@ impl MaterializationResponsibility {
         if let Some(problem) = self.unresolved() {
             return Err(self.misuse(problem));
         }
+        let owed = self.take_owed();
+        let mut deferred = Deferred::default();
+        if dependencies.is_empty() {
+            // Nothing to wait for: ready now, in one pass (no key list, no
+            // second probe per symbol).
+            {
+                let mut state = self.dylib.session.inner.lock();
+                for o in owed.iter().filter(|o| !o.gone) {
+                    self.make_ready(&mut state, &o.name, None, &mut deferred);
+                }
+                state.waiters.remove_responsibility(self.id);
+                state.release_drained_tables();
+            }
+            self.dylib.session.run_deferred(deferred);
+            return Ok(());
+        }
         let deps: Vec<SymKey> = dependencies
             .iter()
             .map(|(jd, n)| (jd.id, n.clone()))
             .collect();
-        let owed = self.take_owed();
-        let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
             let keys: SmallVec<[SymKey; 2]> = owed
@@ -336,6 +350,36 @@ impl MaterializationResponsibility {
         }
         self.dylib.session.run_deferred(deferred);
         Ok(())
+    }
+
+    /// Makes the owned symbol `name` ready (at `address`, or where it was
+    /// resolved) and tells whoever waits. Removed meanwhile: nothing.
+    fn make_ready(
+        &self,
+        state: &mut State,
+        name: &SymbolName,
+        address: Option<u64>,
+        deferred: &mut Deferred,
+    ) {
+        let dylib = self.dylib.id;
+        let Some(entry) = owned_by(state, dylib, self.id, name) else {
+            return;
+        };
+        if let Some(address) = address {
+            entry.address = address;
+        }
+        let before = std::mem::replace(&mut entry.state, SymState::Ready);
+        entry.unit = crate::dylib::NO_UNIT;
+        // The row's flags are the definition's, as the owed list's.
+        let symbol = ExecutorSymbol {
+            address: entry.address,
+            flags: entry.flags,
+        };
+        let owner = Owner {
+            responsibility: self.id,
+            before,
+        };
+        state.became_ready(dylib, name, symbol, Some(owner), deferred);
     }
 
     /// Ends the responsibility: nothing is owed any more. Returns what was.
@@ -389,24 +433,8 @@ impl MaterializationResponsibility {
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
-            let dylib = self.dylib.id;
             for (name, address) in addresses {
-                let Some(entry) = owned_by(&mut state, dylib, self.id, name) else {
-                    continue; // removed meanwhile
-                };
-                entry.address = address;
-                let before = std::mem::replace(&mut entry.state, SymState::Ready);
-                entry.unit = crate::dylib::NO_UNIT;
-                // The row's flags are the definition's, as the owed list's.
-                let symbol = ExecutorSymbol {
-                    address,
-                    flags: entry.flags,
-                };
-                let owner = Owner {
-                    responsibility: self.id,
-                    before,
-                };
-                state.became_ready(dylib, name, symbol, Some(owner), &mut deferred);
+                self.make_ready(&mut state, name, Some(address), &mut deferred);
             }
             state.waiters.remove_responsibility(self.id);
             state.release_drained_tables();

@@ -421,18 +421,22 @@ pub(crate) struct Owner {
     pub(crate) before: SymState,
 }
 
-/// Counts `symbol` for query `id` (present and satisfied by `reached`);
-/// completes it when nothing remains.
+/// Counts `symbol` for query `id` if it is still waiting and `satisfied`
+/// says this change satisfies it; completes it when nothing remains.
 fn reach_query(
     queries: &mut IdMap<u64, Query>,
     id: u64,
     name: &SymbolName,
     symbol: ExecutorSymbol,
     deferred: &mut Deferred,
+    satisfied: impl FnOnce(&Query) -> bool,
 ) {
     let Some(query) = queries.get_mut(&id) else {
         return;
     };
+    if !satisfied(query) {
+        return;
+    }
     query.remaining -= 1;
     match &mut query.completion {
         Completion::Collect(result) => *result = Some(Ok(symbol)),
@@ -471,14 +475,13 @@ impl State {
         if self.waiters.dylib_waited(dylib) {
             let queries = &mut self.queries;
             let mut reach = |id: u64| -> bool {
-                let Some(query) = queries.get(&id) else {
-                    return false;
-                };
-                if reached < query.required {
-                    return true;
-                }
-                reach_query(queries, id, name, symbol, deferred);
-                false
+                // Kept while below its required state.
+                let mut keep = false;
+                reach_query(queries, id, name, symbol, deferred, |q| {
+                    keep = reached < q.required;
+                    !keep
+                });
+                keep
             };
             if reached == SymState::Ready {
                 // The last state: every waiter is satisfied and leaves (one
@@ -494,13 +497,9 @@ impl State {
         }
         if let Some(owner) = owner {
             for &id in self.waiters.of_responsibility(owner.responsibility) {
-                let crossed = self
-                    .queries
-                    .get(&id)
-                    .is_some_and(|q| owner.before < q.required && reached >= q.required);
-                if crossed {
-                    reach_query(&mut self.queries, id, name, symbol, deferred);
-                }
+                reach_query(&mut self.queries, id, name, symbol, deferred, |q| {
+                    owner.before < q.required && reached >= q.required
+                });
             }
         }
     }

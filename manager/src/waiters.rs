@@ -26,7 +26,13 @@ pub(crate) struct Waiters {
     by_dylib: IdMap<u32, IdMap<SymbolName, WaitList>>,
     /// Responsibility id -> queries waiting on all of its symbols.
     by_responsibility: IdMap<u32, WaitList>,
+    /// Whether some table may have grown large (so draining it should give
+    /// its memory back): spares every small notify the walk over them.
+    large: bool,
 }
+
+/// Tables above this many rows give their memory back once drained.
+const LARGE: usize = 1024;
 
 impl Waiters {
     /// Registers query `id` as waiting on `name` of JITDylib `dylib`.
@@ -39,6 +45,7 @@ impl Waiters {
                 row.insert(WaitList::One(id));
             }
         }
+        self.large |= names.len() > LARGE;
     }
 
     pub(crate) fn contains(&self, dylib: u32, name: &SymbolName) -> bool {
@@ -51,6 +58,7 @@ impl Waiters {
     /// registers on many at once: no rehashing while it does).
     pub(crate) fn reserve(&mut self, dylib: u32, additional: usize) {
         self.by_dylib.entry(dylib).or_default().reserve(additional);
+        self.large |= additional > LARGE;
     }
 
     /// Keeps the waiters of `name` for which `keep` is true.
@@ -93,6 +101,7 @@ impl Waiters {
                 row.insert(WaitList::One(id));
             }
         }
+        self.large |= self.by_responsibility.len() > LARGE;
     }
 
     /// The queries waiting on all of `responsibility`'s symbols.
@@ -135,10 +144,15 @@ impl Waiters {
     /// Gives back the memory of drained large tables (hash tables keep their
     /// capacity otherwise).
     pub(crate) fn release_drained(&mut self) {
+        if !self.large {
+            return;
+        }
         self.by_dylib
-            .retain(|_, names| !(names.is_empty() && names.capacity() > 1024));
-        if self.by_responsibility.is_empty() && self.by_responsibility.capacity() > 1024 {
+            .retain(|_, names| !(names.is_empty() && names.capacity() > LARGE));
+        if self.by_responsibility.is_empty() && self.by_responsibility.capacity() > LARGE {
             self.by_responsibility = IdMap::default();
         }
+        self.large = self.by_responsibility.capacity() > LARGE
+            || self.by_dylib.values().any(|names| names.capacity() > LARGE);
     }
 }

@@ -160,9 +160,11 @@ fn register(
     let mut results = SymbolMap::default();
     results.reserve(located.len());
     let mut remaining = 0usize;
-    // Pending unit -> (position of its JITDylib in the order, how many of
-    // this lookup's symbols it provides).
-    let mut pending: crate::tables::IdMap<u32, (u32, u32)> = Default::default();
+    // Pending units in the order the lookup names them (they start in that
+    // order): (unit, position of its JITDylib in the order, how many of this
+    // lookup's symbols it provides), and where each is in that list.
+    let mut pending: Vec<(u32, u32, u32)> = Vec::new();
+    let mut pending_at: crate::tables::IdMap<u32, usize> = Default::default();
     for found in located {
         let entry = found.entry;
         if entry.state == SymState::Failed {
@@ -192,7 +194,16 @@ fn register(
         }
         remaining += 1;
         if entry.state == SymState::Pending {
-            pending.entry(entry.unit).or_insert((found.at, 0)).1 += 1;
+            // Consecutive symbols of one unit (a bulk lookup of a batch)
+            // cost no probe.
+            let at = match pending.last() {
+                Some(&(unit, _, _)) if unit == entry.unit => pending.len() - 1,
+                _ => *pending_at.entry(entry.unit).or_insert_with(|| {
+                    pending.push((entry.unit, found.at, 0));
+                    pending.len() - 1
+                }),
+            };
+            pending[at].2 += 1;
         }
     }
     if remaining == 0 {
@@ -209,14 +220,14 @@ fn register(
     };
     let whole_units: crate::tables::IdSet<u32> = pending
         .iter()
-        .filter(|(unit, (_, count))| whole(**unit, *count, state))
-        .map(|(unit, _)| *unit)
+        .filter(|&&(unit, _, count)| whole(unit, count, state))
+        .map(|&(unit, _, _)| unit)
         .collect();
     let by_name = remaining
         - pending
             .iter()
-            .filter(|(unit, _)| whole_units.contains(unit))
-            .map(|(_, (_, count))| *count as usize)
+            .filter(|(unit, _, _)| whole_units.contains(unit))
+            .map(|&(_, _, count)| count as usize)
             .sum::<usize>();
     let id = state.next_query;
     state.next_query += 1;
@@ -247,7 +258,7 @@ fn register(
             completion: Completion::Callback(callback),
         },
     );
-    for (unit, (at, _)) in pending {
+    for (unit, at, _) in pending {
         if let Some(started) = state.take_unit(&order[at as usize].0, unit) {
             if whole_units.contains(&unit) {
                 state.waiters.add_for_responsibility(started.1.id(), id);

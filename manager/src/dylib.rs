@@ -276,6 +276,94 @@ impl crate::session::State {
         symbols: Vec<(SymbolName, SymbolFlags)>,
         deferred: &mut Deferred,
     ) -> Result<(), Error> {
+        match self.define_fresh(jd, definition, symbols)? {
+            None => Ok(()),
+            Some((definition, symbols)) => {
+                self.define_symbols_checked(jd, definition, symbols, deferred)
+            }
+        }
+    }
+
+    /// The usual definition: names nothing defines yet, in JITDylib nobody
+    /// waits on by name (so no unit must start at once). Inserts each row
+    /// with one probe; at the first name that exists it takes its rows back
+    /// out and returns the definition for [`Self::define_symbols_checked`].
+    #[allow(clippy::type_complexity)]
+    fn define_fresh(
+        &mut self,
+        jd: &JitDylib,
+        definition: Definition,
+        symbols: Vec<(SymbolName, SymbolFlags)>,
+    ) -> Result<Option<(Definition, Vec<(SymbolName, SymbolFlags)>)>, Error> {
+        if self.waiters.dylib_waited(jd.id) {
+            return Ok(Some((definition, symbols)));
+        }
+        self.dylib_mut(jd)?; // before a unit slot is taken
+        let (unit_id, tracker) = match &definition {
+            Definition::Unit(_, tracker) => (self.units.insert_reserved(), Some(*tracker)),
+            Definition::Absolute(_) => (NO_UNIT, None),
+        };
+        let dylib = self.dylib_mut(jd)?;
+        dylib.symbols.reserve(symbols.len());
+        let mut clash = None;
+        for (i, (name, flags)) in symbols.iter().enumerate() {
+            let (address, state) = match &definition {
+                Definition::Absolute(addresses) => (addresses[i], SymState::Ready),
+                Definition::Unit(..) => (0, SymState::Pending),
+            };
+            match dylib.symbols.entry(name.clone()) {
+                std::collections::hash_map::Entry::Vacant(row) => {
+                    row.insert(SymbolEntry {
+                        address,
+                        unit: unit_id,
+                        flags: *flags,
+                        state,
+                        seen: 0,
+                    });
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    clash = Some(i);
+                    break;
+                }
+            }
+        }
+        if let Some(at) = clash {
+            for (name, _) in &symbols[..at] {
+                dylib.symbols.remove(name);
+            }
+            if unit_id != NO_UNIT {
+                self.units.unreserve(unit_id);
+            }
+            return Ok(Some((definition, symbols)));
+        }
+        if let Some(set) = tracker
+            .and_then(|t| self.trackers.get_mut(&t))
+            .and_then(|t| t.symbols.as_mut())
+        {
+            set.extend(symbols.iter().map(|(n, _)| n.clone()));
+        }
+        if let Definition::Unit(unit, _) = definition {
+            self.units.fill(
+                unit_id,
+                PendingUnit {
+                    unit,
+                    // Inline (and the list freed now) for a one-symbol unit.
+                    symbols: SmallVec::from_vec(symbols),
+                },
+            );
+        }
+        Ok(None)
+    }
+
+    /// [`Self::define_symbols`] when names may clash: weak and strong rules,
+    /// duplicates, overridden units, units started at once for waiters.
+    fn define_symbols_checked(
+        &mut self,
+        jd: &JitDylib,
+        definition: Definition,
+        symbols: Vec<(SymbolName, SymbolFlags)>,
+        deferred: &mut Deferred,
+    ) -> Result<(), Error> {
         let dylib = self.dylib_mut(jd)?;
         // Validate first: nothing changes on error.
         let mut clashes = 0usize;

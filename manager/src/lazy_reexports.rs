@@ -208,7 +208,7 @@ pub fn lazy_reexports(
     LazyReexportsUnit {
         manager: manager.inner.clone(),
         source: None,
-        aliases: aliases.into_iter().map(|(e, (i, f))| (e, i, f)).collect(),
+        aliases: collect_aliases(aliases),
     }
 }
 
@@ -221,9 +221,27 @@ pub fn lazy_reexports_from(
     LazyReexportsUnit {
         manager: manager.inner.clone(),
         source: Some(source.clone()),
-        aliases: aliases.into_iter().map(|(e, (i, f))| (e, i, f)).collect(),
+        aliases: collect_aliases(aliases),
     }
 }
+
+/// The alias list of a unit: inline for one alias; a larger list given as a
+/// `Vec` is reused in place (the flattened triple has the pair's size), not
+/// copied.
+fn collect_aliases(
+    aliases: impl IntoIterator<Item = (SymbolName, (SymbolName, SymbolFlags))>,
+) -> SmallVec<[(SymbolName, SymbolName, SymbolFlags); 1]> {
+    let aliases = aliases.into_iter().map(|(e, (i, f))| (e, i, f));
+    if aliases.size_hint().1.is_some_and(|n| n <= 1) {
+        return aliases.collect();
+    }
+    SmallVec::from_vec(aliases.collect())
+}
+
+const _: () = assert!(
+    size_of::<(SymbolName, SymbolName, SymbolFlags)>()
+        == size_of::<(SymbolName, (SymbolName, SymbolFlags))>()
+);
 
 /// The unit [`lazy_reexports`] makes. Materializing it creates the stubs
 /// (one runtime batch); it never touches the implementations.

@@ -41,13 +41,14 @@ impl State {
             .cloned()
             .collect();
         let mut roots = Vec::new();
+        let whole = self.whole_waiters(responsibility);
         for key in keys {
             if pending.is_empty() {
                 // Everything it depends on is ready: so is it, no search
                 // needed (the common case, e.g. a batch of stubs).
                 if let Some((symbol, before)) = self.set_state(key, SymState::Ready) {
                     let owner = Owner {
-                        responsibility,
+                        whole: &whole,
                         before,
                     };
                     self.became_ready(key.0, &key.1, symbol, Some(owner), deferred);
@@ -84,7 +85,7 @@ impl State {
         dylib: u32,
         name: &SymbolName,
         symbol: ExecutorSymbol,
-        owner: Option<Owner>,
+        owner: Option<Owner<'_>>,
         deferred: &mut Deferred,
     ) {
         self.notify(dylib, name, SymState::Ready, symbol, owner, deferred);

@@ -284,6 +284,7 @@ impl MaterializationResponsibility {
         addresses: &[(SymbolName, u64)],
         deferred: &mut Deferred,
     ) {
+        let whole = state.whole_waiters(self.id);
         for (&i, (name, address)) in positions.iter().zip(addresses) {
             let Some(entry) = owned_by(state, self.dylib.id, self.id, name) else {
                 continue;
@@ -295,7 +296,7 @@ impl MaterializationResponsibility {
                 flags: self.owed[i].flags,
             };
             let owner = Owner {
-                responsibility: self.id,
+                whole: &whole,
                 before,
             };
             state.notify(
@@ -323,8 +324,9 @@ impl MaterializationResponsibility {
             // second probe per symbol).
             {
                 let mut state = self.dylib.session.inner.lock();
+                let whole = state.whole_waiters(self.id);
                 for o in owed.iter().filter(|o| !o.gone) {
-                    self.make_ready(&mut state, &o.name, None, &mut deferred);
+                    self.make_ready(&mut state, &o.name, None, &whole, &mut deferred);
                 }
                 state.waiters.remove_responsibility(self.id);
                 state.release_drained_tables();
@@ -353,12 +355,14 @@ impl MaterializationResponsibility {
     }
 
     /// Makes the owned symbol `name` ready (at `address`, or where it was
-    /// resolved) and tells whoever waits. Removed meanwhile: nothing.
+    /// resolved) and tells whoever waits on it by name or on all of this
+    /// responsibility (`whole`). Removed meanwhile: nothing.
     fn make_ready(
         &self,
         state: &mut State,
         name: &SymbolName,
         address: Option<u64>,
+        whole: &[u64],
         deferred: &mut Deferred,
     ) {
         let dylib = self.dylib.id;
@@ -375,10 +379,7 @@ impl MaterializationResponsibility {
             address: entry.address,
             flags: entry.flags,
         };
-        let owner = Owner {
-            responsibility: self.id,
-            before,
-        };
+        let owner = Owner { whole, before };
         state.became_ready(dylib, name, symbol, Some(owner), deferred);
     }
 
@@ -433,8 +434,9 @@ impl MaterializationResponsibility {
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
+            let whole = state.whole_waiters(self.id);
             for (name, address) in addresses {
-                self.make_ready(&mut state, name, Some(address), &mut deferred);
+                self.make_ready(&mut state, name, Some(address), &whole, &mut deferred);
             }
             state.waiters.remove_responsibility(self.id);
             state.release_drained_tables();

@@ -412,12 +412,13 @@ impl SessionInner {
     }
 }
 
-/// The responsibility that owned a symbol when it changed state, and the
-/// state it had before: whoever waits on that responsibility as a whole is
-/// reached for the symbol only as it crosses their required state.
+/// Who waits on the responsibility that owned a symbol when it changed
+/// state (fetched once per pass over its symbols), and the state the symbol
+/// had before: each such query is reached for the symbol only as it
+/// crosses its required state.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Owner {
-    pub(crate) responsibility: u32,
+pub(crate) struct Owner<'w> {
+    pub(crate) whole: &'w [u64],
     pub(crate) before: SymState,
 }
 
@@ -469,7 +470,7 @@ impl State {
         name: &SymbolName,
         reached: SymState,
         symbol: ExecutorSymbol,
-        owner: Option<Owner>,
+        owner: Option<Owner<'_>>,
         deferred: &mut Deferred,
     ) {
         if self.waiters.dylib_waited(dylib) {
@@ -496,7 +497,7 @@ impl State {
             }
         }
         if let Some(owner) = owner {
-            for &id in self.waiters.of_responsibility(owner.responsibility) {
+            for &id in owner.whole {
                 reach_query(&mut self.queries, id, name, symbol, deferred, |q| {
                     owner.before < q.required && reached >= q.required
                 });
@@ -606,6 +607,12 @@ impl State {
     /// Whether any query waits on `name` of JITDylib `dylib` by name.
     pub(crate) fn has_waiters(&self, dylib: u32, name: &SymbolName) -> bool {
         self.waiters.contains(dylib, name)
+    }
+
+    /// The queries waiting on all of `responsibility`'s symbols (a copy, to
+    /// hold while the symbols change state).
+    pub(crate) fn whole_waiters(&self, responsibility: u32) -> smallvec::SmallVec<[u64; 2]> {
+        self.waiters.of_responsibility(responsibility).into()
     }
 
     /// Whether a live query waits on all of `responsibility`'s symbols.

@@ -67,6 +67,30 @@ impl<T> Slab<T> {
         }
     }
 
+    /// Takes an id for a value [`Slab::fill`] puts in later (empty until
+    /// then: `get` sees nothing).
+    pub(crate) fn insert_reserved(&mut self) -> u32 {
+        match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Puts `value` at an id from [`Slab::insert_reserved`].
+    pub(crate) fn fill(&mut self, id: u32, value: T) {
+        debug_assert!(self.slots[id as usize].is_none());
+        self.slots[id as usize] = Some(value);
+    }
+
+    /// Gives back an id from [`Slab::insert_reserved`] never filled.
+    pub(crate) fn unreserve(&mut self, id: u32) {
+        debug_assert!(self.slots[id as usize].is_none());
+        self.free.push(id);
+    }
+
     pub(crate) fn get(&self, id: u32) -> Option<&T> {
         self.slots.get(id as usize)?.as_ref()
     }

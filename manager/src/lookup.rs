@@ -21,28 +21,13 @@ pub(crate) fn lookup(
     let mut deferred = Deferred::default();
     loop {
         let mut state = session.inner.lock();
-        // Every pass locates everything afresh: while generators ran without
+        // Every pass scans everything afresh: while generators ran without
         // the lock, symbols found earlier may have been removed.
-        let mut located: Vec<Located> = Vec::with_capacity(symbols.len());
-        let mut missing = Vec::new();
-        let mut twice = false;
-        let pass = state.next_lookup_pass();
-        for (index, name) in symbols.iter().enumerate() {
-            match locate_marking(&mut state, order, name, pass) {
-                Some((at, entry, seen_before)) => {
-                    twice |= seen_before;
-                    located.push(Located {
-                        at,
-                        index: index as u32,
-                        entry,
-                    });
-                }
-                None => missing.push(name.clone()),
-            }
-        }
-        if missing.is_empty() || asked_generators {
-            if !missing.is_empty() {
+        let scan = Scan::of(&mut state, order, symbols, required.as_sym_state());
+        if scan.missing.is_empty() || asked_generators {
+            if !scan.missing.is_empty() {
                 drop(state);
+                let mut missing = scan.missing;
                 missing.sort();
                 let searched = order.iter().map(|(jd, _)| jd.name().to_string()).collect();
                 return callback(Err(Error::SymbolsNotFound {
@@ -50,16 +35,7 @@ pub(crate) fn lookup(
                     searched,
                 }));
             }
-            register(
-                &mut state,
-                order,
-                symbols,
-                &located,
-                twice,
-                required,
-                callback,
-                &mut deferred,
-            );
+            scan.register(&mut state, order, symbols, callback, &mut deferred);
             drop(state);
             return session.run_deferred_with(deferred, caller_runs);
         }
@@ -74,7 +50,7 @@ pub(crate) fn lookup(
         asked_generators = true;
         for (jd, generators) in generators {
             for generator in generators {
-                if let Err(error) = generator.try_to_generate(&jd, &missing) {
+                if let Err(error) = generator.try_to_generate(&jd, &scan.missing) {
                     return callback(Err(error));
                 }
             }
@@ -82,14 +58,181 @@ pub(crate) fn lookup(
     }
 }
 
-/// A symbol found under the lock, with its table row as it was then (the
-/// lock is still held when it is used, so it is current).
-struct Located {
-    /// Position of its JITDylib in the search order.
-    at: u32,
-    /// Position of its name in the lookup's symbols.
-    index: u32,
-    entry: SymbolEntry,
+/// One pass of a lookup over its names under the lock: what is there
+/// already, what is missing or failed, and which pending units it needs.
+/// Nothing is registered yet, so a pass that ends in an error or in asking
+/// generators has nothing to undo.
+struct Scan {
+    required: SymState,
+    results: SymbolMap,
+    missing: Vec<SymbolName>,
+    failed: Option<Error>,
+    /// Names below the required state (counted once per mention).
+    remaining: usize,
+    /// Whether the lookup names a pending symbol twice.
+    twice: bool,
+    /// Pending units in the order the lookup names them (they start in that
+    /// order): (unit, position of its JITDylib in the order, how many of
+    /// this lookup's names it provides).
+    pending: Vec<(u32, u32, u32)>,
+    /// Unit -> its place in `pending`.
+    pending_at: crate::tables::IdMap<u32, usize>,
+}
+
+impl Scan {
+    fn of(
+        state: &mut crate::session::State,
+        order: &[(JitDylib, LookupFlags)],
+        symbols: &[SymbolName],
+        required: SymState,
+    ) -> Scan {
+        let mut scan = Scan {
+            required,
+            results: SymbolMap::default(),
+            missing: Vec::new(),
+            failed: None,
+            remaining: 0,
+            twice: false,
+            pending: Vec::new(),
+            pending_at: Default::default(),
+        };
+        scan.results.reserve(symbols.len());
+        let pass = state.next_lookup_pass();
+        for name in symbols {
+            let Some((at, entry, seen_before)) = locate_marking(state, order, name, pass) else {
+                scan.missing.push(name.clone());
+                continue;
+            };
+            scan.twice |= seen_before;
+            if entry.state == SymState::Failed {
+                if scan.failed.is_none() {
+                    let jd = &order[at as usize].0;
+                    scan.failed = Some(
+                        state
+                            .failures
+                            .get(&(jd.id, name.clone()))
+                            .cloned()
+                            .unwrap_or(Error::MaterializationFailed {
+                                symbols: vec![name.clone()],
+                                dylib: jd.name.to_string(),
+                                reason: "failed earlier".to_string(),
+                            }),
+                    );
+                }
+                continue;
+            }
+            if entry.state >= required {
+                scan.results.insert(
+                    name.clone(),
+                    ExecutorSymbol {
+                        address: entry.address,
+                        flags: entry.flags,
+                    },
+                );
+                continue;
+            }
+            scan.remaining += 1;
+            if entry.state == SymState::Pending {
+                // Consecutive names of one unit (a bulk lookup of a batch)
+                // cost no probe.
+                let place = match scan.pending.last() {
+                    Some(&(unit, _, _)) if unit == entry.unit => scan.pending.len() - 1,
+                    _ => {
+                        let pending = &mut scan.pending;
+                        *scan.pending_at.entry(entry.unit).or_insert_with(|| {
+                            pending.push((entry.unit, at, 0));
+                            pending.len() - 1
+                        })
+                    }
+                };
+                scan.pending[place].2 += 1;
+            }
+        }
+        scan
+    }
+
+    /// Registers the scanned lookup: completes it at once if every symbol
+    /// is in the required state (or one has failed); otherwise records the
+    /// query, waits on the rest and starts the pending units it needs. A
+    /// unit all of whose symbols this lookup asks for (none twice) is
+    /// waited on as a whole (one entry for its responsibility, none per
+    /// symbol); any other symbol is waited on by name, found again in a
+    /// second pass (only lookups that need one pay for it).
+    fn register(
+        self,
+        state: &mut crate::session::State,
+        order: &[(JitDylib, LookupFlags)],
+        symbols: &[SymbolName],
+        callback: LookupCallback,
+        deferred: &mut Deferred,
+    ) {
+        if let Some(error) = self.failed {
+            deferred.completions.push((callback, Err(error)));
+            return;
+        }
+        if self.remaining == 0 {
+            deferred.completions.push((callback, Ok(self.results)));
+            return;
+        }
+        let whole_units: crate::tables::IdSet<u32> = self
+            .pending
+            .iter()
+            .filter(|&&(unit, _, count)| {
+                !self.twice
+                    && state
+                        .units
+                        .get(unit)
+                        .is_some_and(|u| u.symbols.len() == count as usize)
+            })
+            .map(|&(unit, _, _)| unit)
+            .collect();
+        let by_name = self.remaining
+            - self
+                .pending
+                .iter()
+                .filter(|(unit, _, _)| whole_units.contains(unit))
+                .map(|&(_, _, count)| count as usize)
+                .sum::<usize>();
+        let id = state.next_query;
+        state.next_query += 1;
+        if by_name > 0 {
+            let mut reserved = false;
+            for name in symbols {
+                let Some((at, entry)) = locate(state, order, name) else {
+                    continue;
+                };
+                if entry.state >= self.required
+                    || (entry.state == SymState::Pending && whole_units.contains(&entry.unit))
+                {
+                    continue;
+                }
+                let dylib = order[at as usize].0.id;
+                if !reserved {
+                    // Most bulk lookups find everything in one JITDylib.
+                    state.waiters.reserve(dylib, by_name);
+                    reserved = true;
+                }
+                state.waiters.add(dylib, name, id);
+            }
+        }
+        state.queries.insert(
+            id,
+            Query {
+                remaining: self.remaining,
+                required: self.required,
+                results: self.results,
+                completion: Completion::Callback(callback),
+            },
+        );
+        for (unit, at, _) in self.pending {
+            if let Some(started) = state.take_unit(&order[at as usize].0, unit) {
+                if whole_units.contains(&unit) {
+                    state.waiters.add_for_responsibility(started.1.id(), id);
+                }
+                deferred.materialize.push(started);
+            }
+        }
+    }
 }
 
 /// The first JITDylib in `order` that defines `name` visibly: its position
@@ -135,137 +278,6 @@ fn locate_marking(
         return Some((at, *entry, seen_before));
     }
     None
-}
-
-/// Registers a located lookup: completes it at once if every symbol is in
-/// the required state (or one has failed); otherwise records the query,
-/// waits on the rest and starts the pending units it needs. A unit all of
-/// whose symbols this lookup asks for (none twice) is waited on as a whole
-/// (one entry for its responsibility, none per symbol); any other symbol
-/// is waited on by name.
-#[allow(clippy::too_many_arguments)]
-fn register(
-    state: &mut crate::session::State,
-    order: &[(JitDylib, LookupFlags)],
-    symbols: &[SymbolName],
-    located: &[Located],
-    twice: bool,
-    required: RequiredState,
-    callback: LookupCallback,
-    deferred: &mut Deferred,
-) {
-    let required = required.as_sym_state();
-    // Pass 1 (nothing registered yet, so a failure has nothing to undo):
-    // failures, what is there already, which pending units are needed.
-    let mut results = SymbolMap::default();
-    results.reserve(located.len());
-    let mut remaining = 0usize;
-    // Pending units in the order the lookup names them (they start in that
-    // order): (unit, position of its JITDylib in the order, how many of this
-    // lookup's symbols it provides), and where each is in that list.
-    let mut pending: Vec<(u32, u32, u32)> = Vec::new();
-    let mut pending_at: crate::tables::IdMap<u32, usize> = Default::default();
-    for found in located {
-        let entry = found.entry;
-        if entry.state == SymState::Failed {
-            let jd = &order[found.at as usize].0;
-            let name = &symbols[found.index as usize];
-            let error = state
-                .failures
-                .get(&(jd.id, name.clone()))
-                .cloned()
-                .unwrap_or(Error::MaterializationFailed {
-                    symbols: vec![name.clone()],
-                    dylib: jd.name.to_string(),
-                    reason: "failed earlier".to_string(),
-                });
-            deferred.completions.push((callback, Err(error)));
-            return;
-        }
-        if entry.state >= required {
-            results.insert(
-                symbols[found.index as usize].clone(),
-                ExecutorSymbol {
-                    address: entry.address,
-                    flags: entry.flags,
-                },
-            );
-            continue;
-        }
-        remaining += 1;
-        if entry.state == SymState::Pending {
-            // Consecutive symbols of one unit (a bulk lookup of a batch)
-            // cost no probe.
-            let at = match pending.last() {
-                Some(&(unit, _, _)) if unit == entry.unit => pending.len() - 1,
-                _ => *pending_at.entry(entry.unit).or_insert_with(|| {
-                    pending.push((entry.unit, found.at, 0));
-                    pending.len() - 1
-                }),
-            };
-            pending[at].2 += 1;
-        }
-    }
-    if remaining == 0 {
-        deferred.completions.push((callback, Ok(results)));
-        return;
-    }
-    // Units this lookup waits on as a whole.
-    let whole = |unit: u32, count: u32, state: &crate::session::State| {
-        !twice
-            && state
-                .units
-                .get(unit)
-                .is_some_and(|u| u.symbols.len() == count as usize)
-    };
-    let whole_units: crate::tables::IdSet<u32> = pending
-        .iter()
-        .filter(|&&(unit, _, count)| whole(unit, count, state))
-        .map(|&(unit, _, _)| unit)
-        .collect();
-    let by_name = remaining
-        - pending
-            .iter()
-            .filter(|(unit, _, _)| whole_units.contains(unit))
-            .map(|&(_, _, count)| count as usize)
-            .sum::<usize>();
-    let id = state.next_query;
-    state.next_query += 1;
-    if by_name > 0 {
-        if let Some(first) = located.first() {
-            // Most bulk lookups find everything in one JITDylib.
-            state
-                .waiters
-                .reserve(order[first.at as usize].0.id, by_name);
-        }
-        for found in located {
-            let entry = found.entry;
-            if entry.state >= required
-                || (entry.state == SymState::Pending && whole_units.contains(&entry.unit))
-            {
-                continue;
-            }
-            let jd = &order[found.at as usize].0;
-            state.waiters.add(jd.id, &symbols[found.index as usize], id);
-        }
-    }
-    state.queries.insert(
-        id,
-        Query {
-            remaining,
-            required,
-            results,
-            completion: Completion::Callback(callback),
-        },
-    );
-    for (unit, at, _) in pending {
-        if let Some(started) = state.take_unit(&order[at as usize].0, unit) {
-            if whole_units.contains(&unit) {
-                state.waiters.add_for_responsibility(started.1.id(), id);
-            }
-            deferred.materialize.push(started);
-        }
-    }
 }
 
 /// A blocking lookup of one symbol along `order` up to `required`: what a

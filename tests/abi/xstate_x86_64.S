@@ -6,25 +6,30 @@
  *                            const struct abi_xstate_in *in,
  *                            struct abi_xstate_seen *seen);
  *
- *     Sets up the extended state, then calls
+ *     Saves its own MXCSR and x87 control word (restored before it returns),
+ *     sets up the extended state, then calls
  *     fp(seen, (__m128)in->zmm[0], (double)in->zmm[1], (__m128)in->zmm[2],
  *        (double)in->zmm[3]) and returns its result. mode 0 ("clean"):
- *     opmask, ZMM_Hi256 and Hi16_ZMM put into their initial state by XRSTOR
- *     (RFBM 0xe0) of in->init_area, a zeroed XSAVE area (zeroing them with
+ *     x87, opmask, ZMM_Hi256 and Hi16_ZMM put into their initial state by
+ *     XRSTOR (RFBM 0xe1) of in->init_area, a zeroed XSAVE area (zeroing them with
  *     instructions would leave them marked in use in XINUSE, and the
  *     reentry's re-initialisation would never run), vzeroupper for AVX,
  *     then the four arguments loaded with legacy SSE moves: the upper halves
  *     of ymm/zmm0-15, zmm16-31 and k0-k7 are all zero and in their initial
- *     configuration. mode 1 ("dirty"): zmm0-31 (ymm0-15
- *     at level 1) loaded from in->zmm and k0-k7 from in->k. Either way
- *     XINUSE just before the call goes to seen->caller_xinuse (if
- *     seen->xgetbv1).
+ *     configuration. mode 1 ("dirty"): x87 put into its initial state
+ *     (XRSTOR, RFBM 0x01; the previous reentry's fninit leaves it marked in
+ *     use), zmm0-31 (ymm0-15 at level 1) loaded from in->zmm and k0-k7 from
+ *     in->k. With mode bit 1 too (mode 3) the x87 control word is then
+ *     loaded from in->fcw (x87 in use: the xinuse variant takes its XSAVEC
+ *     path). In every mode MXCSR is loaded from in->mxcsr last, and XINUSE
+ *     just before the call goes to seen->caller_xinuse (if seen->xgetbv1).
  *
  *   uint64_t abi_xstate_observe(struct abi_xstate_seen *seen, __m128 a,
  *                               double b, __m128 c, double d);
  *
  *     The implementation behind the entries: first thing, dumps zmm0-31
  *     (ymm0-15 at level 1) into seen->zmm and k0-k7 into seen->k, then
+ *     MXCSR into seen->mxcsr, the x87 control word into seen->fcw, then
  *     XINUSE into seen->impl_xinuse (if seen->xgetbv1), and returns a flag:
  *     bit 0 if bits 128-255 of any of ymm0-15 are nonzero, bit 1 bits
  *     256-511 of zmm0-15, bit 2 any bit of zmm16-31, bit 3 any bit of k0-k7
@@ -34,15 +39,20 @@
  * of abi_xstate_call so narrower levels leave zeros):
  *   in:   zmm[32][64] @0, k[8] @2048, level @2112 (1 AVX, 2 AVX512F,
  *         3 AVX512BW), init_area @2120 (64-byte aligned, zeroed, at least
- *         CPUID.(0DH,0):EBX bytes)
+ *         CPUID.(0DH,0):EBX bytes), mxcsr @2128 (u32), fcw @2132 (u16)
  *   seen: zmm[32][64] @0, k[8] @2048, level @2112, xgetbv1 @2120,
- *         caller_xinuse @2128, impl_xinuse @2136
+ *         caller_xinuse @2128, impl_xinuse @2136, mxcsr @2144 (u32),
+ *         fcw @2148 (u16)
  */
 
 #define X_K        2048
 #define X_LEVEL    2112
 #define X_XGETBV1  2120
 #define X_INIT_AREA 2120
+#define X_IN_MXCSR 2128
+#define X_IN_FCW   2132
+#define X_MXCSR    2144
+#define X_FCW      2148
 #define X_CALLER   2128
 #define X_IMPL     2136
 
@@ -59,15 +69,18 @@ abi_xstate_call:
     .cfi_offset %rbp, -16
     movq    %rsp, %rbp
     .cfi_def_cfa_register %rbp
+    subq    $16, %rsp
+    stmxcsr -8(%rbp)
+    fnstcw  -4(%rbp)
     movq    %rdi, %r8           /* fp */
     movq    %rdx, %r9           /* in */
     movq    %rcx, %r10          /* seen */
     movq    X_LEVEL(%r9), %r11
-    testl   %esi, %esi
+    testl   $1, %esi
     jnz     .Ldirty
 
     /* clean */
-    movl    $0xe0, %eax
+    movl    $0xe1, %eax
     xorl    %edx, %edx
     movq    X_INIT_AREA(%r9), %rcx
     xrstor64 (%rcx)
@@ -79,6 +92,11 @@ abi_xstate_call:
     jmp     .Lcall
 
 .Ldirty:
+    /* x87 initial, so that only mode bit 1 below puts it in use. */
+    movl    $0x01, %eax
+    xorl    %edx, %edx
+    movq    X_INIT_AREA(%r9), %rcx
+    xrstor64 (%rcx)
     cmpq    $2, %r11
     jb      .Ldirty_avx
     .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, \
@@ -102,6 +120,11 @@ abi_xstate_call:
     .endr
 
 .Lcall:
+    testl   $2, %esi
+    jz      4f
+    fldcw   X_IN_FCW(%r9)
+4:
+    ldmxcsr X_IN_MXCSR(%r9)
     cmpq    $0, X_XGETBV1(%r10)
     je      3f
     movl    $1, %ecx
@@ -111,6 +134,8 @@ abi_xstate_call:
 3:
     movq    %r10, %rdi
     call    *%r8
+    ldmxcsr -8(%rbp)
+    fldcw   -4(%rbp)
     leave
     .cfi_def_cfa %rsp, 8
     ret
@@ -146,6 +171,8 @@ abi_xstate_observe:
     vmovdqu %ymm\n, 64*\n(%rdi)
     .endr
 .Lobserved:
+    stmxcsr X_MXCSR(%rdi)
+    fnstcw  X_FCW(%rdi)
     cmpq    $0, X_XGETBV1(%rdi)
     je      2f
     movl    $1, %ecx

@@ -17,7 +17,14 @@
 //!   at the implementation when they were not at the call (dirty uppers would
 //!   cost SSE/AVX transition penalties afterwards).
 //! - **dirty**: the caller loads zmm0-31 and k0-k7 with known patterns; the
-//!   implementation must see all of them bit for bit.
+//!   implementation must see all of them bit for bit. Once more with a
+//!   non-default x87 control word, so x87 is in use and the xinuse variant
+//!   takes its XSAVEC path.
+//!
+//! In every mode the caller loads its own MXCSR and the resolver changes
+//! MXCSR and the x87 control word (and leaves x87 in use): the
+//! implementation must see the caller's (the initial control word where the
+//! caller had x87 in its initial state).
 //!
 //! Each case is first called directly (the control: the caller really sets
 //! up that state), then through a fresh, unresolved entry. The variant is
@@ -50,6 +57,9 @@ struct XstateIn {
     k: [u64; 8],
     level: u64,
     init_area: *const InitArea,
+    mxcsr: u32,
+    fcw: u16,
+    _pad: u16,
 }
 
 /// A zeroed XSAVE area: XRSTOR of it with XSTATE_BV = 0 puts the requested
@@ -68,16 +78,33 @@ struct XstateSeen {
     xgetbv1: u64,
     caller_xinuse: u64,
     impl_xinuse: u64,
+    mxcsr: u32,
+    fcw: u16,
+    _pad: u16,
 }
 
 const _: () = assert!(std::mem::offset_of!(XstateIn, k) == 2048);
 const _: () = assert!(std::mem::offset_of!(XstateIn, level) == 2112);
 const _: () = assert!(std::mem::offset_of!(XstateIn, init_area) == 2120);
+const _: () = assert!(std::mem::offset_of!(XstateIn, mxcsr) == 2128);
+const _: () = assert!(std::mem::offset_of!(XstateIn, fcw) == 2132);
 const _: () = assert!(std::mem::offset_of!(XstateSeen, k) == 2048);
 const _: () = assert!(std::mem::offset_of!(XstateSeen, level) == 2112);
 const _: () = assert!(std::mem::offset_of!(XstateSeen, xgetbv1) == 2120);
 const _: () = assert!(std::mem::offset_of!(XstateSeen, caller_xinuse) == 2128);
 const _: () = assert!(std::mem::offset_of!(XstateSeen, impl_xinuse) == 2136);
+const _: () = assert!(std::mem::offset_of!(XstateSeen, mxcsr) == 2144);
+const _: () = assert!(std::mem::offset_of!(XstateSeen, fcw) == 2148);
+
+/// The x87 control word of a process at start (and of the initial state).
+const FCW_DEFAULT: u16 = 0x037f;
+/// What every resolver loads into the x87 control word: none of the values
+/// the callers use.
+const FCW_RESOLVER: u16 = 0x0b7f;
+/// Modes of `abi_xstate_call`.
+const CLEAN: u32 = 0;
+const DIRTY: u32 = 1;
+const DIRTY_X87: u32 = 3;
 
 unsafe extern "C" {
     fn abi_xstate_call(
@@ -144,11 +171,18 @@ fn input(level: u64, seed: u64, init_area: &InitArea) -> XstateIn {
     for m in k.iter_mut() {
         *m = splitmix(&mut s) | 1;
     }
+    // All exceptions masked; rounding, FTZ and DAZ vary. Likewise the x87
+    // precision control, rounding toward zero.
+    let mxcsr = 0x1f80 | ((seed as u32 & 3) << 13) | ((seed as u32 >> 2 & 1) << 15) | 0x40;
+    let fcw = 0x0c7f | ((seed as u16 & 3) << 8);
     XstateIn {
         zmm,
         k,
         level,
         init_area,
+        mxcsr,
+        fcw,
+        _pad: 0,
     }
 }
 
@@ -160,6 +194,9 @@ fn fresh_seen(level: u64) -> XstateSeen {
         xgetbv1: u64::from(has_xgetbv1()),
         caller_xinuse: 0,
         impl_xinuse: 0,
+        mxcsr: 0,
+        fcw: 0,
+        _pad: 0,
     }
 }
 
@@ -184,8 +221,24 @@ fn widths(level: u64) -> (usize, usize, u64) {
 /// Runs one case through an entry whose resolver dirties all vector state.
 fn via_entry(rt: &Runtime, mode: u32, input: &XstateIn, seed: u64) -> (u64, XstateSeen) {
     let level = input.level;
+    let mxcsr = input.mxcsr ^ 0x6000;
     let resolver = Arc::new(
         move |_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+            // SAFETY: loads a valid MXCSR (exceptions still masked) and x87
+            // control word, and leaves the x87 stack as it found it; both
+            // registers are the reentry's to restore.
+            unsafe {
+                std::arch::asm!(
+                    "ldmxcsr [{m}]",
+                    "fldcw [{c}]",
+                    "fldpi",
+                    "fstp st(0)",
+                    m = in(reg) &mxcsr,
+                    c = in(reg) &FCW_RESOLVER,
+                    out("st(0)") _,
+                    options(nostack),
+                );
+            }
             // SAFETY: each clobberer only overwrites registers the C ABI lets
             // a callee overwrite, with instructions of its level (checked by
             // `level()`). Flags 0: no final vzeroupper, uppers stay dirty.
@@ -207,7 +260,13 @@ fn via_entry(rt: &Runtime, mode: u32, input: &XstateIn, seed: u64) -> (u64, Xsta
     got
 }
 
+fn check_controls(what: &str, seen: &XstateSeen, mxcsr: u32, fcw: u16) {
+    assert_eq!(seen.mxcsr, mxcsr, "{what}: MXCSR");
+    assert_eq!(seen.fcw, fcw, "{what}: x87 control word");
+}
+
 fn check_clean(what: &str, flag: u64, seen: &XstateSeen, input: &XstateIn) {
+    check_controls(what, seen, input.mxcsr, FCW_DEFAULT);
     assert_eq!(
         flag, 0,
         "{what}: the implementation saw non-initial state (bit 0 ymm uppers, 1 zmm \
@@ -220,7 +279,8 @@ fn check_clean(what: &str, flag: u64, seen: &XstateSeen, input: &XstateIn) {
     assert_eq!(seen.zmm[3][0], input.zmm[3][0], "{what}: double d");
 }
 
-fn check_dirty(what: &str, seen: &XstateSeen, input: &XstateIn) {
+fn check_dirty(what: &str, seen: &XstateSeen, input: &XstateIn, fcw: u16) {
+    check_controls(what, seen, input.mxcsr, fcw);
     let (lanes, regs, kmask) = widths(input.level);
     for i in 0..regs {
         assert_eq!(
@@ -250,16 +310,17 @@ fn clean_and_dirty_state_reach_the_implementation() {
     println!("xstate state save: {}", rt.state_save());
     let direct = abi_xstate_observe as *const c_void;
     let xgetbv1 = has_xgetbv1();
-    let mut x87_in_use = 0;
+    // Cases per mode whose caller had x87 in use (XSAVEC path of xinuse).
+    let mut x87_in_use = [0u64; 4];
     let init_area = Box::new(InitArea([0; 16384]));
     assert!(std::arch::x86_64::__cpuid_count(0xd, 0).ebx as usize <= init_area.0.len());
     for case in 0..CASES {
         let seed = 0x5eed_0000 + case;
         let input = input(level, seed, &init_area);
 
-        let (flag, seen) = call(direct, 0, &input);
+        let (flag, seen) = call(direct, CLEAN, &input);
         check_clean("clean, direct call (control)", flag, &seen, &input);
-        let (flag, seen) = via_entry(rt, 0, &input, seed);
+        let (flag, seen) = via_entry(rt, CLEAN, &input, seed);
         check_clean("clean, first call of an entry", flag, &seen, &input);
         if xgetbv1 {
             let dirtied = seen.impl_xinuse & !seen.caller_xinuse & (AVX | ZMM_HI256);
@@ -269,7 +330,7 @@ fn clean_and_dirty_state_reach_the_implementation() {
                  (XINUSE {:#x} -> {:#x})",
                 seen.caller_xinuse, seen.impl_xinuse
             );
-            x87_in_use += seen.caller_xinuse & 1;
+            x87_in_use[CLEAN as usize] += seen.caller_xinuse & 1;
             if case == 0 {
                 println!(
                     "xstate clean: XINUSE {:#x} at the call, {:#x} at the implementation",
@@ -278,17 +339,42 @@ fn clean_and_dirty_state_reach_the_implementation() {
             }
         }
 
-        let (_, seen) = call(direct, 1, &input);
-        check_dirty("dirty, direct call (control)", &seen, &input);
-        let (_, seen) = via_entry(rt, 1, &input, seed ^ 0xd1d1);
-        check_dirty("dirty, first call of an entry", &seen, &input);
+        for (mode, fcw, what) in [
+            (DIRTY, FCW_DEFAULT, "dirty"),
+            // x87 in use: the xinuse variant's XSAVEC path.
+            (DIRTY_X87, input.fcw, "dirty with x87 in use"),
+        ] {
+            let (_, seen) = call(direct, mode, &input);
+            check_dirty(
+                &format!("{what}, direct call (control)"),
+                &seen,
+                &input,
+                fcw,
+            );
+            let (_, seen) = via_entry(rt, mode, &input, seed ^ 0xd1d1);
+            check_dirty(
+                &format!("{what}, first call of an entry"),
+                &seen,
+                &input,
+                fcw,
+            );
+            if xgetbv1 {
+                x87_in_use[mode as usize] += seen.caller_xinuse & 1;
+            }
+        }
     }
-    if rt.state_save().starts_with("xinuse") {
-        // Otherwise every call took the XSAVEC path and the moves went
-        // untested.
+    println!("xstate: cases with x87 in use at the call (clean, dirty, dirty x87): {x87_in_use:?}");
+    if xgetbv1 && rt.state_save().starts_with("xinuse") {
+        // Else the modes did not take the paths they are meant to.
+        for mode in [CLEAN, DIRTY] {
+            assert!(
+                x87_in_use[mode as usize] < CASES,
+                "mode {mode}: x87 in use at every call, the xinuse moves never ran"
+            );
+        }
         assert!(
-            x87_in_use < CASES,
-            "x87 in use at every call: the xinuse moves never ran"
+            x87_in_use[DIRTY_X87 as usize] > 0,
+            "x87 never in use: the XSAVEC path of xinuse never ran"
         );
     }
 }

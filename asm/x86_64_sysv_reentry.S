@@ -34,7 +34,11 @@
  * ymm/zmm state was clean does not come back with it dirty: no SSE/AVX
  * transition penalties or false dependencies on dirty uppers afterwards
  * (the reason glibc's _dl_runtime_resolve moved to XSAVE, sourceware bug
- * 21265).
+ * 21265). For AVX / ZMM_Hi256 the xinuse variant's vzeroupper clears the
+ * processor's tracking too (XINUSE bits 2 and 6); after its kxorw, vpxord
+ * and fninit, opmask, Hi16_ZMM and x87 hold their initial values but the
+ * processor may still report them in use (seen on AVX-512 parts), which
+ * costs nothing but a larger XSAVE at the next context switch.
  *
  * The xinuse variant
  * ------------------

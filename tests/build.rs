@@ -1,5 +1,6 @@
 //! Builds the C and assembly side of the ABI suite (tests/abi/, used by
-//! tests/tests/abi.rs) into a static library for x86-64 or AArch64.
+//! tests/tests/abi.rs and, on x86-64, tests/tests/xstate.rs) into a static
+//! library for x86-64 or AArch64.
 //! Skipped under `--cfg lazyrt_loom`, where the runtime has no reentry path.
 
 fn main() {
@@ -15,6 +16,7 @@ fn main() {
             "abi/abi_x86_64.c",
             "abi/clobber_x86_64.S",
             "abi/chain_x86_64.S",
+            "abi/xstate_x86_64.S",
         ],
         ("aarch64", "linux") => &[
             "abi/abi_aarch64.c",

@@ -132,7 +132,11 @@ impl Runtime {
         RUNTIME.get().and_then(Option::as_ref)
     }
 
-    /// How the reentry path preserves vector state on this CPU.
+    /// How the reentry path preserves vector state on this CPU. On x86-64
+    /// the first word names the variant (`xinuse`, `xsavec`, `xsave`,
+    /// `fxsave`), chosen once at start-up, automatically or by
+    /// `LAZYRT_X86_64_STATE_SAVE`; an override that was not honoured is
+    /// explained in parentheses.
     pub fn state_save(&self) -> &str {
         &self.reentry.state_save
     }

@@ -41,8 +41,18 @@
 //!    (printed; XSAVEC writes only components in use). A run does 100,000
 //!    pairs in chunks of 10,000 and takes the median chunk, as steady state
 //!    does; median over runs. `first_call_floor_ns` = `xsave_pair_ns` +
-//!    `timer_overhead_ns`: what a timer-inclusive first call costs at least,
-//!    before any lookup, resolver call or slot write.
+//!    `timer_overhead_ns`: what a timer-inclusive first call costs at least
+//!    with the XSAVEC variant, before any lookup, resolver call or slot
+//!    write.
+//!
+//!    `state_save_pair_ns` is the same for the variant the runtime actually
+//!    uses (`Runtime::state_save()`, `LAZYRT_X86_64_STATE_SAVE` to force
+//!    one): for `xinuse`, the asm's own save and restore sequence
+//!    (`lazyrt_x86_64_xinuse_pairs`: XINUSE read, moves of the components in
+//!    use, second XINUSE read, reloads, MXCSR), for `xsavec` / `xsave` the
+//!    pair above with that instruction, for `fxsave` FXSAVE + FXRSTOR; same
+//!    chunks and medians. `state_save_floor_ns` = `state_save_pair_ns` +
+//!    `timer_overhead_ns`.
 //! 3. **Creation**: one `create_entries` batch of 1,000,000 (and 100,000)
 //!    entries, each run in a fresh child process so the growth of
 //!    `mapped_bytes` is the batch's own (the runtime recycles freed entries,
@@ -603,13 +613,94 @@ fn xsave_pairs<const COMPACTED: bool>(area: &mut XsaveArea, mask: u64, n: u64) {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" {
+    /// `asm/x86_64_sysv_reentry.S`: `n` times the xinuse variant's save and
+    /// restore around no resolver; returns how many would have taken its
+    /// XSAVEC path instead (and did nothing).
+    fn lazyrt_x86_64_xinuse_pairs(n: u64) -> u64;
+}
+
+/// `n` FXSAVE + FXRSTOR pairs into `area`.
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+fn fxsave_pairs(area: &mut XsaveArea, n: u64) {
+    let area = area.0.as_mut_ptr();
+    for _ in 0..n {
+        // SAFETY: FXSAVE exists on every x86-64 CPU; `area` is 64-byte
+        // aligned (FXSAVE needs 16) and larger than 512 bytes, and FXRSTOR
+        // restores exactly what FXSAVE just saved.
+        unsafe {
+            std::arch::asm!("fxsave64 [{a}]", "fxrstor64 [{a}]", a = in(reg) area,
+                options(nostack, preserves_flags));
+        }
+    }
+}
+
+/// Median over runs of the median ns per pair of `XSAVE_CHUNK`-pair chunks
+/// of `pairs`, after a warm-up.
+#[cfg(target_arch = "x86_64")]
+fn time_pairs(clock: &Clock, mut pairs: impl FnMut(u64)) -> f64 {
+    pairs(XSAVE_PAIRS / 4);
+    bench::median_of_runs(bench::runs(), || {
+        let mut chunks: Vec<f64> = (0..XSAVE_PAIRS / XSAVE_CHUNK)
+            .map(|_| {
+                let start = bench::ticks();
+                pairs(XSAVE_CHUNK);
+                clock.ns(bench::ticks() - start) / XSAVE_CHUNK as f64
+            })
+            .collect();
+        bench::median(&mut chunks)
+    })
+}
+
+/// `state_save_pair_ns`: the save/restore pair of the variant the runtime
+/// uses (the first word of `state_save`).
+#[cfg(target_arch = "x86_64")]
+fn active_save_pair(clock: &Clock, report: &mut Report, state_save: &str, mask: u64) {
+    let variant = state_save.split_whitespace().next().unwrap_or("");
+    let mut area = Box::new(XsaveArea([0; 16 * 1024]));
+    let mut fallbacks = 0;
+    let pair_ns = match variant {
+        "xinuse" => time_pairs(clock, |n| {
+            // SAFETY: the runtime chose the xinuse variant, so the CPU has
+            // XGETBV with ecx = 1 and the layout the sequence reads is
+            // filled; the sequence restores every register it saves and
+            // clobbers only rax, rcx, rdx, rsi (caller-saved, which an
+            // extern "C" call may clobber anyway).
+            fallbacks += unsafe { lazyrt_x86_64_xinuse_pairs(n) };
+        }),
+        "xsavec" => time_pairs(clock, |n| xsave_pairs::<true>(&mut area, mask, n)),
+        "xsave" => time_pairs(clock, |n| xsave_pairs::<false>(&mut area, mask, n)),
+        "fxsave" => time_pairs(clock, |n| fxsave_pairs(&mut area, n)),
+        _ => {
+            println!("state save pair: skipped (unknown variant in {state_save:?})");
+            return;
+        }
+    };
+    println!(
+        "state save pair of the active variant ({variant}): {pair_ns:.1} ns{}",
+        if variant == "xinuse" {
+            format!(", {fallbacks} pairs would have taken the XSAVEC path")
+        } else {
+            String::new()
+        }
+    );
+    report
+        .add("state_save_pair_ns", pair_ns, "ns")
+        .anchor(format!("{variant} save+restore"));
+    report
+        .add("state_save_floor_ns", pair_ns + clock.overhead_ns(), "ns")
+        .anchor(format!("{variant} save+restore + timer"));
+}
+
 /// The cost floor the mandated register save puts under every first call:
 /// ns per XSAVEC (or XSAVE) + XRSTOR pair of the reentry path's component
 /// mask, in the XINUSE state the process is in after the first calls, plus
 /// the timer overhead the first-call figures include. Skipped (with a note)
 /// without XSAVE / OSXSAVE.
 #[cfg(target_arch = "x86_64")]
-fn save_floor(clock: &Clock, report: &mut Report) {
+fn save_floor(rt: &Runtime, clock: &Clock, report: &mut Report) {
     use std::arch::x86_64::__cpuid_count;
     let leaf1 = __cpuid_count(1, 0);
     if leaf1.ecx & (1 << 26) == 0 || leaf1.ecx & (1 << 27) == 0 {
@@ -660,6 +751,7 @@ fn save_floor(clock: &Clock, report: &mut Report) {
     report
         .add("first_call_floor_ns", pair_ns + clock.overhead_ns(), "ns")
         .anchor(format!("mandated {save}+XRSTOR + timer"));
+    active_save_pair(clock, report, rt.state_save(), mask);
 }
 
 // ---------------------------------------------------------------------------
@@ -935,7 +1027,7 @@ fn main() {
     let t = Instant::now();
     first_call(rt, &clock, &mut report);
     #[cfg(target_arch = "x86_64")]
-    save_floor(&clock, &mut report);
+    save_floor(rt, &clock, &mut report);
     eprintln!("first call: {:.1?}", t.elapsed());
     let t = Instant::now();
     creation(&mut report);

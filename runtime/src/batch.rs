@@ -29,11 +29,12 @@ pub const MAX_NAME_BYTES: usize = u16::MAX as usize;
 
 impl NameArena {
     /// An arena holding exactly `names`, in order (one allocation, no growth
-    /// slack), `None` if they would pass 4 GiB. The caller checked every
-    /// name against [`MAX_NAME_BYTES`]. Name `i` starts at the sum of
-    /// `2 + len` over the names before it (see [`NameArena::stored_len`]).
-    pub(crate) fn of<'n>(names: impl Iterator<Item = &'n str> + Clone) -> Option<Self> {
-        let total = names.clone().map(Self::stored_len).sum::<usize>();
+    /// slack: `total` is the sum of [`NameArena::stored_len`] over them),
+    /// `None` if they would pass 4 GiB. The caller checked every name
+    /// against [`MAX_NAME_BYTES`]. Name `i` starts at the sum of `2 + len`
+    /// over the names before it. A walk that stores more than `total` still
+    /// stores everything (the arena grows).
+    pub(crate) fn sized<'n>(total: usize, names: impl Iterator<Item = &'n str>) -> Option<Self> {
         u32::try_from(total).ok()?;
         let mut arena = Self {
             bytes: Vec::with_capacity(total),
@@ -130,8 +131,8 @@ mod tests {
     #[test]
     fn an_arena_holds_its_names_exactly_at_the_offsets_stored_len_gives() {
         let names = ["", "a", "entry_with_a_longer_name", "ü-ß", ""];
-        let arena = NameArena::of(names.iter().copied()).expect("fits");
         let total: usize = names.iter().map(|n| NameArena::stored_len(n)).sum();
+        let arena = NameArena::sized(total, names.iter().copied()).expect("fits");
         assert_eq!(arena.heap_bytes(), total, "one exact allocation");
         let mut at = 0u32;
         for name in names {

@@ -184,7 +184,9 @@ impl Runtime {
     where
         I: Iterator<Item = EntrySpec<'n>> + Clone,
     {
+        // One walk checks the names and sizes the arena, one fills it.
         let mut n = 0usize;
+        let mut arena_bytes = 0usize;
         for spec in specs.clone() {
             if spec.name.len() > MAX_NAME_BYTES {
                 return Err(RuntimeError::NameTooLong {
@@ -194,11 +196,12 @@ impl Runtime {
                 });
             }
             n += 1;
+            arena_bytes += NameArena::stored_len(spec.name);
         }
         if n == 0 {
             return Ok(Vec::new());
         }
-        let names = NameArena::of(specs.clone().take(n).map(|s| s.name)).ok_or(
+        let names = NameArena::sized(arena_bytes, specs.clone().take(n).map(|s| s.name)).ok_or(
             RuntimeError::Exhausted {
                 requested: n,
                 what: "the 4 GiB name arena of one batch",

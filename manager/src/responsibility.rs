@@ -324,9 +324,13 @@ impl MaterializationResponsibility {
             // second probe per symbol).
             {
                 let mut state = self.dylib.session.inner.lock();
-                let whole = state.whole_waiters(self.id);
-                for o in owed.iter().filter(|o| !o.gone) {
-                    self.make_ready(&mut state, &o.name, None, &whole, &mut deferred);
+                let live = owed.iter().filter(|o| !o.gone);
+                let together = live.clone().map(|o| (&o.name, None));
+                if !state.make_ready_together(self.dylib.id, self.id, together, &mut deferred) {
+                    let whole = state.whole_waiters(self.id);
+                    for o in live {
+                        self.make_ready(&mut state, &o.name, None, &whole, &mut deferred);
+                    }
                 }
                 state.waiters.remove_responsibility(self.id);
                 state.release_drained_tables();
@@ -434,9 +438,12 @@ impl MaterializationResponsibility {
         let mut deferred = Deferred::default();
         {
             let mut state = self.dylib.session.inner.lock();
-            let whole = state.whole_waiters(self.id);
-            for (name, address) in addresses {
-                self.make_ready(&mut state, name, Some(address), &whole, &mut deferred);
+            let together = addresses.clone().map(|(n, a)| (n, Some(a)));
+            if !state.make_ready_together(self.dylib.id, self.id, together, &mut deferred) {
+                let whole = state.whole_waiters(self.id);
+                for (name, address) in addresses {
+                    self.make_ready(&mut state, name, Some(address), &whole, &mut deferred);
+                }
             }
             state.waiters.remove_responsibility(self.id);
             state.release_drained_tables();

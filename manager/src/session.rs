@@ -505,6 +505,76 @@ impl State {
         }
     }
 
+    /// Makes the symbols `items` owned by `responsibility` ready (at the
+    /// address given, else where they were resolved) in one pass, when
+    /// that needs no per-symbol bookkeeping: nobody waits on a symbol of
+    /// JITDylib `dylib` by name, no emitted symbol waits for readiness, and
+    /// at most one query waits on the whole responsibility. Its row table
+    /// and that query are found once instead of per symbol. Returns false,
+    /// having changed nothing, when that does not hold (the caller then
+    /// goes symbol by symbol).
+    pub(crate) fn make_ready_together<'a>(
+        &mut self,
+        dylib: u32,
+        responsibility: u32,
+        items: impl Iterator<Item = (&'a SymbolName, Option<u64>)>,
+        deferred: &mut Deferred,
+    ) -> bool {
+        if self.waiters.dylib_waited(dylib) || !self.dependents.is_empty() {
+            return false;
+        }
+        let (id, mut query) = match self.waiters.of_responsibility(responsibility) {
+            [] => (0, None),
+            [id] => (*id, self.queries.get_mut(id)),
+            _ => return false,
+        };
+        let Some(table) = self.dylibs.get_mut(&dylib) else {
+            return true; // removed: nothing is owned any more
+        };
+        for (name, address) in items {
+            let Some(entry) = table.symbols.get_mut(name) else {
+                continue; // removed meanwhile
+            };
+            let owned = matches!(entry.state, SymState::Materializing | SymState::Resolved)
+                && entry.unit == responsibility;
+            if !owned {
+                continue;
+            }
+            if let Some(address) = address {
+                entry.address = address;
+            }
+            let before = std::mem::replace(&mut entry.state, SymState::Ready);
+            entry.unit = crate::dylib::NO_UNIT;
+            let Some(query) = query.as_deref_mut() else {
+                continue;
+            };
+            if before >= query.required {
+                continue; // reached already (a Resolved lookup)
+            }
+            query.remaining -= 1;
+            let symbol = ExecutorSymbol {
+                address: entry.address,
+                flags: entry.flags,
+            };
+            match &mut query.completion {
+                Completion::Collect(result) => *result = Some(Ok(symbol)),
+                Completion::Callback(_) => {
+                    query.results.insert(name.clone(), symbol);
+                }
+            }
+        }
+        let done = query
+            .is_some_and(|q| q.remaining == 0 && matches!(q.completion, Completion::Callback(_)));
+        if done {
+            let query = self.queries.remove(&id).expect("present");
+            let Completion::Callback(callback) = query.completion else {
+                unreachable!("checked above")
+            };
+            deferred.completions.push((callback, Ok(query.results)));
+        }
+        true
+    }
+
     /// `name` leaves responsibility `responsibility` in state `state`
     /// without reaching every whole-responsibility waiter (emitted with
     /// unready dependencies, handed back to a new unit): those not yet

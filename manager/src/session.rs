@@ -612,11 +612,11 @@ impl State {
     ) {
         let ids: smallvec::SmallVec<[u64; 2]> = if end {
             match self.waiters.remove_responsibility(responsibility) {
-                Some(list) => list.ids().into(),
+                Some(list) => smallvec::SmallVec::from_slice(list.ids()),
                 None => return,
             }
         } else {
-            self.waiters.of_responsibility(responsibility).into()
+            smallvec::SmallVec::from_slice(self.waiters.of_responsibility(responsibility))
         };
         for id in ids {
             if self.queries.get(&id).is_some_and(|q| lowest < q.required) {
@@ -682,7 +682,7 @@ impl State {
     /// The queries waiting on all of `responsibility`'s symbols (a copy, to
     /// hold while the symbols change state).
     pub(crate) fn whole_waiters(&self, responsibility: u32) -> smallvec::SmallVec<[u64; 2]> {
-        self.waiters.of_responsibility(responsibility).into()
+        smallvec::SmallVec::from_slice(self.waiters.of_responsibility(responsibility))
     }
 
     /// Whether a live query waits on all of `responsibility`'s symbols.

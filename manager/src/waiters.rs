@@ -114,7 +114,8 @@ impl Waiters {
     /// Copies the per-responsibility waiters of `from` to `to` (a
     /// delegated part is waited on by whoever waited on the whole).
     pub(crate) fn copy_responsibility(&mut self, from: u32, to: u32) {
-        let ids: smallvec::SmallVec<[u64; 2]> = smallvec::SmallVec::from_slice(self.of_responsibility(from));
+        let ids: smallvec::SmallVec<[u64; 2]> =
+            smallvec::SmallVec::from_slice(self.of_responsibility(from));
         for id in ids {
             self.add_for_responsibility(to, id);
         }

@@ -531,4 +531,86 @@ mod manager {
             assert!(fx.compiled.load(Ordering::SeqCst) <= 1);
         });
     }
+
+    /// A JITDylib with one unit providing `a` and `b` (resolved one at a
+    /// time, then emitted), under a tracker, counting materializations.
+    fn two_symbol_unit() -> (
+        Session,
+        JitDylib,
+        [SymbolName; 2],
+        ResourceTracker,
+        Arc<AtomicUsize>,
+    ) {
+        let session = Session::new();
+        session.set_error_reporter(|_| {});
+        let jd = session.create_jit_dylib("main").unwrap();
+        let tracker = jd.create_resource_tracker().unwrap();
+        let names = [session.intern("a"), session.intern("b")];
+        let compiled = Arc::new(AtomicUsize::new(0));
+        let (list, count) = (names.clone(), compiled.clone());
+        jd.define_with(
+            FnUnit::new(
+                "a and b",
+                names.iter().map(|n| (n.clone(), SymbolFlags::CALLABLE)),
+                move |mut r: MaterializationResponsibility| {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    r.notify_resolved([(list[0].clone(), IMPLEMENTATION)])
+                        .unwrap();
+                    r.notify_resolved([(list[1].clone(), IMPLEMENTATION + 8)])
+                        .unwrap();
+                    r.notify_emitted(&[]).unwrap();
+                },
+            ),
+            &tracker,
+        )
+        .unwrap();
+        (session, jd, names, tracker, compiled)
+    }
+
+    #[test]
+    fn a_whole_unit_lookup_racing_a_lookup_by_name() {
+        // Whichever lookup starts the unit, the other waits (on the whole
+        // responsibility or on `b` by name) and both get the addresses; the
+        // unit runs once.
+        bounded(|| {
+            let (session, jd, [a, b], _tracker, compiled) = two_symbol_unit();
+            let by_name = {
+                let (jd, b) = (jd.clone(), b.clone());
+                thread::spawn(move || lookup(&jd, &b))
+            };
+            let both = jd
+                .lookup(&[a.clone(), b.clone()], RequiredState::Ready)
+                .map_err(|e| e.to_string())
+                .unwrap();
+            assert_eq!(both[&a].address, IMPLEMENTATION);
+            assert_eq!(both[&b].address, IMPLEMENTATION + 8);
+            assert_eq!(by_name.join().unwrap(), Ok(IMPLEMENTATION + 8));
+            assert_eq!(compiled.load(Ordering::SeqCst), 1);
+            drop(session);
+        });
+    }
+
+    #[test]
+    fn a_whole_unit_lookup_racing_removal() {
+        // The lookup either finishes first or fails with a clear error:
+        // never a hang, whenever the removal lands.
+        bounded(|| {
+            let (session, jd, [a, b], tracker, _compiled) = two_symbol_unit();
+            let remover = thread::spawn(move || tracker.remove().unwrap());
+            let result = jd.lookup(&[a.clone(), b.clone()], RequiredState::Ready);
+            remover.join().unwrap();
+            match result {
+                Ok(found) => assert_eq!(found[&b].address, IMPLEMENTATION + 8),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains("removed") || e.contains("not found"),
+                        "unexpected error: {e}"
+                    );
+                }
+            }
+            assert!(!jd.contains(&a));
+            drop(session);
+        });
+    }
 }

@@ -44,8 +44,9 @@
 //!    (`manager_first_call_mu_*`): as 1, but each implementation is its own
 //!    `FnUnit` (N defines) that resolves and emits `add_one` when
 //!    materialized, so every first call also materializes a unit (on the
-//!    calling thread: the first call's lookup registers a collecting query,
-//!    runs the unit itself and takes the result from the query table). The
+//!    calling thread: the first call's lookup registers a collecting query
+//!    on the unit's responsibility, not on the symbol, runs the unit itself
+//!    and takes the result from the query table). The
 //!    units report in ORC's two steps (`notify_resolved`, then
 //!    `notify_emitted`); `manager_first_call_mu_one_step_p50_ns` is the same
 //!    with units calling `notify_ready` (one step, as lazyrt-cranelift's do).
@@ -102,7 +103,9 @@
 //!    any other load takes from t2 (and the bare speedup shows how much).
 //!
 //! Profiling: the child tasks run one measurement alone, so a profiler sees
-//! only it. `LAZYRT_BENCH_CHILD=<task> valgrind --tool=callgrind <binary>`
+//! only it. Under valgrind the runtime's reentry takes its XSAVE variant
+//! (valgrind's CPUID reports no XSAVEC), so the assembly's share of a
+//! first call is larger there than natively. `LAZYRT_BENCH_CHILD=<task> valgrind --tool=callgrind <binary>`
 //! (or `--tool=dhat`) with `<binary>` the bench executable
 //! (`target/release/deps/manager-*`) and `<task>` one of
 //! `first_call:10000:absolute`, `first_call:10000:units`,

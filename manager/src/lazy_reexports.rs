@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use lazyrt_runtime::{EntryInfo, EntrySpec, Resolve, ResolveError, Runtime};
+use lazyrt_runtime::{EntryInfo, Resolve, ResolveError, Runtime};
 use smallvec::SmallVec;
 
 use crate::dylib::JitDylib;
@@ -276,9 +276,9 @@ impl MaterializationUnit for LazyReexportsUnit {
             aliases,
         } = *self;
         let source = source.unwrap_or_else(|| responsibility.target_dylib().clone());
-        // The names move apart (no reference-count traffic per alias): the
-        // implementations into the batch the runtime keeps, the entries into
-        // a list that lives while their stubs are made and announced.
+        // The names move apart (no reference-count traffic per alias) into
+        // the batch the runtime keeps: it names the entries for the runtime
+        // (which then keeps no copy) and looks up the implementations.
         let mut entries: SmallVec<[SymbolName; 1]> = SmallVec::with_capacity(aliases.len());
         let mut implementations: SmallVec<[SymbolName; 1]> = SmallVec::with_capacity(aliases.len());
         for (entry, implementation, _) in aliases {
@@ -288,13 +288,14 @@ impl MaterializationUnit for LazyReexportsUnit {
         let batch = Arc::new(ReexportBatch {
             manager: Arc::downgrade(&manager),
             source: [(source, LookupFlags::MatchAllSymbols)],
+            entries,
             implementations,
         });
-        let specs = entries
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| EntrySpec::new(entry.as_str(), i as u64));
-        let stubs = match manager.runtime.create_entries_from(batch, specs) {
+        let count = batch.entries.len();
+        let stubs = match manager
+            .runtime
+            .create_entries_named_by_resolver(batch.clone(), count)
+        {
             Ok(stubs) => stubs,
             Err(e) => return responsibility.fail(e),
         };
@@ -321,7 +322,8 @@ impl MaterializationUnit for LazyReexportsUnit {
                 listener.removed(&dylib_name, &names);
             }
         });
-        let addresses = entries
+        let addresses = batch
+            .entries
             .iter()
             .zip(&stubs)
             .map(|(name, stub)| (name, stub.address.as_ptr() as u64));
@@ -370,11 +372,18 @@ struct ReexportBatch {
     /// Where the implementations are looked up: the source JITDylib, all
     /// its symbols visible (kept as the search order the lookup takes).
     source: [(JitDylib, LookupFlags); 1],
+    /// The entries' names, by tag (the runtime asks here: it keeps no copy);
+    /// inline for a one-alias unit.
+    entries: SmallVec<[SymbolName; 1]>,
     /// By entry tag; inline for a one-alias unit.
     implementations: SmallVec<[SymbolName; 1]>,
 }
 
 impl Resolve for ReexportBatch {
+    fn entry_name(&self, tag: u64) -> Option<&str> {
+        self.entries.get(tag as usize).map(SymbolName::as_str)
+    }
+
     fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
         let Some(manager) = self.manager.upgrade() else {
             return Err(ResolveError::new("its LazyReexportsManager was dropped"));

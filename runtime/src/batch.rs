@@ -7,13 +7,15 @@
 //! table.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::Resolve;
+use crate::block::EntryRecord;
 
 pub(crate) struct Batch {
     pub(crate) resolver: Arc<dyn Resolve>,
-    names: NameArena,
+    /// `None`: the resolver names the entries ([`Resolve::entry_name`]).
+    names: Option<NameArena>,
     /// Entries of this batch not yet retired. Changed under the allocator lock.
     pub(crate) live: AtomicUsize,
 }
@@ -105,7 +107,13 @@ impl Iterator for NameOffsets<'_> {
 }
 
 impl Batch {
-    pub(crate) fn new(resolver: Arc<dyn Resolve>, names: NameArena, entries: usize) -> Self {
+    /// A batch of `entries` entries named by `names`, or by `resolver` when
+    /// `None`.
+    pub(crate) fn new(
+        resolver: Arc<dyn Resolve>,
+        names: Option<NameArena>,
+        entries: usize,
+    ) -> Self {
         Self {
             resolver,
             names,
@@ -113,14 +121,18 @@ impl Batch {
         }
     }
 
-    /// The name stored at `offset`.
-    pub(crate) fn name(&self, offset: u32) -> &str {
-        self.names.get(offset)
+    /// The name of the entry whose record is `record`: stored in the arena
+    /// at its offset, or given by the resolver for its tag.
+    pub(crate) fn name(&self, record: &EntryRecord) -> &str {
+        match &self.names {
+            Some(arena) => arena.get(record.name.load(Ordering::Relaxed)),
+            None => self.resolver.entry_name(record.tag()).unwrap_or(""),
+        }
     }
 
     /// Heap bytes this batch holds for names.
     pub(crate) fn name_bytes(&self) -> usize {
-        self.names.heap_bytes()
+        self.names.as_ref().map_or(0, NameArena::heap_bytes)
     }
 }
 

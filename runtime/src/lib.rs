@@ -148,6 +148,17 @@ pub struct EntryInfo<'a> {
 pub trait Resolve: Send + Sync {
     /// The implementation of `entry`: a function with the entry's signature.
     fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError>;
+
+    /// The name of this resolver's entry with `tag`, for entries made by
+    /// [`Runtime::create_entries_named_by_resolver`]: the runtime keeps no
+    /// copy of their names and asks here (for [`EntryInfo::name`], failure
+    /// messages, [`Runtime::name`], and when the entry is freed). Runs under
+    /// the runtime's locks: it must not call into the runtime. Entries made
+    /// with their names never ask; `None` reads as an empty name.
+    fn entry_name(&self, tag: u64) -> Option<&str> {
+        let _ = tag;
+        None
+    }
 }
 
 #[cfg(not(lazyrt_loom))]

@@ -118,7 +118,7 @@ fn lead(runtime: &Runtime, block: &Block, local: usize, index: u32) -> Result<us
     // (a free only marks it FREE_PENDING and leaves retiring to us): its
     // batch stays in the table until we return.
     let batch = unsafe { runtime.batches.get(batch_id) }.expect("live entry has a batch");
-    let name = batch.name(block.record(local).name.load(Ordering::Relaxed));
+    let name = batch.name(block.record(local));
     let info = EntryInfo {
         id: EntryId(index),
         tag: block.record(local).tag(),

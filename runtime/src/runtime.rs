@@ -210,6 +210,62 @@ impl Runtime {
         // Offsets of the names, read back from the arena itself (so they
         // are the arena's own boundaries whatever the last walk yields).
         let offsets: Vec<u32> = names.offsets().collect();
+        // Tags of the last walk; a walk shorter than the first gives tag 0
+        // to the rest (every counted entry is made, so the batch's count of
+        // live entries is exact).
+        let mut tags = specs.map(|s| s.tag);
+        let fields = offsets
+            .into_iter()
+            .map(move |offset| (offset, tags.next().unwrap_or(0)));
+        self.make_entries(resolver, Some(names), n, fields)
+    }
+
+    /// Creates `count` entries tagged `0..count` whose names the resolver
+    /// gives ([`Resolve::entry_name`]) instead of the runtime keeping a copy:
+    /// for an embedder that holds the names anyway (the manager's lazy
+    /// reexports do), a batch then costs no name bytes here and no walk
+    /// over the names. Otherwise as [`Runtime::create_entries`].
+    ///
+    /// ```
+    /// # use std::{ffi::c_void, ptr::NonNull, sync::Arc};
+    /// # use lazyrt_runtime::{EntryInfo, Resolve, ResolveError, Runtime};
+    /// # extern "C" fn seven() -> i32 { 7 }
+    /// struct Named(Vec<String>);
+    /// impl Resolve for Named {
+    ///     fn resolve(&self, _: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
+    ///         Ok(NonNull::new(seven as *mut c_void).unwrap())
+    ///     }
+    ///     fn entry_name(&self, tag: u64) -> Option<&str> {
+    ///         self.0.get(tag as usize).map(String::as_str)
+    ///     }
+    /// }
+    /// let rt = Runtime::global()?;
+    /// let named = Arc::new(Named(vec!["first".into(), "second".into()]));
+    /// let entries = rt.create_entries_named_by_resolver(named, 2)?;
+    /// assert_eq!(rt.name(entries[1].id)?, "second");
+    /// # Ok::<(), lazyrt_runtime::RuntimeError>(())
+    /// ```
+    pub fn create_entries_named_by_resolver(
+        &self,
+        resolver: Arc<dyn Resolve>,
+        count: usize,
+    ) -> Result<Vec<Entry>, RuntimeError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.make_entries(resolver, None, count, (0..count as u64).map(|tag| (0, tag)))
+    }
+
+    /// Maps the blocks `n` entries need and makes them in one batch, with
+    /// their record fields `(name offset, tag)` from `fields` (at most `n`;
+    /// fewer leaves the rest tagged 0, name offset 0).
+    fn make_entries(
+        &self,
+        resolver: Arc<dyn Resolve>,
+        names: Option<NameArena>,
+        n: usize,
+        mut fields: impl Iterator<Item = (u32, u64)>,
+    ) -> Result<Vec<Entry>, RuntimeError> {
         let mut allocator = lock(&self.allocator);
         let new_blocks = allocator.blocks_needed(n).ok_or(RuntimeError::Exhausted {
             requested: n,
@@ -233,20 +289,17 @@ impl Runtime {
                 requested: n,
                 what: "the batch table",
             })?;
-        // Tags of the last walk; a walk shorter than the first gives tag 0
-        // to the rest (every counted entry is made, so the batch's count of
-        // live entries is exact).
-        let mut tags = specs.map(|s| s.tag);
         self.batches
             .insert(batch_id, Box::new(Batch::new(resolver, names, n)));
         let mut entries = Vec::with_capacity(n);
-        for name_at in offsets {
+        for _ in 0..n {
+            let (name_at, tag) = fields.next().unwrap_or((0, 0));
             let index = allocator.take_index();
             let (block, local) = self.block_of(index).expect("allocated index has a block");
             let record = block.record(local);
             record.batch.store(batch_id, Ordering::Relaxed);
             record.name.store(name_at, Ordering::Relaxed);
-            record.set_tag(tags.next().unwrap_or(0));
+            record.set_tag(tag);
             // Publishes the fields above to whoever wins the first call.
             block.cell(local).reset();
             entries.push(Entry {
@@ -395,9 +448,7 @@ impl Runtime {
             self.batches.get(batch_id)
         }) {
             (Phase::Freed, _) | (_, None) => Err(RuntimeError::UnknownEntry { entry }),
-            (_, Some(batch)) => Ok(batch
-                .name(block.record(local).name.load(Ordering::Relaxed))
-                .to_string()),
+            (_, Some(batch)) => Ok(batch.name(block.record(local)).to_string()),
         }
     }
 
@@ -491,9 +542,7 @@ impl Runtime {
                 // SAFETY: the batch outlives its entries' retirement, which
                 // happens only here, under the allocator lock.
                 let batch = unsafe { self.batches.get(batch_id) }.expect("live entry has a batch");
-                let name: Box<str> = batch
-                    .name(block.record(local).name.load(Ordering::Relaxed))
-                    .into();
+                let name: Box<str> = batch.name(block.record(local)).into();
                 if batch.live.fetch_sub(1, Ordering::Relaxed) == 1 {
                     dropped.extend(self.batches.take(batch_id));
                     allocator.give_back_batch_id(batch_id);

@@ -65,8 +65,9 @@
 //!    without the add-back its free would be subtracted from the manager's
 //!    growth), / N. That is everything the session, the manager and the
 //!    runtime keep on the heap because of the reexports, including table
-//!    capacity they keep after transient use, the runtime's copy of the
-//!    names and the stub batch's bookkeeping. Not counted: the interned
+//!    capacity they keep after transient use, the stub batch's list of
+//!    entry and implementation names (the runtime asks it for names instead
+//!    of keeping a copy) and its bookkeeping. Not counted: the interned
 //!    names themselves (made before), the stubs' mapped pages (reported
 //!    separately as `reexport_mapped_bytes`).
 //! 4. **One at a time** (`reexport_one_at_a_time_*`): N reexports, each

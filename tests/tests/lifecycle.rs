@@ -285,3 +285,72 @@ fn a_redirect_during_resolution_wins() {
     assert_eq!(call_u64(e.address, 2), expected(7, 2));
     rt().free_entries(&[e.id]).unwrap();
 }
+
+/// A resolver that names its entries itself (`Resolve::entry_name`) and
+/// fails the ones whose tag is odd.
+struct SelfNamed {
+    names: Vec<String>,
+}
+
+impl lazyrt_runtime::Resolve for SelfNamed {
+    fn resolve(
+        &self,
+        entry: &EntryInfo<'_>,
+    ) -> Result<std::ptr::NonNull<std::ffi::c_void>, ResolveError> {
+        assert_eq!(
+            entry.name, self.names[entry.tag as usize],
+            "EntryInfo carries the name"
+        );
+        if entry.tag % 2 == 1 {
+            return Err(ResolveError::new("odd tag"));
+        }
+        Ok(impl_addr(entry.tag as usize))
+    }
+
+    fn entry_name(&self, tag: u64) -> Option<&str> {
+        self.names.get(tag as usize).map(String::as_str)
+    }
+}
+
+#[test]
+fn entries_named_by_their_resolver_keep_those_names_everywhere() {
+    let _serial = serial();
+    let names: Vec<String> = (0..4).map(|i| format!("self_named_{i}")).collect();
+    let es = rt()
+        .create_entries_named_by_resolver(
+            Arc::new(SelfNamed {
+                names: names.clone(),
+            }),
+            4,
+        )
+        .unwrap();
+    assert_eq!(es.len(), 4);
+    for (e, name) in es.iter().zip(&names) {
+        assert_eq!(rt().name(e.id).unwrap(), *name);
+    }
+    assert_eq!(rt().batch_name_bytes(es[0].id).unwrap(), 0, "no copy kept");
+    // Resolves with its name in EntryInfo; a failure names the entry.
+    assert_eq!(call_u64(es[0].address, 3), expected(0, 3));
+    let (_scope, seen) = recording_scope();
+    assert_eq!(call_u64(es[1].address, 3), FALLBACK_RESULT);
+    let failures = seen.lock().unwrap().clone();
+    assert_eq!(failures.len(), 1);
+    assert!(
+        failures[0].contains("self_named_1") && failures[0].contains("odd tag"),
+        "{}",
+        failures[0]
+    );
+    // Freed, the name is kept for "was removed".
+    rt().free_entries(&[es[2].id]).unwrap();
+    let err = rt().redirect(es[2].id, impl_addr(1)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{} (self_named_2) was removed", es[2].id)
+    );
+    rt().free_entries(&[es[0].id, es[1].id, es[3].id]).unwrap();
+    assert!(
+        rt().create_entries_named_by_resolver(Arc::new(SelfNamed { names }), 0)
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,7 +1,8 @@
 //! Fuzzes the public runtime API against a small model.
 //!
 //! The input decodes (with `arbitrary`) into a sequence of operations: create a
-//! batch of entries (names short, empty, exactly the limit or too long;
+//! batch of entries, named by the runtime's copy or by their resolver
+//! (`create_entries_named_by_resolver`) (names short, empty, exactly the limit or too long;
 //! resolvers that return one of four `extern "C" fn(u64) -> u64`
 //! implementations, fail, panic or call their own entry), call an entry through
 //! its stub, resolve one ahead of its first call (`Runtime::resolve`), redirect
@@ -108,8 +109,17 @@ enum Pick {
 #[derive(Arbitrary, Debug)]
 enum Op {
     Create(Vec<NewEntry>),
-    Call { pick: u16, arg: u64 },
-    Redirect { pick: Pick, target: u8 },
+    /// A batch whose names the resolver gives (`Resolve::entry_name`):
+    /// no length limit, the runtime keeps no copy.
+    CreateNamedByResolver(Vec<NewEntry>),
+    Call {
+        pick: u16,
+        arg: u64,
+    },
+    Redirect {
+        pick: Pick,
+        target: u8,
+    },
     RedirectMany(Vec<(Pick, u8)>),
     Free(Vec<Pick>),
     Query(Pick),
@@ -153,6 +163,8 @@ struct ModelEntry {
     name: String,
     address: usize,
     state: State,
+    /// Its resolver names it: the runtime holds no name bytes for it.
+    named_by_resolver: bool,
 }
 
 #[derive(Default)]
@@ -286,7 +298,33 @@ fn refusal(name: &str) -> String {
     format!("lazyrt-fuzz refuses {} bytes", name.len())
 }
 
-fn create(rt: &Runtime, model: &mut Model, base: usize, batch: &[NewEntry]) {
+/// A resolver made of a closure and, for batches it names, the names.
+struct FuzzResolver<F> {
+    resolve: F,
+    names: Option<Vec<String>>,
+}
+
+impl<F> lazyrt_runtime::Resolve for FuzzResolver<F>
+where
+    F: Fn(&EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> + Send + Sync,
+{
+    fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
+        (self.resolve)(entry)
+    }
+
+    fn entry_name(&self, tag: u64) -> Option<&str> {
+        let names = self.names.as_ref()?;
+        names.get(usize::try_from(tag).ok()?).map(String::as_str)
+    }
+}
+
+fn create(
+    rt: &Runtime,
+    model: &mut Model,
+    base: usize,
+    batch: &[NewEntry],
+    named_by_resolver: bool,
+) {
     let batch = &batch[..batch.len().min(MAX_BATCH)];
     if model.live + batch.len() > MAX_LIVE {
         return;
@@ -299,48 +337,56 @@ fn create(rt: &Runtime, model: &mut Model, base: usize, batch: &[NewEntry]) {
     let behaviors: Vec<Behavior> = batch.iter().map(|e| e.behavior).collect();
     let expected_names = names.clone();
     let resolver_behaviors = behaviors.clone();
-    let resolver = Arc::new(
-        move |info: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
-            RESOLVER_RUNS.with(|r| r.borrow_mut().push((info.id.0, info.tag)));
-            let tag = usize::try_from(info.tag).expect("tag");
-            if info.name != expected_names[tag] {
-                RESOLVER_PROBLEMS.with(|p| {
-                    p.borrow_mut()
-                        .push(format!("{} resolved with a wrong name", info.id))
-                });
-            }
-            match resolver_behaviors[tag] {
-                Behavior::Returns(k) => Ok(address(implementation(k))),
-                Behavior::Fails => Err(ResolveError::new(refusal(info.name))),
-                Behavior::Panics => std::panic::panic_any(PANIC_MESSAGE),
-                Behavior::CallsItself(k) => {
-                    let rt = Runtime::global().expect("runtime");
-                    let stub = rt.address(info.id).expect("own entry is live");
-                    // SAFETY: every entry of this target has this signature.
-                    let own: Impl =
-                        unsafe { std::mem::transmute::<*mut c_void, Impl>(stub.as_ptr()) };
-                    let arg = info.tag ^ 0x5eed;
-                    if own(arg) != fallback(arg) {
-                        RESOLVER_PROBLEMS.with(|p| {
-                            p.borrow_mut().push(format!(
-                                "{} calling itself did not reach the fallback",
-                                info.id
-                            ))
-                        });
-                    }
-                    Ok(address(implementation(k)))
+    let resolve = move |info: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+        RESOLVER_RUNS.with(|r| r.borrow_mut().push((info.id.0, info.tag)));
+        let tag = usize::try_from(info.tag).expect("tag");
+        if info.name != expected_names[tag] {
+            RESOLVER_PROBLEMS.with(|p| {
+                p.borrow_mut()
+                    .push(format!("{} resolved with a wrong name", info.id))
+            });
+        }
+        match resolver_behaviors[tag] {
+            Behavior::Returns(k) => Ok(address(implementation(k))),
+            Behavior::Fails => Err(ResolveError::new(refusal(info.name))),
+            Behavior::Panics => std::panic::panic_any(PANIC_MESSAGE),
+            Behavior::CallsItself(k) => {
+                let rt = Runtime::global().expect("runtime");
+                let stub = rt.address(info.id).expect("own entry is live");
+                // SAFETY: every entry of this target has this signature.
+                let own: Impl = unsafe { std::mem::transmute::<*mut c_void, Impl>(stub.as_ptr()) };
+                let arg = info.tag ^ 0x5eed;
+                if own(arg) != fallback(arg) {
+                    RESOLVER_PROBLEMS.with(|p| {
+                        p.borrow_mut().push(format!(
+                            "{} calling itself did not reach the fallback",
+                            info.id
+                        ))
+                    });
                 }
+                Ok(address(implementation(k)))
             }
-        },
-    );
-    let too_long = names.iter().find(|n| n.len() > MAX_NAME_BYTES);
-    let result = rt.create_entries(
-        resolver,
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| EntrySpec::new(n, i as u64)),
-    );
+        }
+    };
+    let resolver = Arc::new(FuzzResolver {
+        resolve,
+        names: named_by_resolver.then(|| names.clone()),
+    });
+    // Names the resolver gives have no length limit.
+    let too_long = names
+        .iter()
+        .find(|n| n.len() > MAX_NAME_BYTES && !named_by_resolver);
+    let result = if named_by_resolver {
+        rt.create_entries_named_by_resolver(resolver, names.len())
+    } else {
+        rt.create_entries(
+            resolver,
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| EntrySpec::new(n, i as u64)),
+        )
+    };
     match (too_long, result) {
         (Some(name), Err(RuntimeError::NameTooLong { len, prefix, max })) => {
             assert_eq!(len, name.len());
@@ -367,6 +413,7 @@ fn create(rt: &Runtime, model: &mut Model, base: usize, batch: &[NewEntry]) {
                         name: name.clone(),
                         address,
                         state: State::Unresolved(*behavior),
+                        named_by_resolver,
                     },
                 );
                 model.seen.push(entry.id.0);
@@ -654,7 +701,11 @@ fn query(rt: &Runtime, model: &Model, pick: Pick) {
         "address of {id}"
     );
     let bytes = rt.batch_name_bytes(id).expect("live");
-    assert!(bytes >= entry.name.len(), "batch of {id} holds its name");
+    if entry.named_by_resolver {
+        assert_eq!(bytes, 0, "the runtime keeps no names of {id}'s batch");
+    } else {
+        assert!(bytes >= entry.name.len(), "batch of {id} holds its name");
+    }
 }
 
 fuzz_target!(|ops: Vec<Op>| {
@@ -665,7 +716,8 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut model = Model::default();
     for op in ops.iter().take(256) {
         match op {
-            Op::Create(batch) => create(rt, &mut model, base, batch),
+            Op::Create(batch) => create(rt, &mut model, base, batch, false),
+            Op::CreateNamedByResolver(batch) => create(rt, &mut model, base, batch, true),
             Op::Call { pick, arg } => call(&mut model, *pick, *arg),
             Op::Redirect { pick, target } => redirect(rt, &mut model, base, *pick, *target),
             Op::RedirectMany(picks) => redirect_many(rt, &mut model, base, picks),

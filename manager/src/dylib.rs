@@ -56,6 +56,31 @@ pub(crate) struct SymbolEntry {
 
 const _: () = assert!(size_of::<SymbolEntry>() == 16);
 
+impl SymbolEntry {
+    /// Whether responsibility `responsibility` owns it (it is materializing
+    /// or resolved under it).
+    pub(crate) fn owned_by(&self, responsibility: u32) -> bool {
+        matches!(self.state, SymState::Materializing | SymState::Resolved)
+            && self.unit == responsibility
+    }
+
+    /// Marks an owned row ready (at `address`, else where it was resolved),
+    /// owned by nobody from now on; returns the state it had and its
+    /// symbol (the row's flags are the definition's).
+    pub(crate) fn make_ready(&mut self, address: Option<u64>) -> (SymState, ExecutorSymbol) {
+        if let Some(address) = address {
+            self.address = address;
+        }
+        let before = std::mem::replace(&mut self.state, SymState::Ready);
+        self.unit = NO_UNIT;
+        let symbol = ExecutorSymbol {
+            address: self.address,
+            flags: self.flags,
+        };
+        (before, symbol)
+    }
+}
+
 pub(crate) struct DylibState {
     pub(crate) name: Arc<str>,
     pub(crate) symbols: IdMap<SymbolName, SymbolEntry>,

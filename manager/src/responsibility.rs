@@ -373,16 +373,7 @@ impl MaterializationResponsibility {
         let Some(entry) = owned_by(state, dylib, self.id, name) else {
             return;
         };
-        if let Some(address) = address {
-            entry.address = address;
-        }
-        let before = std::mem::replace(&mut entry.state, SymState::Ready);
-        entry.unit = crate::dylib::NO_UNIT;
-        // The row's flags are the definition's, as the owed list's.
-        let symbol = ExecutorSymbol {
-            address: entry.address,
-            flags: entry.flags,
-        };
+        let (before, symbol) = entry.make_ready(address);
         let owner = Owner { whole, before };
         state.became_ready(dylib, name, symbol, Some(owner), deferred);
     }
@@ -624,9 +615,7 @@ pub(crate) fn owned_by<'s>(
     name: &SymbolName,
 ) -> Option<&'s mut SymbolEntry> {
     let entry = state.dylibs.get_mut(&dylib)?.symbols.get_mut(name)?;
-    let owned = matches!(entry.state, SymState::Materializing | SymState::Resolved)
-        && entry.unit == responsibility;
-    owned.then_some(entry)
+    entry.owned_by(responsibility).then_some(entry)
 }
 
 impl Drop for MaterializationResponsibility {

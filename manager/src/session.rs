@@ -535,16 +535,10 @@ impl State {
             let Some(entry) = table.symbols.get_mut(name) else {
                 continue; // removed meanwhile
             };
-            let owned = matches!(entry.state, SymState::Materializing | SymState::Resolved)
-                && entry.unit == responsibility;
-            if !owned {
+            if !entry.owned_by(responsibility) {
                 continue;
             }
-            if let Some(address) = address {
-                entry.address = address;
-            }
-            let before = std::mem::replace(&mut entry.state, SymState::Ready);
-            entry.unit = crate::dylib::NO_UNIT;
+            let (before, symbol) = entry.make_ready(address);
             let Some(query) = query.as_deref_mut() else {
                 continue;
             };
@@ -552,10 +546,6 @@ impl State {
                 continue; // reached already (a Resolved lookup)
             }
             query.remaining -= 1;
-            let symbol = ExecutorSymbol {
-                address: entry.address,
-                flags: entry.flags,
-            };
             match &mut query.completion {
                 Completion::Collect(result) => *result = Some(Ok(symbol)),
                 Completion::Callback(_) => {

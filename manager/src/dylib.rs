@@ -6,9 +6,10 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::error::Error;
+use crate::lifetime::WeakSession;
 use crate::responsibility::MaterializationResponsibility;
 use crate::session::{Deferred, LookupFlags, PendingUnit, RequiredState, Session, SymbolMap};
-use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
+use crate::symbol::{ExecutorAddr, ExecutorSymbol, SymbolFlags, SymbolName};
 use crate::tables::IdMap;
 use crate::unit::MaterializationUnit;
 
@@ -17,7 +18,7 @@ pub(crate) enum Definition {
     /// A unit materialized on first lookup, and its tracker.
     Unit(Box<dyn MaterializationUnit>, u64),
     /// Known addresses, one per symbol.
-    Absolute(Vec<u64>),
+    Absolute(Vec<ExecutorAddr>),
 }
 
 /// Where a symbol is in its life.
@@ -42,7 +43,7 @@ pub(crate) const NO_UNIT: u32 = u32::MAX;
 /// One row of a symbol table: 16 bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SymbolEntry {
-    pub(crate) address: u64,
+    pub(crate) address: ExecutorAddr,
     /// `Pending`: the pending unit's slot in `State::units`.
     /// `Materializing`, `Resolved`: the id of the responsibility that owns it.
     /// Otherwise unused.
@@ -67,7 +68,10 @@ impl SymbolEntry {
     /// Marks an owned row ready (at `address`, else where it was resolved),
     /// owned by nobody from now on; returns the state it had and its
     /// symbol (the row's flags are the definition's).
-    pub(crate) fn make_ready(&mut self, address: Option<u64>) -> (SymState, ExecutorSymbol) {
+    pub(crate) fn make_ready(
+        &mut self,
+        address: Option<ExecutorAddr>,
+    ) -> (SymState, ExecutorSymbol) {
         if let Some(address) = address {
             self.address = address;
         }
@@ -84,8 +88,9 @@ impl SymbolEntry {
 pub(crate) struct DylibState {
     pub(crate) name: Arc<str>,
     pub(crate) symbols: IdMap<SymbolName, SymbolEntry>,
-    /// `None` means "just this JITDylib".
-    pub(crate) link_order: Option<Vec<(JitDylib, LookupFlags)>>,
+    /// `None` means "just this JITDylib". Ids and names, not handles: the
+    /// state keeps no handle (see [`Session`]'s ownership rule).
+    pub(crate) link_order: Option<Vec<(u32, Arc<str>, LookupFlags)>>,
     pub(crate) generators: Vec<Arc<dyn crate::generator::DefinitionGenerator>>,
     pub(crate) default_tracker: u64,
     /// Explicit trackers (those that record their symbols).
@@ -105,17 +110,19 @@ impl DylibState {
     }
 }
 
-/// A handle to a JITDylib of a session. Cheap to clone; compares by identity.
+/// A handle to a JITDylib of a session. Cheap to clone; compares by
+/// identity. It does not keep the session alive (see [`Session`]): once the
+/// session has ended, its methods return [`Error::SessionEnded`].
 #[derive(Clone)]
 pub struct JitDylib {
-    pub(crate) session: Session,
+    pub(crate) session: WeakSession,
     pub(crate) id: u32,
     pub(crate) name: Arc<str>,
 }
 
 impl PartialEq for JitDylib {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && Arc::ptr_eq(&self.session.inner, &other.session.inner)
+        self.id == other.id && self.session.ptr_eq(&other.session)
     }
 }
 
@@ -133,9 +140,9 @@ impl JitDylib {
         &self.name
     }
 
-    /// The session it belongs to.
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// The session it belongs to, or [`Error::SessionEnded`].
+    pub fn session(&self) -> Result<Session, Error> {
+        self.session.live()
     }
 
     /// Defines the symbols of `unit`. A strong symbol defined twice (or a
@@ -167,9 +174,10 @@ impl JitDylib {
         tracker: Option<&crate::tracker::ResourceTracker>,
     ) -> Result<(), Error> {
         let symbols = unit.symbols();
+        let session = self.session()?;
         let mut deferred = Deferred::default();
         let result = {
-            let mut state = self.session.inner.lock();
+            let mut state = session.inner.lock();
             let tracker = match tracker {
                 Some(t) if t.dylib == *self => {
                     state.check_tracker(t)?;
@@ -190,7 +198,7 @@ impl JitDylib {
                 &mut deferred,
             )
         };
-        self.session.run_deferred(deferred);
+        session.run_deferred(deferred);
         result
     }
 
@@ -204,9 +212,10 @@ impl JitDylib {
             .into_iter()
             .map(|(n, s)| ((n, s.flags), s.address))
             .unzip();
+        let session = self.session()?;
         let mut deferred = Deferred::default();
         let result = {
-            let mut state = self.session.inner.lock();
+            let mut state = session.inner.lock();
             state.define_symbols(
                 self,
                 Definition::Absolute(addresses),
@@ -214,34 +223,63 @@ impl JitDylib {
                 &mut deferred,
             )
         };
-        self.session.run_deferred(deferred);
+        session.run_deferred(deferred);
         result
     }
 
     /// Sets the link order: the JITDylibs lookups from this one search, in
-    /// order. Include `self` (usually first, with `MatchAllSymbols`).
-    pub fn set_link_order(&self, order: Vec<(JitDylib, LookupFlags)>) {
-        if let Ok(dylib) = self.session.inner.lock().dylib_mut(self) {
-            dylib.link_order = Some(order);
+    /// order. Include `self` (usually first, with `MatchAllSymbols`). The
+    /// order keeps ids, not handles, so a JITDylib in its own link order
+    /// does not keep the session alive. Every JITDylib must belong to this
+    /// session and this one must not have been removed.
+    pub fn set_link_order(&self, order: Vec<(JitDylib, LookupFlags)>) -> Result<(), Error> {
+        if let Some((other, _)) = order
+            .iter()
+            .find(|(jd, _)| !jd.session.ptr_eq(&self.session))
+        {
+            return Err(Error::ForeignDylib {
+                dylib: other.name.to_string(),
+            });
         }
+        let session = self.session()?;
+        let mut state = session.inner.lock();
+        let dylib = state.dylib_mut(self)?;
+        dylib.link_order = Some(
+            order
+                .into_iter()
+                .map(|(jd, flags)| (jd.id, jd.name, flags))
+                .collect(),
+        );
+        Ok(())
     }
 
     /// The search order of lookups from this JITDylib: its link order, or
     /// just itself with all symbols visible.
-    pub fn search_order(&self) -> Vec<(JitDylib, LookupFlags)> {
-        self.order().into_vec()
+    pub fn search_order(&self) -> Result<Vec<(JitDylib, LookupFlags)>, Error> {
+        let session = self.session()?;
+        Ok(self.order(&session).into_vec())
     }
 
     /// [`JitDylib::search_order`], inline for short orders (no allocation
     /// per lookup).
-    fn order(&self) -> SmallVec<[(JitDylib, LookupFlags); 2]> {
-        let state = self.session.inner.lock();
+    fn order(&self, session: &Session) -> SmallVec<[(JitDylib, LookupFlags); 2]> {
+        let state = session.inner.lock();
         match state
             .dylibs
             .get(&self.id)
             .and_then(|d| d.link_order.as_ref())
         {
-            Some(order) => order.iter().cloned().collect(),
+            Some(order) => order
+                .iter()
+                .map(|(id, name, flags)| {
+                    let jd = JitDylib {
+                        session: self.session.clone(),
+                        id: *id,
+                        name: name.clone(),
+                    };
+                    (jd, *flags)
+                })
+                .collect(),
             None => smallvec::smallvec![(self.clone(), LookupFlags::MatchAllSymbols)],
         }
     }
@@ -252,28 +290,44 @@ impl JitDylib {
         symbols: &[SymbolName],
         required: RequiredState,
     ) -> Result<SymbolMap, Error> {
-        let order = self.order();
+        let session = self.session()?;
+        let order = self.order(&session);
         if let [name] = symbols {
             // One name: the session's one-symbol path (no callback, result
             // slot or name list).
-            let symbol = crate::lookup::lookup_one(&self.session, &order, name, required)?;
+            let symbol = crate::lookup::lookup_one(&session, &order, name, required)?;
             let mut found = SymbolMap::default();
             found.insert(name.clone(), symbol);
             return Ok(found);
         }
-        self.session.lookup_blocking_of(&order, symbols, required)
+        session.lookup_blocking_of(&order, symbols, required)
     }
 
-    /// Adds a generator, asked to define symbols a lookup misses here.
-    pub fn add_generator(&self, generator: impl crate::generator::DefinitionGenerator + 'static) {
-        if let Ok(dylib) = self.session.inner.lock().dylib_mut(self) {
-            dylib.generators.push(Arc::new(generator));
-        }
+    /// Adds a generator, asked to define symbols a lookup misses here. The
+    /// session stores it: a generator that captures a [`Session`] keeps the
+    /// session alive until [`Session::end`]; capture a
+    /// [`WeakSession`](crate::WeakSession), a `JitDylib` or a
+    /// `ResourceTracker` instead (they do not), or use the `JitDylib`
+    /// [`DefinitionGenerator::try_to_generate`] is given.
+    ///
+    /// [`DefinitionGenerator::try_to_generate`]: crate::DefinitionGenerator::try_to_generate
+    pub fn add_generator(
+        &self,
+        generator: impl crate::generator::DefinitionGenerator + 'static,
+    ) -> Result<(), Error> {
+        let session = self.session()?;
+        let mut state = session.inner.lock();
+        state.dylib_mut(self)?.generators.push(Arc::new(generator));
+        Ok(())
     }
 
-    /// Whether `symbol` is defined here (in any state).
+    /// Whether `symbol` is defined here (in any state); false once the
+    /// JITDylib is removed or the session has ended.
     pub fn contains(&self, symbol: &SymbolName) -> bool {
-        let state = self.session.inner.lock();
+        let Ok(session) = self.session() else {
+            return false;
+        };
+        let state = session.inner.lock();
         state
             .dylibs
             .get(&self.id)
@@ -283,6 +337,9 @@ impl JitDylib {
 
 impl crate::session::State {
     pub(crate) fn dylib_mut(&mut self, jd: &JitDylib) -> Result<&mut DylibState, Error> {
+        if self.ended {
+            return Err(Error::SessionEnded);
+        }
         self.dylibs
             .get_mut(&jd.id)
             .ok_or_else(|| Error::DylibRemoved {
@@ -334,7 +391,7 @@ impl crate::session::State {
         for (i, (name, flags)) in symbols.iter().enumerate() {
             let (address, state) = match &definition {
                 Definition::Absolute(addresses) => (addresses[i], SymState::Ready),
-                Definition::Unit(..) => (0, SymState::Pending),
+                Definition::Unit(..) => (ExecutorAddr::NULL, SymState::Pending),
             };
             match dylib.symbols.entry(name.clone()) {
                 std::collections::hash_map::Entry::Vacant(row) => {
@@ -473,7 +530,7 @@ impl crate::session::State {
         for (i, (name, flags)) in kept.iter().enumerate() {
             let (address, state) = match kept_addresses.get(i) {
                 Some(address) if unit_id == NO_UNIT => (*address, SymState::Ready),
-                _ => (0, SymState::Pending),
+                _ => (ExecutorAddr::NULL, SymState::Pending),
             };
             let row = SymbolEntry {
                 address,

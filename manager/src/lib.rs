@@ -23,6 +23,7 @@ mod error;
 mod generator;
 #[cfg(not(lazyrt_loom))]
 mod lazy_reexports;
+mod lifetime;
 mod lookup;
 mod readiness;
 mod responsibility;
@@ -52,11 +53,12 @@ pub use {
 pub use {
     dispatcher::{Dispatcher, InPlaceDispatcher, Task},
     dylib::JitDylib,
-    error::Error,
+    error::{Error, ErrorSource, Misuse},
     generator::{DefinitionGenerator, DynamicLibraryGenerator},
+    lifetime::WeakSession,
     responsibility::MaterializationResponsibility,
     session::{LookupCallback, LookupFlags, RequiredState, SearchOrder, Session, SymbolMap},
-    symbol::{ExecutorSymbol, SymbolFlags, SymbolName},
+    symbol::{ExecutorAddr, ExecutorSymbol, SymbolFlags, SymbolName},
     tables::IdHasher as SymbolHasher,
     tracker::ResourceTracker,
     unit::{FnUnit, MaterializationUnit, ReexportsUnit, aliases, reexports},

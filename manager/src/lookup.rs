@@ -20,7 +20,10 @@ pub(crate) fn lookup(
     let mut asked_generators = false;
     let mut deferred = Deferred::default();
     loop {
-        let mut state = session.inner.lock();
+        let mut state = match session.inner.lock_live() {
+            Ok(state) => state,
+            Err(ended) => return callback(Err(ended)),
+        };
         // Every pass scans everything afresh: while generators ran without
         // the lock, symbols found earlier may have been removed.
         let scan = Scan::of(&mut state, order, symbols, required.as_sym_state());
@@ -112,10 +115,10 @@ impl Scan {
                             .failures
                             .get(&(jd.id, name.clone()))
                             .cloned()
-                            .unwrap_or(Error::MaterializationFailed {
+                            .unwrap_or_else(|| Error::MaterializationFailed {
                                 symbols: vec![name.clone()],
                                 dylib: jd.name.to_string(),
-                                reason: "failed earlier".to_string(),
+                                source: crate::error::source_of("it failed earlier"),
                             }),
                     );
                 }
@@ -295,7 +298,7 @@ pub(crate) fn lookup_one(
     required: RequiredState,
 ) -> Result<ExecutorSymbol, Error> {
     let wanted = required.as_sym_state();
-    let mut state = session.inner.lock();
+    let mut state = session.inner.lock_live()?;
     let (id, started, (dylib, responsibility)) = match locate(&state, order, name) {
         Some((_, e)) if e.state >= wanted && e.state != SymState::Failed => {
             return Ok(ExecutorSymbol {

@@ -15,7 +15,7 @@ use crate::dispatcher::{Dispatcher, InPlaceDispatcher};
 use crate::dylib::{DylibState, JitDylib, SymState};
 use crate::error::Error;
 use crate::responsibility::MaterializationResponsibility;
-use crate::symbol::{ExecutorSymbol, SymbolName, SymbolPool};
+use crate::symbol::{ExecutorAddr, ExecutorSymbol, SymbolName, SymbolPool};
 use crate::tables::{IdHasher, IdMap, Slab};
 use crate::unit::MaterializationUnit;
 
@@ -128,6 +128,9 @@ pub(crate) struct State {
     pub(crate) deps: IdMap<SymKey, Vec<SymKey>>,
     /// Reverse edges of `deps`.
     pub(crate) dependents: IdMap<SymKey, Vec<SymKey>>,
+    /// Set by [`Session::end`]: everything asked afterwards is
+    /// [`Error::SessionEnded`].
+    pub(crate) ended: bool,
 }
 
 /// The session's error reporter.
@@ -150,14 +153,31 @@ pub(crate) struct SessionInner {
 /// The controller side of lazyrt: owns symbol names, JITDylibs, lookups and
 /// materialization. Cheap to clone (a handle).
 ///
+/// **Ownership: only `Session` handles keep a session alive.** Everything
+/// else refers to it without owning it: [`JitDylib`], [`ResourceTracker`],
+/// [`LazyReexportsManager`], responsibilities, units, and whatever the
+/// session stores (link orders, generators, pending units, clean-ups,
+/// stubs). When the last `Session` handle is dropped, or [`Session::end`]
+/// is called, the session ends: pending lookups fail with
+/// [`Error::SessionEnded`], unstarted units are discarded, the dispatcher
+/// is shut down and every stub the session made is freed; the other
+/// handles then answer [`Error::SessionEnded`]. So nothing a session holds
+/// can keep it alive, except a `Session` captured by a user's generator or
+/// unit: capture a [`WeakSession`] ([`Session::downgrade`]) there, or end
+/// the session explicitly.
+///
+/// [`ResourceTracker`]: crate::ResourceTracker
+/// [`LazyReexportsManager`]: crate::LazyReexportsManager
+/// [`WeakSession`]: crate::WeakSession
+///
 /// ```
-/// use lazyrt::{ExecutorSymbol, RequiredState, Session, SymbolFlags};
+/// use lazyrt::{ExecutorAddr, ExecutorSymbol, RequiredState, Session, SymbolFlags};
 /// let session = Session::new();
 /// let jd = session.create_jit_dylib("main")?;
 /// let answer = session.intern("answer");
-/// jd.define_absolute([(answer.clone(), ExecutorSymbol { address: 42, flags: SymbolFlags::EXPORTED })])?;
+/// jd.define_absolute([(answer.clone(), ExecutorSymbol { address: ExecutorAddr::new(42), flags: SymbolFlags::EXPORTED })])?;
 /// let found = jd.lookup(&[answer.clone()], RequiredState::Ready)?;
-/// assert_eq!(found[&answer].address, 42);
+/// assert_eq!(found[&answer].address, ExecutorAddr::new(42));
 /// # Ok::<(), lazyrt::Error>(())
 /// ```
 #[derive(Clone)]
@@ -196,6 +216,7 @@ impl Session {
                     failures: IdMap::default(),
                     deps: IdMap::default(),
                     dependents: IdMap::default(),
+                    ended: false,
                 }),
                 dispatcher,
                 reporter: RwLock::new(Arc::new(|e: &Error| eprintln!("lazyrt: {e}"))),
@@ -220,7 +241,7 @@ impl Session {
 
     /// Creates an empty JITDylib whose link order is itself.
     pub fn create_jit_dylib(&self, name: &str) -> Result<JitDylib, Error> {
-        let mut state = self.inner.lock();
+        let mut state = self.inner.lock_live()?;
         let taken = state.dylibs.values().any(|d| &*d.name == name);
         if taken {
             return Err(Error::DuplicateDylib {
@@ -229,18 +250,19 @@ impl Session {
         }
         let name: Arc<str> = Arc::from(name);
         let id = state.next_dylib;
-        state.next_dylib = state
-            .next_dylib
-            .checked_add(1)
-            .ok_or(Error::DuplicateDylib {
-                dylib: "(JITDylib ids exhausted)".to_string(),
-            })?;
+        state.next_dylib =
+            state
+                .next_dylib
+                .checked_add(1)
+                .ok_or_else(|| Error::DylibIdsExhausted {
+                    dylib: name.to_string(),
+                })?;
         let default_tracker = state.new_tracker(id, None);
         state
             .dylibs
             .insert(id, DylibState::new(name.clone(), default_tracker));
         Ok(JitDylib {
-            session: self.clone(),
+            session: self.downgrade(),
             id,
             name,
         })
@@ -251,7 +273,7 @@ impl Session {
         let state = self.inner.lock();
         state.dylibs.iter().find_map(|(id, d)| {
             (&*d.name == name).then(|| JitDylib {
-                session: self.clone(),
+                session: self.downgrade(),
                 id: *id,
                 name: d.name.clone(),
             })
@@ -410,6 +432,16 @@ impl SessionInner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// [`SessionInner::lock`], or [`Error::SessionEnded`] once the session
+    /// has ended.
+    pub(crate) fn lock_live(&self) -> Result<MutexGuard<'_, State>, Error> {
+        let state = self.lock();
+        if state.ended {
+            return Err(Error::SessionEnded);
+        }
+        Ok(state)
+    }
 }
 
 /// Who waits on the responsibility that owned a symbol when it changed
@@ -517,7 +549,7 @@ impl State {
         &mut self,
         dylib: u32,
         responsibility: u32,
-        items: impl Iterator<Item = (&'a SymbolName, Option<u64>)>,
+        items: impl Iterator<Item = (&'a SymbolName, Option<ExecutorAddr>)>,
         deferred: &mut Deferred,
     ) -> bool {
         if self.waiters.dylib_waited(dylib) || !self.dependents.is_empty() {

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use crate::sync::Mutex;
 
+pub use lazyrt_runtime::ExecutorAddr;
+
 /// An interned symbol name; equality and hashing are by pointer. One
 /// pointer wide (the text sits behind the shared allocation), so every table
 /// keyed by names stays small.
@@ -167,7 +169,7 @@ impl std::ops::BitOr for SymbolFlags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExecutorSymbol {
     /// The address in the executing process.
-    pub address: u64,
+    pub address: ExecutorAddr,
     /// The symbol's flags.
     pub flags: SymbolFlags,
 }

@@ -99,6 +99,15 @@ impl<T> Slab<T> {
         self.slots.get_mut(id as usize)?.as_mut()
     }
 
+    /// Takes every value out, leaving the slab empty.
+    pub(crate) fn take_all(&mut self) -> Vec<T> {
+        self.free.clear();
+        std::mem::take(&mut self.slots)
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     pub(crate) fn remove(&mut self, id: u32) -> Option<T> {
         let value = self.slots.get_mut(id as usize)?.take();
         if value.is_some() {

@@ -52,10 +52,10 @@ impl ResourceTracker {
     /// Removes everything defined with this tracker. An explicit tracker
     /// cannot be used again afterwards; a default tracker stays usable.
     pub fn remove(&self) -> Result<(), Error> {
-        let session = &self.dylib.session;
+        let session = self.dylib.session()?;
         let mut deferred = Deferred::default();
         let cleanups = {
-            let mut state = session.inner.lock();
+            let mut state = session.inner.lock_live()?;
             state.check_tracker(self)?;
             let cleanups = state.remove_tracker_symbols(&self.dylib, self.id, &mut deferred);
             let explicit = state
@@ -71,7 +71,7 @@ impl ResourceTracker {
             }
             cleanups
         };
-        finish_removal(session, cleanups, deferred);
+        finish_removal(&session, cleanups, deferred);
         Ok(())
     }
 
@@ -86,7 +86,8 @@ impl ResourceTracker {
         if self.id == other.id {
             return Ok(());
         }
-        let mut state = self.dylib.session.inner.lock();
+        let session = self.dylib.session()?;
+        let mut state = session.inner.lock_live()?;
         state.check_tracker(self)?;
         state.check_tracker(other)?;
         let moved: Vec<SymbolName> = state.tracker_symbols(&self.dylib, self.id);
@@ -129,7 +130,8 @@ fn finish_removal(session: &Session, cleanups: Vec<Cleanup>, deferred: Deferred)
 impl JitDylib {
     /// A new tracker for definitions made with [`JitDylib::define_with`].
     pub fn create_resource_tracker(&self) -> Result<ResourceTracker, Error> {
-        let mut state = self.session.inner.lock();
+        let session = self.session()?;
+        let mut state = session.inner.lock();
         state.dylib_mut(self)?;
         let id = state.new_tracker(self.id, Some(IdSet::default()));
         state.dylib_mut(self)?.trackers.push(id);
@@ -141,7 +143,8 @@ impl JitDylib {
 
     /// The tracker plain `define` calls use.
     pub fn default_resource_tracker(&self) -> Result<ResourceTracker, Error> {
-        let mut state = self.session.inner.lock();
+        let session = self.session()?;
+        let mut state = session.inner.lock();
         let id = state.dylib_mut(self)?.default_tracker;
         Ok(ResourceTracker {
             dylib: self.clone(),
@@ -152,9 +155,10 @@ impl JitDylib {
     /// Removes every definition of this JITDylib (all trackers); the
     /// JITDylib and its trackers stay usable.
     pub fn clear(&self) -> Result<(), Error> {
+        let session = self.session()?;
         let mut deferred = Deferred::default();
         let cleanups = {
-            let mut state = self.session.inner.lock();
+            let mut state = session.inner.lock();
             let dylib = state.dylib_mut(self)?;
             let mut trackers = dylib.trackers.clone();
             trackers.push(dylib.default_tracker);
@@ -164,7 +168,7 @@ impl JitDylib {
             }
             cleanups
         };
-        finish_removal(&self.session, cleanups, deferred);
+        finish_removal(&session, cleanups, deferred);
         Ok(())
     }
 }
@@ -173,8 +177,13 @@ impl Session {
     /// Clears `dylib` and removes it: its handles then fail with
     /// [`Error::DylibRemoved`], and lookups stop finding it.
     pub fn remove_jit_dylib(&self, dylib: &JitDylib) -> Result<(), Error> {
+        if !dylib.session.ptr_eq(&self.downgrade()) {
+            return Err(Error::ForeignDylib {
+                dylib: dylib.name().to_string(),
+            });
+        }
         dylib.clear()?;
-        let mut state = self.inner.lock();
+        let mut state = self.inner.lock_live()?;
         let removed = state
             .dylibs
             .remove(&dylib.id)

@@ -5,6 +5,42 @@
 //! top of the executor-side runtime ([`lazyrt_runtime`], re-exported as
 //! [`runtime`]).
 //!
+//! A function's address before the function exists: define an
+//! implementation (compiled when first needed), a lazy reexport pointing
+//! at it, and hand out the reexport's stub. Its first call compiles the
+//! implementation and patches the stub; later calls cost one jump.
+//!
+//! ```
+//! use lazyrt::prelude::*;
+//!
+//! extern "C" fn add(a: i64, b: i64) -> i64 {
+//!     a + b
+//! }
+//!
+//! let session = Session::new();
+//! let jd = session.create_jit_dylib("main")?;
+//! let manager = LazyReexportsManager::new(&session)?;
+//!
+//! // The implementation: a unit "compiled" on first lookup.
+//! let add_impl = session.intern("add$impl");
+//! let name = add_impl.clone();
+//! jd.define(FnUnit::new("compile add", [(add_impl.clone(), SymbolFlags::CALLABLE)], move |mut r| {
+//!     // A JIT compiles here and reports where the code is.
+//!     r.notify_ready([(name, ExecutorAddr::from_ptr(add as *const ()))]).unwrap();
+//! }))?;
+//!
+//! // The entry users call: a stub now, the implementation on first call.
+//! let entry = session.intern("add");
+//! jd.define(lazy_reexports(&manager, [(entry.clone(), (add_impl, SymbolFlags::exported_callable()))]))?;
+//! let stub = jd.lookup(std::slice::from_ref(&entry), RequiredState::Ready)?[&entry].address;
+//!
+//! // SAFETY: the entry resolves to `add`, which has this signature.
+//! let add_fn = unsafe { stub.to_fn::<extern "C" fn(i64, i64) -> i64>() };
+//! assert_eq!(add_fn(2, 40), 42); // first call: compiles, patches, jumps
+//! assert_eq!(add_fn(1, 2), 3); // later calls: stub -> implementation
+//! # Ok::<(), lazyrt::Error>(())
+//! ```
+//!
 //! Which file owns what:
 //! - `session.rs`: the `Session` handle and lookups' entry points;
 //! - `lifetime.rs`: how a session ends, and `WeakSession`;
@@ -76,3 +112,15 @@ pub use {
     tracker::ResourceTracker,
     unit::{FnUnit, MaterializationUnit, ReexportsUnit, aliases, reexports},
 };
+
+/// What most users of the session and lazy reexports need, in one import:
+/// `use lazyrt::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Error, ExecutorAddr, ExecutorSymbol, FnUnit, JitDylib, LookupFlags,
+        MaterializationResponsibility, MaterializationUnit, RequiredState, ResourceTracker,
+        Session, SymbolFlags, SymbolName,
+    };
+    #[cfg(not(lazyrt_loom))]
+    pub use crate::{LazyReexportsManager, Runtime, lazy_reexports, lazy_reexports_from};
+}

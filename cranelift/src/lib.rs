@@ -104,6 +104,8 @@
 //! last handle removes its JITDylib (freeing the stubs) and unmaps the code,
 //! so no JIT'd function may run afterwards.
 
+mod error;
+mod libcalls;
 mod memory;
 
 use std::collections::HashMap;
@@ -115,8 +117,7 @@ use std::time::{Duration, Instant};
 use cranelift_codegen::binemit::Reloc;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{
-    ExtFuncData, ExternalName, FuncRef, Function, InstructionData, LibCall, Signature,
-    UserExternalName,
+    ExtFuncData, ExternalName, FuncRef, Function, InstructionData, Signature, UserExternalName,
 };
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
@@ -126,7 +127,10 @@ use lazyrt::{
     SymbolFlags, SymbolName, lazy_reexports,
 };
 
+pub use error::{BuildError, JitError};
 pub use memory::MemoryStats;
+
+use libcalls::libcall_address;
 
 /// Namespace of [`UserExternalName`]s that call a JIT'd function.
 pub const CALL_NAMESPACE: u32 = 0x6c7a_0000;
@@ -150,57 +154,6 @@ impl fmt::Display for FuncId {
         write!(f, "func{}", self.0)
     }
 }
-
-/// Errors of the integration layer.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum JitError {
-    /// The session or the LazyReexportsManager failed.
-    Lazyrt(lazyrt::Error),
-    /// The host ISA or a Cranelift setting is not available.
-    Isa(String),
-    /// No function has this id.
-    UnknownFunction(FuncId),
-    /// A function with this name is already declared.
-    DuplicateName(String),
-    /// The function already has a body.
-    AlreadyDefined(String),
-    /// The function has no stub yet: call [`LazyJit::finalize_definitions`].
-    NotFinalized(String),
-}
-
-impl fmt::Display for JitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JitError::Lazyrt(e) => write!(f, "{e}"),
-            JitError::Isa(e) => write!(f, "target ISA: {e}"),
-            JitError::UnknownFunction(id) => write!(f, "no function {id}"),
-            JitError::DuplicateName(n) => write!(f, "function {n} is already declared"),
-            JitError::AlreadyDefined(n) => write!(f, "function {n} is already defined"),
-            JitError::NotFinalized(n) => {
-                write!(f, "function {n} has no stub yet (finalize_definitions)")
-            }
-        }
-    }
-}
-
-impl std::error::Error for JitError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            JitError::Lazyrt(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<lazyrt::Error> for JitError {
-    fn from(e: lazyrt::Error) -> Self {
-        JitError::Lazyrt(e)
-    }
-}
-
-/// What a builder closure may return as an error.
-pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
 
 type Builder = Box<dyn FnOnce(&LazyJit, FuncId) -> Result<Function, BuildError> + Send>;
 
@@ -859,54 +812,6 @@ fn separate_address_refs(func: &mut Function) {
             }
         }
     }
-}
-
-extern "C" fn ceil_f32(x: f32) -> f32 {
-    x.ceil()
-}
-extern "C" fn ceil_f64(x: f64) -> f64 {
-    x.ceil()
-}
-extern "C" fn floor_f32(x: f32) -> f32 {
-    x.floor()
-}
-extern "C" fn floor_f64(x: f64) -> f64 {
-    x.floor()
-}
-extern "C" fn trunc_f32(x: f32) -> f32 {
-    x.trunc()
-}
-extern "C" fn trunc_f64(x: f64) -> f64 {
-    x.trunc()
-}
-extern "C" fn nearest_f32(x: f32) -> f32 {
-    x.round_ties_even()
-}
-extern "C" fn nearest_f64(x: f64) -> f64 {
-    x.round_ties_even()
-}
-extern "C" fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
-    a.mul_add(b, c)
-}
-extern "C" fn fma_f64(a: f64, b: f64, c: f64) -> f64 {
-    a.mul_add(b, c)
-}
-
-fn libcall_address(libcall: LibCall) -> Result<u64, String> {
-    let address = match libcall {
-        LibCall::CeilF32 => ceil_f32 as extern "C" fn(f32) -> f32 as usize,
-        LibCall::CeilF64 => ceil_f64 as extern "C" fn(f64) -> f64 as usize,
-        LibCall::FloorF32 => floor_f32 as extern "C" fn(f32) -> f32 as usize,
-        LibCall::FloorF64 => floor_f64 as extern "C" fn(f64) -> f64 as usize,
-        LibCall::TruncF32 => trunc_f32 as extern "C" fn(f32) -> f32 as usize,
-        LibCall::TruncF64 => trunc_f64 as extern "C" fn(f64) -> f64 as usize,
-        LibCall::NearestF32 => nearest_f32 as extern "C" fn(f32) -> f32 as usize,
-        LibCall::NearestF64 => nearest_f64 as extern "C" fn(f64) -> f64 as usize,
-        LibCall::FmaF32 => fma_f32 as extern "C" fn(f32, f32, f32) -> f32 as usize,
-        LibCall::FmaF64 => fma_f64 as extern "C" fn(f64, f64, f64) -> f64 as usize,
-        other => return Err(format!("unsupported libcall {other}")),
-    };
-    Ok(address as u64)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

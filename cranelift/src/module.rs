@@ -184,17 +184,19 @@ impl LazyJitBuilder {
 /// The host ISA with `opt_level` and non-PIC code (relocations are absolute).
 pub fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, JitError> {
     let mut flags = settings::builder();
-    let set = |flags: &mut settings::Builder, k: &str, v: &str| {
-        flags
-            .set(k, v)
-            .map_err(|e| JitError::Isa(format!("{k}={v}: {e}")))
+    let set = |flags: &mut settings::Builder, name: &'static str, value: &str| {
+        flags.set(name, value).map_err(|source| JitError::Setting {
+            name,
+            value: value.to_string(),
+            source,
+        })
     };
     set(&mut flags, "opt_level", opt_level)?;
     set(&mut flags, "is_pic", "false")?;
     set(&mut flags, "enable_verifier", "true")?;
-    let isa = cranelift_native::builder().map_err(|e| JitError::Isa(e.to_string()))?;
+    let isa = cranelift_native::builder().map_err(JitError::UnsupportedHost)?;
     isa.finish(settings::Flags::new(flags))
-        .map_err(|e| JitError::Isa(e.to_string()))
+        .map_err(JitError::Isa)
 }
 
 /// A lazily compiling Cranelift JIT. Cheap to clone; shareable across
@@ -283,7 +285,7 @@ impl LazyJit {
         }
         let mut funcs = self.inner.funcs.write().unwrap_or_else(|e| e.into_inner());
         let id = FuncId(
-            u32::try_from(funcs.len()).map_err(|_| JitError::Isa("too many functions".into()))?,
+            u32::try_from(funcs.len()).map_err(|_| JitError::TooManyFunctions(name.to_string()))?,
         );
         funcs.push(Arc::new(FuncSlot {
             entry: self.inner.session.intern(name),

@@ -11,7 +11,10 @@
 #[cfg(not(lazyrt_loom))]
 use std::collections::VecDeque;
 #[cfg(not(lazyrt_loom))]
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+
+#[cfg(not(lazyrt_loom))]
+use crate::sync::{Condvar, Mutex};
 #[cfg(not(lazyrt_loom))]
 use std::thread::JoinHandle;
 
@@ -31,6 +34,12 @@ pub trait Dispatcher: Send + Sync {
     }
     /// Wakes threads inside [`Dispatcher::wait_helping`] to re-check `done`.
     fn wake_helpers(&self) {}
+    /// The session using this dispatcher has ended: finish queued work and
+    /// stop its threads (join them, except the calling thread if it is one
+    /// of them). Work dispatched afterwards must still run (for example on
+    /// the dispatching thread). A dispatcher shared by several sessions is
+    /// shut down when the first of them ends, as in ORC.
+    fn shutdown(&self) {}
 }
 
 /// Runs every task on the thread that dispatches it, at once. A task that
@@ -182,12 +191,10 @@ impl Dispatcher for ThreadPoolDispatcher {
         let _queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         self.shared.ready.notify_all();
     }
-}
 
-#[cfg(not(lazyrt_loom))]
-impl Drop for ThreadPoolDispatcher {
-    /// Finishes queued work, then joins the workers.
-    fn drop(&mut self) {
+    /// Finishes queued work, then joins the workers (a worker shutting its
+    /// own pool down is left to finish by itself).
+    fn shutdown(&self) {
         self.shared
             .queue
             .lock()
@@ -195,16 +202,19 @@ impl Drop for ThreadPoolDispatcher {
             .shutting_down = true;
         self.shared.ready.notify_all();
         let current = std::thread::current().id();
-        for handle in self
-            .workers
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
-            // A pool dropped from one of its own workers cannot join itself.
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        for handle in workers {
             if handle.thread().id() != current {
                 let _ = handle.join();
             }
         }
+    }
+}
+
+#[cfg(not(lazyrt_loom))]
+impl Drop for ThreadPoolDispatcher {
+    /// Finishes queued work, then joins the workers.
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }

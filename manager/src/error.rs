@@ -1,7 +1,21 @@
 //! Typed errors of the session and the LazyReexportsManager. Every message
-//! names the symbols and the JITDylib involved.
+//! names the symbols and the JITDylib involved; causes that come from
+//! outside (a materializer's reason, `dlopen`, the runtime) are kept as the
+//! error's [`source`](std::error::Error::source), not flattened to text.
+
+use std::sync::Arc;
 
 use crate::symbol::SymbolName;
+
+/// A cause kept as an error's source: shared, so the error stays cheap to
+/// clone (one failure reaches every waiting lookup).
+pub type ErrorSource = Arc<dyn std::error::Error + Send + Sync>;
+
+/// Turns anything that converts into a boxed error (another error, a
+/// `String` or `&str` reason) into an [`ErrorSource`].
+pub(crate) fn source_of(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ErrorSource {
+    Arc::from(cause.into())
+}
 
 /// What the session can report.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -24,14 +38,14 @@ pub enum Error {
         dylib: String,
     },
     /// Materializing symbols failed.
-    #[error("failed to materialize {} in JITDylib {dylib}: {reason}", crate::symbol::name_list(.symbols))]
+    #[error("failed to materialize {} in JITDylib {dylib}: {source}", crate::symbol::name_list(.symbols))]
     MaterializationFailed {
         /// The symbols that failed.
         symbols: Vec<SymbolName>,
         /// The JITDylib's name.
         dylib: String,
-        /// Why.
-        reason: String,
+        /// Why: the error (or reason) the materializer failed with.
+        source: ErrorSource,
     },
     /// A MaterializationResponsibility was dropped without resolving and
     /// emitting, or failing, its symbols.
@@ -43,12 +57,20 @@ pub enum Error {
         dylib: String,
     },
     /// A MaterializationResponsibility was used wrongly.
-    #[error("materialization responsibility misuse in JITDylib {dylib}: {problem}")]
+    #[error("materialization responsibility misuse in JITDylib {dylib}: {misuse}")]
     ResponsibilityMisuse {
         /// The JITDylib's name.
         dylib: String,
         /// What was wrong.
-        problem: String,
+        misuse: Misuse,
+    },
+    /// A symbol resolved to address 0.
+    #[error("{symbol} in JITDylib {dylib} resolved to address 0")]
+    NullAddress {
+        /// The symbol.
+        symbol: SymbolName,
+        /// The JITDylib's name.
+        dylib: String,
     },
     /// The JITDylib was removed from the session.
     #[error("JITDylib {dylib} was removed")]
@@ -56,10 +78,23 @@ pub enum Error {
         /// The JITDylib's name.
         dylib: String,
     },
+    /// A JITDylib of another session was given (in a link order, or to
+    /// `remove_jit_dylib`).
+    #[error("JITDylib {dylib} belongs to another session")]
+    ForeignDylib {
+        /// The foreign JITDylib.
+        dylib: String,
+    },
     /// A JITDylib with that name exists already.
     #[error("a JITDylib named {dylib} exists already")]
     DuplicateDylib {
         /// The name.
+        dylib: String,
+    },
+    /// The session has made 2^32 JITDylibs (ids are never reused).
+    #[error("cannot create JITDylib {dylib}: the session's JITDylib ids are used up")]
+    DylibIdsExhausted {
+        /// The name asked for.
         dylib: String,
     },
     /// The symbol is not a lazy reexport of this manager.
@@ -72,14 +107,15 @@ pub enum Error {
     },
     /// A lazy reexport's implementation is another lazy entry (or the
     /// entry itself), and that entry cannot be resolved.
-    #[error("{symbol} in JITDylib {dylib} is a lazy entry that cannot be resolved: {reason}")]
+    #[cfg(not(lazyrt_loom))]
+    #[error("{symbol} in JITDylib {dylib} is a lazy entry that cannot be resolved: {source}")]
     LazyEntryUnresolved {
         /// The implementation symbol (a lazy entry).
         symbol: SymbolName,
         /// The JITDylib it was looked up in.
         dylib: String,
-        /// Why (for a cycle, the entries along it).
-        reason: String,
+        /// Why, from the runtime (for a cycle, the entries along it).
+        source: lazyrt_runtime::RuntimeError,
     },
     /// Symbols were removed (their tracker, or their JITDylib, was cleared)
     /// while lookups waited for them.
@@ -105,26 +141,45 @@ pub enum Error {
         to: String,
     },
     /// A shared library could not be loaded.
-    #[error("cannot load library {path}: {reason}")]
+    #[error("cannot load library {path}: {source}")]
     Library {
         /// The path given.
         path: String,
-        /// What dlopen said.
-        reason: String,
+        /// What `dlopen` said.
+        source: ErrorSource,
     },
-    /// The executor-side runtime refused.
+    /// The executor-side runtime refused (match its
+    /// [`RuntimeError`](lazyrt_runtime::RuntimeError), e.g. `Unsupported`).
+    #[cfg(not(lazyrt_loom))]
     #[error("runtime: {0}")]
-    Runtime(String),
-    /// The session was dropped while work was pending.
-    #[error("the session was shut down")]
+    Runtime(#[from] lazyrt_runtime::RuntimeError),
+    /// The session has ended ([`Session::end`](crate::Session::end), or its
+    /// last handle was dropped): pending lookups fail with this, and so does
+    /// everything asked of it afterwards.
+    #[error("the session has ended")]
     SessionEnded,
 }
 
-#[cfg(not(lazyrt_loom))]
-impl From<lazyrt_runtime::RuntimeError> for Error {
-    fn from(e: lazyrt_runtime::RuntimeError) -> Self {
-        Error::Runtime(e.to_string())
-    }
+/// How a [`MaterializationResponsibility`](crate::MaterializationResponsibility)
+/// was misused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// Resolved or readied a symbol it does not owe.
+    #[error("{0} is not part of this responsibility")]
+    NotOwed(SymbolName),
+    /// Resolved a symbol twice.
+    #[error("{0} was resolved twice")]
+    ResolvedTwice(SymbolName),
+    /// Emitted before every owed symbol was resolved.
+    #[error("{0} was emitted before being resolved")]
+    EmittedBeforeResolved(SymbolName),
+    /// `replace` named a symbol not owed or already resolved.
+    #[error("replace: {0} is not an owed, unresolved symbol of this responsibility")]
+    ReplaceNotOwed(SymbolName),
+    /// `delegate` named a symbol not owed.
+    #[error("delegate: {0} is not owed by this responsibility")]
+    DelegateNotOwed(SymbolName),
 }
 
 /// "JITDylib main" or "JITDylibs main, libm" (search order kept).

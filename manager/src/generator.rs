@@ -62,7 +62,7 @@ impl DynamicLibraryGenerator {
         let c_path =
             std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Library {
                 path: path.display().to_string(),
-                reason: "path contains a NUL byte".to_string(),
+                source: crate::error::source_of("the path contains a NUL byte"),
             })?;
         // SAFETY: c_path is a valid NUL-terminated string; loading a library
         // runs its initializers, which is what the caller asks for.
@@ -70,7 +70,7 @@ impl DynamicLibraryGenerator {
         if handle.is_null() {
             return Err(Error::Library {
                 path: path.display().to_string(),
-                reason: dlerror_message(),
+                source: crate::error::source_of(dlerror_message()),
             });
         }
         Ok(Self {
@@ -88,12 +88,12 @@ impl DynamicLibraryGenerator {
         self
     }
 
-    fn address_of(&self, name: &str) -> Option<u64> {
+    fn address_of(&self, name: &str) -> Option<crate::symbol::ExecutorAddr> {
         let c_name = std::ffi::CString::new(name).ok()?;
         // SAFETY: the handle is RTLD_DEFAULT or a live dlopen handle, and
         // c_name is NUL-terminated.
         let address = unsafe { libc::dlsym(self.library.handle, c_name.as_ptr()) };
-        (!address.is_null()).then_some(address as u64)
+        (!address.is_null()).then(|| crate::symbol::ExecutorAddr::from_ptr(address))
     }
 }
 

@@ -4,7 +4,7 @@
 //! Setup is two lines (as in LLVM PR #118923):
 //!
 //! ```
-//! use lazyrt::{lazy_reexports, FnUnit, LazyReexportsManager, RequiredState, Session, SymbolFlags};
+//! use lazyrt::{lazy_reexports, ExecutorAddr, FnUnit, LazyReexportsManager, RequiredState, Session, SymbolFlags};
 //!
 //! extern "C" fn square(x: u64) -> u64 { x * x }
 //!
@@ -15,7 +15,7 @@
 //! let name = square_impl.clone();
 //! jd.define(FnUnit::new("compile square", [(square_impl.clone(), SymbolFlags::CALLABLE)],
 //!     move |mut r| {
-//!         r.notify_resolved([(name.clone(), square as usize as u64)]).unwrap();
+//!         r.notify_resolved([(name.clone(), ExecutorAddr::from_ptr(square as *const ()))]).unwrap();
 //!         r.notify_emitted(&[]).unwrap();
 //!     }))?;
 //!
@@ -26,7 +26,7 @@
 //! // Looking the entry up gives its stub: nothing is compiled yet.
 //! let stub = jd.lookup(&[entry.clone()], RequiredState::Ready)?[&entry].address;
 //! // SAFETY: the entry's implementation has this signature.
-//! let square_fn: extern "C" fn(u64) -> u64 = unsafe { std::mem::transmute(stub as usize) };
+//! let square_fn = unsafe { stub.to_fn::<extern "C" fn(u64) -> u64>() };
 //! assert_eq!(square_fn(12), 144); // first call: looks up square$impl, patches, jumps
 //! # Ok::<(), lazyrt::Error>(())
 //! ```
@@ -44,8 +44,9 @@
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Weak};
+
+use crate::sync::{AtomicBool, Ordering, RwLock};
 use std::time::{Duration, Instant};
 
 use lazyrt_runtime::{EntryInfo, Resolve, ResolveError, Runtime};
@@ -53,57 +54,76 @@ use smallvec::SmallVec;
 
 use crate::dylib::JitDylib;
 use crate::error::Error;
+use crate::lifetime::WeakSession;
 use crate::responsibility::MaterializationResponsibility;
 use crate::session::{LookupFlags, RequiredState, Session};
-use crate::symbol::{SymbolFlags, SymbolName};
+use crate::symbol::{ExecutorAddr, SymbolFlags, SymbolName};
 use crate::unit::MaterializationUnit;
 
-/// Hooks for tools (profilers, tracers, debuggers).
+/// Hooks for tools (profilers, tracers, debuggers). Every callback names
+/// the entry's JITDylib and the entry by its [`SymbolName`], and gives
+/// addresses as [`ExecutorAddr`]s.
 pub trait ReexportsListener: Send + Sync {
     /// Stubs were created for these entries of `dylib`.
-    fn created(&self, dylib: &JitDylib, entries: &[(SymbolName, u64)]) {
+    fn created(&self, dylib: &JitDylib, entries: &[(SymbolName, ExecutorAddr)]) {
         let _ = (dylib, entries);
     }
-    /// `entry` was called for the first time; its implementation is looked up.
-    fn first_called(&self, entry: &str, implementation: &SymbolName) {
-        let _ = (entry, implementation);
+    /// `entry` of `dylib` was called for the first time; its
+    /// `implementation` is looked up.
+    fn first_called(&self, dylib: &JitDylib, entry: &SymbolName, implementation: &SymbolName) {
+        let _ = (dylib, entry, implementation);
     }
-    /// `entry` resolved to `address` after `elapsed` (lookup and compile).
-    fn resolved(&self, entry: &str, address: u64, elapsed: Duration) {
-        let _ = (entry, address, elapsed);
+    /// `entry` of `dylib` resolved to `address` after `elapsed` (lookup and
+    /// compile).
+    fn resolved(
+        &self,
+        dylib: &JitDylib,
+        entry: &SymbolName,
+        address: ExecutorAddr,
+        elapsed: Duration,
+    ) {
+        let _ = (dylib, entry, address, elapsed);
     }
     /// `entry` of `dylib` now jumps to `address`.
-    fn redirected(&self, dylib: &JitDylib, entry: &SymbolName, address: u64) {
+    fn redirected(&self, dylib: &JitDylib, entry: &SymbolName, address: ExecutorAddr) {
         let _ = (dylib, entry, address);
     }
-    /// These entries of the JITDylib named `dylib` were removed (their stubs
-    /// are freed and will be reused).
-    fn removed(&self, dylib: &str, entries: &[String]) {
+    /// These entries of `dylib` were removed (their stubs are freed and will
+    /// be reused). `dylib` may itself be on its way out of the session.
+    fn removed(&self, dylib: &JitDylib, entries: &[SymbolName]) {
         let _ = (dylib, entries);
     }
 }
 
 /// A shared listener (keep a handle to read what it recorded).
 impl<T: ReexportsListener + ?Sized> ReexportsListener for Arc<T> {
-    fn created(&self, dylib: &JitDylib, entries: &[(SymbolName, u64)]) {
+    fn created(&self, dylib: &JitDylib, entries: &[(SymbolName, ExecutorAddr)]) {
         (**self).created(dylib, entries)
     }
-    fn first_called(&self, entry: &str, implementation: &SymbolName) {
-        (**self).first_called(entry, implementation)
+    fn first_called(&self, dylib: &JitDylib, entry: &SymbolName, implementation: &SymbolName) {
+        (**self).first_called(dylib, entry, implementation)
     }
-    fn resolved(&self, entry: &str, address: u64, elapsed: Duration) {
-        (**self).resolved(entry, address, elapsed)
+    fn resolved(
+        &self,
+        dylib: &JitDylib,
+        entry: &SymbolName,
+        address: ExecutorAddr,
+        elapsed: Duration,
+    ) {
+        (**self).resolved(dylib, entry, address, elapsed)
     }
-    fn redirected(&self, dylib: &JitDylib, entry: &SymbolName, address: u64) {
+    fn redirected(&self, dylib: &JitDylib, entry: &SymbolName, address: ExecutorAddr) {
         (**self).redirected(dylib, entry, address)
     }
-    fn removed(&self, dylib: &str, entries: &[String]) {
+    fn removed(&self, dylib: &JitDylib, entries: &[SymbolName]) {
         (**self).removed(dylib, entries)
     }
 }
 
 struct ManagerInner {
-    session: Session,
+    /// Not an owner (see [`Session`]): pending units and the runtime's
+    /// batches hold the manager, and must not keep the session alive.
+    session: WeakSession,
     runtime: &'static Runtime,
     listener: RwLock<Option<Arc<dyn ReexportsListener>>>,
     /// Set once a listener is installed (never cleared).
@@ -123,18 +143,22 @@ impl ManagerInner {
     }
 }
 
-/// Makes lazy reexports for one session. See the module docs.
+/// Makes lazy reexports for one session. See the module docs. It does not
+/// keep the session alive: once the session has ended, its methods return
+/// [`Error::SessionEnded`] and first calls of its entries fail.
 #[derive(Clone)]
 pub struct LazyReexportsManager {
     inner: Arc<ManagerInner>,
 }
 
 impl LazyReexportsManager {
-    /// A manager for `session`, using the process's runtime.
+    /// A manager for `session`, using the process's runtime (a
+    /// [`RuntimeError::Unsupported`](lazyrt_runtime::RuntimeError::Unsupported)
+    /// on targets without reentry assembly).
     pub fn new(session: &Session) -> Result<Self, Error> {
         Ok(Self {
             inner: Arc::new(ManagerInner {
-                session: session.clone(),
+                session: session.downgrade(),
                 runtime: Runtime::global()?,
                 listener: RwLock::new(None),
                 has_listener: AtomicBool::new(false),
@@ -159,7 +183,7 @@ impl LazyReexportsManager {
         &self,
         dylib: &JitDylib,
         entry: &SymbolName,
-        address: u64,
+        address: ExecutorAddr,
     ) -> Result<(), Error> {
         self.redirect_many(dylib, &[(entry.clone(), address)])
     }
@@ -168,20 +192,21 @@ impl LazyReexportsManager {
     pub fn redirect_many(
         &self,
         dylib: &JitDylib,
-        targets: &[(SymbolName, u64)],
+        targets: &[(SymbolName, ExecutorAddr)],
     ) -> Result<(), Error> {
         let names: Vec<SymbolName> = targets.iter().map(|(n, _)| n.clone()).collect();
-        let stubs = dylib.session.lookup_blocking(
+        let stubs = dylib.session()?.lookup_blocking(
             &[(dylib.clone(), LookupFlags::MatchAllSymbols)],
             names,
             RequiredState::Resolved,
         )?;
         let mut moves = Vec::with_capacity(targets.len());
         for (name, address) in targets {
-            let stub = NonNull::new(stubs[name].address as usize as *mut c_void);
-            let id = stub.and_then(|s| self.inner.runtime.entry_at(s));
-            let (Some(id), Some(target)) = (id, NonNull::new(*address as usize as *mut c_void))
-            else {
+            let id = stubs[name]
+                .address
+                .to_non_null()
+                .and_then(|stub| self.inner.runtime.entry_at(stub));
+            let (Some(id), Some(target)) = (id, address.to_non_null()) else {
                 return Err(Error::NotALazyReexport {
                     symbol: name.clone(),
                     dylib: dylib.name().to_string(),
@@ -275,7 +300,8 @@ impl MaterializationUnit for LazyReexportsUnit {
             source,
             aliases,
         } = *self;
-        let source = source.unwrap_or_else(|| responsibility.target_dylib().clone());
+        let target = responsibility.target_dylib().clone();
+        let source = source.unwrap_or_else(|| target.clone());
         // The names move apart (no reference-count traffic per alias) into
         // the batch the runtime keeps: it names the entries for the runtime
         // (which then keeps no copy) and looks up the implementations.
@@ -288,6 +314,7 @@ impl MaterializationUnit for LazyReexportsUnit {
         let batch = Arc::new(ReexportBatch {
             manager: Arc::downgrade(&manager),
             source: [(source, LookupFlags::MatchAllSymbols)],
+            target,
             entries,
             implementations,
         });
@@ -299,42 +326,61 @@ impl MaterializationUnit for LazyReexportsUnit {
             Ok(stubs) => stubs,
             Err(e) => return responsibility.fail(e),
         };
-        // Removing these symbols frees the stubs; the runtime reuses them.
+        // Removing these symbols (or ending the session) frees the stubs;
+        // the runtime reuses them. The clean-up holds what freeing needs,
+        // not the manager: it works whatever was dropped first.
         let ids: SmallVec<[lazyrt_runtime::EntryId; 2]> = collect_exact(stubs.iter().map(|e| e.id));
-        let weak = Arc::downgrade(&manager);
-        let dylib_name = responsibility.target_dylib().name.clone(); // Arc<str>: no copy
-        responsibility.on_removal(move || {
-            let Some(manager) = weak.upgrade() else {
-                return;
-            };
-            let listener = manager.listener();
-            let names: Vec<String> = match &listener {
-                Some(_) => ids
-                    .iter()
-                    .filter_map(|id| manager.runtime.name(*id).ok())
-                    .collect(),
-                None => Vec::new(),
-            };
-            if let Err(e) = manager.runtime.free_entries(&ids) {
-                manager.session.report_error(&Error::Runtime(e.to_string()));
+        responsibility.on_removal(
+            StubCleanup {
+                runtime: manager.runtime,
+                ids,
+                batch: batch.clone(),
             }
-            if let Some(listener) = listener {
-                listener.removed(&dylib_name, &names);
-            }
-        });
+            .into_fn(),
+        );
         let addresses = batch
             .entries
             .iter()
             .zip(&stubs)
-            .map(|(name, stub)| (name, stub.address.as_ptr() as u64));
+            .map(|(name, stub)| (name, ExecutorAddr::from(stub.address)));
         if let Some(listener) = manager.listener() {
-            let created: Vec<(SymbolName, u64)> =
+            let created: Vec<(SymbolName, ExecutorAddr)> =
                 addresses.clone().map(|(n, a)| (n.clone(), a)).collect();
-            listener.created(responsibility.target_dylib(), &created);
+            listener.created(&batch.target, &created);
         }
         // Stubs are ready the moment they exist: resolve and emit in one pass.
         if let Err(e) = responsibility.notify_ready_all(addresses) {
             responsibility.fail(e);
+        }
+    }
+}
+
+/// What freeing a unit's stubs needs, held by the removal clean-up.
+struct StubCleanup {
+    runtime: &'static Runtime,
+    ids: SmallVec<[lazyrt_runtime::EntryId; 2]>,
+    /// The batch: the entries' names and JITDylib for the listener, and
+    /// (weakly) the manager whose listener hears of it.
+    batch: Arc<ReexportBatch>,
+}
+
+impl StubCleanup {
+    fn into_fn(self) -> impl FnOnce() + Send + 'static {
+        move || self.free()
+    }
+
+    fn free(self) {
+        let result = self.runtime.free_entries(&self.ids);
+        let Some(manager) = self.batch.manager.upgrade() else {
+            return; // nobody to tell
+        };
+        if let Err(e) = result
+            && let Some(session) = manager.session.upgrade()
+        {
+            session.report_error(&Error::Runtime(e));
+        }
+        if let Some(listener) = manager.listener() {
+            listener.removed(&self.batch.target, &self.batch.entries);
         }
     }
 }
@@ -346,15 +392,14 @@ impl MaterializationUnit for LazyReexportsUnit {
 /// or through other threads' waits) instead of calls bouncing between stubs
 /// forever. Calls still go through the other entry's stub, so redirecting
 /// it redirects this entry too.
-fn resolve_chained(manager: &ManagerInner, address: NonNull<c_void>) -> Result<(), String> {
+fn resolve_chained(
+    manager: &ManagerInner,
+    address: NonNull<c_void>,
+) -> Result<(), lazyrt_runtime::RuntimeError> {
     let Some(next) = manager.runtime.entry_at(address) else {
         return Ok(()); // plain code: the common case
     };
-    match manager.runtime.resolve(next) {
-        Ok(_) => Ok(()),
-        Err(lazyrt_runtime::RuntimeError::ResolveFailed { reason, .. }) => Err(reason),
-        Err(other) => Err(other.to_string()),
-    }
+    manager.runtime.resolve(next).map(|_| ())
 }
 
 /// Collects into a SmallVec of exactly the iterator's length (`collect`
@@ -366,12 +411,16 @@ fn collect_exact<A: smallvec::Array>(items: impl ExactSizeIterator<Item = A::Ite
     out
 }
 
-/// What the runtime asks on a first call: one per materialized unit.
+/// What the runtime asks on a first call: one per materialized unit. The
+/// runtime keeps it until the entries are freed, so it holds nothing that
+/// keeps the session alive (JITDylib handles are weak, the manager too).
 struct ReexportBatch {
     manager: Weak<ManagerInner>,
     /// Where the implementations are looked up: the source JITDylib, all
     /// its symbols visible (kept as the search order the lookup takes).
     source: [(JitDylib, LookupFlags); 1],
+    /// The JITDylib the entries are defined in (for the listener).
+    target: JitDylib,
     /// The entries' names, by tag (the runtime asks here: it keeps no copy);
     /// inline for a one-alias unit.
     entries: SmallVec<[SymbolName; 1]>,
@@ -388,43 +437,49 @@ impl Resolve for ReexportBatch {
         let Some(manager) = self.manager.upgrade() else {
             return Err(ResolveError::new("its LazyReexportsManager was dropped"));
         };
-        let implementation = &self.implementations[entry.tag as usize];
+        let Some(session) = manager.session.upgrade() else {
+            return Err(ResolveError::from_error(Error::SessionEnded));
+        };
+        let tag = entry.tag as usize;
+        let implementation = &self.implementations[tag];
         let listener = manager.listener();
         if let Some(listener) = &listener {
-            listener.first_called(entry.name, implementation);
+            listener.first_called(&self.target, &self.entries[tag], implementation);
         }
         // The clock is read only for a listener.
         let start = listener.as_ref().map(|_| Instant::now());
-        let found = crate::lookup::lookup_one(
-            &manager.session,
-            &self.source,
-            implementation,
-            RequiredState::Ready,
-        );
+        let found =
+            crate::lookup::lookup_one(&session, &self.source, implementation, RequiredState::Ready);
+        let source_dylib = || self.source[0].0.name().to_string();
         let error = match found {
-            Ok(found) => match NonNull::new(found.address as usize as *mut c_void) {
+            Ok(found) => match found.address.to_non_null::<c_void>() {
                 Some(address) => match resolve_chained(&manager, address) {
                     Ok(()) => {
                         if let (Some(listener), Some(start)) = (&listener, start) {
-                            listener.resolved(entry.name, address.as_ptr() as u64, start.elapsed());
+                            let at = ExecutorAddr::from(address);
+                            listener.resolved(
+                                &self.target,
+                                &self.entries[tag],
+                                at,
+                                start.elapsed(),
+                            );
                         }
                         return Ok(address);
                     }
-                    Err(reason) => Error::LazyEntryUnresolved {
+                    Err(source) => Error::LazyEntryUnresolved {
                         symbol: implementation.clone(),
-                        dylib: self.source[0].0.name().to_string(),
-                        reason,
+                        dylib: source_dylib(),
+                        source,
                     },
                 },
-                None => Error::MaterializationFailed {
-                    symbols: vec![implementation.clone()],
-                    dylib: self.source[0].0.name().to_string(),
-                    reason: "resolved to address 0".to_string(),
+                None => Error::NullAddress {
+                    symbol: implementation.clone(),
+                    dylib: source_dylib(),
                 },
             },
             Err(e) => e,
         };
-        manager.session.report_error(&error);
+        session.report_error(&error);
         Err(ResolveError::from_error(error))
     }
 }

@@ -10,11 +10,14 @@
 //! [`replace`]: MaterializationResponsibility::replace
 //! [`delegate`]: MaterializationResponsibility::delegate
 
-use crate::dylib::{JitDylib, SymState, SymbolEntry};
-use crate::error::Error;
-use crate::session::{Deferred, Owner, PendingUnit, Session, State, SymKey, UnitSymbols};
-use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
-use crate::tables::IdMap;
+use crate::dylib::JitDylib;
+use crate::error::{Error, Misuse};
+use crate::id_hash::IdMap;
+use crate::queries::Owner;
+use crate::session::Session;
+use crate::state::{Deferred, State, SymKey};
+use crate::symbol::{ExecutorAddr, ExecutorSymbol, SymbolFlags, SymbolName};
+use crate::symbol_table::{SymState, UnitSymbols};
 use crate::unit::MaterializationUnit;
 use smallvec::SmallVec;
 
@@ -92,9 +95,9 @@ impl MaterializationResponsibility {
         &self.dylib
     }
 
-    /// The session.
-    pub fn session(&self) -> &Session {
-        &self.dylib.session
+    /// The session, or [`Error::SessionEnded`].
+    pub fn session(&self) -> Result<Session, Error> {
+        self.dylib.session()
     }
 
     fn live(&self) -> impl Iterator<Item = &Owed> {
@@ -102,10 +105,10 @@ impl MaterializationResponsibility {
     }
 
     /// What is wrong with emitting now: the first owed symbol not resolved.
-    fn unresolved(&self) -> Option<String> {
+    fn unresolved(&self) -> Option<Misuse> {
         self.live()
             .find(|o| !o.resolved)
-            .map(|o| format!("{} was emitted before being resolved", o.name))
+            .map(|o| Misuse::EmittedBeforeResolved(o.name.clone()))
     }
 
     /// The symbols still owed, with their flags.
@@ -153,12 +156,15 @@ impl MaterializationResponsibility {
     /// The owed symbols some lookup is waiting for right now (the others
     /// could be handed back with [`MaterializationResponsibility::replace`]).
     pub fn requested_symbols(&self) -> Vec<SymbolName> {
-        let state = self.dylib.session.inner.lock();
+        let Ok(session) = self.dylib.session() else {
+            return Vec::new();
+        };
+        let state = session.inner.lock();
         // A lookup waiting on the whole responsibility requested all of it.
         let all = state.responsibility_waited(self.id);
         let mut requested: Vec<SymbolName> = self
             .live()
-            .filter(|o| all || state.has_waiters(self.dylib.id, &o.name))
+            .filter(|o| all || state.waiters.contains(self.dylib.id, &o.name))
             .map(|o| o.name.clone())
             .collect();
         requested.sort();
@@ -169,20 +175,25 @@ impl MaterializationResponsibility {
     /// tracker is removed or their JITDylib cleared), e.g. to free the code
     /// or stubs the unit made. Runs at once if they were removed already.
     pub fn on_removal(&self, cleanup: impl FnOnce() + Send + 'static) {
+        let Ok(session) = self.dylib.session() else {
+            return cleanup(); // the session ended: everything is removed
+        };
         let run_now = {
-            let mut state = self.dylib.session.inner.lock();
+            let mut state = session.inner.lock();
             // The tracker that owns our symbols now (transfer_to may have
             // moved them since the unit was defined).
             let owner = self
                 .live()
-                .find(|o| owned_by(&mut state, self.dylib.id, self.id, &o.name).is_some())
-                .map(|o| state.owning_tracker(self.dylib.id, &o.name));
-            match owner.and_then(|t| state.trackers.get_mut(&t)) {
-                Some(tracker) => {
-                    tracker.cleanups.push(Box::new(cleanup));
-                    None
-                }
-                _ => Some(cleanup),
+                .find(|o| {
+                    state
+                        .symbols
+                        .owned_by(self.dylib.id, self.id, &o.name)
+                        .is_some()
+                })
+                .and_then(|o| state.owning_tracker(self.dylib.id, &o.name));
+            match owner {
+                Some(tracker) => state.trackers.add_cleanup(tracker, Box::new(cleanup)).err(),
+                None => Some(Box::new(cleanup) as crate::tracker::Cleanup),
             }
         };
         if let Some(cleanup) = run_now {
@@ -190,10 +201,10 @@ impl MaterializationResponsibility {
         }
     }
 
-    fn misuse(&self, problem: String) -> Error {
+    fn misuse(&self, misuse: Misuse) -> Error {
         Error::ResponsibilityMisuse {
             dylib: self.dylib.name.to_string(),
-            problem,
+            misuse,
         }
     }
 
@@ -201,16 +212,17 @@ impl MaterializationResponsibility {
     /// Symbols removed meanwhile are accepted and their results discarded.
     pub fn notify_resolved(
         &mut self,
-        addresses: impl IntoIterator<Item = (SymbolName, u64)>,
+        addresses: impl IntoIterator<Item = (SymbolName, ExecutorAddr)>,
     ) -> Result<(), Error> {
-        let addresses: SmallVec<[(SymbolName, u64); 2]> = addresses.into_iter().collect();
+        let session = self.dylib.session()?;
+        let addresses: SmallVec<[(SymbolName, ExecutorAddr); 2]> = addresses.into_iter().collect();
         let positions = self.check_resolvable(&addresses)?;
         let mut deferred = Deferred::default();
         {
-            let mut state = self.dylib.session.inner.lock();
+            let mut state = session.inner.lock_live()?;
             self.resolve_locked(&mut state, &positions, &addresses, &mut deferred);
         }
-        self.dylib.session.run_deferred(deferred);
+        session.run_deferred(deferred);
         Ok(())
     }
 
@@ -218,7 +230,7 @@ impl MaterializationResponsibility {
     /// named once; else the misuse.
     fn check_resolvable(
         &mut self,
-        addresses: &[(SymbolName, u64)],
+        addresses: &[(SymbolName, ExecutorAddr)],
     ) -> Result<SmallVec<[usize; 2]>, Error> {
         let mut positions = SmallVec::with_capacity(addresses.len());
         self.mark_resolvable(addresses.iter().map(|(n, _)| n), |i| positions.push(i))?;
@@ -239,11 +251,11 @@ impl MaterializationResponsibility {
         for name in names.clone() {
             match self.position(name, hint) {
                 None => {
-                    problem = Some(format!("{name} is not part of this responsibility"));
+                    problem = Some(Misuse::NotOwed(name.clone()));
                     break;
                 }
                 Some(i) if self.owed[i].resolved => {
-                    problem = Some(format!("{name} was resolved twice"));
+                    problem = Some(Misuse::ResolvedTwice(name.clone()));
                     break;
                 }
                 Some(i) => {
@@ -281,12 +293,12 @@ impl MaterializationResponsibility {
         &self,
         state: &mut State,
         positions: &[usize],
-        addresses: &[(SymbolName, u64)],
+        addresses: &[(SymbolName, ExecutorAddr)],
         deferred: &mut Deferred,
     ) {
         let whole = state.whole_waiters(self.id);
         for (&i, (name, address)) in positions.iter().zip(addresses) {
-            let Some(entry) = owned_by(state, self.dylib.id, self.id, name) else {
+            let Some(entry) = state.symbols.owned_by(self.dylib.id, self.id, name) else {
                 continue;
             };
             entry.address = *address;
@@ -317,13 +329,14 @@ impl MaterializationResponsibility {
         if let Some(problem) = self.unresolved() {
             return Err(self.misuse(problem));
         }
+        let session = self.dylib.session()?;
         let owed = self.take_owed();
         let mut deferred = Deferred::default();
         if dependencies.is_empty() {
             // Nothing to wait for: ready now, in one pass (no key list, no
             // second probe per symbol).
             {
-                let mut state = self.dylib.session.inner.lock();
+                let mut state = session.inner.lock_live()?;
                 let live = owed.iter().filter(|o| !o.gone);
                 let together = live.clone().map(|o| (&o.name, None));
                 if !state.make_ready_together(self.dylib.id, self.id, together, &mut deferred) {
@@ -335,7 +348,7 @@ impl MaterializationResponsibility {
                 state.waiters.remove_responsibility(self.id);
                 state.release_drained_tables();
             }
-            self.dylib.session.run_deferred(deferred);
+            session.run_deferred(deferred);
             return Ok(());
         }
         let deps: Vec<SymKey> = dependencies
@@ -343,18 +356,23 @@ impl MaterializationResponsibility {
             .map(|(jd, n)| (jd.id, n.clone()))
             .collect();
         {
-            let mut state = self.dylib.session.inner.lock();
+            let mut state = session.inner.lock_live()?;
             let keys: SmallVec<[SymKey; 2]> = owed
                 .into_iter()
                 .filter(|o| !o.gone)
-                .filter(|o| owned_by(&mut state, self.dylib.id, self.id, &o.name).is_some())
+                .filter(|o| {
+                    state
+                        .symbols
+                        .owned_by(self.dylib.id, self.id, &o.name)
+                        .is_some()
+                })
                 .map(|o| (self.dylib.id, o.name))
                 .collect();
             state.emit(&keys, self.id, &deps, &mut deferred);
             state.waiters.remove_responsibility(self.id);
             state.release_drained_tables();
         }
-        self.dylib.session.run_deferred(deferred);
+        session.run_deferred(deferred);
         Ok(())
     }
 
@@ -365,12 +383,12 @@ impl MaterializationResponsibility {
         &self,
         state: &mut State,
         name: &SymbolName,
-        address: Option<u64>,
+        address: Option<ExecutorAddr>,
         whole: &[u64],
         deferred: &mut Deferred,
     ) {
         let dylib = self.dylib.id;
-        let Some(entry) = owned_by(state, dylib, self.id, name) else {
+        let Some(entry) = state.symbols.owned_by(dylib, self.id, name) else {
             return;
         };
         let (before, symbol) = entry.make_ready(address);
@@ -396,21 +414,21 @@ impl MaterializationResponsibility {
     /// [`notify_resolved`]: MaterializationResponsibility::notify_resolved
     ///
     /// ```
-    /// use lazyrt::{FnUnit, RequiredState, Session, SymbolFlags};
+    /// use lazyrt::{ExecutorAddr, FnUnit, RequiredState, Session, SymbolFlags};
     /// let session = Session::new();
     /// let jd = session.create_jit_dylib("main")?;
     /// let f = session.intern("f");
     /// let name = f.clone();
     /// jd.define(FnUnit::new("compile f", [(f.clone(), SymbolFlags::CALLABLE)],
-    ///     move |mut r| r.notify_ready([(name, 0x1000)]).unwrap()))?;
-    /// assert_eq!(jd.lookup(&[f.clone()], RequiredState::Ready)?[&f].address, 0x1000);
+    ///     move |mut r| r.notify_ready([(name, ExecutorAddr::new(0x1000))]).unwrap()))?;
+    /// assert_eq!(jd.lookup(&[f.clone()], RequiredState::Ready)?[&f].address, ExecutorAddr::new(0x1000));
     /// # Ok::<(), lazyrt::Error>(())
     /// ```
     pub fn notify_ready(
         &mut self,
-        addresses: impl IntoIterator<Item = (SymbolName, u64)>,
+        addresses: impl IntoIterator<Item = (SymbolName, ExecutorAddr)>,
     ) -> Result<(), Error> {
-        let addresses: SmallVec<[(SymbolName, u64); 2]> = addresses.into_iter().collect();
+        let addresses: SmallVec<[(SymbolName, ExecutorAddr); 2]> = addresses.into_iter().collect();
         self.notify_ready_all(addresses.iter().map(|(n, a)| (n, *a)))
     }
 
@@ -418,17 +436,18 @@ impl MaterializationResponsibility {
     /// keeps (a batch of stubs: no copy of the list, no name cloned).
     pub(crate) fn notify_ready_all<'a>(
         &mut self,
-        addresses: impl Iterator<Item = (&'a SymbolName, u64)> + Clone,
+        addresses: impl Iterator<Item = (&'a SymbolName, ExecutorAddr)> + Clone,
     ) -> Result<(), Error> {
         self.mark_resolvable(addresses.clone().map(|(n, _)| n), |_| {})?;
         if let Some(problem) = self.unresolved() {
             self.unmark(addresses.map(|(n, _)| n));
             return Err(self.misuse(problem));
         }
+        let session = self.dylib.session()?;
         drop(self.take_owed());
         let mut deferred = Deferred::default();
         {
-            let mut state = self.dylib.session.inner.lock();
+            let mut state = session.inner.lock_live()?;
             let together = addresses.clone().map(|(n, a)| (n, Some(a)));
             if !state.make_ready_together(self.dylib.id, self.id, together, &mut deferred) {
                 let whole = state.whole_waiters(self.id);
@@ -439,30 +458,36 @@ impl MaterializationResponsibility {
             state.waiters.remove_responsibility(self.id);
             state.release_drained_tables();
         }
-        self.dylib.session.run_deferred(deferred);
+        session.run_deferred(deferred);
         Ok(())
     }
 
-    /// Fails every owed symbol: lookups waiting for them fail with `reason`,
-    /// later lookups too, and the error goes to the session's reporter.
-    pub fn fail(mut self, reason: impl std::fmt::Display) {
-        self.fail_all(reason.to_string(), false);
+    /// Fails every owed symbol: lookups waiting for them fail with
+    /// [`Error::MaterializationFailed`] whose source is `cause` (an error,
+    /// or a `String`/`&str` reason), later lookups too, and the error goes to
+    /// the session's reporter.
+    pub fn fail(mut self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) {
+        self.fail_all(Some(crate::error::source_of(cause)));
     }
 
-    fn fail_all(&mut self, reason: String, dropped: bool) {
+    /// Fails every owed symbol with `cause`, or as dropped (`None`).
+    fn fail_all(&mut self, cause: Option<crate::error::ErrorSource>) {
         if self.live().next().is_none() {
             return;
         }
         let owed = self.take_owed();
+        let Ok(session) = self.dylib.session() else {
+            return; // the session ended: nobody to tell
+        };
         let mut deferred = Deferred::default();
         {
-            let mut state = self.dylib.session.inner.lock();
+            let mut state = session.inner.lock();
             let mut lowest = SymState::Failed;
             let mut names: Vec<SymbolName> = owed
                 .into_iter()
                 .filter(|o| !o.gone)
                 .filter(
-                    |o| match owned_by(&mut state, self.dylib.id, self.id, &o.name) {
+                    |o| match state.symbols.owned_by(self.dylib.id, self.id, &o.name) {
                         Some(entry) => {
                             lowest = lowest.min(entry.state);
                             true
@@ -479,24 +504,23 @@ impl MaterializationResponsibility {
             }
             names.sort();
             let dylib = self.dylib.name.to_string();
-            let error = if dropped {
-                Error::ResponsibilityDropped {
+            let error = match cause {
+                None => Error::ResponsibilityDropped {
                     symbols: names.clone(),
                     dylib,
-                }
-            } else {
-                Error::MaterializationFailed {
+                },
+                Some(source) => Error::MaterializationFailed {
                     symbols: names.clone(),
                     dylib,
-                    reason,
-                }
+                    source,
+                },
             };
             let keys: Vec<SymKey> = names.into_iter().map(|n| (self.dylib.id, n)).collect();
             state.fail_responsibility_waiters(self.id, lowest, true, &error, &mut deferred);
             state.fail_symbols(keys, &error, &mut deferred);
             deferred.errors.push(error);
         }
-        self.dylib.session.run_deferred(deferred);
+        session.run_deferred(deferred);
     }
 
     /// Marks the symbols at `positions` as no longer owed.
@@ -511,9 +535,7 @@ impl MaterializationResponsibility {
     /// lookup already waits for them).
     pub fn replace(&mut self, unit: Box<dyn MaterializationUnit>) -> Result<(), Error> {
         let symbols = unit.symbols();
-        let unowed = |name: &SymbolName| {
-            format!("replace: {name} is not an owed, unresolved symbol of this responsibility")
-        };
+        let unowed = |name: &SymbolName| Misuse::ReplaceNotOwed(name.clone());
         let positions = match self.positions(symbols.iter().map(|(n, _)| n)) {
             Ok(positions) => positions,
             Err(name) => return Err(self.misuse(unowed(&name))),
@@ -521,22 +543,22 @@ impl MaterializationResponsibility {
         if let Some(&i) = positions.iter().find(|&&i| self.owed[i].resolved) {
             return Err(self.misuse(unowed(&self.owed[i].name)));
         }
+        let session = self.dylib.session()?;
         self.hand_off(&positions);
         let mut deferred = Deferred::default();
         {
-            let mut state = self.dylib.session.inner.lock();
+            let mut state = session.inner.lock_live()?;
             let symbols: Vec<(SymbolName, SymbolFlags)> = symbols
                 .into_iter()
-                .filter(|(n, _)| owned_by(&mut state, self.dylib.id, self.id, n).is_some())
+                .filter(|(n, _)| state.symbols.owned_by(self.dylib.id, self.id, n).is_some())
                 .collect();
             if symbols.is_empty() {
                 return Ok(()); // removed meanwhile
             }
             let names: Vec<SymbolName> = symbols.iter().map(|(n, _)| n.clone()).collect();
-            let unit_id = state.units.insert(PendingUnit {
-                unit,
-                symbols: SmallVec::from_vec(symbols),
-            });
+            let unit_id = state
+                .symbols
+                .hand_back(self.dylib.id, unit, SmallVec::from_vec(symbols));
             for name in &names {
                 // Whoever waited on this responsibility for these symbols
                 // waits on them by name now (and so starts the new unit).
@@ -545,18 +567,14 @@ impl MaterializationResponsibility {
             if self.live().next().is_none() {
                 state.waiters.remove_responsibility(self.id);
             }
-            let dylib = state.dylib_mut(&self.dylib)?;
-            for name in &names {
-                if let Some(entry) = dylib.symbols.get_mut(name) {
-                    entry.state = SymState::Pending;
-                    entry.unit = unit_id;
-                }
-            }
-            if names.iter().any(|n| state.has_waiters(self.dylib.id, n)) {
+            if names
+                .iter()
+                .any(|n| state.waiters.contains(self.dylib.id, n))
+            {
                 state.start_unit(&self.dylib, unit_id, &mut deferred);
             }
         }
-        self.dylib.session.run_deferred(deferred);
+        session.run_deferred(deferred);
         Ok(())
     }
 
@@ -566,19 +584,17 @@ impl MaterializationResponsibility {
         &mut self,
         symbols: &[SymbolName],
     ) -> Result<MaterializationResponsibility, Error> {
-        let positions = self.positions(symbols.iter()).map_err(|name| {
-            self.misuse(format!(
-                "delegate: {name} is not owed by this responsibility"
-            ))
-        })?;
-        let mut state = self.dylib.session.inner.lock();
-        let id = state.next_responsibility;
-        state.next_responsibility = state.next_responsibility.wrapping_add(1);
+        let positions = self
+            .positions(symbols.iter())
+            .map_err(|name| self.misuse(Misuse::DelegateNotOwed(name)))?;
+        let session = self.dylib.session()?;
+        let mut state = session.inner.lock_live()?;
+        let id = state.symbols.new_responsibility_id();
         let mut split =
             MaterializationResponsibility::new(self.dylib.clone(), UnitSymbols::new(), id);
         for &i in &positions {
             let owed = &self.owed[i];
-            if let Some(entry) = owned_by(&mut state, self.dylib.id, self.id, &owed.name) {
+            if let Some(entry) = state.symbols.owned_by(self.dylib.id, self.id, &owed.name) {
                 entry.unit = id;
             }
             split.owed.push(Owed {
@@ -591,35 +607,18 @@ impl MaterializationResponsibility {
         // Whoever waits on all of this responsibility waits on all of the
         // part split off.
         state.waiters.copy_responsibility(self.id, id);
-        drop(state);
         self.hand_off(&positions);
         if self.live().next().is_none() {
             // Nothing left here: only the part waits on.
-            self.dylib
-                .session
-                .inner
-                .lock()
-                .waiters
-                .remove_responsibility(self.id);
+            state.waiters.remove_responsibility(self.id);
         }
+        drop(state);
         Ok(split)
     }
 }
 
-/// The table entry of `name` in JITDylib `dylib` if responsibility
-/// `responsibility` owns it (it is materializing or resolved under it).
-pub(crate) fn owned_by<'s>(
-    state: &'s mut State,
-    dylib: u32,
-    responsibility: u32,
-    name: &SymbolName,
-) -> Option<&'s mut SymbolEntry> {
-    let entry = state.dylibs.get_mut(&dylib)?.symbols.get_mut(name)?;
-    entry.owned_by(responsibility).then_some(entry)
-}
-
 impl Drop for MaterializationResponsibility {
     fn drop(&mut self) {
-        self.fail_all(String::new(), true);
+        self.fail_all(None);
     }
 }

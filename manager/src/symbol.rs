@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use crate::sync::Mutex;
 
+pub use lazyrt_runtime::ExecutorAddr;
+
 /// An interned symbol name; equality and hashing are by pointer. One
 /// pointer wide (the text sits behind the shared allocation), so every table
 /// keyed by names stays small.
@@ -48,10 +50,14 @@ impl PartialOrd for SymbolName {
     }
 }
 
-/// Orders by text (stable output for error messages and tests).
+/// Orders by text (stable output for error messages and tests), then by
+/// identity, so that the order agrees with `Eq`: names of two sessions
+/// with the same text are different names, and never compare `Equal`.
 impl Ord for SymbolName {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
+        self.as_str()
+            .cmp(other.as_str())
+            .then_with(|| Arc::as_ptr(&self.0).cmp(&Arc::as_ptr(&other.0)))
     }
 }
 
@@ -167,7 +173,7 @@ impl std::ops::BitOr for SymbolFlags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExecutorSymbol {
     /// The address in the executing process.
-    pub address: u64,
+    pub address: ExecutorAddr,
     /// The symbol's flags.
     pub flags: SymbolFlags,
 }

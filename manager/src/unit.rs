@@ -33,17 +33,17 @@ pub trait MaterializationUnit: Send {
 /// A unit made of a symbol list and a closure.
 ///
 /// ```
-/// use lazyrt::{FnUnit, RequiredState, Session, SymbolFlags};
+/// use lazyrt::{ExecutorAddr, FnUnit, RequiredState, Session, SymbolFlags};
 /// let session = Session::new();
 /// let jd = session.create_jit_dylib("main")?;
 /// let f = session.intern("f");
 /// let name = f.clone();
 /// jd.define(FnUnit::new("compile f", [(f.clone(), SymbolFlags::exported_callable())],
 ///     move |mut r| {
-///         r.notify_resolved([(name.clone(), 0x1000)]).unwrap();
+///         r.notify_resolved([(name.clone(), ExecutorAddr::new(0x1000))]).unwrap();
 ///         r.notify_emitted(&[]).unwrap();
 ///     }))?;
-/// assert_eq!(jd.lookup(&[f.clone()], RequiredState::Ready)?[&f].address, 0x1000);
+/// assert_eq!(jd.lookup(&[f.clone()], RequiredState::Ready)?[&f].address, ExecutorAddr::new(0x1000));
 /// # Ok::<(), lazyrt::Error>(())
 /// ```
 pub struct FnUnit<F> {
@@ -138,7 +138,10 @@ impl MaterializationUnit for ReexportsUnit {
             None => (target_dylib, LookupFlags::MatchAllSymbols),
         };
         let targets: Vec<SymbolName> = self.aliases.iter().map(|(_, t, _)| t.clone()).collect();
-        let session = responsibility.session().clone();
+        let session = match responsibility.session() {
+            Ok(session) => session,
+            Err(ended) => return responsibility.fail(ended),
+        };
         let source_for_deps = source.clone();
         session.lookup(
             &[(source, flags)],

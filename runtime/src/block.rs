@@ -119,7 +119,7 @@ impl Block {
             return Err(RuntimeError::Memory {
                 operation: "mmap",
                 bytes: map_bytes,
-                source: std::io::Error::last_os_error(),
+                source: std::sync::Arc::new(std::io::Error::last_os_error()),
             });
         }
         let base = base.cast::<u8>();
@@ -162,7 +162,7 @@ impl Block {
             return Err(RuntimeError::Memory {
                 operation: "mprotect",
                 bytes: map_bytes - data_bytes,
-                source: std::io::Error::last_os_error(),
+                source: std::sync::Arc::new(std::io::Error::last_os_error()),
             });
         }
         Ok(block)

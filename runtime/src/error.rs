@@ -3,7 +3,7 @@
 use crate::EntryId;
 
 /// What the runtime API can refuse.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
     /// lazyrt has no reentry assembly for this target.
@@ -72,7 +72,7 @@ pub enum RuntimeError {
         /// How much.
         bytes: usize,
         /// What the OS said.
-        source: std::io::Error,
+        source: std::sync::Arc<std::io::Error>,
     },
 }
 

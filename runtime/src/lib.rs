@@ -30,7 +30,10 @@
 #![cfg_attr(lazyrt_loom, allow(dead_code, unused_imports))]
 
 pub mod entry_state;
+mod executor_addr;
 mod sync;
+
+pub use executor_addr::ExecutorAddr;
 
 #[cfg(not(lazyrt_loom))]
 mod allocator;

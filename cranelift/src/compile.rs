@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cranelift_codegen::Context;
 use cranelift_codegen::control::ControlPlane;
-use lazyrt::MaterializationResponsibility;
+use lazyrt::{ExecutorAddr, MaterializationResponsibility};
 
 use crate::module::{Body, COMPILED, FAILED, FuncSlot, Inner};
 use crate::relocations::{self, Fixups};
@@ -23,7 +23,7 @@ pub trait CompileListener: Send + Sync {
     }
     /// `name` was compiled to `code_size` bytes at `address` in `elapsed`
     /// (IR building, Cranelift, relocation and publication).
-    fn compiled(&self, name: &str, address: u64, code_size: usize, elapsed: Duration) {
+    fn compiled(&self, name: &str, address: ExecutorAddr, code_size: usize, elapsed: Duration) {
         let _ = (name, address, code_size, elapsed);
     }
     /// `name` failed to compile.
@@ -118,7 +118,8 @@ pub(crate) fn materialize(
             // It calls other functions through their stubs, or directly
             // only once they are compiled: nothing it needs is unready, so
             // it is ready now (resolve and emit in one step).
-            let done = r.notify_ready([(slot.implementation_name.clone(), address)]);
+            let done =
+                r.notify_ready([(slot.implementation_name.clone(), ExecutorAddr::new(address))]);
             if let Err(e) = done {
                 slot.implementation.store(0, Ordering::Release);
                 slot.state.store(FAILED, Ordering::Release);
@@ -128,7 +129,7 @@ pub(crate) fn materialize(
             }
             c.compiled.fetch_add(1, Ordering::Relaxed);
             if let Some(l) = &listener {
-                l.compiled(name, address, size, elapsed);
+                l.compiled(name, ExecutorAddr::new(address), size, elapsed);
             }
         }
         Err(reason) => {

@@ -14,8 +14,8 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use lazyrt::{
-    FnUnit, JitDylib, LazyReexportsManager, RequiredState, Session, SymbolFlags, SymbolName,
-    lazy_reexports,
+    ExecutorAddr, FnUnit, JitDylib, LazyReexportsManager, RequiredState, Session, SymbolFlags,
+    SymbolName, lazy_reexports,
 };
 
 use crate::compile::{self, CompileListener};
@@ -413,7 +413,7 @@ impl LazyJit {
             let stubs = self.inner.dylib.lookup(&names, RequiredState::Ready)?;
             for slot in new {
                 slot.stub
-                    .store(stubs[&slot.entry].address, Ordering::Release);
+                    .store(stubs[&slot.entry].address.value(), Ordering::Release);
             }
             pending.stubs_published = funcs.len();
         }
@@ -425,7 +425,7 @@ impl LazyJit {
         let slot = self.slot(id)?;
         match slot.stub.load(Ordering::Acquire) {
             0 => Err(JitError::NotFinalized(slot.entry.as_str().to_string())),
-            stub => Ok(stub as usize as *const u8),
+            stub => Ok(ExecutorAddr::new(stub).to_ptr()),
         }
     }
 
@@ -434,7 +434,7 @@ impl LazyJit {
         let slot = self.slot(id).ok()?;
         match slot.implementation.load(Ordering::Acquire) {
             0 => None,
-            address => Some(address as usize as *const u8),
+            address => Some(ExecutorAddr::new(address).to_ptr()),
         }
     }
 
@@ -457,7 +457,7 @@ impl LazyJit {
             .inner
             .dylib
             .lookup(std::slice::from_ref(&name), RequiredState::Ready)?;
-        Ok(found[&name].address as usize as *const u8)
+        Ok(found[&name].address.to_ptr())
     }
 
     /// Compiles every finalized function now (eager mode), in declaration

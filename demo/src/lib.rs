@@ -114,7 +114,7 @@ impl ReexportsListener for Recorder {
 struct CompileTrace(Arc<Tracer>);
 
 impl CompileListener for CompileTrace {
-    fn compiled(&self, name: &str, _address: u64, code_size: usize, elapsed: Duration) {
+    fn compiled(&self, name: &str, _address: ExecutorAddr, code_size: usize, elapsed: Duration) {
         self.0.span_ending_now(
             "compile",
             format!("compile {name}"),

@@ -37,8 +37,8 @@
 //! liveness (live entries' stubs are live runtime entries, removed ones'
 //! are not). Proptest shrinks a failing case to a minimal op sequence.
 //!
-//! The model found two bugs, fixed since; their minimal sequences stay at the
-//! end of the file as regression tests.
+//! The model found two bugs, both fixed; their minimal sequences stay as
+//! regression tests named after the behaviour they pin.
 
 #![cfg(not(lazyrt_loom))]
 
@@ -1482,24 +1482,25 @@ fn a_hand_written_sequence_follows_the_model() {
 }
 
 // ---------------------------------------------------------------------------
-// Regression tests: the minimal sequences of the two bugs the model found
-// (both fixed: JITDylib ids are never reused; a responsibility finds its
-// tracker from its symbols, so transfer_to moves pending units too).
+// Regression tests: the minimal sequences of the two (fixed) bugs the model
+// found. They pin that JITDylib ids are never reused, and that a
+// responsibility finds its tracker from its symbols, so transfer_to moves
+// pending units (and the clean-ups they register) too.
 // ---------------------------------------------------------------------------
 
 fn faithful(dispatch: Dispatch) -> Setup {
     Setup { dispatch }
 }
 
-/// Bug 1 (fixed): `Session::remove_jit_dylib` freed the JITDylib's slab slot
-/// and the next `create_jit_dylib` reused its id, so the removed JITDylib's
-/// handles (which compare and resolve by id) name the new JITDylib: defines
-/// through them succeed instead of failing with "JITDylib X was removed",
-/// lookups and `contains` see the new JITDylib's symbols, and lazy reexports
-/// whose source was the removed JITDylib resolve in the new one.
+/// A removed JITDylib's handles keep naming the removed JITDylib after a new
+/// one is created: defines through them fail with "JITDylib X was removed",
+/// lookups and `contains` do not see the new JITDylib's symbols, and lazy
+/// reexports whose source was the removed JITDylib do not resolve in the
+/// new one. (Once broken: `Session::remove_jit_dylib` freed the slab slot
+/// and the next `create_jit_dylib` reused its id, which handles compare and
+/// resolve by.)
 #[test]
-
-fn known_bug_1_removed_dylib_handles_alias_new_dylibs() {
+fn removed_dylib_handles_never_alias_new_dylibs() {
     use Op::*;
     let ops = [
         RemoveJitDylib { jd: 1 },
@@ -1509,13 +1510,13 @@ fn known_bug_1_removed_dylib_handles_alias_new_dylibs() {
     run(faithful(Dispatch::InPlace), &ops).unwrap();
 }
 
-/// Bug 2 (fixed), leak: e0 is defined under tracker 1, moved to the default
-/// tracker, then materialized (its stub's clean-up goes to tracker 1, the
-/// unit's tracker at definition); removing the default tracker removes e0
-/// but leaves its stub live.
+/// An entry defined under tracker 1, moved to the default tracker and then
+/// materialized has its stub's clean-up on the default tracker: removing
+/// that tracker removes e0 and frees its stub. (Once broken: the clean-up
+/// went to tracker 1, the unit's tracker at definition, and the stub
+/// leaked.)
 #[test]
-
-fn known_bug_2_transferred_entries_leak_their_stubs() {
+fn removing_the_tracker_an_entry_moved_to_frees_its_stub() {
     use Op::*;
     let ops = [
         DefineEntry {
@@ -1539,14 +1540,14 @@ fn known_bug_2_transferred_entries_leak_their_stubs() {
     run(faithful(Dispatch::InPlace), &ops).unwrap();
 }
 
-/// Bug 2 (fixed), premature free: as above, but removing the (now empty)
-/// tracker 1 frees the stub of e0, which is still defined: calls of e0 then
-/// report "entry was removed" and the next entry created may get the same
-/// stub. (If tracker 1 is removed before e0 is materialized, the clean-up
-/// runs at once and e0's stub is freed as soon as it is created.)
+/// As above, but removing the tracker the entry moved away from (now
+/// empty) leaves e0's stub live: e0 is still defined and later calls still
+/// reach its implementation. (Once broken: that removal freed the stub, so
+/// calls of e0 reported "entry was removed" and the next entry created could
+/// get the same stub; had tracker 1 been removed before e0 was materialized,
+/// the clean-up would have run at once, freeing the stub as it was created.)
 #[test]
-
-fn known_bug_2_removing_an_emptied_tracker_frees_live_stubs() {
+fn removing_the_tracker_an_entry_moved_from_keeps_its_stub() {
     use Op::*;
     let ops = [
         DefineEntry {

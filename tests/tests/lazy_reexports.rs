@@ -48,7 +48,9 @@ fn recording_scope() -> (FailureHandlerScope, Arc<Mutex<Vec<String>>>) {
 }
 
 /// Defines `impl_name` in `jd` as a unit that "compiles" to `f` after
-/// `delay`, counting compilations.
+/// `delay`, counting compilations. The delay only simulates work (it widens
+/// the window in which racing callers meet a compilation in progress); no
+/// assertion depends on whether they do.
 fn define_impl(
     jd: &JitDylib,
     impl_name: &SymbolName,
@@ -205,7 +207,31 @@ fn an_entry_named_twice_in_one_alias_map_is_a_duplicate_and_makes_no_stub() {
     assert_eq!(call(stub, 4), 8);
 }
 
+/// Tests whose callers wait on each other's first calls take this lock, so
+/// that a test counting the runtime's contended waits (a process-wide
+/// counter) counts only its own.
+fn contention() -> std::sync::MutexGuard<'static, ()> {
+    static CONTENTION: Mutex<()> = Mutex::new(());
+    CONTENTION.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How long a handshake may take before the test calls it lost.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Waits (at most [`PATIENCE`]) until `done()`; panics naming `what`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        std::thread::yield_now();
+    }
+}
+
 fn racing_first_calls(session: Session, threads: usize, entries: usize) {
+    let _contention = contention();
     let fx = fixture(session);
     let compiled = Arc::new(AtomicUsize::new(0));
     let mut aliases = Vec::new();
@@ -375,18 +401,23 @@ fn a_missing_implementation_reaches_the_failure_handler_once_looked_up() {
 
 #[test]
 fn a_failing_or_panicking_materializer_fails_every_waiting_caller() {
+    let _contention = contention();
     for panics in [false, true] {
         let fx = fixture(Session::with_dispatcher(Arc::new(
             ThreadPoolDispatcher::new(2),
         )));
         fx.session.set_error_reporter(|_| {});
         let (entry, imp) = (fx.session.intern("bad"), fx.session.intern("bad$impl"));
+        // The materializer fails only once the three callers that did not
+        // start the lookup sleep on the entry, so all of them take the
+        // waiting path (none arrives after the failure was stored).
+        let (release, released) = std::sync::mpsc::channel::<()>();
         fx.jd
             .define(FnUnit::new(
                 "bad",
                 [(imp.clone(), SymbolFlags::CALLABLE)],
                 move |r: MaterializationResponsibility| {
-                    std::thread::sleep(Duration::from_millis(10));
+                    released.recv().unwrap();
                     if panics {
                         panic!("codegen crashed");
                     }
@@ -401,6 +432,7 @@ fn a_failing_or_panicking_materializer_fails_every_waiting_caller() {
             ))
             .unwrap();
         let stub = fx.stub(&entry);
+        let waits_before = runtime_waits();
         let barrier = Arc::new(Barrier::new(4));
         let callers: Vec<_> = (0..4)
             .map(|_| {
@@ -412,6 +444,10 @@ fn a_failing_or_panicking_materializer_fails_every_waiting_caller() {
                 })
             })
             .collect();
+        wait_until("three callers sleep on the entry", || {
+            runtime_waits() - waits_before >= 3
+        });
+        release.send(()).unwrap();
         for c in callers {
             let (result, seen) = c.join().unwrap();
             assert_eq!(result, FALLBACK);
@@ -425,6 +461,15 @@ fn a_failing_or_panicking_materializer_fails_every_waiting_caller() {
         }
         assert_eq!(fx.recorder.first_calls.lock().unwrap().len(), 1);
     }
+}
+
+/// Calls so far (process-wide) that slept on an entry another thread was
+/// resolving.
+fn runtime_waits() -> u64 {
+    lazyrt::Runtime::global()
+        .expect("lazyrt supports this target")
+        .stats()
+        .contended_waits
 }
 
 #[test]
@@ -560,6 +605,7 @@ fn lazy_reexports_of_each_other_fail_with_the_cycle_named_instead_of_looping() {
 
 #[test]
 fn threads_first_calling_a_cycle_of_lazy_reexports_all_fail_none_hangs() {
+    let _contention = contention();
     for round in 0..50 {
         let fx = fixture(Session::new());
         let (ping, pong) = define_cycle(&fx, &[]);
@@ -699,7 +745,12 @@ fn a_first_call_waits_for_a_unit_that_finishes_on_another_thread() {
             [(imp.clone(), SymbolFlags::CALLABLE)],
             move |mut r: MaterializationResponsibility| {
                 std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(20));
+                    // Finish only once the first call's lookup waits for the
+                    // implementation, so it is completed from this thread.
+                    let want = [name.clone()];
+                    wait_until("the first call's lookup waits", || {
+                        r.requested_symbols() == want
+                    });
                     *finished.lock().unwrap() = Some(std::thread::current().id());
                     r.notify_resolved([(name, fn_addr(times_two))]).unwrap();
                     r.notify_emitted(&[]).unwrap();
@@ -799,6 +850,11 @@ fn a_first_call_waits_until_the_implementations_dependencies_are_emitted() {
                 r.notify_resolved([(name, fn_addr(times_two))]).unwrap();
                 r.notify_emitted(&[(jd2, dep2.clone())]).unwrap();
                 std::thread::spawn(move || {
+                    // Not a handshake: the first call waits on dep whatever
+                    // this delay (dep's owner starts only after the
+                    // implementation was emitted depending on it). The delay
+                    // is how long a premature jump has to show up as
+                    // dep_ready == 0; a correct manager passes with any.
                     std::thread::sleep(Duration::from_millis(20));
                     dep_ready2.store(1, Ordering::SeqCst);
                     dep_part

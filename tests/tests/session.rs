@@ -4,7 +4,7 @@
 #![cfg(not(lazyrt_loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::time::Duration;
 
 use lazyrt::{
@@ -443,6 +443,22 @@ fn replace_hands_back_unrequested_symbols() {
     assert_eq!(g_count.load(Ordering::SeqCst), 1);
 }
 
+/// Waits (at most 10 s) until some lookup waits for exactly `symbols` of
+/// `r`'s owed symbols.
+fn wait_until_requested(r: &MaterializationResponsibility, symbols: &[SymbolName]) {
+    let mut want = symbols.to_vec();
+    want.sort();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while r.requested_symbols() != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for a lookup to wait for {want:?} (requested: {:?})",
+            r.requested_symbols()
+        );
+        std::thread::yield_now();
+    }
+}
+
 #[test]
 fn delegate_splits_work_across_threads() {
     let s = Session::new();
@@ -457,13 +473,18 @@ fn delegate_splits_work_across_threads() {
         ],
         move |mut r: MaterializationResponsibility| {
             let mut part = r.delegate(std::slice::from_ref(&g2)).unwrap();
+            let (f_done, f_emitted) = mpsc::channel::<()>();
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(5));
+                // Finish g only after f, while the lookup still waits for
+                // g: the other thread's part is what completes the lookup.
+                f_emitted.recv().unwrap();
+                wait_until_requested(&part, std::slice::from_ref(&g2));
                 part.notify_resolved([(g2, addr(2))]).unwrap();
                 part.notify_emitted(&[]).unwrap();
             });
             r.notify_resolved([(f2, addr(1))]).unwrap();
             r.notify_emitted(&[]).unwrap();
+            f_done.send(()).unwrap();
         },
     ))
     .unwrap();

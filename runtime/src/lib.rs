@@ -170,3 +170,16 @@ where
         self(entry)
     }
 }
+
+/// A shared resolver resolves as the one it shares, so a caller that keeps
+/// its own handle (`resolver.clone()`) can pass an `Arc` as it is.
+#[cfg(not(lazyrt_loom))]
+impl<R: Resolve + ?Sized> Resolve for std::sync::Arc<R> {
+    fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
+        (**self).resolve(entry)
+    }
+
+    fn entry_name(&self, tag: u64) -> Option<&str> {
+        (**self).entry_name(tag)
+    }
+}

@@ -33,15 +33,16 @@ pub(crate) struct StoredFailure {
 /// finds entries by a global index.
 ///
 /// ```
-/// use std::{ffi::c_void, ptr::NonNull, sync::Arc};
+/// use std::{ffi::c_void, ptr::NonNull};
 /// use lazyrt_runtime::{EntryInfo, EntrySpec, ResolveError, Runtime};
 ///
 /// extern "C" fn forty_two() -> i32 { 42 }
 ///
 /// let runtime = Runtime::global()?;
-/// let resolver = Arc::new(|_entry: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+/// // Any `Resolve`: a closure, a struct, or an `Arc` of either.
+/// let resolver = |_entry: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
 ///     Ok(NonNull::new(forty_two as *mut c_void).unwrap())
-/// });
+/// };
 /// let entries = runtime.create_entries(resolver, [EntrySpec::new("answer", 0)])?;
 /// // SAFETY: the entry resolves to `forty_two`, which has this signature.
 /// let answer: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entries[0].address) };
@@ -146,7 +147,7 @@ impl Runtime {
     /// once, however many threads race. Either every entry is created or none.
     pub fn create_entries<'n>(
         &self,
-        resolver: Arc<dyn Resolve>,
+        resolver: impl Resolve + 'static,
         specs: impl IntoIterator<Item = EntrySpec<'n>>,
     ) -> Result<Vec<Entry>, RuntimeError> {
         // Buffered (inline for small batches): the specs are walked twice.
@@ -161,13 +162,13 @@ impl Runtime {
     /// walk, at most as many as the first counted.
     ///
     /// ```
-    /// # use std::{ffi::c_void, ptr::NonNull, sync::Arc};
+    /// # use std::{ffi::c_void, ptr::NonNull};
     /// # use lazyrt_runtime::{EntryInfo, EntrySpec, ResolveError, Runtime};
     /// # extern "C" fn seven() -> i32 { 7 }
     /// let rt = Runtime::global()?;
-    /// let resolver = Arc::new(|_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+    /// let resolver = |_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
     ///     Ok(NonNull::new(seven as *mut c_void).unwrap())
-    /// });
+    /// };
     /// let names = ["a", "b", "c"];
     /// let entries = rt.create_entries_from(
     ///     resolver,
@@ -178,7 +179,7 @@ impl Runtime {
     /// ```
     pub fn create_entries_from<'n, I>(
         &self,
-        resolver: Arc<dyn Resolve>,
+        resolver: impl Resolve + 'static,
         specs: I,
     ) -> Result<Vec<Entry>, RuntimeError>
     where
@@ -217,7 +218,7 @@ impl Runtime {
         let fields = offsets
             .into_iter()
             .map(move |offset| (offset, tags.next().unwrap_or(0)));
-        self.make_entries(resolver, Some(names), n, fields)
+        self.make_entries(Box::new(resolver), Some(names), n, fields)
     }
 
     /// Creates `count` entries tagged `0..count` whose names the resolver
@@ -247,13 +248,14 @@ impl Runtime {
     /// ```
     pub fn create_entries_named_by_resolver(
         &self,
-        resolver: Arc<dyn Resolve>,
+        resolver: impl Resolve + 'static,
         count: usize,
     ) -> Result<Vec<Entry>, RuntimeError> {
         if count == 0 {
             return Ok(Vec::new());
         }
-        self.make_entries(resolver, None, count, (0..count as u64).map(|tag| (0, tag)))
+        let fields = (0..count as u64).map(|tag| (0, tag));
+        self.make_entries(Box::new(resolver), None, count, fields)
     }
 
     /// Maps the blocks `n` entries need and makes them in one batch, with
@@ -261,7 +263,7 @@ impl Runtime {
     /// fewer leaves the rest tagged 0, name offset 0).
     fn make_entries(
         &self,
-        resolver: Arc<dyn Resolve>,
+        resolver: Box<dyn Resolve>,
         names: Option<NameArena>,
         n: usize,
         mut fields: impl Iterator<Item = (u32, u64)>,
@@ -372,13 +374,13 @@ impl Runtime {
     /// what went wrong.
     ///
     /// ```
-    /// # use std::{ffi::c_void, ptr::NonNull, sync::Arc};
+    /// # use std::{ffi::c_void, ptr::NonNull};
     /// # use lazyrt_runtime::{EntryInfo, EntrySpec, ResolveError, Runtime};
     /// extern "C" fn answer() -> u64 { 42 }
     /// let runtime = Runtime::global()?;
-    /// let resolver = Arc::new(|_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+    /// let resolver = |_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
     ///     Ok(NonNull::new(answer as *mut c_void).unwrap())
-    /// });
+    /// };
     /// let entries = runtime.create_entries(resolver, [EntrySpec::new("warm", 0)])?;
     /// // Warm the entry up ahead of its first call.
     /// let target = runtime.resolve(entries[0].id)?;

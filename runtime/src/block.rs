@@ -21,6 +21,8 @@
 //! code share a mapping, so `rel32` and `ldr (literal)` always reach. Blocks
 //! live as long as the process; their entries are recycled.
 
+use std::sync::Arc;
+
 use crate::arch;
 use crate::entry_state::EntryCell;
 use crate::error::RuntimeError;
@@ -119,7 +121,7 @@ impl Block {
             return Err(RuntimeError::Memory {
                 operation: "mmap",
                 bytes: map_bytes,
-                source: std::io::Error::last_os_error(),
+                source: Arc::new(std::io::Error::last_os_error()),
             });
         }
         let base = base.cast::<u8>();
@@ -162,7 +164,7 @@ impl Block {
             return Err(RuntimeError::Memory {
                 operation: "mprotect",
                 bytes: map_bytes - data_bytes,
-                source: std::io::Error::last_os_error(),
+                source: Arc::new(std::io::Error::last_os_error()),
             });
         }
         Ok(block)

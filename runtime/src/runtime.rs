@@ -395,6 +395,10 @@ impl Runtime {
             entry,
             name,
             reason: reason.to_string(),
+            source: match reason {
+                FailureReason::Resolver(error) => Some(error.clone()),
+                _ => None,
+            },
         };
         match crate::resolve::settle(self, block, local, entry.0) {
             Ok(address) => {

@@ -90,6 +90,13 @@ fn a_failed_resolve_is_an_error_and_later_calls_get_the_same_failure() {
         .unwrap()[0];
     let err = rt().resolve(e.id).unwrap_err();
     assert_eq!(err.to_string(), "cannot resolve broken: no code for broken");
+    // The resolver's own error is the source, for callers that walk the chain.
+    let source = std::error::Error::source(&err).expect("the resolver's error");
+    assert!(
+        source.downcast_ref::<ResolveError>().is_some(),
+        "{source:?}"
+    );
+    assert_eq!(source.to_string(), "no code for broken");
     // No failure handler ran: the error is the report. The failure is kept.
     let (_scope, seen) = recording_scope();
     assert_eq!(call_u64(e.address, 1), FALLBACK_RESULT);

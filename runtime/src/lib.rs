@@ -50,9 +50,11 @@ mod index_table;
 mod resolve;
 #[cfg(not(lazyrt_loom))]
 mod runtime;
+mod state_save;
 #[cfg(not(lazyrt_loom))]
 mod wait_graph;
 
+pub use state_save::{StateSave, StateSaveVariant};
 #[cfg(not(lazyrt_loom))]
 pub use {
     arch::ReentryInfo,

@@ -18,7 +18,7 @@ use crate::failure::{FailureHandler, FailureHandlers, FailureReason};
 use crate::index_table::IndexTable;
 use crate::resolve::Unresolved;
 use crate::sync::{Ordering, lock};
-use crate::{Entry, EntryId, EntrySpec, Resolve};
+use crate::{Entry, EntryId, EntrySpec, Resolve, StateSave};
 
 /// Marks a retired entry's batch field.
 const NO_BATCH: u32 = u32::MAX;
@@ -133,12 +133,12 @@ impl Runtime {
         RUNTIME.get().and_then(Option::as_ref)
     }
 
-    /// How the reentry path preserves vector state on this CPU. On x86-64
-    /// the first word names the variant (`xinuse`, `xsavec`, `xsave`,
-    /// `fxsave`), chosen once at start-up, automatically or by
-    /// `LAZYRT_X86_64_STATE_SAVE`; an override that was not honoured is
-    /// explained in parentheses.
-    pub fn state_save(&self) -> &str {
+    /// How the reentry path preserves vector state on this CPU: on x86-64
+    /// the variant (`xinuse`, `xsavec`, `xsave`, `fxsave`), chosen once at
+    /// start-up, automatically or by `LAZYRT_X86_64_STATE_SAVE` (whose fate
+    /// [`StateSave::override_note`](crate::StateSave::override_note) tells),
+    /// with its component mask and sizes. Prints as a one-line summary.
+    pub fn state_save(&self) -> &StateSave {
         &self.reentry.state_save
     }
 

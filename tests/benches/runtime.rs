@@ -69,6 +69,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lazyrt_runtime::{Entry, EntryId, EntryInfo, EntrySpec, Resolve, ResolveError, Runtime};
+#[cfg(target_arch = "x86_64")]
+use lazyrt_runtime::{StateSave, StateSaveVariant};
 use lazyrt_tests::bench::{self, Clock, CountingAlloc, HeapCounters, Report};
 
 #[global_allocator]
@@ -655,14 +657,14 @@ fn time_pairs(clock: &Clock, mut pairs: impl FnMut(u64)) -> f64 {
 }
 
 /// `state_save_pair_ns`: the save/restore pair of the variant the runtime
-/// uses (the first word of `state_save`).
+/// uses ([`StateSave::variant`]).
 #[cfg(target_arch = "x86_64")]
-fn active_save_pair(clock: &Clock, report: &mut Report, state_save: &str, mask: u64) {
-    let variant = state_save.split_whitespace().next().unwrap_or("");
+fn active_save_pair(clock: &Clock, report: &mut Report, state_save: &StateSave, mask: u64) {
+    let variant = state_save.variant;
     let mut area = Box::new(XsaveArea([0; 16 * 1024]));
     let mut fallbacks = 0;
     let pair_ns = match variant {
-        "xinuse" => time_pairs(clock, |n| {
+        StateSaveVariant::Xinuse => time_pairs(clock, |n| {
             // SAFETY: the runtime chose the xinuse variant, so the CPU has
             // XGETBV with ecx = 1 and the layout the sequence reads is
             // filled; the sequence restores every register it saves and
@@ -670,17 +672,17 @@ fn active_save_pair(clock: &Clock, report: &mut Report, state_save: &str, mask: 
             // extern "C" call may clobber anyway).
             fallbacks += unsafe { lazyrt_x86_64_xinuse_pairs(n) };
         }),
-        "xsavec" => time_pairs(clock, |n| xsave_pairs::<true>(&mut area, mask, n)),
-        "xsave" => time_pairs(clock, |n| xsave_pairs::<false>(&mut area, mask, n)),
-        "fxsave" => time_pairs(clock, |n| fxsave_pairs(&mut area, n)),
+        StateSaveVariant::Xsavec => time_pairs(clock, |n| xsave_pairs::<true>(&mut area, mask, n)),
+        StateSaveVariant::Xsave => time_pairs(clock, |n| xsave_pairs::<false>(&mut area, mask, n)),
+        StateSaveVariant::Fxsave => time_pairs(clock, |n| fxsave_pairs(&mut area, n)),
         _ => {
-            println!("state save pair: skipped (unknown variant in {state_save:?})");
+            println!("state save pair: skipped (no pair timed for {state_save})");
             return;
         }
     };
     println!(
         "state save pair of the active variant ({variant}): {pair_ns:.1} ns{}",
-        if variant == "xinuse" {
+        if variant == StateSaveVariant::Xinuse {
             format!(", {fallbacks} pairs would have taken the XSAVEC path")
         } else {
             String::new()

@@ -6,10 +6,9 @@
 //! an entry only records the byte offset of its name: no per-entry offset
 //! table.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use crate::Resolve;
 use crate::block::EntryRecord;
+use crate::sync::{AtomicUsize, Ordering};
 
 pub(crate) struct Batch {
     pub(crate) resolver: Box<dyn Resolve>,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
@@ -17,7 +17,7 @@ use crate::error::RuntimeError;
 use crate::failure::{FailureHandler, FailureHandlers, FailureReason};
 use crate::index_table::IndexTable;
 use crate::resolve::Unresolved;
-use crate::sync::{Ordering, lock};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering, RwLock, lock};
 use crate::{Entry, EntryId, EntrySpec, Resolve, StateSave};
 
 /// Marks a retired entry's batch field.
@@ -60,14 +60,14 @@ pub struct Runtime {
     pub(crate) failures: Mutex<HashMap<u32, Arc<StoredFailure>>>,
     pub(crate) handlers: FailureHandlers,
     /// Calls that had to sleep because another thread was resolving.
-    pub(crate) contended_waits: std::sync::atomic::AtomicU64,
-    pub(crate) wait_observer: std::sync::RwLock<Option<WaitObserver>>,
+    pub(crate) contended_waits: AtomicU64,
+    pub(crate) wait_observer: RwLock<Option<WaitObserver>>,
     /// Every stub lies in `[stubs_from, stubs_to)` (a bound, not a list:
     /// other mappings may sit in between). Lets [`Runtime::entry_at`]
     /// answer "not a stub" without the allocator lock, which a manager asks
     /// on every first call.
-    stubs_from: std::sync::atomic::AtomicUsize,
-    stubs_to: std::sync::atomic::AtomicUsize,
+    stubs_from: AtomicUsize,
+    stubs_to: AtomicUsize,
 }
 
 /// A call that slept while another thread resolved its entry.
@@ -119,10 +119,10 @@ impl Runtime {
                     allocator: Mutex::new(Allocator::new()),
                     failures: Mutex::new(HashMap::new()),
                     handlers: FailureHandlers::new(),
-                    contended_waits: std::sync::atomic::AtomicU64::new(0),
-                    stubs_from: std::sync::atomic::AtomicUsize::new(usize::MAX),
-                    stubs_to: std::sync::atomic::AtomicUsize::new(0),
-                    wait_observer: std::sync::RwLock::new(None),
+                    contended_waits: AtomicU64::new(0),
+                    stubs_from: AtomicUsize::new(usize::MAX),
+                    stubs_to: AtomicUsize::new(0),
+                    wait_observer: RwLock::new(None),
                 })
             })
             .as_ref()

@@ -47,6 +47,8 @@ pub(crate) struct EntryRecord {
 
 const _: () = assert!(size_of::<EntryRecord>() == 20 && align_of::<EntryRecord>() == 4);
 const _: () = assert!(core::mem::offset_of!(EntryRecord, state) == 0);
+// Records live in fresh anonymous (zeroed) memory: zero must read as freed.
+const _: () = assert!(EntryCell::FREED_WORD == 0);
 
 impl EntryRecord {
     /// Written at creation, read by the leader after its Acquire on `state`.

@@ -19,7 +19,10 @@
 //! - `block.rs`: memory (W^X blocks of stubs, trampolines, slots, records);
 //! - `arch/*.rs`: the machine code of stubs and trampolines per architecture;
 //! - `asm/*.S`: saving and restoring the caller's registers;
-//! - `resolve.rs`: the Rust side of the first call;
+//! - `resolve.rs`: the Rust side of the first call, and the runtime as the
+//!   host of the call path;
+//! - `call_path.rs`: what one call does (lead and resolve, or wait; publish
+//!   or fail), generic over its host so loom checks the same code;
 //! - `entry_state.rs`: the per-entry protocol (who resolves, who waits);
 //! - `wait_graph.rs`: turning resolution cycles into errors;
 //! - `failure.rs`: what a failed call does;
@@ -29,7 +32,9 @@
 
 #![cfg_attr(lazyrt_loom, allow(dead_code, unused_imports))]
 
-pub mod entry_state;
+mod call_path;
+mod entry_state;
+mod state_save;
 mod sync;
 
 #[cfg(not(lazyrt_loom))]
@@ -50,16 +55,26 @@ mod index_table;
 mod resolve;
 #[cfg(not(lazyrt_loom))]
 mod runtime;
-mod state_save;
 #[cfg(not(lazyrt_loom))]
 mod wait_graph;
 
+pub use entry_state::Phase;
 pub use state_save::{StateSave, StateSaveVariant};
+
+/// The per-entry protocol and the call path over it, for the loom suite
+/// (`tests/tests/loom/`), which checks these very functions under every
+/// interleaving with a small [`CallHost`](call_path::CallHost) of its own.
+/// Exists only when built with `--cfg lazyrt_loom`; not part of the API.
+#[cfg(lazyrt_loom)]
+#[doc(hidden)]
+pub mod loom_surface {
+    pub use crate::call_path::{CallHost, Unresolved, settle};
+    pub use crate::entry_state::{CallStart, EntryCell, Finish, Free, MAX_THREAD_TOKEN, Redirect};
+}
 #[cfg(not(lazyrt_loom))]
 pub use {
     arch::ReentryInfo,
     batch::MAX_NAME_BYTES,
-    entry_state::Phase,
     error::{ResolveError, RuntimeError},
     failure::{FailureHandler, FailureHandlerScope, FailureReason, Recovery, ResolveFailure},
     resolve::lazyrt_resolve_implementation,

@@ -1,29 +1,43 @@
-//! loom models of the per-entry protocol (`lazyrt_runtime::entry_state`), the
-//! real code compiled against loom's atomics and parking through the runtime's
-//! `sync` shim. Run with
-//! `RUSTFLAGS="--cfg lazyrt_loom" cargo test --release -p lazyrt-tests --test loom`.
+//! loom models of the runtime's call path: the real `call_path::settle`
+//! (lead and run the resolver, or wait; publish or fail) over the real
+//! per-entry protocol (`entry_state::EntryCell`), compiled against loom's
+//! atomics and parking through the runtime's `sync` shim. Run with
+//! `RUSTFLAGS="--cfg lazyrt_loom" CARGO_TARGET_DIR=target/loom cargo test --release -p lazyrt-tests --test loom`.
 //!
+//! What the runtime supplies around the protocol (running the resolver,
+//! keeping failures, the wait-for graph, retiring entries) comes from a small
+//! [`CallHost`] here, [`Host`], which counts what the protocol asks of it.
 //! loom cannot model the assembly's plain load of the slot; the stress tests
-//! (race.rs) cover that with real threads. Here a "call" is what the reentry
-//! path does: loop over `begin_call`, leading (resolve + `finish`) or waiting.
+//! (race.rs) cover that with real threads.
+//!
+//! `manager.rs`: the manager's session code under loom, and first calls
+//! whose resolver is a blocking session lookup.
 
 #![cfg(lazyrt_loom)]
 
-use loom::sync::Arc;
+mod manager;
+
 use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-use lazyrt_runtime::entry_state::{CallStart, EntryCell, Finish, Free, Phase, Redirect};
+use lazyrt_runtime::Phase;
+use lazyrt_runtime::loom_surface::{CallHost, EntryCell, Free, Redirect, Unresolved, settle};
 
 const TRAMPOLINE: usize = 0x1000;
 const IMPLEMENTATION: usize = 0x2000;
 const REDIRECTED: usize = 0x3000;
 
+/// One entry: its state word and slot, and what its host keeps and counts.
 struct Entry {
     state: AtomicU32,
     slot: AtomicUsize,
+    /// Resolver runs.
     resolutions: AtomicUsize,
+    /// Times the entry was given back to the allocator.
     retirements: AtomicUsize,
+    /// The failure kept for later calls, as the runtime's failure table does.
+    failure: Mutex<Option<String>>,
 }
 
 impl Entry {
@@ -33,11 +47,102 @@ impl Entry {
             slot: AtomicUsize::new(TRAMPOLINE),
             resolutions: AtomicUsize::new(0),
             retirements: AtomicUsize::new(0),
+            failure: Mutex::new(None),
         })
     }
 
     fn cell(&self) -> EntryCell<'_> {
         EntryCell::new(&self.state, &self.slot, TRAMPOLINE)
+    }
+
+    /// `free` as `Runtime::free_entries` does it: retire now, or leave it
+    /// to whoever holds the entry.
+    fn free(&self) -> Free {
+        let free = self.cell().free();
+        match free {
+            Free::Retire { was_failed } => {
+                if was_failed {
+                    *self.failure.lock().unwrap() = None;
+                }
+                self.retirements.fetch_add(1, Ordering::SeqCst);
+            }
+            Free::Deferred => {}
+            Free::AlreadyFreed => panic!("freed once only"),
+        }
+        free
+    }
+
+    /// `redirect` as `Runtime::redirect` does it.
+    fn redirect(&self, address: usize) -> Redirect {
+        let redirect = self.cell().redirect(address);
+        match redirect {
+            Redirect::Done { was_failed: true } => *self.failure.lock().unwrap() = None,
+            Redirect::DoneThenRemoved => {
+                self.retirements.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+        redirect
+    }
+}
+
+/// The host of one thread's calls of one entry (entry index 0): the
+/// runtime's side of the call path, reduced to counters and one failure
+/// slot. `resolver` stands for the entry's resolver.
+struct Host<'e, R> {
+    entry: &'e Entry,
+    me: u32,
+    resolver: R,
+}
+
+impl<R: Fn() -> Result<usize, String>> CallHost for Host<'_, R> {
+    type Failure = String;
+    type Reason = String;
+    type WaitRecord = ();
+
+    fn thread_token(&self) -> u32 {
+        self.me
+    }
+
+    fn register_wait(&self, me: u32, entry: u32, leader: u32) -> Result<(), Vec<u32>> {
+        // One entry, no resolver calls another: a wait can only be for
+        // another thread.
+        assert_ne!(me, leader, "thread {me} waits for itself on entry {entry}");
+        Ok(())
+    }
+
+    fn count_wait(&self, _entry: u32) {}
+
+    fn observe_wait(&self, _entry: u32, _waited: std::time::Duration) {}
+
+    fn run_resolver(&self, _entry: u32) -> Result<usize, String> {
+        self.entry.resolutions.fetch_add(1, Ordering::SeqCst);
+        (self.resolver)()
+    }
+
+    fn store_failure(&self, _entry: u32, reason: String) -> String {
+        *self.entry.failure.lock().unwrap() = Some(reason.clone());
+        reason
+    }
+
+    fn drop_failure(&self, _entry: u32) {
+        *self.entry.failure.lock().unwrap() = None;
+    }
+
+    fn stored_failure(&self, _entry: u32) -> Option<String> {
+        self.entry.failure.lock().unwrap().clone()
+    }
+
+    fn leading_name(&self, _entry: u32) -> String {
+        "f".to_string()
+    }
+
+    fn retire(&self, _entry: u32) {
+        self.entry.retirements.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn leading_chain(&self, entry: u32) -> Vec<u32> {
+        panic!("no resolver calls entry {entry} here")
     }
 }
 
@@ -48,34 +153,31 @@ enum Outcome {
     Removed,
 }
 
-/// One call arriving in the reentry path on thread `me`.
-fn call(entry: &Entry, me: u32, resolver_fails: bool) -> Outcome {
-    let cell = entry.cell();
-    loop {
-        match cell.begin_call(me) {
-            CallStart::Lead => {
-                entry.resolutions.fetch_add(1, Ordering::SeqCst);
-                let result = if resolver_fails {
-                    Err(())
-                } else {
-                    Ok(IMPLEMENTATION)
-                };
-                return match cell.finish(result) {
-                    Finish::Published(address) => Outcome::Jump(address),
-                    Finish::Failed => Outcome::Failed,
-                    Finish::Removed => {
-                        entry.retirements.fetch_add(1, Ordering::SeqCst);
-                        Outcome::Removed
-                    }
-                };
-            }
-            CallStart::Wait { observed, .. } => cell.wait(observed),
-            CallStart::Resolved(address) => return Outcome::Jump(address),
-            CallStart::Failed => return Outcome::Failed,
-            CallStart::Removed => return Outcome::Removed,
-            CallStart::Cycle => panic!("no thread calls its own entry here"),
-        }
+/// One call arriving in the reentry path on thread `me`, resolved by
+/// `resolver` if it leads: the runtime's own `settle`.
+fn call_with(entry: &Entry, me: u32, resolver: impl Fn() -> Result<usize, String>) -> Outcome {
+    let host = Host {
+        entry,
+        me,
+        resolver,
+    };
+    match settle(&host, entry.cell(), 0) {
+        Ok(address) => Outcome::Jump(address),
+        Err(Unresolved::Failed(_)) => Outcome::Failed,
+        Err(Unresolved::Removed(_)) => Outcome::Removed,
+        Err(Unresolved::Cycle(cycle)) => panic!("no cycle here: {cycle:?}"),
     }
+}
+
+/// One call whose resolver answers IMPLEMENTATION, or fails.
+fn call(entry: &Entry, me: u32, resolver_fails: bool) -> Outcome {
+    call_with(entry, me, || {
+        if resolver_fails {
+            Err("verifier error".to_string())
+        } else {
+            Ok(IMPLEMENTATION)
+        }
+    })
 }
 
 fn first_calls(threads: u32) {
@@ -131,7 +233,7 @@ fn first_call_racing_redirect() {
             thread::spawn(move || call(&entry, 1, false))
         };
         assert_eq!(
-            entry.cell().redirect(REDIRECTED),
+            entry.redirect(REDIRECTED),
             Redirect::Done { was_failed: false }
         );
         let outcome = caller.join().unwrap();
@@ -155,13 +257,8 @@ fn first_call_racing_removal() {
             let entry = entry.clone();
             thread::spawn(move || call(&entry, 1, false))
         };
-        match entry.cell().free() {
-            Free::Retire { was_failed } => {
-                assert!(!was_failed);
-                entry.retirements.fetch_add(1, Ordering::SeqCst);
-            }
-            Free::Deferred => {}
-            Free::AlreadyFreed => panic!("freed once only"),
+        if let Free::Retire { was_failed } = entry.free() {
+            assert!(!was_failed);
         }
         let outcome = caller.join().unwrap();
         assert!(
@@ -189,6 +286,8 @@ fn failing_resolution_with_waiters() {
         assert_eq!(waiter.join().unwrap(), Outcome::Failed);
         assert_eq!(entry.resolutions.load(Ordering::SeqCst), 1);
         assert_eq!(entry.cell().phase(), Phase::Failed);
+        let kept = entry.failure.lock().unwrap().clone();
+        assert_eq!(kept.as_deref(), Some("verifier error"), "the kept failure");
         assert_eq!(entry.slot.load(Ordering::SeqCst), TRAMPOLINE);
     });
 }
@@ -205,17 +304,11 @@ fn redirect_racing_removal_and_a_call() {
         };
         let remover = {
             let entry = entry.clone();
-            thread::spawn(move || match entry.cell().free() {
-                Free::Retire { .. } => {
-                    entry.retirements.fetch_add(1, Ordering::SeqCst);
-                }
-                Free::Deferred => {}
-                Free::AlreadyFreed => panic!("freed once only"),
+            thread::spawn(move || {
+                entry.free();
             })
         };
-        if entry.cell().redirect(REDIRECTED) == Redirect::DoneThenRemoved {
-            entry.retirements.fetch_add(1, Ordering::SeqCst);
-        }
+        entry.redirect(REDIRECTED);
         caller.join().unwrap();
         remover.join().unwrap();
         assert_eq!(entry.retirements.load(Ordering::SeqCst), 1);
@@ -238,13 +331,7 @@ fn removal_fails_the_waiters_of_a_running_resolution() {
             let entry = entry.clone();
             thread::spawn(move || call(&entry, 2, false))
         };
-        match entry.cell().free() {
-            Free::Retire { .. } => {
-                entry.retirements.fetch_add(1, Ordering::SeqCst);
-            }
-            Free::Deferred => {}
-            Free::AlreadyFreed => panic!("freed once only"),
-        }
+        entry.free();
         for outcome in [leader.join().unwrap(), waiter.join().unwrap()] {
             assert!(
                 outcome == Outcome::Jump(IMPLEMENTATION) || outcome == Outcome::Removed,
@@ -258,359 +345,53 @@ fn removal_fails_the_waiters_of_a_running_resolution() {
     });
 }
 
-// ---- the manager's session code under loom --------------------------------
-//
-// The session (lookups, waiting, responsibilities) runs on loom's locks
-// through the manager's `sync` shim. A "first call" here is the runtime's
-// real EntryCell protocol whose leader resolves with a real blocking session
-// lookup: everything of the first call but the assembly.
+#[test]
+fn failing_resolution_racing_removal_keeps_no_failure() {
+    loom::model(|| {
+        let entry = Entry::new();
+        let caller = {
+            let entry = entry.clone();
+            thread::spawn(move || call(&entry, 1, true))
+        };
+        entry.free();
+        let outcome = caller.join().unwrap();
+        assert!(
+            outcome == Outcome::Failed || outcome == Outcome::Removed,
+            "{outcome:?}"
+        );
+        assert_eq!(entry.retirements.load(Ordering::SeqCst), 1);
+        assert_eq!(entry.cell().phase(), Phase::Freed);
+        assert_eq!(entry.slot.load(Ordering::SeqCst), TRAMPOLINE);
+        assert_eq!(
+            *entry.failure.lock().unwrap(),
+            None,
+            "a freed entry's failure"
+        );
+    });
+}
 
-mod manager {
-    use loom::sync::Arc;
-    use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-    use loom::thread;
-
-    use lazyrt::{
-        FnUnit, JitDylib, MaterializationResponsibility, RequiredState, ResourceTracker, Session,
-        SymbolFlags, SymbolName,
-    };
-    use lazyrt_runtime::entry_state::{CallStart, EntryCell, Finish, Free, Phase, Redirect};
-
-    const TRAMPOLINE: usize = 0x1000;
-    const IMPLEMENTATION: u64 = 0x2000;
-    const REDIRECTED: usize = 0x3000;
-
-    fn bounded(f: impl Fn() + Send + Sync + 'static) {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(2);
-        builder.check(f);
-    }
-
-    struct Fixture {
-        session: Session,
-        jd: JitDylib,
-        implementation: SymbolName,
-        tracker: ResourceTracker,
-        compiled: Arc<AtomicUsize>,
-    }
-
-    /// A JITDylib whose `f$impl` materializes to IMPLEMENTATION, fails, or
-    /// drops its responsibility.
-    fn fixture(behaviour: &'static str) -> Fixture {
-        let session = Session::new();
-        session.set_error_reporter(|_| {});
-        let jd = session.create_jit_dylib("main").unwrap();
-        let tracker = jd.create_resource_tracker().unwrap();
-        let implementation = session.intern("f$impl");
-        let compiled = Arc::new(AtomicUsize::new(0));
-        let (name, count) = (implementation.clone(), compiled.clone());
-        jd.define_with(
-            FnUnit::new(
-                behaviour,
-                [(implementation.clone(), SymbolFlags::CALLABLE)],
-                move |mut r: MaterializationResponsibility| {
-                    count.fetch_add(1, Ordering::SeqCst);
-                    match behaviour {
-                        "compiles" => {
-                            r.notify_resolved([(name, IMPLEMENTATION)]).unwrap();
-                            r.notify_emitted(&[]).unwrap();
-                        }
-                        "fails" => r.fail("verifier error"),
-                        _ => drop(r),
-                    }
-                },
-            ),
-            &tracker,
-        )
-        .unwrap();
-        Fixture {
-            session,
-            jd,
-            implementation,
-            tracker,
-            compiled,
-        }
-    }
-
-    fn lookup(jd: &JitDylib, name: &SymbolName) -> Result<u64, String> {
-        jd.lookup(std::slice::from_ref(name), RequiredState::Ready)
-            .map(|m| m[name].address)
-            .map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn a_failing_materializer_fails_every_waiter() {
-        for behaviour in ["fails", "drops its responsibility"] {
-            bounded(move || {
-                let fx = fixture(behaviour);
-                let waiter = {
-                    let (jd, name) = (fx.jd.clone(), fx.implementation.clone());
-                    thread::spawn(move || lookup(&jd, &name))
-                };
-                let mine = lookup(&fx.jd, &fx.implementation);
-                let theirs = waiter.join().unwrap();
-                let expected = if behaviour == "fails" {
-                    "failed to materialize [f$impl] in JITDylib main: verifier error"
-                } else {
-                    "materialization of [f$impl] in JITDylib main was abandoned: its responsibility was dropped without being emitted or failed"
-                };
-                assert_eq!(mine.unwrap_err(), expected);
-                assert_eq!(theirs.unwrap_err(), expected);
-                assert_eq!(fx.compiled.load(Ordering::SeqCst), 1);
-                drop(fx.session);
-            });
-        }
-    }
-
-    #[test]
-    fn a_unit_finishing_on_another_thread_completes_the_lookup_that_ran_it() {
-        // The lookup runs the unit on its own thread (caller runs) and
-        // collects the result from the query table; the unit hands its work
-        // to another thread, so the lookup must fall back to waiting without
-        // missing a completion that lands at any point.
-        bounded(|| {
-            let session = Session::new();
-            let jd = session.create_jit_dylib("main").unwrap();
-            let implementation = session.intern("f$impl");
-            let worker: Arc<loom::sync::Mutex<Option<thread::JoinHandle<()>>>> =
-                Arc::new(loom::sync::Mutex::new(None));
-            let (name, slot) = (implementation.clone(), worker.clone());
-            jd.define(FnUnit::new(
-                "hands off",
-                [(implementation.clone(), SymbolFlags::CALLABLE)],
-                move |mut r: MaterializationResponsibility| {
-                    let handle = thread::spawn(move || {
-                        r.notify_resolved([(name, IMPLEMENTATION)]).unwrap();
-                        r.notify_emitted(&[]).unwrap();
-                    });
-                    *slot.lock().unwrap() = Some(handle);
-                },
-            ))
-            .unwrap();
-            assert_eq!(lookup(&jd, &implementation), Ok(IMPLEMENTATION));
-            let handle = worker.lock().unwrap().take();
-            handle.expect("the unit ran").join().unwrap();
-            assert_eq!(lookup(&jd, &implementation), Ok(IMPLEMENTATION));
-        });
-    }
-
-    struct Entry {
-        state: AtomicU32,
-        slot: loom::sync::atomic::AtomicUsize,
-        leads: AtomicUsize,
-        retirements: AtomicUsize,
-    }
-
-    impl Entry {
-        fn new() -> Arc<Self> {
-            Arc::new(Self {
-                state: AtomicU32::new(EntryCell::UNRESOLVED_WORD),
-                slot: loom::sync::atomic::AtomicUsize::new(TRAMPOLINE),
-                leads: AtomicUsize::new(0),
-                retirements: AtomicUsize::new(0),
-            })
-        }
-        fn cell(&self) -> EntryCell<'_> {
-            EntryCell::new(&self.state, &self.slot, TRAMPOLINE)
-        }
-    }
-
-    #[derive(Debug, PartialEq)]
-    enum Outcome {
-        Jump(usize),
-        Failed,
-        Removed,
-    }
-
-    /// The reentry path of one call: the runtime protocol, leading with a
-    /// blocking session lookup of the implementation.
-    fn first_call(entry: &Entry, jd: &JitDylib, implementation: &SymbolName, me: u32) -> Outcome {
-        let cell = entry.cell();
-        loop {
-            match cell.begin_call(me) {
-                CallStart::Lead => {
-                    entry.leads.fetch_add(1, Ordering::SeqCst);
-                    let resolved = lookup(jd, implementation)
-                        .map(|a| a as usize)
-                        .map_err(|_| ());
-                    return match cell.finish(resolved) {
-                        Finish::Published(address) => Outcome::Jump(address),
-                        Finish::Failed => Outcome::Failed,
-                        Finish::Removed => {
-                            entry.retirements.fetch_add(1, Ordering::SeqCst);
-                            Outcome::Removed
-                        }
-                    };
-                }
-                CallStart::Wait { observed, .. } => cell.wait(observed),
-                CallStart::Resolved(address) => return Outcome::Jump(address),
-                CallStart::Failed => return Outcome::Failed,
-                CallStart::Removed => return Outcome::Removed,
-                CallStart::Cycle => panic!("no cycle here"),
-            }
-        }
-    }
-
-    #[test]
-    fn two_threads_first_call_one_lazy_entry() {
-        bounded(|| {
-            let fx = fixture("compiles");
-            let entry = Entry::new();
-            let other = {
-                let (entry, jd, name) = (entry.clone(), fx.jd.clone(), fx.implementation.clone());
-                thread::spawn(move || first_call(&entry, &jd, &name, 1))
-            };
-            let mine = first_call(&entry, &fx.jd, &fx.implementation, 2);
-            assert_eq!(mine, Outcome::Jump(IMPLEMENTATION as usize));
-            assert_eq!(
-                other.join().unwrap(),
-                Outcome::Jump(IMPLEMENTATION as usize)
-            );
-            assert_eq!(
-                entry.leads.load(Ordering::SeqCst),
-                1,
-                "one implementation lookup"
-            );
-            assert_eq!(fx.compiled.load(Ordering::SeqCst), 1, "one materialization");
-        });
-    }
-
-    #[test]
-    fn a_lazy_first_call_racing_redirect() {
-        bounded(|| {
-            let fx = fixture("compiles");
-            let entry = Entry::new();
-            let caller = {
-                let (entry, jd, name) = (entry.clone(), fx.jd.clone(), fx.implementation.clone());
-                thread::spawn(move || first_call(&entry, &jd, &name, 1))
-            };
-            assert!(matches!(
-                entry.cell().redirect(REDIRECTED),
-                Redirect::Done { .. }
-            ));
-            let outcome = caller.join().unwrap();
-            assert!(
-                outcome == Outcome::Jump(IMPLEMENTATION as usize)
-                    || outcome == Outcome::Jump(REDIRECTED),
-                "{outcome:?}"
-            );
-            assert_eq!(entry.slot.load(Ordering::SeqCst), REDIRECTED);
-        });
-    }
-
-    #[test]
-    fn a_lazy_first_call_racing_removal() {
-        bounded(|| {
-            let fx = fixture("compiles");
-            let entry = Entry::new();
-            let caller = {
-                let (entry, jd, name) = (entry.clone(), fx.jd.clone(), fx.implementation.clone());
-                thread::spawn(move || first_call(&entry, &jd, &name, 1))
-            };
-            // Remove the implementation and the entry, as a JIT unloading a
-            // module would.
-            fx.tracker.remove().unwrap();
-            if let Free::Retire { .. } = entry.cell().free() {
-                entry.retirements.fetch_add(1, Ordering::SeqCst);
-            }
-            let outcome = caller.join().unwrap();
-            assert!(
-                matches!(
-                    outcome,
-                    Outcome::Jump(_) | Outcome::Failed | Outcome::Removed
-                ),
-                "{outcome:?}"
-            );
-            if let Outcome::Jump(address) = outcome {
-                assert_eq!(address, IMPLEMENTATION as usize);
-            }
-            // Exactly one side gave the entry back; it ends freed.
-            assert_eq!(entry.retirements.load(Ordering::SeqCst), 1);
-            assert_eq!(entry.cell().phase(), Phase::Freed);
-            assert_eq!(entry.slot.load(Ordering::SeqCst), TRAMPOLINE);
-            assert!(fx.compiled.load(Ordering::SeqCst) <= 1);
-        });
-    }
-
-    /// A JITDylib with one unit providing `a` and `b` (resolved one at a
-    /// time, then emitted), under a tracker, counting materializations.
-    fn two_symbol_unit() -> (
-        Session,
-        JitDylib,
-        [SymbolName; 2],
-        ResourceTracker,
-        Arc<AtomicUsize>,
-    ) {
-        let session = Session::new();
-        session.set_error_reporter(|_| {});
-        let jd = session.create_jit_dylib("main").unwrap();
-        let tracker = jd.create_resource_tracker().unwrap();
-        let names = [session.intern("a"), session.intern("b")];
-        let compiled = Arc::new(AtomicUsize::new(0));
-        let (list, count) = (names.clone(), compiled.clone());
-        jd.define_with(
-            FnUnit::new(
-                "a and b",
-                names.iter().map(|n| (n.clone(), SymbolFlags::CALLABLE)),
-                move |mut r: MaterializationResponsibility| {
-                    count.fetch_add(1, Ordering::SeqCst);
-                    r.notify_resolved([(list[0].clone(), IMPLEMENTATION)])
-                        .unwrap();
-                    r.notify_resolved([(list[1].clone(), IMPLEMENTATION + 8)])
-                        .unwrap();
-                    r.notify_emitted(&[]).unwrap();
-                },
-            ),
-            &tracker,
-        )
-        .unwrap();
-        (session, jd, names, tracker, compiled)
-    }
-
-    #[test]
-    fn a_whole_unit_lookup_racing_a_lookup_by_name() {
-        // Whichever lookup starts the unit, the other waits (on the whole
-        // responsibility or on `b` by name) and both get the addresses; the
-        // unit runs once.
-        bounded(|| {
-            let (session, jd, [a, b], _tracker, compiled) = two_symbol_unit();
-            let by_name = {
-                let (jd, b) = (jd.clone(), b.clone());
-                thread::spawn(move || lookup(&jd, &b))
-            };
-            let both = jd
-                .lookup(&[a.clone(), b.clone()], RequiredState::Ready)
-                .map_err(|e| e.to_string())
-                .unwrap();
-            assert_eq!(both[&a].address, IMPLEMENTATION);
-            assert_eq!(both[&b].address, IMPLEMENTATION + 8);
-            assert_eq!(by_name.join().unwrap(), Ok(IMPLEMENTATION + 8));
-            assert_eq!(compiled.load(Ordering::SeqCst), 1);
-            drop(session);
-        });
-    }
-
-    #[test]
-    fn a_whole_unit_lookup_racing_removal() {
-        // The lookup either finishes first or fails with a clear error:
-        // never a hang, whenever the removal lands.
-        bounded(|| {
-            let (session, jd, [a, b], tracker, _compiled) = two_symbol_unit();
-            let remover = thread::spawn(move || tracker.remove().unwrap());
-            let result = jd.lookup(&[a.clone(), b.clone()], RequiredState::Ready);
-            remover.join().unwrap();
-            match result {
-                Ok(found) => assert_eq!(found[&b].address, IMPLEMENTATION + 8),
-                Err(e) => {
-                    let e = e.to_string();
-                    assert!(
-                        e.contains("removed") || e.contains("not found"),
-                        "unexpected error: {e}"
-                    );
-                }
-            }
-            assert!(!jd.contains(&a));
-            drop(session);
-        });
-    }
+#[test]
+fn failing_resolution_racing_redirect() {
+    loom::model(|| {
+        let entry = Entry::new();
+        let caller = {
+            let entry = entry.clone();
+            thread::spawn(move || call(&entry, 1, true))
+        };
+        assert!(matches!(entry.redirect(REDIRECTED), Redirect::Done { .. }));
+        let outcome = caller.join().unwrap();
+        // Failed before the redirect, or ends at the redirect.
+        assert!(
+            outcome == Outcome::Failed || outcome == Outcome::Jump(REDIRECTED),
+            "{outcome:?}"
+        );
+        assert_eq!(entry.slot.load(Ordering::SeqCst), REDIRECTED);
+        assert_eq!(entry.cell().phase(), Phase::Resolved);
+        assert_eq!(
+            *entry.failure.lock().unwrap(),
+            None,
+            "a redirected entry's failure"
+        );
+        assert_eq!(entry.retirements.load(Ordering::SeqCst), 0);
+    });
 }

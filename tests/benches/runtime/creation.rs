@@ -1,5 +1,5 @@
-//! 3. Creation, in fresh child processes: entries per second and memory
-//! per entry.
+//! Creation (part 3 of the bench), in fresh child processes: entries per
+//! second and memory per entry.
 
 use super::*;
 

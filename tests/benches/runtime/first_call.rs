@@ -1,5 +1,5 @@
-//! 2. First call: ns per first call of a fresh entry (through the reentry
-//! path), against the resolved call.
+//! First call (part 2 of the bench): ns per first call of a fresh entry
+//! (through the reentry path), against the resolved call.
 
 use super::*;
 

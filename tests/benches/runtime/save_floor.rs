@@ -1,6 +1,6 @@
-//! The register-save floor under every first call (x86-64): XSAVEC/XSAVE
-//! + XRSTOR pairs of the reentry path's mask, and the pair of the variant
-//! the runtime uses.
+//! The register-save floor under every first call (x86-64): pairs of
+//! XSAVEC or XSAVE and XRSTOR of the reentry path's mask, and the pair of
+//! the variant the runtime uses.
 
 use super::*;
 

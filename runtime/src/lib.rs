@@ -8,8 +8,10 @@
 //! through a pointer **slot**) whose slot first points at the entry's
 //! **reentry trampoline**. The first call, from any thread, lands in the
 //! hand-written reentry assembly (`asm/`), which saves every register that can
-//! carry an argument (all vector state at full width on x86-64, via XSAVEC),
-//! calls [`lazyrt_resolve_implementation`]; that asks the entry's
+//! carry an argument (on x86-64 all vector state at full width: moves of the
+//! registers in use, or XSAVEC, XSAVE or FXSAVE, whichever variant start-up
+//! chose for the CPU, see [`Runtime::state_save`]), calls
+//! [`lazyrt_resolve_implementation`]; that asks the entry's
 //! [`Resolve`]r once, however many threads race, patches the slot with one
 //! atomic store and returns; the asm restores the registers and *jumps* to the
 //! implementation (never `ret`, so shadow stacks stay balanced). Later calls

@@ -46,7 +46,8 @@ pub trait CallHost {
     fn register_wait(&self, me: u32, entry: u32, leader: u32)
     -> Result<Self::WaitRecord, Vec<u32>>;
 
-    /// A call of `entry` is about to sleep because another thread leads it.
+    /// A call of `entry` is about to sleep (for the first time) because
+    /// another thread leads it. Called once per call, before it sleeps.
     fn count_wait(&self, entry: u32);
 
     /// A call of `entry` slept `waited` in all before it got its answer.
@@ -97,8 +98,11 @@ pub fn settle<H: CallHost>(
             CallStart::Lead => lead(host, cell, index),
             CallStart::Wait { observed, leader } => match host.register_wait(me, index, leader) {
                 Ok(_record) => {
-                    host.count_wait(index);
-                    waited_since.get_or_insert_with(Instant::now);
+                    // Once per call, however often its wait is cut short.
+                    if waited_since.is_none() {
+                        host.count_wait(index);
+                        waited_since = Some(Instant::now());
+                    }
                     cell.wait(observed);
                     continue;
                 }

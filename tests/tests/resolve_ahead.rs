@@ -12,10 +12,9 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
-use std::time::Duration;
 
 use common::*;
-use lazyrt_runtime::{EntryId, EntryInfo, EntrySpec, ResolveError, RuntimeError};
+use lazyrt_runtime::{EntryId, EntryInfo, EntrySpec, Resolve, ResolveError, RuntimeError};
 
 type Answer = Result<NonNull<c_void>, ResolveError>;
 
@@ -51,9 +50,17 @@ fn resolving_ahead_runs_the_resolver_once_and_calls_then_jump_straight_there() {
 #[test]
 fn resolves_racing_calls_share_one_resolver_run() {
     let _serial = serial();
-    let resolver = CountingResolver::with_delay(1, Duration::from_millis(2));
+    let resolver = CountingResolver::new(1);
+    let waits_before = contended_waits();
+    let counting = resolver.clone();
+    // Answers only once the three other callers wait for this resolution.
+    let held = move |info: &EntryInfo<'_>| -> Answer {
+        let answer = counting.resolve(info);
+        until_waiting(waits_before, 3);
+        answer
+    };
     let e = rt()
-        .create_entries(resolver.clone(), [EntrySpec::new("raced", 0)])
+        .create_entries(held, [EntrySpec::new("raced", 0)])
         .unwrap()[0];
     let barrier = Barrier::new(4);
     let (id, stub) = (e.id, e.address.as_ptr() as usize);

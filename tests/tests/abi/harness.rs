@@ -327,3 +327,18 @@ macro_rules! call_as {
     }};
 }
 pub(crate) use call_as;
+
+/// Whether this CPU can run class `class`, which needs `feature` (`has`:
+/// the feature check). If not, says so once per class on stderr, so a run
+/// without it reads as skipped, not as passed.
+pub(crate) fn runs_here(class: &str, has: bool, feature: &str) -> bool {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if !has {
+        let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+        if !said.iter().any(|c| c == class) {
+            eprintln!("skipped: ABI class {class}: no {feature} on this CPU");
+            said.push(class.to_string());
+        }
+    }
+    has
+}

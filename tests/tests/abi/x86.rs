@@ -145,7 +145,7 @@ proptest! {
     /// Ten __m256d: ymm0-7 at full width, two on the stack (AVX2).
     #[test]
     fn m256(v in prop::array::uniform10(lanes::<4>()), seed in any::<u64>()) {
-        if !is_x86_feature_detected!("avx2") {
+        if !runs_here("m256", is_x86_feature_detected!("avx2"), "AVX2") {
             return Ok(());
         }
         check("m256", imp::abi_m256, seed, Some(hash(&v)), |fp| {
@@ -165,7 +165,7 @@ proptest! {
         f in lanes::<4>(),
         seed in any::<u64>(),
     ) {
-        if !is_x86_feature_detected!("avx2") {
+        if !runs_here("m256_mixed", is_x86_feature_detected!("avx2"), "AVX2") {
             return Ok(());
         }
         check("m256_mixed", imp::abi_m256_mixed, seed, Some(hash(&(a, b, c, d, e, f))), |fp| {
@@ -177,7 +177,7 @@ proptest! {
     /// Ten __m512: zmm0-7 at full width, two on the stack (AVX-512F).
     #[test]
     fn m512(v in prop::array::uniform10(lanes::<8>()), seed in any::<u64>()) {
-        if !is_x86_feature_detected!("avx512f") {
+        if !runs_here("m512", is_x86_feature_detected!("avx512f"), "AVX-512F") {
             return Ok(());
         }
         check("m512", imp::abi_m512, seed, Some(hash(&v)), |fp| {
@@ -197,7 +197,7 @@ proptest! {
         f in lanes::<8>(),
         seed in any::<u64>(),
     ) {
-        if !is_x86_feature_detected!("avx512f") {
+        if !runs_here("m512_mixed", is_x86_feature_detected!("avx512f"), "AVX-512F") {
             return Ok(());
         }
         check("m512_mixed", imp::abi_m512_mixed, seed, Some(hash(&(a, b, c, d, e, f))), |fp| {

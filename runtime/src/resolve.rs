@@ -85,6 +85,7 @@ struct RuntimeHost<'r> {
 
 impl RuntimeHost<'_> {
     /// The batch of the entry being called, which this thread leads.
+    #[inline(always)]
     fn leading_batch(&self) -> &Batch {
         let batch_id = self.block.record(self.local).batch.load(Ordering::Relaxed);
         // SAFETY: the entry is RESOLVING and we lead it, so it cannot be
@@ -99,6 +100,7 @@ impl CallHost for RuntimeHost<'_> {
     type Reason = FailureReason;
     type WaitRecord = WaitRecord;
 
+    #[inline(always)]
     fn thread_token(&self) -> u32 {
         thread_token()
     }
@@ -120,6 +122,10 @@ impl CallHost for RuntimeHost<'_> {
         self.runtime.observe_wait(entry, waited);
     }
 
+    // Inlined into the reentry path, as the resolver call was before the
+    // call path became generic (out of line it cost ~10 instructions per
+    // first call, callgrind).
+    #[inline(always)]
     fn run_resolver(&self, index: u32) -> Result<usize, FailureReason> {
         let batch = self.leading_batch();
         let record = self.block.record(self.local);

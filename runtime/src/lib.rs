@@ -28,7 +28,7 @@
 //! - `entry_state.rs`: the per-entry protocol (who resolves, who waits);
 //! - `wait_graph.rs`: turning resolution cycles into errors;
 //! - `failure.rs`: what a failed call does;
-//! - `runtime.rs`: the public API.
+//! - `runtime.rs` and `creation.rs`: the public API.
 //!
 //! See [`Runtime`] for an example.
 
@@ -47,6 +47,8 @@ mod arch;
 mod batch;
 #[cfg(not(lazyrt_loom))]
 mod block;
+#[cfg(not(lazyrt_loom))]
+mod creation;
 #[cfg(not(lazyrt_loom))]
 mod error;
 #[cfg(not(lazyrt_loom))]

@@ -11,15 +11,17 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 use lazyrt::{
-    FnUnit, JitDylib, MaterializationResponsibility, RequiredState, ResourceTracker, Session,
-    SymbolFlags, SymbolName,
+    ExecutorAddr, FnUnit, JitDylib, MaterializationResponsibility, RequiredState, ResourceTracker,
+    Session, SymbolFlags, SymbolName,
 };
 use lazyrt_runtime::Phase;
 use lazyrt_runtime::loom_surface::Redirect;
 
 use super::{Entry, Outcome, REDIRECTED, TRAMPOLINE, call_with};
 
-const IMPLEMENTATION: u64 = 0x2000;
+const IMPLEMENTATION: ExecutorAddr = ExecutorAddr::new(0x2000);
+/// The second symbol of the two-symbol unit.
+const IMPLEMENTATION_B: ExecutorAddr = ExecutorAddr::new(0x2008);
 
 fn bounded(f: impl Fn() + Send + Sync + 'static) {
     let mut builder = loom::model::Builder::new();
@@ -73,7 +75,7 @@ fn fixture(behaviour: &'static str) -> Fixture {
     }
 }
 
-fn lookup(jd: &JitDylib, name: &SymbolName) -> Result<u64, String> {
+fn lookup(jd: &JitDylib, name: &SymbolName) -> Result<ExecutorAddr, String> {
     jd.lookup(std::slice::from_ref(name), RequiredState::Ready)
         .map(|m| m[name].address)
         .map_err(|e| e.to_string())
@@ -138,7 +140,9 @@ fn a_unit_finishing_on_another_thread_completes_the_lookup_that_ran_it() {
 /// The reentry path of one call of `entry` on thread `me`: the runtime's
 /// call path, leading with a blocking session lookup of the implementation.
 fn first_call(entry: &Entry, jd: &JitDylib, implementation: &SymbolName, me: u32) -> Outcome {
-    call_with(entry, me, || lookup(jd, implementation).map(|a| a as usize))
+    call_with(entry, me, || {
+        lookup(jd, implementation).map(|a| a.value() as usize)
+    })
 }
 
 #[test]
@@ -151,10 +155,10 @@ fn two_threads_first_call_one_lazy_entry() {
             thread::spawn(move || first_call(&entry, &jd, &name, 1))
         };
         let mine = first_call(&entry, &fx.jd, &fx.implementation, 2);
-        assert_eq!(mine, Outcome::Jump(IMPLEMENTATION as usize));
+        assert_eq!(mine, Outcome::Jump(IMPLEMENTATION.value() as usize));
         assert_eq!(
             other.join().unwrap(),
-            Outcome::Jump(IMPLEMENTATION as usize)
+            Outcome::Jump(IMPLEMENTATION.value() as usize)
         );
         assert_eq!(
             entry.resolutions.load(Ordering::SeqCst),
@@ -177,7 +181,7 @@ fn a_lazy_first_call_racing_redirect() {
         assert!(matches!(entry.redirect(REDIRECTED), Redirect::Done { .. }));
         let outcome = caller.join().unwrap();
         assert!(
-            outcome == Outcome::Jump(IMPLEMENTATION as usize)
+            outcome == Outcome::Jump(IMPLEMENTATION.value() as usize)
                 || outcome == Outcome::Jump(REDIRECTED),
             "{outcome:?}"
         );
@@ -207,7 +211,7 @@ fn a_lazy_first_call_racing_removal() {
             "{outcome:?}"
         );
         if let Outcome::Jump(address) = outcome {
-            assert_eq!(address, IMPLEMENTATION as usize);
+            assert_eq!(address, IMPLEMENTATION.value() as usize);
         }
         // Exactly one side gave the entry back; it ends freed.
         assert_eq!(entry.retirements.load(Ordering::SeqCst), 1);
@@ -241,7 +245,7 @@ fn two_symbol_unit() -> (
                 count.fetch_add(1, Ordering::SeqCst);
                 r.notify_resolved([(list[0].clone(), IMPLEMENTATION)])
                     .unwrap();
-                r.notify_resolved([(list[1].clone(), IMPLEMENTATION + 8)])
+                r.notify_resolved([(list[1].clone(), IMPLEMENTATION_B)])
                     .unwrap();
                 r.notify_emitted(&[]).unwrap();
             },
@@ -268,8 +272,8 @@ fn a_whole_unit_lookup_racing_a_lookup_by_name() {
             .map_err(|e| e.to_string())
             .unwrap();
         assert_eq!(both[&a].address, IMPLEMENTATION);
-        assert_eq!(both[&b].address, IMPLEMENTATION + 8);
-        assert_eq!(by_name.join().unwrap(), Ok(IMPLEMENTATION + 8));
+        assert_eq!(both[&b].address, IMPLEMENTATION_B);
+        assert_eq!(by_name.join().unwrap(), Ok(IMPLEMENTATION_B));
         assert_eq!(compiled.load(Ordering::SeqCst), 1);
         drop(session);
     });
@@ -285,7 +289,7 @@ fn a_whole_unit_lookup_racing_removal() {
         let result = jd.lookup(&[a.clone(), b.clone()], RequiredState::Ready);
         remover.join().unwrap();
         match result {
-            Ok(found) => assert_eq!(found[&b].address, IMPLEMENTATION + 8),
+            Ok(found) => assert_eq!(found[&b].address, IMPLEMENTATION_B),
             Err(e) => {
                 let e = e.to_string();
                 assert!(

@@ -79,12 +79,14 @@ static ALLOC: CountingAlloc = CountingAlloc;
 mod creation;
 mod first_call;
 mod implementations;
+#[cfg(target_arch = "x86_64")]
 mod save_floor;
 mod steady;
 
 use creation::*;
 use first_call::*;
 use implementations::*;
+#[cfg(target_arch = "x86_64")]
 use save_floor::*;
 use steady::*;
 

@@ -331,6 +331,7 @@ pub(crate) use call_as;
 /// Whether this CPU can run class `class`, which needs `feature` (`has`:
 /// the feature check). If not, says so once per class on stderr, so a run
 /// without it reads as skipped, not as passed.
+#[cfg(target_arch = "x86_64")]
 pub(crate) fn runs_here(class: &str, has: bool, feature: &str) -> bool {
     static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     if !has {

@@ -378,14 +378,21 @@ fn one_session_cycle(reexports: usize, materialized: &AtomicUsize) {
 /// self-including link order, a generator holding a tracker, never-called
 /// lazy reexports, a thread pool and a removed dylib. RSS stays flat, the
 /// pool threads and live runtime entries return to where they started.
-/// `LAZYRT_LIFETIME_CYCLES` sets the count (default 10,000).
+/// `LAZYRT_LIFETIME_CYCLES` sets the count (default 10,000; 500 under
+/// `LAZYRT_QEMU`).
 #[test]
 fn ten_thousand_sessions_leave_nothing_behind() {
     let _serial = serial();
+    // Under qemu (LAZYRT_QEMU) every thread start is emulated: fewer.
+    let default = if std::env::var_os("LAZYRT_QEMU").is_some() {
+        500
+    } else {
+        10_000
+    };
     let cycles: usize = std::env::var("LAZYRT_LIFETIME_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(default);
     let warmup = (cycles / 10).max(1);
     let materialized = AtomicUsize::new(0);
     let threads_before = pool_threads();

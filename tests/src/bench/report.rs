@@ -63,7 +63,13 @@ impl Figure {
 pub struct Report {
     bench: String,
     figures: Vec<Figure>,
+    /// Latency distributions by name: quantiles in ns (see
+    /// [`Report::distribution`]).
+    distributions: Vec<(String, Vec<f64>)>,
 }
+
+/// How many quantiles a distribution keeps (enough to draw its CDF).
+const DISTRIBUTION_POINTS: usize = 200;
 
 impl Report {
     /// An empty report for the bench called `bench` (the JSON file's stem).
@@ -71,7 +77,36 @@ impl Report {
         Self {
             bench: bench.into(),
             figures: Vec::new(),
+            distributions: Vec::new(),
         }
+    }
+
+    /// Records a latency distribution called `name` (e.g.
+    /// `first_call_ns`, `glibc_plt_first_call_ns`) from its samples in ns:
+    /// [`Report::write_json`] writes its quantiles (0 to 1 in 200 steps) to
+    /// `<bench>.distributions.json` as `{"name": [q0, ..., q1], ...}`, for
+    /// plotting CDFs side by side.
+    pub fn distribution(&mut self, name: impl Into<String>, samples_ns: &[f64]) {
+        let mut sorted: Vec<f64> = samples_ns
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        if sorted.is_empty() {
+            return;
+        }
+        super::sort(&mut sorted);
+        let quantiles = (0..DISTRIBUTION_POINTS)
+            .map(|i| {
+                super::percentile(&sorted, i as f64 / (DISTRIBUTION_POINTS - 1) as f64 * 100.0)
+            })
+            .collect();
+        self.distributions.push((name.into(), quantiles));
+    }
+
+    /// The distributions recorded so far: (name, quantiles in ns).
+    pub fn distributions(&self) -> &[(String, Vec<f64>)] {
+        &self.distributions
     }
 
     /// Adds a figure; chain [`Figure::at_most`], [`Figure::at_least`],
@@ -196,6 +231,20 @@ impl Report {
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{}.json", self.bench));
         std::fs::write(&path, self.json())?;
+        if !self.distributions.is_empty() {
+            let mut out = String::from("{\n");
+            for (i, (name, quantiles)) in self.distributions.iter().enumerate() {
+                let values: Vec<String> = quantiles.iter().map(|q| format!("{q}")).collect();
+                let _ = write!(out, "  {}: [{}]", json_string(name), values.join(", "));
+                out.push_str(if i + 1 < self.distributions.len() {
+                    ",\n"
+                } else {
+                    "\n"
+                });
+            }
+            out.push_str("}\n");
+            std::fs::write(dir.join(format!("{}.distributions.json", self.bench)), out)?;
+        }
         Ok(path)
     }
 }

@@ -487,3 +487,46 @@ fn a_declared_but_undefined_function_fails_by_name() {
     assert_eq!(f(1), -1);
     assert_eq!(names.lock().unwrap().as_slice(), ["ghost"]);
 }
+
+#[test]
+fn errors_carry_what_went_wrong_and_name_the_function() {
+    use lazyrt_cranelift::JitError;
+    use std::error::Error as _;
+
+    // A refused Cranelift setting keeps Cranelift's error as its source.
+    let Err(e) = lazyrt_cranelift::host_isa("fastest") else {
+        panic!("opt_level=fastest was accepted");
+    };
+    match &e {
+        JitError::Setting { name, value, .. } => {
+            assert_eq!((*name, value.as_str()), ("opt_level", "fastest"));
+        }
+        other => panic!("not a Setting error: {other:?}"),
+    }
+    assert!(e.source().is_some());
+    assert!(e.to_string().contains("opt_level=fastest"), "{e}");
+
+    let jit = LazyJit::new().unwrap();
+    let f = jit.declare_function("f", sig(&jit, &[I64], I64)).unwrap();
+    let e = jit
+        .declare_function("f", sig(&jit, &[I64], I64))
+        .unwrap_err();
+    assert!(
+        matches!(&e, JitError::DuplicateName(n) if n == "f"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("function f "), "{e}");
+    let e = jit.get_finalized_function(f).unwrap_err();
+    assert!(matches!(&e, JitError::NotFinalized(n) if n == "f"), "{e:?}");
+    assert!(e.to_string().contains("function f "), "{e}");
+    jit.define_function(f, body(&jit, f, |_, _, p| vec![p[0]]))
+        .unwrap();
+    let e = jit
+        .define_function(f, body(&jit, f, |_, _, p| vec![p[0]]))
+        .unwrap_err();
+    assert!(
+        matches!(&e, JitError::AlreadyDefined(n) if n == "f"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("function f "), "{e}");
+}

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{AbiParam, Function, InstBuilder, UserFuncName};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use lazyrt::{ReexportsListener, Runtime, Session, ThreadPoolDispatcher};
+use lazyrt::{
+    ExecutorAddr, JitDylib, ReexportsListener, Runtime, Session, SymbolName, ThreadPoolDispatcher,
+};
 use lazyrt_cranelift::{CompileListener, JitStats, LazyJit};
 
 pub use program::Program;
@@ -91,7 +93,13 @@ struct Recorder {
 }
 
 impl ReexportsListener for Recorder {
-    fn resolved(&self, entry: &str, _address: u64, elapsed: Duration) {
+    fn resolved(
+        &self,
+        _dylib: &JitDylib,
+        entry: &SymbolName,
+        _address: ExecutorAddr,
+        elapsed: Duration,
+    ) {
         self.first_calls
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -106,7 +114,7 @@ impl ReexportsListener for Recorder {
 struct CompileTrace(Arc<Tracer>);
 
 impl CompileListener for CompileTrace {
-    fn compiled(&self, name: &str, _address: u64, code_size: usize, elapsed: Duration) {
+    fn compiled(&self, name: &str, _address: ExecutorAddr, code_size: usize, elapsed: Duration) {
         self.0.span_ending_now(
             "compile",
             format!("compile {name}"),

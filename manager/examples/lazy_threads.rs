@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use lazyrt::{EntryInfo, EntrySpec, Recovery, ResolveError, ResolveFailure, Runtime};
+use lazyrt::{EntryInfo, EntrySpec, ExecutorAddr, Recovery, ResolveError, ResolveFailure, Runtime};
 
 extern "C" fn add_one(x: u64) -> u64 {
     x.wrapping_add(1)
@@ -126,9 +126,14 @@ fn argument(thread: usize, index: usize, round: usize) -> u64 {
         .wrapping_add(round as u64)
 }
 
-/// `stubs[i]` is the address of entry `fn_i` (as `usize`: `Entry` holds a
-/// `NonNull`, which is not `Send`).
-fn run_thread(thread: usize, stubs: &[usize], barrier: &Barrier, rounds: usize) -> ThreadReport {
+/// `stubs[i]` is the address of entry `fn_i` (as an `ExecutorAddr`: `Entry`
+/// holds a `NonNull`, which is not `Send`).
+fn run_thread(
+    thread: usize,
+    stubs: &[ExecutorAddr],
+    barrier: &Barrier,
+    rounds: usize,
+) -> ThreadReport {
     // Turns an unexpected failure into a wrong result instead of an abort.
     let _scope = lazyrt::FailureHandlerScope::new(|failure: &ResolveFailure<'_>| {
         eprintln!("{failure}");
@@ -139,9 +144,11 @@ fn run_thread(thread: usize, stubs: &[usize], barrier: &Barrier, rounds: usize) 
         .enumerate()
         .filter(|(i, _)| is_called(*i))
         .map(|(i, &stub)| {
-            // SAFETY: `stub` is a live entry's address; every entry resolves
-            // to one of `IMPLS` (or to `poison`), all `extern "C" fn(u64) -> u64`.
-            let f: Impl = unsafe { std::mem::transmute::<usize, Impl>(stub) };
+            // SAFETY: `stub` is a live entry's address in this process (the
+            // entries are freed only after every thread is joined); every
+            // entry resolves to one of `IMPLS` (or to `poison`), all
+            // `extern "C" fn(u64) -> u64`.
+            let f = unsafe { stub.to_fn::<Impl>() };
             (i, f, implementation(i as u64))
         })
         .collect();
@@ -287,9 +294,9 @@ fn run(options: &Options) -> Result<Vec<String>, lazyrt::RuntimeError> {
         options.threads
     );
 
-    let stubs: Vec<usize> = entries
+    let stubs: Vec<ExecutorAddr> = entries
         .iter()
-        .map(|e| e.address.as_ptr() as usize)
+        .map(|e| ExecutorAddr::from(e.address))
         .collect();
     let barrier = Barrier::new(options.threads);
     let reports: Vec<ThreadReport> = std::thread::scope(|s| {

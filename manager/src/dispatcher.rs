@@ -11,7 +11,10 @@
 #[cfg(not(lazyrt_loom))]
 use std::collections::VecDeque;
 #[cfg(not(lazyrt_loom))]
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+
+#[cfg(not(lazyrt_loom))]
+use crate::sync::{Condvar, Mutex};
 #[cfg(not(lazyrt_loom))]
 use std::thread::JoinHandle;
 

@@ -108,7 +108,7 @@ pub enum Error {
     /// A lazy reexport's implementation is another lazy entry (or the
     /// entry itself), and that entry cannot be resolved.
     #[cfg(not(lazyrt_loom))]
-    #[error("{symbol} in JITDylib {dylib} is a lazy entry that cannot be resolved: {source}")]
+    #[error("{symbol} in JITDylib {dylib} is a lazy entry that cannot be resolved: {}", runtime_reason(.source))]
     LazyEntryUnresolved {
         /// The implementation symbol (a lazy entry).
         symbol: SymbolName,
@@ -180,6 +180,17 @@ pub enum Misuse {
     /// `delegate` named a symbol not owed.
     #[error("delegate: {0} is not owed by this responsibility")]
     DelegateNotOwed(SymbolName),
+}
+
+/// Why the runtime could not resolve an entry: for a failed resolution its
+/// reason alone (the entry is named by the error around it), otherwise the
+/// whole message.
+#[cfg(not(lazyrt_loom))]
+fn runtime_reason(error: &lazyrt_runtime::RuntimeError) -> std::borrow::Cow<'_, str> {
+    match error {
+        lazyrt_runtime::RuntimeError::ResolveFailed { reason, .. } => reason.as_str().into(),
+        other => other.to_string().into(),
+    }
 }
 
 /// "JITDylib main" or "JITDylibs main, libm" (search order kept).

@@ -33,9 +33,9 @@ type AllowFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
 /// use lazyrt::{DynamicLibraryGenerator, RequiredState, Session};
 /// let session = Session::new();
 /// let jd = session.create_jit_dylib("main")?;
-/// jd.add_generator(DynamicLibraryGenerator::for_current_process().with_filter(|n| n == "strlen"));
+/// jd.add_generator(DynamicLibraryGenerator::for_current_process().with_filter(|n| n == "strlen"))?;
 /// let strlen = session.intern("strlen");
-/// assert_ne!(jd.lookup(&[strlen.clone()], RequiredState::Ready)?[&strlen].address, 0);
+/// assert_ne!(jd.lookup(&[strlen.clone()], RequiredState::Ready)?[&strlen].address, lazyrt::ExecutorAddr::NULL);
 /// assert!(jd.lookup(&[session.intern("malloc")], RequiredState::Ready).is_err()); // filtered out
 /// # Ok::<(), lazyrt::Error>(())
 /// ```

@@ -44,8 +44,9 @@
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Weak};
+
+use crate::sync::{AtomicBool, Ordering, RwLock};
 use std::time::{Duration, Instant};
 
 use lazyrt_runtime::{EntryInfo, Resolve, ResolveError, Runtime};

@@ -5,32 +5,81 @@
 //! top of the executor-side runtime ([`lazyrt_runtime`], re-exported as
 //! [`runtime`]).
 //!
+//! A function's address before the function exists: define an
+//! implementation (compiled when first needed), a lazy reexport pointing
+//! at it, and hand out the reexport's stub. Its first call compiles the
+//! implementation and patches the stub; later calls cost one jump.
+//!
+//! ```
+//! use lazyrt::prelude::*;
+//!
+//! extern "C" fn add(a: i64, b: i64) -> i64 {
+//!     a + b
+//! }
+//!
+//! let session = Session::new();
+//! let jd = session.create_jit_dylib("main")?;
+//! let manager = LazyReexportsManager::new(&session)?;
+//!
+//! // The implementation: a unit "compiled" on first lookup.
+//! let add_impl = session.intern("add$impl");
+//! let name = add_impl.clone();
+//! jd.define(FnUnit::new("compile add", [(add_impl.clone(), SymbolFlags::CALLABLE)], move |mut r| {
+//!     // A JIT compiles here and reports where the code is.
+//!     r.notify_ready([(name, ExecutorAddr::from_ptr(add as *const ()))]).unwrap();
+//! }))?;
+//!
+//! // The entry users call: a stub now, the implementation on first call.
+//! let entry = session.intern("add");
+//! jd.define(lazy_reexports(&manager, [(entry.clone(), (add_impl, SymbolFlags::exported_callable()))]))?;
+//! let stub = jd.lookup(std::slice::from_ref(&entry), RequiredState::Ready)?[&entry].address;
+//!
+//! // SAFETY: the entry resolves to `add`, which has this signature.
+//! let add_fn = unsafe { stub.to_fn::<extern "C" fn(i64, i64) -> i64>() };
+//! assert_eq!(add_fn(2, 40), 42); // first call: compiles, patches, jumps
+//! assert_eq!(add_fn(1, 2), 3); // later calls: stub -> implementation
+//! # Ok::<(), lazyrt::Error>(())
+//! ```
+//!
 //! Which file owns what:
-//! - `session.rs`: the session, its state and lookups' entry points;
+//! - `session.rs`: the `Session` handle and lookups' entry points;
+//! - `lifetime.rs`: how a session ends, and `WeakSession`;
+//! - `state.rs`: the state behind the session lock, as parts with one owner
+//!   each (the table below it says which file owns which part);
+//! - `symbol_table/`: JITDylibs' rows and pending units, and the rules of
+//!   defining symbols;
 //! - `lookup.rs`: the lookup algorithm;
-//! - `dylib.rs`: JITDylibs and their symbol tables;
-//! - `unit.rs`: materialization units (custom, closures, aliases, reexports);
-//! - `responsibility.rs`: the MaterializationResponsibility contract;
+//! - `queries.rs`, `waiters.rs`: lookups waiting and how symbols reach them;
 //! - `readiness.rs`: emitted -> ready, and failure propagation;
+//! - `responsibility.rs`: the MaterializationResponsibility contract;
+//! - `tracker.rs`, `removal.rs`: resource trackers, and removing symbols;
+//! - `dylib.rs`: the `JitDylib` handle;
+//! - `unit.rs`: materialization units (custom, closures, aliases, reexports);
 //! - `dispatcher.rs`: where materialization runs;
 //! - `generator.rs`: definition generators;
-//! - `tracker.rs`: resource trackers and removal;
-//! - `lazy_reexports.rs`: the LazyReexportsManager and redirectable entries.
+//! - `lazy_reexports.rs`: the LazyReexportsManager and redirectable entries;
+//! - `symbol.rs`, `id_hash.rs`, `slab.rs`: names, flags, addresses, and the
+//!   table types the state is built from.
 
 mod dispatcher;
 mod dylib;
 mod error;
 mod generator;
+mod id_hash;
 #[cfg(not(lazyrt_loom))]
 mod lazy_reexports;
 mod lifetime;
 mod lookup;
+mod queries;
 mod readiness;
+mod removal;
 mod responsibility;
 mod session;
+mod slab;
+mod state;
 mod symbol;
+mod symbol_table;
 mod sync;
-mod tables;
 mod tracker;
 mod unit;
 mod waiters;
@@ -55,11 +104,23 @@ pub use {
     dylib::JitDylib,
     error::{Error, ErrorSource, Misuse},
     generator::{DefinitionGenerator, DynamicLibraryGenerator},
+    id_hash::IdHasher as SymbolHasher,
     lifetime::WeakSession,
     responsibility::MaterializationResponsibility,
     session::{LookupCallback, LookupFlags, RequiredState, SearchOrder, Session, SymbolMap},
     symbol::{ExecutorAddr, ExecutorSymbol, SymbolFlags, SymbolName},
-    tables::IdHasher as SymbolHasher,
     tracker::ResourceTracker,
     unit::{FnUnit, MaterializationUnit, ReexportsUnit, aliases, reexports},
 };
+
+/// What most users of the session and lazy reexports need, in one import:
+/// `use lazyrt::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Error, ExecutorAddr, ExecutorSymbol, FnUnit, JitDylib, LookupFlags,
+        MaterializationResponsibility, MaterializationUnit, RequiredState, ResourceTracker,
+        Session, SymbolFlags, SymbolName,
+    };
+    #[cfg(not(lazyrt_loom))]
+    pub use crate::{LazyReexportsManager, Runtime, lazy_reexports, lazy_reexports_from};
+}

@@ -11,7 +11,7 @@
 use std::sync::{Arc, Weak};
 
 use crate::error::Error;
-use crate::session::{Completion, Session, SessionInner, SymbolMap};
+use crate::session::{Session, SessionInner};
 use crate::tracker::Cleanup;
 
 /// A reference to a session that does not keep it alive (what JITDylib and
@@ -98,8 +98,8 @@ struct Leftovers {
     callbacks: Vec<crate::session::LookupCallback>,
     /// Unstarted units, JITDylibs (with generators and link orders):
     /// dropped after the lock, since dropping them runs user code.
-    units: Vec<crate::session::PendingUnit>,
-    dylibs: Vec<crate::dylib::DylibState>,
+    units: Vec<crate::symbol_table::PendingUnit>,
+    dylibs: Vec<crate::symbol_table::DylibState>,
     cleanups: Vec<Cleanup>,
 }
 
@@ -132,32 +132,20 @@ impl Drop for SessionInner {
     }
 }
 
-impl crate::session::State {
+impl crate::state::State {
     /// Empties the state for [`SessionInner::end`]: fails the queries
     /// (one-symbol lookups collecting their own result find the error in
     /// their row), takes the units, JITDylibs and clean-ups out.
     fn take_leftovers(&mut self) -> Leftovers {
-        let mut leftovers = Leftovers::default();
-        let queries = std::mem::take(&mut self.queries);
-        for (id, mut query) in queries {
-            match query.completion {
-                Completion::Callback(callback) => leftovers.callbacks.push(callback),
-                Completion::Collect(ref mut result) => {
-                    *result = Some(Err(Error::SessionEnded));
-                    query.results = SymbolMap::default();
-                    self.queries.insert(id, query);
-                }
-            }
-        }
+        let callbacks = self.queries.fail_all(&Error::SessionEnded);
         self.waiters = Default::default();
-        self.failures = Default::default();
-        self.deps = Default::default();
-        self.dependents = Default::default();
-        leftovers.units = self.units.take_all();
-        leftovers.dylibs = std::mem::take(&mut self.dylibs).into_values().collect();
-        for (_, mut tracker) in std::mem::take(&mut self.trackers) {
-            leftovers.cleanups.append(&mut tracker.cleanups);
+        self.readiness = Default::default();
+        let (dylibs, units) = self.symbols.take_all();
+        Leftovers {
+            callbacks,
+            units,
+            dylibs,
+            cleanups: self.trackers.take_all_cleanups(),
         }
-        leftovers
     }
 }

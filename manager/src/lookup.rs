@@ -2,12 +2,14 @@
 //! generators about misses), register the query on symbols not yet in the
 //! required state, and start the units that must materialize.
 
-use crate::dylib::{JitDylib, SymState, SymbolEntry};
+use crate::dylib::JitDylib;
 use crate::error::Error;
-use crate::session::{
-    Completion, Deferred, LookupCallback, LookupFlags, Query, RequiredState, Session, SymbolMap,
-};
+use crate::id_hash::{IdMap, IdSet};
+use crate::queries::{Completion, Query};
+use crate::session::{LookupCallback, LookupFlags, RequiredState, Session, SymbolMap};
+use crate::state::{Deferred, State};
 use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
+use crate::symbol_table::{SymState, SymbolEntry};
 
 pub(crate) fn lookup(
     session: &Session,
@@ -45,8 +47,8 @@ pub(crate) fn lookup(
         let generators: Vec<_> = order
             .iter()
             .filter_map(|(jd, _)| {
-                let dylib = state.dylibs.get(&jd.id)?;
-                (!dylib.generators.is_empty()).then(|| (jd.clone(), dylib.generators.clone()))
+                let generators = state.symbols.dylib(jd.id)?.generators();
+                (!generators.is_empty()).then(|| (jd.clone(), generators.to_vec()))
             })
             .collect();
         drop(state);
@@ -79,12 +81,12 @@ struct Scan {
     /// this lookup's names it provides).
     pending: Vec<(u32, u32, u32)>,
     /// Unit -> its place in `pending`.
-    pending_at: crate::tables::IdMap<u32, usize>,
+    pending_at: IdMap<u32, usize>,
 }
 
 impl Scan {
     fn of(
-        state: &mut crate::session::State,
+        state: &mut State,
         order: &[(JitDylib, LookupFlags)],
         symbols: &[SymbolName],
         required: SymState,
@@ -100,7 +102,7 @@ impl Scan {
             pending_at: Default::default(),
         };
         scan.results.reserve(symbols.len());
-        let pass = state.next_lookup_pass();
+        let pass = state.symbols.next_lookup_pass();
         for name in symbols {
             let Some((at, entry, seen_before)) = locate_marking(state, order, name, pass) else {
                 scan.missing.push(name.clone());
@@ -112,8 +114,8 @@ impl Scan {
                     let jd = &order[at as usize].0;
                     scan.failed = Some(
                         state
-                            .failures
-                            .get(&(jd.id, name.clone()))
+                            .readiness
+                            .failure(&(jd.id, name.clone()))
                             .cloned()
                             .unwrap_or_else(|| Error::MaterializationFailed {
                                 symbols: vec![name.clone()],
@@ -163,7 +165,7 @@ impl Scan {
     /// second pass (only lookups that need one pay for it).
     fn register(
         self,
-        state: &mut crate::session::State,
+        state: &mut State,
         order: &[(JitDylib, LookupFlags)],
         symbols: &[SymbolName],
         callback: LookupCallback,
@@ -177,14 +179,14 @@ impl Scan {
             deferred.completions.push((callback, Ok(self.results)));
             return;
         }
-        let whole_units: crate::tables::IdSet<u32> = self
+        let whole_units: IdSet<u32> = self
             .pending
             .iter()
             .filter(|&&(unit, _, count)| {
                 !self.twice
                     && state
-                        .units
-                        .get(unit)
+                        .symbols
+                        .pending_unit(unit)
                         .is_some_and(|u| u.symbols.len() == count as usize)
             })
             .map(|&(unit, _, _)| unit)
@@ -196,8 +198,12 @@ impl Scan {
                 .filter(|(unit, _, _)| whole_units.contains(unit))
                 .map(|&(_, _, count)| count as usize)
                 .sum::<usize>();
-        let id = state.next_query;
-        state.next_query += 1;
+        let id = state.queries.insert(Query {
+            remaining: self.remaining,
+            required: self.required,
+            results: self.results,
+            completion: Completion::Callback(callback),
+        });
         if by_name > 0 {
             let mut reserved = false;
             for name in symbols {
@@ -218,15 +224,6 @@ impl Scan {
                 state.waiters.add(dylib, name, id);
             }
         }
-        state.queries.insert(
-            id,
-            Query {
-                remaining: self.remaining,
-                required: self.required,
-                results: self.results,
-                completion: Completion::Callback(callback),
-            },
-        );
         for (unit, at, _) in self.pending {
             if let Some(started) = state.take_unit(&order[at as usize].0, unit) {
                 if whole_units.contains(&unit) {
@@ -241,12 +238,12 @@ impl Scan {
 /// The first JITDylib in `order` that defines `name` visibly: its position
 /// and the symbol's row.
 fn locate(
-    state: &crate::session::State,
+    state: &State,
     order: &[(JitDylib, LookupFlags)],
     name: &SymbolName,
 ) -> Option<(u32, SymbolEntry)> {
     order.iter().zip(0u32..).find_map(|((jd, flags), at)| {
-        let entry = state.dylibs.get(&jd.id)?.symbols.get(name)?;
+        let entry = state.symbols.row(jd.id, name)?;
         let visible =
             *flags == LookupFlags::MatchAllSymbols || entry.flags.contains(SymbolFlags::EXPORTED);
         visible.then_some((at, *entry))
@@ -258,17 +255,13 @@ fn locate(
 /// twice). A stale mark equal to `pass` (the counter wrapped) only makes a
 /// lookup take the per-symbol registration.
 fn locate_marking(
-    state: &mut crate::session::State,
+    state: &mut State,
     order: &[(JitDylib, LookupFlags)],
     name: &SymbolName,
     pass: u16,
 ) -> Option<(u32, SymbolEntry, bool)> {
     for ((jd, flags), at) in order.iter().zip(0u32..) {
-        let Some(entry) = state
-            .dylibs
-            .get_mut(&jd.id)
-            .and_then(|d| d.symbols.get_mut(name))
-        else {
+        let Some(entry) = state.symbols.row_mut(jd.id, name) else {
             continue;
         };
         let visible =
@@ -301,29 +294,21 @@ pub(crate) fn lookup_one(
     let mut state = session.inner.lock_live()?;
     let (id, started, (dylib, responsibility)) = match locate(&state, order, name) {
         Some((_, e)) if e.state >= wanted && e.state != SymState::Failed => {
-            return Ok(ExecutorSymbol {
-                address: e.address,
-                flags: e.flags,
-            });
+            return Ok(e.symbol());
         }
         Some((at, e)) if e.state == SymState::Pending => {
             let dylib = &order[at as usize].0;
-            let id = state.next_query;
-            state.next_query += 1;
-            state.queries.insert(
-                id,
-                Query {
-                    remaining: 1,
-                    required: wanted,
-                    results: SymbolMap::default(),
-                    completion: Completion::Collect(None),
-                },
-            );
+            let id = state.queries.insert(Query {
+                remaining: 1,
+                required: wanted,
+                results: SymbolMap::default(),
+                completion: Completion::Collect(None),
+            });
             // A one-symbol unit (a function compiled on first call) is
             // waited on as a whole: no per-symbol wait row.
             let whole = state
-                .units
-                .get(e.unit)
+                .symbols
+                .pending_unit(e.unit)
                 .is_some_and(|u| u.symbols.len() == 1);
             if !whole {
                 state.waiters.add(dylib.id, name, id);
@@ -345,14 +330,7 @@ pub(crate) fn lookup_one(
         crate::dispatcher::run_task(move || unit.materialize(responsibility));
     }
     let mut state = session.inner.lock();
-    let collected = match state.queries.get_mut(&id) {
-        Some(Query {
-            completion: Completion::Collect(result),
-            ..
-        }) => result.take(),
-        _ => unreachable!("a collecting query stays until its caller takes it"),
-    };
-    state.queries.remove(&id);
+    let collected = state.queries.take_collected(id);
     if let Some(result) = collected {
         return result;
     }

@@ -1,29 +1,69 @@
 //! From emitted to ready: a symbol is ready when it and everything it
 //! (transitively) depends on are emitted. Cycles of emitted symbols become
 //! ready together. A failure fails the emitted symbols that depend on it.
+//!
+//! [`Readiness`] owns the dependency graph of emitted, not yet ready
+//! symbols and the errors of failed ones; the steps here move rows of the
+//! symbol tables and tell the queries.
 
-use crate::dylib::SymState;
 use crate::error::Error;
-use crate::session::{Deferred, Owner, State, SymKey};
+use crate::id_hash::{IdMap, IdSet};
+use crate::queries::Owner;
+use crate::state::{Deferred, State, SymKey};
 use crate::symbol::{ExecutorSymbol, SymbolName};
-use crate::tables::IdSet;
+use crate::symbol_table::SymState;
+
+/// The dependency graph of emitted symbols and the errors of failed ones.
+#[derive(Default)]
+pub(crate) struct Readiness {
+    /// Why each failed symbol failed (lookups of it fail with this).
+    failures: IdMap<SymKey, Error>,
+    /// Emitted, not yet ready symbols and what they wait for.
+    deps: IdMap<SymKey, Vec<SymKey>>,
+    /// Reverse edges of `deps`.
+    dependents: IdMap<SymKey, Vec<SymKey>>,
+}
+
+impl Readiness {
+    /// Whether any emitted symbol waits for another to become ready.
+    pub(crate) fn anything_waits(&self) -> bool {
+        !self.dependents.is_empty()
+    }
+
+    /// The error `key` failed with.
+    pub(crate) fn failure(&self, key: &SymKey) -> Option<&Error> {
+        self.failures.get(key)
+    }
+
+    /// Forgets everything about `key` (it was removed).
+    pub(crate) fn forget(&mut self, key: &SymKey) {
+        self.failures.remove(key);
+        self.deps.remove(key);
+        self.dependents.remove(key);
+    }
+
+    /// Gives the graph's memory back once a large batch has drained it.
+    pub(crate) fn release_drained(&mut self) {
+        fn release<K, V>(map: &mut IdMap<K, V>) {
+            if map.is_empty() && map.capacity() > 1024 {
+                *map = IdMap::default();
+            }
+        }
+        release(&mut self.deps);
+        release(&mut self.dependents);
+    }
+}
 
 impl State {
     fn sym_state(&self, key: &SymKey) -> Option<SymState> {
-        Some(self.dylibs.get(&key.0)?.symbols.get(&key.1)?.state)
+        Some(self.symbols.row(key.0, &key.1)?.state)
     }
 
     /// Sets `key`'s state; returns its symbol and the state it had.
     fn set_state(&mut self, key: &SymKey, state: SymState) -> Option<(ExecutorSymbol, SymState)> {
-        let entry = self.dylibs.get_mut(&key.0)?.symbols.get_mut(&key.1)?;
+        let entry = self.symbols.row_mut(key.0, &key.1)?;
         let before = std::mem::replace(&mut entry.state, state);
-        Some((
-            ExecutorSymbol {
-                address: entry.address,
-                flags: entry.flags,
-            },
-            before,
-        ))
+        Some((entry.symbol(), before))
     }
 
     /// Marks `keys` (owned by `responsibility` until now) emitted with
@@ -60,15 +100,16 @@ impl State {
                 // the responsibility for it waits on it by name from now on.
                 self.split_off_waiters(key.0, &key.1, responsibility, before);
             }
-            self.deps.insert(key.clone(), pending.clone());
+            self.readiness.deps.insert(key.clone(), pending.clone());
             for dep in &pending {
-                self.dependents
+                self.readiness
+                    .dependents
                     .entry(dep.clone())
                     .or_default()
                     .push(key.clone());
             }
             roots.push(key.clone());
-            if let Some(waiting) = self.dependents.get(key) {
+            if let Some(waiting) = self.readiness.dependents.get(key) {
                 roots.extend(waiting.iter().cloned());
             }
         }
@@ -89,8 +130,8 @@ impl State {
         deferred: &mut Deferred,
     ) {
         self.notify(dylib, name, SymState::Ready, symbol, owner, deferred);
-        if !self.dependents.is_empty()
-            && let Some(waiting) = self.dependents.remove(&(dylib, name.clone()))
+        if !self.readiness.dependents.is_empty()
+            && let Some(waiting) = self.readiness.dependents.remove(&(dylib, name.clone()))
         {
             self.propagate_ready(waiting, deferred);
         }
@@ -111,7 +152,7 @@ impl State {
                 match self.sym_state(&node) {
                     Some(SymState::Ready) => {}
                     Some(SymState::Emitted) => {
-                        if let Some(deps) = self.deps.get(&node) {
+                        if let Some(deps) = self.readiness.deps.get(&node) {
                             stack.extend(deps.iter().cloned());
                         }
                     }
@@ -129,9 +170,9 @@ impl State {
                     continue;
                 }
                 let (symbol, _) = self.set_state(&node, SymState::Ready).expect("present");
-                self.deps.remove(&node);
+                self.readiness.deps.remove(&node);
                 self.notify(node.0, &node.1, SymState::Ready, symbol, None, deferred);
-                if let Some(waiting) = self.dependents.remove(&node) {
+                if let Some(waiting) = self.readiness.dependents.remove(&node) {
                     worklist.extend(waiting);
                 }
             }
@@ -151,10 +192,10 @@ impl State {
                 continue;
             }
             self.set_state(&key, SymState::Failed);
-            self.deps.remove(&key);
-            self.failures.insert(key.clone(), error.clone());
+            self.readiness.deps.remove(&key);
+            self.readiness.failures.insert(key.clone(), error.clone());
             self.fail_waiters(key.0, &key.1, error, deferred);
-            if let Some(dependents) = self.dependents.remove(&key) {
+            if let Some(dependents) = self.readiness.dependents.remove(&key) {
                 worklist.extend(
                     dependents
                         .into_iter()

@@ -10,11 +10,14 @@
 //! [`replace`]: MaterializationResponsibility::replace
 //! [`delegate`]: MaterializationResponsibility::delegate
 
-use crate::dylib::{JitDylib, SymState, SymbolEntry};
+use crate::dylib::JitDylib;
 use crate::error::{Error, Misuse};
-use crate::session::{Deferred, Owner, PendingUnit, Session, State, SymKey, UnitSymbols};
+use crate::id_hash::IdMap;
+use crate::queries::Owner;
+use crate::session::Session;
+use crate::state::{Deferred, State, SymKey};
 use crate::symbol::{ExecutorAddr, ExecutorSymbol, SymbolFlags, SymbolName};
-use crate::tables::IdMap;
+use crate::symbol_table::{SymState, UnitSymbols};
 use crate::unit::MaterializationUnit;
 use smallvec::SmallVec;
 
@@ -161,7 +164,7 @@ impl MaterializationResponsibility {
         let all = state.responsibility_waited(self.id);
         let mut requested: Vec<SymbolName> = self
             .live()
-            .filter(|o| all || state.has_waiters(self.dylib.id, &o.name))
+            .filter(|o| all || state.waiters.contains(self.dylib.id, &o.name))
             .map(|o| o.name.clone())
             .collect();
         requested.sort();
@@ -181,14 +184,16 @@ impl MaterializationResponsibility {
             // moved them since the unit was defined).
             let owner = self
                 .live()
-                .find(|o| owned_by(&mut state, self.dylib.id, self.id, &o.name).is_some())
-                .map(|o| state.owning_tracker(self.dylib.id, &o.name));
-            match owner.and_then(|t| state.trackers.get_mut(&t)) {
-                Some(tracker) => {
-                    tracker.cleanups.push(Box::new(cleanup));
-                    None
-                }
-                _ => Some(cleanup),
+                .find(|o| {
+                    state
+                        .symbols
+                        .owned_by(self.dylib.id, self.id, &o.name)
+                        .is_some()
+                })
+                .and_then(|o| state.owning_tracker(self.dylib.id, &o.name));
+            match owner {
+                Some(tracker) => state.trackers.add_cleanup(tracker, Box::new(cleanup)).err(),
+                None => Some(Box::new(cleanup) as crate::tracker::Cleanup),
             }
         };
         if let Some(cleanup) = run_now {
@@ -293,7 +298,7 @@ impl MaterializationResponsibility {
     ) {
         let whole = state.whole_waiters(self.id);
         for (&i, (name, address)) in positions.iter().zip(addresses) {
-            let Some(entry) = owned_by(state, self.dylib.id, self.id, name) else {
+            let Some(entry) = state.symbols.owned_by(self.dylib.id, self.id, name) else {
                 continue;
             };
             entry.address = *address;
@@ -355,7 +360,12 @@ impl MaterializationResponsibility {
             let keys: SmallVec<[SymKey; 2]> = owed
                 .into_iter()
                 .filter(|o| !o.gone)
-                .filter(|o| owned_by(&mut state, self.dylib.id, self.id, &o.name).is_some())
+                .filter(|o| {
+                    state
+                        .symbols
+                        .owned_by(self.dylib.id, self.id, &o.name)
+                        .is_some()
+                })
                 .map(|o| (self.dylib.id, o.name))
                 .collect();
             state.emit(&keys, self.id, &deps, &mut deferred);
@@ -378,7 +388,7 @@ impl MaterializationResponsibility {
         deferred: &mut Deferred,
     ) {
         let dylib = self.dylib.id;
-        let Some(entry) = owned_by(state, dylib, self.id, name) else {
+        let Some(entry) = state.symbols.owned_by(dylib, self.id, name) else {
             return;
         };
         let (before, symbol) = entry.make_ready(address);
@@ -477,7 +487,7 @@ impl MaterializationResponsibility {
                 .into_iter()
                 .filter(|o| !o.gone)
                 .filter(
-                    |o| match owned_by(&mut state, self.dylib.id, self.id, &o.name) {
+                    |o| match state.symbols.owned_by(self.dylib.id, self.id, &o.name) {
                         Some(entry) => {
                             lowest = lowest.min(entry.state);
                             true
@@ -540,16 +550,15 @@ impl MaterializationResponsibility {
             let mut state = session.inner.lock_live()?;
             let symbols: Vec<(SymbolName, SymbolFlags)> = symbols
                 .into_iter()
-                .filter(|(n, _)| owned_by(&mut state, self.dylib.id, self.id, n).is_some())
+                .filter(|(n, _)| state.symbols.owned_by(self.dylib.id, self.id, n).is_some())
                 .collect();
             if symbols.is_empty() {
                 return Ok(()); // removed meanwhile
             }
             let names: Vec<SymbolName> = symbols.iter().map(|(n, _)| n.clone()).collect();
-            let unit_id = state.units.insert(PendingUnit {
-                unit,
-                symbols: SmallVec::from_vec(symbols),
-            });
+            let unit_id = state
+                .symbols
+                .hand_back(self.dylib.id, unit, SmallVec::from_vec(symbols));
             for name in &names {
                 // Whoever waited on this responsibility for these symbols
                 // waits on them by name now (and so starts the new unit).
@@ -558,14 +567,10 @@ impl MaterializationResponsibility {
             if self.live().next().is_none() {
                 state.waiters.remove_responsibility(self.id);
             }
-            let dylib = state.dylib_mut(&self.dylib)?;
-            for name in &names {
-                if let Some(entry) = dylib.symbols.get_mut(name) {
-                    entry.state = SymState::Pending;
-                    entry.unit = unit_id;
-                }
-            }
-            if names.iter().any(|n| state.has_waiters(self.dylib.id, n)) {
+            if names
+                .iter()
+                .any(|n| state.waiters.contains(self.dylib.id, n))
+            {
                 state.start_unit(&self.dylib, unit_id, &mut deferred);
             }
         }
@@ -584,13 +589,12 @@ impl MaterializationResponsibility {
             .map_err(|name| self.misuse(Misuse::DelegateNotOwed(name)))?;
         let session = self.dylib.session()?;
         let mut state = session.inner.lock_live()?;
-        let id = state.next_responsibility;
-        state.next_responsibility = state.next_responsibility.wrapping_add(1);
+        let id = state.symbols.new_responsibility_id();
         let mut split =
             MaterializationResponsibility::new(self.dylib.clone(), UnitSymbols::new(), id);
         for &i in &positions {
             let owed = &self.owed[i];
-            if let Some(entry) = owned_by(&mut state, self.dylib.id, self.id, &owed.name) {
+            if let Some(entry) = state.symbols.owned_by(self.dylib.id, self.id, &owed.name) {
                 entry.unit = id;
             }
             split.owed.push(Owed {
@@ -611,18 +615,6 @@ impl MaterializationResponsibility {
         drop(state);
         Ok(split)
     }
-}
-
-/// The table entry of `name` in JITDylib `dylib` if responsibility
-/// `responsibility` owns it (it is materializing or resolved under it).
-pub(crate) fn owned_by<'s>(
-    state: &'s mut State,
-    dylib: u32,
-    responsibility: u32,
-    name: &SymbolName,
-) -> Option<&'s mut SymbolEntry> {
-    let entry = state.dylibs.get_mut(&dylib)?.symbols.get_mut(name)?;
-    entry.owned_by(responsibility).then_some(entry)
 }
 
 impl Drop for MaterializationResponsibility {

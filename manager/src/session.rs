@@ -1,10 +1,7 @@
-//! The session: symbol interning, JITDylibs, lookups, error reporting and the
-//! dispatcher for materialization work.
-//!
-//! All symbol tables live in one [`State`] behind the session lock. User code
-//! (materializers, generators, lookup callbacks, `discard`) never runs with
-//! the lock held: work found under the lock is collected and run after it is
-//! released.
+//! The session handle: symbol interning, JITDylibs, lookups' entry points,
+//! error reporting and the dispatcher for materialization work. Its state
+//! behind the lock is [`State`](crate::state::State), in parts with one
+//! owner each; how it ends is `lifetime.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,15 +9,12 @@ use std::sync::Arc;
 use crate::sync::{Condvar, Mutex, MutexGuard, RwLock};
 
 use crate::dispatcher::{Dispatcher, InPlaceDispatcher};
-use crate::dylib::{DylibState, JitDylib, SymState};
+use crate::dylib::JitDylib;
 use crate::error::Error;
-use crate::responsibility::MaterializationResponsibility;
-use crate::symbol::{ExecutorAddr, ExecutorSymbol, SymbolName, SymbolPool};
-use crate::tables::{IdHasher, IdMap, Slab};
-use crate::unit::MaterializationUnit;
-
-/// A symbol in a JITDylib: (dylib id, name).
-pub(crate) type SymKey = (u32, SymbolName);
+use crate::id_hash::IdHasher;
+use crate::state::{Deferred, State};
+use crate::symbol::{ExecutorSymbol, SymbolName, SymbolPool};
+use crate::symbol_table::SymState;
 
 /// Addresses found by a lookup.
 pub type SymbolMap = HashMap<SymbolName, ExecutorSymbol, std::hash::BuildHasherDefault<IdHasher>>;
@@ -58,80 +52,6 @@ pub enum LookupFlags {
 
 /// A search order: JITDylibs to search, first match wins.
 pub type SearchOrder = Vec<(JitDylib, LookupFlags)>;
-
-/// Materializations, failures and callbacks found under the lock, to run
-/// after releasing it.
-#[derive(Default)]
-pub(crate) struct Deferred {
-    pub(crate) completions: Vec<(LookupCallback, Result<SymbolMap, Error>)>,
-    pub(crate) materialize: Vec<(Box<dyn MaterializationUnit>, MaterializationResponsibility)>,
-    pub(crate) discards: Vec<(Box<dyn MaterializationUnit>, JitDylib, Vec<SymbolName>)>,
-    pub(crate) errors: Vec<Error>,
-}
-
-impl Deferred {
-    fn is_empty(&self) -> bool {
-        self.completions.is_empty()
-            && self.materialize.is_empty()
-            && self.discards.is_empty()
-            && self.errors.is_empty()
-    }
-}
-
-pub(crate) struct Query {
-    pub(crate) remaining: usize,
-    pub(crate) required: SymState,
-    pub(crate) results: SymbolMap,
-    pub(crate) completion: Completion,
-}
-
-/// How a query hands over its result.
-pub(crate) enum Completion {
-    /// Called with the result after the lock is released; the query leaves
-    /// the table when it completes.
-    Callback(LookupCallback),
-    /// A one-symbol lookup whose caller takes the result from the table
-    /// itself (it ran the materialization on its own thread): no callback,
-    /// no result map, no wake-up. The query stays until the caller takes it.
-    Collect(Option<Result<ExecutorSymbol, Error>>),
-}
-
-/// A unit defined in a JITDylib, not yet materializing.
-pub(crate) struct PendingUnit {
-    pub(crate) unit: Box<dyn MaterializationUnit>,
-    /// Its symbols still owned by it (weak ones may have been overridden).
-    pub(crate) symbols: UnitSymbols,
-}
-
-/// A pending unit's symbols: inline for the common one-symbol unit (a
-/// function compiled on first call), so starting it frees nothing.
-pub(crate) type UnitSymbols = smallvec::SmallVec<[(SymbolName, crate::symbol::SymbolFlags); 1]>;
-
-pub(crate) struct State {
-    /// JITDylibs by id; ids are never reused, so a handle to a removed
-    /// JITDylib can never name a newer one.
-    pub(crate) dylibs: IdMap<u32, DylibState>,
-    pub(crate) next_dylib: u32,
-    pub(crate) units: Slab<PendingUnit>,
-    /// Trackers by id; ids are never reused, so a stale handle cannot name
-    /// a newer tracker.
-    pub(crate) trackers: IdMap<u64, crate::tracker::TrackerState>,
-    pub(crate) next_tracker: u64,
-    pub(crate) next_responsibility: u32,
-    pub(crate) queries: IdMap<u64, Query>,
-    pub(crate) next_query: u64,
-    /// Counter of lookup passes (never 0), marking the rows a pass found.
-    pub(crate) lookup_pass: u16,
-    pub(crate) waiters: crate::waiters::Waiters,
-    pub(crate) failures: IdMap<SymKey, Error>,
-    /// Emitted, not yet ready symbols and what they wait for.
-    pub(crate) deps: IdMap<SymKey, Vec<SymKey>>,
-    /// Reverse edges of `deps`.
-    pub(crate) dependents: IdMap<SymKey, Vec<SymKey>>,
-    /// Set by [`Session::end`]: everything asked afterwards is
-    /// [`Error::SessionEnded`].
-    pub(crate) ended: bool,
-}
 
 /// The session's error reporter.
 type ErrorReporter = Arc<dyn Fn(&Error) + Send + Sync>;
@@ -202,22 +122,7 @@ impl Session {
         Self {
             inner: Arc::new(SessionInner {
                 pool: SymbolPool::new(),
-                state: Mutex::new(State {
-                    dylibs: IdMap::default(),
-                    next_dylib: 0,
-                    units: Slab::new(),
-                    trackers: IdMap::default(),
-                    next_tracker: 0,
-                    next_responsibility: 0,
-                    queries: IdMap::default(),
-                    next_query: 0,
-                    lookup_pass: 0,
-                    waiters: Default::default(),
-                    failures: IdMap::default(),
-                    deps: IdMap::default(),
-                    dependents: IdMap::default(),
-                    ended: false,
-                }),
+                state: Mutex::new(State::new()),
                 dispatcher,
                 reporter: RwLock::new(Arc::new(|e: &Error| eprintln!("lazyrt: {e}"))),
             }),
@@ -242,25 +147,16 @@ impl Session {
     /// Creates an empty JITDylib whose link order is itself.
     pub fn create_jit_dylib(&self, name: &str) -> Result<JitDylib, Error> {
         let mut state = self.inner.lock_live()?;
-        let taken = state.dylibs.values().any(|d| &*d.name == name);
-        if taken {
+        if state.symbols.find_dylib(name).is_some() {
             return Err(Error::DuplicateDylib {
                 dylib: name.to_string(),
             });
         }
         let name: Arc<str> = Arc::from(name);
-        let id = state.next_dylib;
-        state.next_dylib =
-            state
-                .next_dylib
-                .checked_add(1)
-                .ok_or_else(|| Error::DylibIdsExhausted {
-                    dylib: name.to_string(),
-                })?;
-        let default_tracker = state.new_tracker(id, None);
-        state
-            .dylibs
-            .insert(id, DylibState::new(name.clone(), default_tracker));
+        let State {
+            symbols, trackers, ..
+        } = &mut *state;
+        let id = symbols.add_dylib(name.clone(), |id| trackers.create(id, false))?;
         Ok(JitDylib {
             session: self.downgrade(),
             id,
@@ -271,13 +167,35 @@ impl Session {
     /// The JITDylib called `name`, if any.
     pub fn jit_dylib(&self, name: &str) -> Option<JitDylib> {
         let state = self.inner.lock();
-        state.dylibs.iter().find_map(|(id, d)| {
-            (&*d.name == name).then(|| JitDylib {
-                session: self.downgrade(),
-                id: *id,
-                name: d.name.clone(),
-            })
+        let (id, name) = state.symbols.find_dylib(name)?;
+        Some(JitDylib {
+            session: self.downgrade(),
+            id,
+            name: name.clone(),
         })
+    }
+
+    /// Clears `dylib` and removes it: its handles then fail with
+    /// [`Error::DylibRemoved`], and lookups stop finding it.
+    pub fn remove_jit_dylib(&self, dylib: &JitDylib) -> Result<(), Error> {
+        if !dylib.session.ptr_eq(&self.downgrade()) {
+            return Err(Error::ForeignDylib {
+                dylib: dylib.name().to_string(),
+            });
+        }
+        dylib.clear()?;
+        let mut state = self.inner.lock_live()?;
+        let removed = state
+            .symbols
+            .remove_dylib(dylib.id)
+            .ok_or_else(|| Error::DylibRemoved {
+                dylib: dylib.name().to_string(),
+            })?;
+        state.trackers.forget(removed.default_tracker());
+        for t in removed.trackers() {
+            state.trackers.forget(*t);
+        }
+        Ok(())
     }
 
     /// Replaces the error reporter (default: print `lazyrt: <error>` to
@@ -389,7 +307,7 @@ impl Session {
         take(&slot).expect("lookup finished")
     }
 
-    /// Runs what was collected under the lock: discards, materializations
+    /// Runs what was collected under the lock: materializations
     /// (on the dispatcher), error reports and lookup callbacks.
     pub(crate) fn run_deferred(&self, deferred: Deferred) {
         self.run_deferred_with(deferred, false);
@@ -406,11 +324,6 @@ impl Session {
         } else {
             None
         };
-        for (mut unit, dylib, symbols) in deferred.discards {
-            for symbol in &symbols {
-                unit.discard(&dylib, symbol);
-            }
-        }
         for error in &deferred.errors {
             self.report_error(error);
         }
@@ -441,277 +354,5 @@ impl SessionInner {
             return Err(Error::SessionEnded);
         }
         Ok(state)
-    }
-}
-
-/// Who waits on the responsibility that owned a symbol when it changed
-/// state (fetched once per pass over its symbols), and the state the symbol
-/// had before: each such query is reached for the symbol only as it
-/// crosses its required state.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Owner<'w> {
-    pub(crate) whole: &'w [u64],
-    pub(crate) before: SymState,
-}
-
-/// Counts `symbol` for query `id` if it is still waiting and `satisfied`
-/// says this change satisfies it; completes it when nothing remains.
-fn reach_query(
-    queries: &mut IdMap<u64, Query>,
-    id: u64,
-    name: &SymbolName,
-    symbol: ExecutorSymbol,
-    deferred: &mut Deferred,
-    satisfied: impl FnOnce(&Query) -> bool,
-) {
-    let Some(query) = queries.get_mut(&id) else {
-        return;
-    };
-    if !satisfied(query) {
-        return;
-    }
-    query.remaining -= 1;
-    match &mut query.completion {
-        Completion::Collect(result) => *result = Some(Ok(symbol)),
-        Completion::Callback(_) => {
-            query.results.insert(name.clone(), symbol);
-            if query.remaining == 0 {
-                let query = queries.remove(&id).expect("present");
-                let Completion::Callback(callback) = query.completion else {
-                    unreachable!("matched above")
-                };
-                deferred.completions.push((callback, Ok(query.results)));
-            }
-        }
-    }
-}
-
-impl State {
-    /// A new lookup pass number for [`crate::dylib::SymbolEntry::seen`].
-    pub(crate) fn next_lookup_pass(&mut self) -> u16 {
-        self.lookup_pass = self.lookup_pass.checked_add(1).unwrap_or(1);
-        self.lookup_pass
-    }
-
-    /// Tells the queries waiting on `name` of JITDylib `dylib` that it
-    /// reached `reached`: those waiting on it by name, and those waiting on
-    /// the whole of `owner` (the responsibility it belonged to until now).
-    pub(crate) fn notify(
-        &mut self,
-        dylib: u32,
-        name: &SymbolName,
-        reached: SymState,
-        symbol: ExecutorSymbol,
-        owner: Option<Owner<'_>>,
-        deferred: &mut Deferred,
-    ) {
-        if self.waiters.dylib_waited(dylib) {
-            let queries = &mut self.queries;
-            let mut reach = |id: u64| -> bool {
-                // Kept while below its required state.
-                let mut keep = false;
-                reach_query(queries, id, name, symbol, deferred, |q| {
-                    keep = reached < q.required;
-                    !keep
-                });
-                keep
-            };
-            if reached == SymState::Ready {
-                // The last state: every waiter is satisfied and leaves (one
-                // probe).
-                if let Some(list) = self.waiters.remove(dylib, name) {
-                    for &id in list.ids() {
-                        reach(id);
-                    }
-                }
-            } else {
-                self.waiters.retain(dylib, name, reach);
-            }
-        }
-        if let Some(owner) = owner {
-            for &id in owner.whole {
-                reach_query(&mut self.queries, id, name, symbol, deferred, |q| {
-                    owner.before < q.required && reached >= q.required
-                });
-            }
-        }
-    }
-
-    /// Makes the symbols `items` owned by `responsibility` ready (at the
-    /// address given, else where they were resolved) in one pass, when
-    /// that needs no per-symbol bookkeeping: nobody waits on a symbol of
-    /// JITDylib `dylib` by name, no emitted symbol waits for readiness, and
-    /// at most one query waits on the whole responsibility. Its row table
-    /// and that query are found once instead of per symbol. Returns false,
-    /// having changed nothing, when that does not hold (the caller then
-    /// goes symbol by symbol).
-    pub(crate) fn make_ready_together<'a>(
-        &mut self,
-        dylib: u32,
-        responsibility: u32,
-        items: impl Iterator<Item = (&'a SymbolName, Option<ExecutorAddr>)>,
-        deferred: &mut Deferred,
-    ) -> bool {
-        if self.waiters.dylib_waited(dylib) || !self.dependents.is_empty() {
-            return false;
-        }
-        let (id, mut query) = match self.waiters.of_responsibility(responsibility) {
-            [] => (0, None),
-            [id] => (*id, self.queries.get_mut(id)),
-            _ => return false,
-        };
-        let Some(table) = self.dylibs.get_mut(&dylib) else {
-            return true; // removed: nothing is owned any more
-        };
-        for (name, address) in items {
-            let Some(entry) = table.symbols.get_mut(name) else {
-                continue; // removed meanwhile
-            };
-            if !entry.owned_by(responsibility) {
-                continue;
-            }
-            let (before, symbol) = entry.make_ready(address);
-            let Some(query) = query.as_deref_mut() else {
-                continue;
-            };
-            if before >= query.required {
-                continue; // reached already (a Resolved lookup)
-            }
-            query.remaining -= 1;
-            match &mut query.completion {
-                Completion::Collect(result) => *result = Some(Ok(symbol)),
-                Completion::Callback(_) => {
-                    query.results.insert(name.clone(), symbol);
-                }
-            }
-        }
-        let done = query
-            .is_some_and(|q| q.remaining == 0 && matches!(q.completion, Completion::Callback(_)));
-        if done {
-            let query = self.queries.remove(&id).expect("present");
-            let Completion::Callback(callback) = query.completion else {
-                unreachable!("checked above")
-            };
-            deferred.completions.push((callback, Ok(query.results)));
-        }
-        true
-    }
-
-    /// `name` leaves responsibility `responsibility` in state `state`
-    /// without reaching every whole-responsibility waiter (emitted with
-    /// unready dependencies, handed back to a new unit): those not yet
-    /// reached for it wait on it by name from now on.
-    pub(crate) fn split_off_waiters(
-        &mut self,
-        dylib: u32,
-        name: &SymbolName,
-        responsibility: u32,
-        state: SymState,
-    ) {
-        let ids: smallvec::SmallVec<[u64; 2]> = self
-            .waiters
-            .of_responsibility(responsibility)
-            .iter()
-            .copied()
-            .filter(|id| self.queries.get(id).is_some_and(|q| state < q.required))
-            .collect();
-        for id in ids {
-            self.waiters.add(dylib, name, id);
-        }
-    }
-
-    /// Fails the queries waiting on all of `responsibility`'s symbols that
-    /// are still below their required state for one of the failing ones
-    /// (`lowest`: the lowest state among them); with `end`, forgets the
-    /// list (the responsibility is over).
-    pub(crate) fn fail_responsibility_waiters(
-        &mut self,
-        responsibility: u32,
-        lowest: SymState,
-        end: bool,
-        error: &Error,
-        deferred: &mut Deferred,
-    ) {
-        let ids: smallvec::SmallVec<[u64; 2]> = if end {
-            match self.waiters.remove_responsibility(responsibility) {
-                Some(list) => smallvec::SmallVec::from_slice(list.ids()),
-                None => return,
-            }
-        } else {
-            smallvec::SmallVec::from_slice(self.waiters.of_responsibility(responsibility))
-        };
-        for id in ids {
-            if self.queries.get(&id).is_some_and(|q| lowest < q.required) {
-                self.fail_query(id, error, deferred);
-            }
-        }
-    }
-
-    /// Fails query `id` (if still waiting) with `error`.
-    pub(crate) fn fail_query(&mut self, id: u64, error: &Error, deferred: &mut Deferred) {
-        let Some(query) = self.queries.get_mut(&id) else {
-            return;
-        };
-        if let Completion::Collect(result) = &mut query.completion {
-            *result = Some(Err(error.clone()));
-            return;
-        }
-        if let Some(Query {
-            completion: Completion::Callback(callback),
-            ..
-        }) = self.queries.remove(&id)
-        {
-            deferred.completions.push((callback, Err(error.clone())));
-        }
-    }
-
-    /// Gives back the memory of per-operation tables once a large batch has
-    /// drained them (hash tables keep their capacity otherwise).
-    pub(crate) fn release_drained_tables(&mut self) {
-        fn release<K, V>(map: &mut IdMap<K, V>) {
-            if map.is_empty() && map.capacity() > 1024 {
-                *map = IdMap::default();
-            }
-        }
-        self.waiters.release_drained();
-        release(&mut self.queries);
-        release(&mut self.deps);
-        release(&mut self.dependents);
-    }
-
-    /// Fails every query waiting on `name` of JITDylib `dylib` by name with
-    /// `error`.
-    pub(crate) fn fail_waiters(
-        &mut self,
-        dylib: u32,
-        name: &SymbolName,
-        error: &Error,
-        deferred: &mut Deferred,
-    ) {
-        let Some(list) = self.waiters.remove(dylib, name) else {
-            return;
-        };
-        for &id in list.ids() {
-            self.fail_query(id, error, deferred);
-        }
-    }
-
-    /// Whether any query waits on `name` of JITDylib `dylib` by name.
-    pub(crate) fn has_waiters(&self, dylib: u32, name: &SymbolName) -> bool {
-        self.waiters.contains(dylib, name)
-    }
-
-    /// The queries waiting on all of `responsibility`'s symbols (a copy, to
-    /// hold while the symbols change state).
-    pub(crate) fn whole_waiters(&self, responsibility: u32) -> smallvec::SmallVec<[u64; 2]> {
-        smallvec::SmallVec::from_slice(self.waiters.of_responsibility(responsibility))
-    }
-
-    /// Whether a live query waits on all of `responsibility`'s symbols.
-    pub(crate) fn responsibility_waited(&self, responsibility: u32) -> bool {
-        self.waiters
-            .of_responsibility(responsibility)
-            .iter()
-            .any(|id| self.queries.contains_key(id))
     }
 }

@@ -50,10 +50,14 @@ impl PartialOrd for SymbolName {
     }
 }
 
-/// Orders by text (stable output for error messages and tests).
+/// Orders by text (stable output for error messages and tests), then by
+/// identity, so that the order agrees with `Eq`: names of two sessions
+/// with the same text are different names, and never compare `Equal`.
 impl Ord for SymbolName {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
+        self.as_str()
+            .cmp(other.as_str())
+            .then_with(|| Arc::as_ptr(&self.0).cmp(&Arc::as_ptr(&other.0)))
     }
 }
 

@@ -3,7 +3,15 @@
 //! waiting, responsibilities and their failure paths.
 
 #[cfg(not(lazyrt_loom))]
-pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
+pub(crate) use std::sync::{
+    Condvar, Mutex, MutexGuard, RwLock,
+    atomic::{AtomicBool, Ordering},
+};
 
+// Under loom the LazyReexportsManager (the atomics' user) is not built.
 #[cfg(lazyrt_loom)]
-pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard, RwLock};
+#[allow(unused_imports)]
+pub(crate) use loom::sync::{
+    Condvar, Mutex, MutexGuard, RwLock,
+    atomic::{AtomicBool, Ordering},
+};

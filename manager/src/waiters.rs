@@ -18,8 +18,8 @@
 
 use std::collections::hash_map::Entry;
 
+use crate::id_hash::IdMap;
 use crate::symbol::SymbolName;
-use crate::tables::{IdMap, WaitList};
 
 #[derive(Default)]
 pub(crate) struct Waiters {
@@ -155,5 +155,59 @@ impl Waiters {
         }
         self.large = self.by_responsibility.capacity() > LARGE
             || self.by_dylib.values().any(|names| names.capacity() > LARGE);
+    }
+}
+
+/// The queries waiting on one symbol. Almost always one: kept inline, so
+/// registering a lookup allocates nothing per symbol.
+#[derive(Debug)]
+pub(crate) enum WaitList {
+    One(u64),
+    Many(Vec<u64>),
+}
+
+impl WaitList {
+    pub(crate) fn push(&mut self, id: u64) {
+        match self {
+            WaitList::One(first) => *self = WaitList::Many(vec![*first, id]),
+            WaitList::Many(ids) => ids.push(id),
+        }
+    }
+
+    /// Keeps the ids for which `keep` is true; returns whether any remain.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) -> bool {
+        match self {
+            WaitList::One(id) => keep(*id),
+            WaitList::Many(ids) => {
+                ids.retain(|id| keep(*id));
+                !ids.is_empty()
+            }
+        }
+    }
+
+    pub(crate) fn ids(&self) -> &[u64] {
+        match self {
+            WaitList::One(id) => std::slice::from_ref(id),
+            WaitList::Many(ids) => ids,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_lists_grow_and_shrink() {
+        let mut list = WaitList::One(1);
+        assert_eq!(list.ids(), &[1]);
+        list.push(2);
+        list.push(3);
+        assert_eq!(list.ids(), &[1, 2, 3]);
+        assert!(list.retain(|id| id != 2));
+        assert_eq!(list.ids(), &[1, 3]);
+        assert!(!list.retain(|_| false));
+        let mut one = WaitList::One(7);
+        assert!(!one.retain(|id| id != 7));
     }
 }

@@ -72,6 +72,13 @@ impl ExecutorAddr {
         NonNull::new(value as *mut T)
     }
 
+    /// This address as a raw pointer of this process (null for
+    /// [`ExecutorAddr::NULL`]). Using it is up to the caller; on the 64-bit
+    /// targets lazyrt supports every address fits.
+    pub fn to_ptr<T>(self) -> *mut T {
+        self.0 as usize as *mut T
+    }
+
     /// This address as a function pointer of type `F` (an `extern "C" fn`
     /// type): the one place lazyrt turns a number into something callable.
     ///

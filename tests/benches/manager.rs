@@ -123,9 +123,9 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use lazyrt::{
-    Dispatcher, EntryInfo, EntrySpec, ExecutorSymbol, FnUnit, InPlaceDispatcher, JitDylib,
-    LazyReexportsManager, LookupFlags, RequiredState, Resolve, ResolveError, Runtime, Session,
-    SymbolFlags, SymbolName, ThreadPoolDispatcher, lazy_reexports,
+    Dispatcher, EntryInfo, EntrySpec, ExecutorAddr, ExecutorSymbol, FnUnit, InPlaceDispatcher,
+    JitDylib, LazyReexportsManager, LookupFlags, RequiredState, Resolve, ResolveError, Runtime,
+    Session, SymbolFlags, SymbolName, ThreadPoolDispatcher, lazy_reexports,
 };
 use lazyrt_tests::bench::{self, Clock, CountingAlloc, HeapCounters, Report};
 
@@ -144,8 +144,8 @@ extern "C" fn add_one(x: u64) -> u64 {
     x.wrapping_add(1)
 }
 
-fn add_one_address() -> u64 {
-    add_one as Fn1 as usize as u64
+fn add_one_address() -> ExecutorAddr {
+    ExecutorAddr::from_ptr(add_one as Fn1 as *const ())
 }
 
 const CALLABLE: SymbolFlags = SymbolFlags::exported_callable();
@@ -236,8 +236,10 @@ impl Setup {
             .expect("look up stubs");
         entries
             .iter()
-            // SAFETY: every entry's implementation is `add_one`, an Fn1.
-            .map(|e| unsafe { std::mem::transmute::<usize, Fn1>(found[e].address as usize) })
+            // SAFETY: every address is a stub of this process (freed only
+            // when the Setup is dropped, after its calls) whose
+            // implementation is `add_one`, an Fn1.
+            .map(|e| unsafe { found[e].address.to_fn::<Fn1>() })
             .collect()
     }
 }
@@ -347,10 +349,10 @@ fn first_call_run(clock: &Clock, n: usize, impls_are: Impls) -> FirstCall {
 fn runtime_first_call_run(clock: &Clock, n: usize) -> Dist {
     let rt = Runtime::global().expect("lazyrt supports this target");
     let names: Vec<String> = (0..n).map(|i| format!("rt_entry_{i}")).collect();
-    let target = add_one_address() as usize;
+    let target = add_one_address();
     let resolver: Arc<dyn Resolve> = Arc::new(
         move |_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
-            Ok(NonNull::new(target as *mut c_void).expect("function address"))
+            Ok(target.to_non_null().expect("function address"))
         },
     );
     let entries = rt
@@ -364,8 +366,9 @@ fn runtime_first_call_run(clock: &Clock, n: usize) -> Dist {
         .expect("create runtime entries");
     let fns: Vec<Fn1> = entries
         .iter()
-        // SAFETY: every entry resolves to `add_one`, an Fn1.
-        .map(|e| unsafe { std::mem::transmute::<NonNull<c_void>, Fn1>(e.address) })
+        // SAFETY: every entry's stub is code of this process (freed only
+        // after the calls below) that resolves to `add_one`, an Fn1.
+        .map(|e| unsafe { ExecutorAddr::from(e.address).to_fn::<Fn1>() })
         .collect();
     let dist = Dist::of(time_calls(clock, &fns));
     let ids: Vec<_> = entries.iter().map(|e| e.id).collect();
@@ -570,7 +573,8 @@ fn child_define_lookup(n: usize) {
     let heap = HeapCounters::now().since(heap0);
     let stats1 = rt.stats();
 
-    let id = NonNull::new(stub as usize as *mut c_void)
+    let id = stub
+        .to_non_null::<c_void>()
         .and_then(|p| rt.entry_at(p))
         .expect("a stub is a runtime entry");
     let name_bytes = rt.batch_name_bytes(id).expect("batch name bytes");

@@ -9,9 +9,9 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use lazyrt::{
-    FailureHandlerScope, FnUnit, JitDylib, LazyReexportsManager, MaterializationResponsibility,
-    Recovery, ReexportsListener, RequiredState, ResolveFailure, Session, SymbolFlags, SymbolName,
-    ThreadPoolDispatcher, lazy_reexports, lazy_reexports_from,
+    ExecutorAddr, FailureHandlerScope, FnUnit, JitDylib, LazyReexportsManager,
+    MaterializationResponsibility, Recovery, ReexportsListener, RequiredState, ResolveFailure,
+    Session, SymbolFlags, SymbolName, ThreadPoolDispatcher, lazy_reexports, lazy_reexports_from,
 };
 
 extern "C" fn times_two(x: u64) -> u64 {
@@ -25,14 +25,16 @@ extern "C" fn fallback(_: u64) -> u64 {
     FALLBACK
 }
 
-fn call(address: u64, x: u64) -> u64 {
-    // SAFETY: every entry and implementation here is extern "C" fn(u64) -> u64.
-    let f: extern "C" fn(u64) -> u64 = unsafe { std::mem::transmute(address as usize) };
+fn call(address: ExecutorAddr, x: u64) -> u64 {
+    // SAFETY: every entry (stub) and implementation here is code of this
+    // process with the signature extern "C" fn(u64) -> u64, and stays
+    // mapped while the test's session lives.
+    let f = unsafe { address.to_fn::<extern "C" fn(u64) -> u64>() };
     f(x)
 }
 
-fn fn_addr(f: extern "C" fn(u64) -> u64) -> u64 {
-    f as *const () as u64
+fn fn_addr(f: extern "C" fn(u64) -> u64) -> ExecutorAddr {
+    ExecutorAddr::from_ptr(f as *const ())
 }
 
 fn recording_scope() -> (FailureHandlerScope, Arc<Mutex<Vec<String>>>) {
@@ -75,20 +77,26 @@ struct Recorder {
     created: AtomicUsize,
     first_calls: Mutex<Vec<String>>,
     resolved: AtomicUsize,
-    redirected: Mutex<Vec<(String, u64)>>,
+    redirected: Mutex<Vec<(String, ExecutorAddr)>>,
 }
 
 impl ReexportsListener for Recorder {
-    fn created(&self, _dylib: &JitDylib, entries: &[(SymbolName, u64)]) {
+    fn created(&self, _dylib: &JitDylib, entries: &[(SymbolName, ExecutorAddr)]) {
         self.created.fetch_add(entries.len(), Ordering::SeqCst);
     }
-    fn first_called(&self, entry: &str, _implementation: &SymbolName) {
+    fn first_called(&self, _dylib: &JitDylib, entry: &SymbolName, _implementation: &SymbolName) {
         self.first_calls.lock().unwrap().push(entry.to_string());
     }
-    fn resolved(&self, _entry: &str, _address: u64, _elapsed: Duration) {
+    fn resolved(
+        &self,
+        _dylib: &JitDylib,
+        _entry: &SymbolName,
+        _address: ExecutorAddr,
+        _elapsed: Duration,
+    ) {
         self.resolved.fetch_add(1, Ordering::SeqCst);
     }
-    fn redirected(&self, _dylib: &JitDylib, entry: &SymbolName, address: u64) {
+    fn redirected(&self, _dylib: &JitDylib, entry: &SymbolName, address: ExecutorAddr) {
         self.redirected
             .lock()
             .unwrap()
@@ -105,7 +113,7 @@ struct Fixture {
 
 impl Fixture {
     /// The entry's address: its stub.
-    fn stub(&self, entry: &SymbolName) -> u64 {
+    fn stub(&self, entry: &SymbolName) -> ExecutorAddr {
         self.jd
             .lookup(std::slice::from_ref(entry), RequiredState::Ready)
             .unwrap()[entry]
@@ -213,7 +221,7 @@ fn racing_first_calls(session: Session, threads: usize, entries: usize) {
     let names: Vec<SymbolName> = aliases.iter().map(|(e, _)| e.clone()).collect();
     fx.jd.define(lazy_reexports(&fx.manager, aliases)).unwrap();
     let stubs = fx.jd.lookup(&names, RequiredState::Ready).unwrap();
-    let stubs: Arc<Vec<u64>> = Arc::new(names.iter().map(|n| stubs[n].address).collect());
+    let stubs: Arc<Vec<ExecutorAddr>> = Arc::new(names.iter().map(|n| stubs[n].address).collect());
     let barrier = Arc::new(Barrier::new(threads));
     let workers: Vec<_> = (0..threads)
         .map(|t| {
@@ -660,7 +668,7 @@ fn redirects_retarget_entries_and_skip_resolution() {
 }
 
 /// Defines `entry -> implementation` as a lazy reexport and returns the stub.
-fn lazy_entry(fx: &Fixture, entry: &SymbolName, implementation: &SymbolName) -> u64 {
+fn lazy_entry(fx: &Fixture, entry: &SymbolName, implementation: &SymbolName) -> ExecutorAddr {
     fx.jd
         .define(lazy_reexports(
             &fx.manager,

@@ -5,8 +5,8 @@
 #![cfg(not(lazyrt_loom))]
 
 use lazyrt::{
-    ExecutorSymbol, LazyReexportsManager, RequiredState, Runtime, Session, SymbolFlags,
-    lazy_reexports,
+    ExecutorAddr, ExecutorSymbol, LazyReexportsManager, RequiredState, Runtime, Session,
+    SymbolFlags, lazy_reexports,
 };
 
 fn resident_bytes() -> usize {
@@ -31,7 +31,7 @@ fn a_million_lazy_reexports_created_and_removed_keep_rss_flat() {
     jd.define_absolute([(
         implementation.clone(),
         ExecutorSymbol {
-            address: answer as *const () as u64,
+            address: ExecutorAddr::from_ptr(answer as *const ()),
             flags: SymbolFlags::CALLABLE,
         },
     )])
@@ -57,9 +57,10 @@ fn a_million_lazy_reexports_created_and_removed_keep_rss_flat() {
         .unwrap();
         let stubs = jd.lookup(&names, RequiredState::Ready).unwrap();
         for name in names.iter().step_by(997) {
-            // SAFETY: every entry resolves to `answer`.
-            let f: extern "C" fn(u64) -> u64 =
-                unsafe { std::mem::transmute(stubs[name].address as usize) };
+            // SAFETY: the address is a stub of this process, alive until the
+            // tracker is removed below, and every entry resolves to
+            // `answer`, an extern "C" fn(u64) -> u64.
+            let f = unsafe { stubs[name].address.to_fn::<extern "C" fn(u64) -> u64>() };
             assert_eq!(f(0), 42);
         }
         drop(stubs);

@@ -49,10 +49,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, Once};
 
 use lazyrt::{
-    Dispatcher, Error, ExecutorSymbol, FailureHandlerScope, FnUnit, JitDylib, LazyReexportsManager,
-    MaterializationResponsibility, Recovery, ReexportsListener, RequiredState, ResolveFailure,
-    ResourceTracker, Runtime, Session, SymbolFlags, SymbolName, ThreadPoolDispatcher,
-    lazy_reexports, lazy_reexports_from,
+    Dispatcher, Error, ExecutorAddr, ExecutorSymbol, FailureHandlerScope, FnUnit, JitDylib,
+    LazyReexportsManager, MaterializationResponsibility, Recovery, ReexportsListener,
+    RequiredState, ResolveFailure, ResourceTracker, Runtime, Session, SymbolFlags, SymbolName,
+    ThreadPoolDispatcher, lazy_reexports, lazy_reexports_from,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -87,15 +87,17 @@ extern "C" fn fallback(_x: u64) -> u64 {
 
 const PANIC_MESSAGE: &str = "model: deliberate panic";
 
-fn fn_addr(f: extern "C" fn(u64) -> u64) -> u64 {
-    f as *const () as u64
+fn fn_addr(f: extern "C" fn(u64) -> u64) -> ExecutorAddr {
+    ExecutorAddr::from_ptr(f as *const ())
 }
 
-fn call(address: u64, arg: u64) -> u64 {
-    // SAFETY: every address called here is a stub of an entry whose targets
-    // are KNOWN functions or `fallback` (all extern "C" fn(u64) -> u64), or a
-    // freed stub, which reaches the failure handler and jumps to `fallback`.
-    let f: extern "C" fn(u64) -> u64 = unsafe { std::mem::transmute(address as usize) };
+fn call(address: ExecutorAddr, arg: u64) -> u64 {
+    // SAFETY: every address called here is a stub of this process (runtime
+    // stubs stay mapped; freed ones are only reused) of an entry whose
+    // targets are KNOWN functions or `fallback` (all extern "C" fn(u64) ->
+    // u64), or a freed stub, which reaches the failure handler and jumps to
+    // `fallback`.
+    let f = unsafe { address.to_fn::<extern "C" fn(u64) -> u64>() };
     f(arg)
 }
 
@@ -103,8 +105,10 @@ fn runtime() -> &'static Runtime {
     Runtime::global().expect("lazyrt supports this target")
 }
 
-fn live_entry(address: u64) -> bool {
-    NonNull::new(address as usize as *mut c_void).is_some_and(|a| runtime().entry_at(a).is_some())
+fn live_entry(address: ExecutorAddr) -> bool {
+    address
+        .to_non_null::<c_void>()
+        .is_some_and(|a| runtime().entry_at(a).is_some())
 }
 
 // ---------------------------------------------------------------------------
@@ -357,7 +361,7 @@ enum Kind {
         /// The unit was materialized (the stub exists).
         created: bool,
         /// The stub address, once a lookup returned it.
-        stub: Option<u64>,
+        stub: Option<ExecutorAddr>,
         rt: EntryRt,
     },
 }
@@ -396,10 +400,10 @@ struct Counts {
 }
 
 impl ReexportsListener for Counts {
-    fn created(&self, _dylib: &JitDylib, entries: &[(SymbolName, u64)]) {
+    fn created(&self, _dylib: &JitDylib, entries: &[(SymbolName, ExecutorAddr)]) {
         self.created.fetch_add(entries.len(), Ordering::SeqCst);
     }
-    fn first_called(&self, _entry: &str, _implementation: &SymbolName) {
+    fn first_called(&self, _dylib: &JitDylib, _entry: &SymbolName, _implementation: &SymbolName) {
         self.first_called.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -425,7 +429,7 @@ struct Harness {
     /// Handles of removed JITDylibs, by slot.
     stale: Vec<Vec<usize>>,
     /// Freed stubs not reusable yet (no entry created since), with the name.
-    dead_stubs: Vec<(u64, String)>,
+    dead_stubs: Vec<(ExecutorAddr, String)>,
     _scope: FailureHandlerScope,
 }
 
@@ -640,7 +644,7 @@ impl Harness {
     }
 
     /// Records (or checks) the stub address a lookup returned for an entry.
-    fn observe_stub(&mut self, instance: usize, i: usize, address: u64) -> Check {
+    fn observe_stub(&mut self, instance: usize, i: usize, address: ExecutorAddr) -> Check {
         let Some(Def {
             kind: Kind::Entry { stub, .. },
             ..
@@ -901,7 +905,7 @@ impl Harness {
                         r.notify_emitted(&[]).unwrap();
                     }
                     Behaviour::Null => {
-                        r.notify_resolved([(symbol, 0)]).unwrap();
+                        r.notify_resolved([(symbol, ExecutorAddr::NULL)]).unwrap();
                         r.notify_emitted(&[]).unwrap();
                     }
                     Behaviour::Fail => r.fail(format!("model: compile error in {symbol}")),
@@ -1032,7 +1036,7 @@ impl Harness {
                     else {
                         unreachable!("a successful lookup leaves implementations ready");
                     };
-                    let want = k.map_or(0, |k| fn_addr(KNOWN[k]));
+                    let want = k.map_or(ExecutorAddr::NULL, |k| fn_addr(KNOWN[k]));
                     if address != want {
                         return Err(format!("{what}: {n:?} at {address:#x}, want {want:#x}"));
                     }
@@ -1061,7 +1065,7 @@ impl Harness {
         match state {
             ImplState::Ready(Some(k)) => Ok(k),
             ImplState::Ready(None) => Err(format!(
-                "failed to materialize [e{i}$impl] in JITDylib {dylib}: resolved to address 0"
+                "e{i}$impl in JITDylib {dylib} resolved to address 0"
             )),
             ImplState::Failed(msg) => Err(msg),
             ImplState::Pending => unreachable!("just materialized"),

@@ -7,16 +7,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lazyrt::{
-    ExecutorSymbol, FailureHandlerScope, FnUnit, LazyReexportsManager, LookupFlags,
+    ExecutorAddr, ExecutorSymbol, FailureHandlerScope, FnUnit, LazyReexportsManager, LookupFlags,
     MaterializationResponsibility, Recovery, RequiredState, ResolveFailure, Runtime, Session,
     SymbolFlags, lazy_reexports,
 };
 
-fn abs(address: u64) -> ExecutorSymbol {
+fn addr(value: u64) -> ExecutorAddr {
+    ExecutorAddr::new(value)
+}
+
+fn abs_at(address: ExecutorAddr) -> ExecutorSymbol {
     ExecutorSymbol {
         address,
         flags: SymbolFlags::exported_callable(),
     }
+}
+
+fn abs(address: u64) -> ExecutorSymbol {
+    abs_at(addr(address))
 }
 
 fn unit_at(name: &lazyrt::SymbolName, address: u64) -> impl lazyrt::MaterializationUnit + 'static {
@@ -25,7 +33,7 @@ fn unit_at(name: &lazyrt::SymbolName, address: u64) -> impl lazyrt::Materializat
         "fixed",
         [(name.clone(), SymbolFlags::exported_callable())],
         move |mut r: MaterializationResponsibility| {
-            r.notify_resolved([(n, address)]).unwrap();
+            r.notify_resolved([(n, addr(address))]).unwrap();
             r.notify_emitted(&[]).unwrap();
         },
     )
@@ -42,7 +50,8 @@ fn removing_a_tracker_removes_only_its_symbols() {
     assert_eq!(
         jd.lookup(std::slice::from_ref(&gone), RequiredState::Ready)
             .unwrap()[&gone]
-            .address,
+            .address
+            .value(),
         2
     );
     tracker.remove().unwrap();
@@ -55,7 +64,8 @@ fn removing_a_tracker_removes_only_its_symbols() {
     assert_eq!(
         jd.lookup(std::slice::from_ref(&kept), RequiredState::Ready)
             .unwrap()[&kept]
-            .address,
+            .address
+            .value(),
         1
     );
     // A removed explicit tracker cannot be used again; the name can be reused.
@@ -68,7 +78,8 @@ fn removing_a_tracker_removes_only_its_symbols() {
     assert_eq!(
         jd.lookup(std::slice::from_ref(&gone), RequiredState::Ready)
             .unwrap()[&gone]
-            .address,
+            .address
+            .value(),
         3
     );
 }
@@ -144,12 +155,13 @@ fn removing_what_is_being_materialized_fails_waiters_and_drops_late_results() {
     );
     // Define f anew; the old materialization's results must not clobber it.
     jd.define_absolute([(f.clone(), abs(0x2))]).unwrap();
-    late.notify_resolved([(f.clone(), 0x1)]).unwrap();
+    late.notify_resolved([(f.clone(), addr(0x1))]).unwrap();
     late.notify_emitted(&[]).unwrap();
     assert_eq!(
         jd.lookup(std::slice::from_ref(&f), RequiredState::Ready)
             .unwrap()[&f]
-            .address,
+            .address
+            .value(),
         0x2
     );
 }
@@ -181,11 +193,11 @@ fn clear_and_remove_jit_dylib() {
 struct RemovedRecorder(Mutex<Vec<(String, Vec<String>)>>);
 
 impl lazyrt::ReexportsListener for RemovedRecorder {
-    fn removed(&self, dylib: &str, entries: &[String]) {
-        self.0
-            .lock()
-            .unwrap()
-            .push((dylib.to_string(), entries.to_vec()));
+    fn removed(&self, dylib: &lazyrt::JitDylib, entries: &[lazyrt::SymbolName]) {
+        self.0.lock().unwrap().push((
+            dylib.name().to_string(),
+            entries.iter().map(|e| e.to_string()).collect(),
+        ));
     }
 }
 
@@ -206,8 +218,11 @@ fn removing_lazy_reexports_frees_their_stubs() {
     manager.set_listener(removed.clone());
     let tracker = jd.create_resource_tracker().unwrap();
     let (entry, imp) = (s.intern("seven"), s.intern("seven$impl"));
-    jd.define_absolute([(imp.clone(), abs(seven as *const () as u64))])
-        .unwrap();
+    jd.define_absolute([(
+        imp.clone(),
+        abs_at(ExecutorAddr::from_ptr(seven as *const ())),
+    )])
+    .unwrap();
     jd.define_with(
         lazy_reexports(
             &manager,
@@ -220,19 +235,16 @@ fn removing_lazy_reexports_frees_their_stubs() {
         .lookup(std::slice::from_ref(&entry), RequiredState::Ready)
         .unwrap()[&entry]
         .address;
-    // SAFETY: the entry's implementation has this signature.
-    let f: extern "C" fn(u64) -> u64 = unsafe { std::mem::transmute(stub as usize) };
+    // SAFETY: the stub is runtime code of this process (it stays mapped after
+    // its entry is freed) and the entry's implementation has this signature.
+    let f = unsafe { stub.to_fn::<extern "C" fn(u64) -> u64>() };
     assert_eq!(f(0), 7);
     let runtime = Runtime::global().unwrap();
     let id = runtime
-        .entry_at(std::ptr::NonNull::new(stub as usize as *mut _).unwrap())
+        .entry_at(stub.to_non_null().unwrap())
         .expect("a live runtime entry");
     tracker.remove().unwrap();
-    assert!(
-        runtime
-            .entry_at(std::ptr::NonNull::new(stub as usize as *mut _).unwrap())
-            .is_none()
-    );
+    assert!(runtime.entry_at(stub.to_non_null().unwrap()).is_none());
     assert_eq!(runtime.phase(id).unwrap(), lazyrt::runtime::Phase::Freed);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();

@@ -8,14 +8,18 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use lazyrt::{
-    DefinitionGenerator, Error, ExecutorSymbol, FnUnit, JitDylib, LookupFlags,
+    DefinitionGenerator, Error, ExecutorAddr, ExecutorSymbol, FnUnit, JitDylib, LookupFlags,
     MaterializationResponsibility, MaterializationUnit, RequiredState, Session, SymbolFlags,
     SymbolName, ThreadPoolDispatcher, aliases, reexports,
 };
 
+fn addr(value: u64) -> ExecutorAddr {
+    ExecutorAddr::new(value)
+}
+
 fn abs(address: u64) -> ExecutorSymbol {
     ExecutorSymbol {
-        address,
+        address: addr(address),
         flags: SymbolFlags::exported_callable(),
     }
 }
@@ -40,7 +44,7 @@ fn counting_unit(
                 names
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| (n.clone(), base + i as u64)),
+                    .map(|(i, n)| (n.clone(), addr(base + i as u64))),
             )
             .unwrap();
             r.notify_emitted(&[]).unwrap();
@@ -132,7 +136,7 @@ fn a_name_given_twice_in_one_definition_is_a_duplicate_and_defines_nothing() {
     // newcomer losing to g: the definition's slow path).
     jd.define_absolute([(g.clone(), abs(7))]).unwrap();
     let weak = ExecutorSymbol {
-        address: 8,
+        address: addr(8),
         flags: SymbolFlags::exported_callable() | SymbolFlags::WEAK,
     };
     let err = jd
@@ -149,7 +153,10 @@ fn a_name_given_twice_in_one_definition_is_a_duplicate_and_defines_nothing() {
     let found = jd
         .lookup(&[f.clone(), g.clone()], RequiredState::Ready)
         .unwrap();
-    assert_eq!((found[&f].address, found[&g].address), (20, 7));
+    assert_eq!(
+        (found[&f].address.value(), found[&g].address.value()),
+        (20, 7)
+    );
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
@@ -168,7 +175,7 @@ impl MaterializationUnit for WeakUnit {
     }
     fn materialize(self: Box<Self>, mut r: MaterializationResponsibility) {
         let symbols = r.symbols();
-        r.notify_resolved(symbols.into_iter().map(|(n, _)| (n, self.address)))
+        r.notify_resolved(symbols.into_iter().map(|(n, _)| (n, addr(self.address))))
             .unwrap();
         r.notify_emitted(&[]).unwrap();
     }
@@ -197,8 +204,8 @@ fn weak_definitions_lose_to_strong_ones() {
     let found = jd
         .lookup(&[w.clone(), x.clone()], RequiredState::Ready)
         .unwrap();
-    assert_eq!(found[&w].address, 7);
-    assert_eq!(found[&x].address, 100);
+    assert_eq!(found[&w].address.value(), 7);
+    assert_eq!(found[&x].address.value(), 100);
     // A new weak definition loses to the existing strong one.
     let late = Arc::new(Mutex::new(Vec::new()));
     jd.define(WeakUnit {
@@ -211,7 +218,8 @@ fn weak_definitions_lose_to_strong_ones() {
     assert_eq!(
         jd.lookup(std::slice::from_ref(&w), RequiredState::Ready)
             .unwrap()[&w]
-            .address,
+            .address
+            .value(),
         7
     );
 }
@@ -232,7 +240,7 @@ fn racing_lookups_materialize_once() {
                 barrier.wait();
                 let wanted = [names[t].clone(), names[63 - t].clone()];
                 let found = jd.lookup(&wanted, RequiredState::Ready).unwrap();
-                assert_eq!(found[&names[t]].address, 0x1000 + t as u64);
+                assert_eq!(found[&names[t]].address.value(), 0x1000 + t as u64);
             })
         })
         .collect();
@@ -306,10 +314,10 @@ fn responsibility_misuse_is_an_error() {
         [(f.clone(), SymbolFlags::CALLABLE)],
         move |mut r: MaterializationResponsibility| {
             let mut e = errors2.lock().unwrap();
-            e.push(r.notify_resolved([(g2, 1)]).unwrap_err().to_string());
+            e.push(r.notify_resolved([(g2, addr(1))]).unwrap_err().to_string());
             e.push(r.notify_emitted(&[]).unwrap_err().to_string());
-            r.notify_resolved([(f2.clone(), 1)]).unwrap();
-            e.push(r.notify_resolved([(f2, 2)]).unwrap_err().to_string());
+            r.notify_resolved([(f2.clone(), addr(1))]).unwrap();
+            e.push(r.notify_resolved([(f2, addr(2))]).unwrap_err().to_string());
             r.notify_emitted(&[]).unwrap();
         },
     ))
@@ -337,7 +345,7 @@ fn notify_ready_resolves_and_emits_in_one_step() {
         "h",
         [(h.clone(), SymbolFlags::CALLABLE)],
         move |mut r: MaterializationResponsibility| {
-            r.notify_resolved([(h2, 3)]).unwrap();
+            r.notify_resolved([(h2, addr(3))]).unwrap();
             r.notify_emitted(&[(jd2, f2)]).unwrap();
         },
     ))
@@ -353,13 +361,17 @@ fn notify_ready_resolves_and_emits_in_one_step() {
         move |mut r: MaterializationResponsibility| {
             let mut e = errors2.lock().unwrap();
             // Every owed symbol needs an address; a wrong call changes nothing.
-            e.push(r.notify_ready([(f2.clone(), 1)]).unwrap_err().to_string());
             e.push(
-                r.notify_ready([(f2.clone(), 1), (x2, 9)])
+                r.notify_ready([(f2.clone(), addr(1))])
                     .unwrap_err()
                     .to_string(),
             );
-            r.notify_ready([(g2, 2), (f2, 1)]).unwrap();
+            e.push(
+                r.notify_ready([(f2.clone(), addr(1)), (x2, addr(9))])
+                    .unwrap_err()
+                    .to_string(),
+            );
+            r.notify_ready([(g2, addr(2)), (f2, addr(1))]).unwrap();
         },
     ))
     .unwrap();
@@ -367,7 +379,11 @@ fn notify_ready_resolves_and_emits_in_one_step() {
         .lookup(&[h.clone(), f.clone(), g.clone()], RequiredState::Ready)
         .unwrap();
     assert_eq!(
-        (found[&h].address, found[&f].address, found[&g].address),
+        (
+            found[&h].address.value(),
+            found[&f].address.value(),
+            found[&g].address.value()
+        ),
         (3, 1, 2)
     );
     assert_eq!(
@@ -399,7 +415,7 @@ fn replace_hands_back_unrequested_symbols() {
             // Only compile what was asked for; g goes back as its own unit.
             r.replace(Box::new(counting_unit(std::slice::from_ref(&g2), 0x20, gc)))
                 .unwrap();
-            r.notify_resolved([(f2, 0x10)]).unwrap();
+            r.notify_resolved([(f2, addr(0x10))]).unwrap();
             r.notify_emitted(&[]).unwrap();
         },
     ))
@@ -407,7 +423,8 @@ fn replace_hands_back_unrequested_symbols() {
     assert_eq!(
         jd.lookup(std::slice::from_ref(&f), RequiredState::Ready)
             .unwrap()[&f]
-            .address,
+            .address
+            .value(),
         0x10
     );
     assert_eq!(*requested.lock().unwrap(), vec![f.clone()]);
@@ -419,7 +436,8 @@ fn replace_hands_back_unrequested_symbols() {
     assert_eq!(
         jd.lookup(std::slice::from_ref(&g), RequiredState::Ready)
             .unwrap()[&g]
-            .address,
+            .address
+            .value(),
         0x20
     );
     assert_eq!(g_count.load(Ordering::SeqCst), 1);
@@ -441,10 +459,10 @@ fn delegate_splits_work_across_threads() {
             let mut part = r.delegate(std::slice::from_ref(&g2)).unwrap();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(5));
-                part.notify_resolved([(g2, 2)]).unwrap();
+                part.notify_resolved([(g2, addr(2))]).unwrap();
                 part.notify_emitted(&[]).unwrap();
             });
-            r.notify_resolved([(f2, 1)]).unwrap();
+            r.notify_resolved([(f2, addr(1))]).unwrap();
             r.notify_emitted(&[]).unwrap();
         },
     ))
@@ -452,7 +470,10 @@ fn delegate_splits_work_across_threads() {
     let found = jd
         .lookup(&[f.clone(), g.clone()], RequiredState::Ready)
         .unwrap();
-    assert_eq!((found[&f].address, found[&g].address), (1, 2));
+    assert_eq!(
+        (found[&f].address.value(), found[&g].address.value()),
+        (1, 2)
+    );
 }
 
 #[test]
@@ -468,7 +489,7 @@ fn ready_waits_for_dependencies_resolved_does_not() {
         "b",
         [(b.clone(), SymbolFlags::CALLABLE)],
         move |mut r: MaterializationResponsibility| {
-            r.notify_resolved([(b2, 0xb)]).unwrap();
+            r.notify_resolved([(b2, addr(0xb))]).unwrap();
             *parked2.lock().unwrap() = Some(r);
         },
     ))
@@ -478,7 +499,7 @@ fn ready_waits_for_dependencies_resolved_does_not() {
         "a",
         [(a.clone(), SymbolFlags::CALLABLE)],
         move |mut r: MaterializationResponsibility| {
-            r.notify_resolved([(a2, 0xa)]).unwrap();
+            r.notify_resolved([(a2, addr(0xa))]).unwrap();
             r.notify_emitted(&[(jd2, b3)]).unwrap();
         },
     ))
@@ -487,13 +508,15 @@ fn ready_waits_for_dependencies_resolved_does_not() {
     assert_eq!(
         jd.lookup(std::slice::from_ref(&b), RequiredState::Resolved)
             .unwrap()[&b]
-            .address,
+            .address
+            .value(),
         0xb
     );
     assert_eq!(
         jd.lookup(std::slice::from_ref(&a), RequiredState::Resolved)
             .unwrap()[&a]
-            .address,
+            .address
+            .value(),
         0xa
     );
     let (tx, rx) = std::sync::mpsc::channel();
@@ -528,7 +551,7 @@ fn mutually_dependent_symbols_become_ready_together() {
             "cyclic",
             [(me.clone(), SymbolFlags::CALLABLE)],
             move |mut r: MaterializationResponsibility| {
-                r.notify_resolved([(me2, address)]).unwrap();
+                r.notify_resolved([(me2, addr(address))]).unwrap();
                 r.notify_emitted(&[(jd2, other2)]).unwrap();
             },
         ))
@@ -537,7 +560,10 @@ fn mutually_dependent_symbols_become_ready_together() {
     let found = jd
         .lookup(&[a.clone(), b.clone()], RequiredState::Ready)
         .unwrap();
-    assert_eq!((found[&a].address, found[&b].address), (1, 2));
+    assert_eq!(
+        (found[&a].address.value(), found[&b].address.value()),
+        (1, 2)
+    );
 }
 
 #[test]
@@ -559,7 +585,7 @@ fn a_failed_dependency_fails_its_dependents() {
         "a",
         [(a.clone(), SymbolFlags::CALLABLE)],
         move |mut r: MaterializationResponsibility| {
-            r.notify_resolved([(a2, 1)]).unwrap();
+            r.notify_resolved([(a2, addr(1))]).unwrap();
             r.notify_emitted(&[(jd2, b2)]).unwrap();
         },
     ))
@@ -597,7 +623,7 @@ fn link_order_sees_only_exported_symbols_of_other_dylibs() {
         (
             private.clone(),
             ExecutorSymbol {
-                address: 2,
+                address: addr(2),
                 flags: SymbolFlags::CALLABLE,
             },
         ),
@@ -606,11 +632,13 @@ fn link_order_sees_only_exported_symbols_of_other_dylibs() {
     main.set_link_order(vec![
         (main.clone(), LookupFlags::MatchAllSymbols),
         (lib.clone(), LookupFlags::MatchExportedSymbolsOnly),
-    ]);
+    ])
+    .unwrap();
     assert_eq!(
         main.lookup(std::slice::from_ref(&public), RequiredState::Ready)
             .unwrap()[&public]
-            .address,
+            .address
+            .value(),
         1
     );
     assert_eq!(
@@ -622,7 +650,8 @@ fn link_order_sees_only_exported_symbols_of_other_dylibs() {
     assert_eq!(
         lib.lookup(std::slice::from_ref(&private), RequiredState::Ready)
             .unwrap()[&private]
-            .address,
+            .address
+            .value(),
         2
     );
 }
@@ -656,7 +685,7 @@ fn aliases_and_reexports_resolve_to_their_targets() {
     let found = main
         .lookup(std::slice::from_ref(&reexported), RequiredState::Ready)
         .unwrap();
-    assert_eq!(found[&reexported].address, 0x77);
+    assert_eq!(found[&reexported].address.value(), 0x77);
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
@@ -685,18 +714,21 @@ fn generators_define_missing_symbols() {
     jd.add_generator(PrefixGenerator {
         prefix: "gen_",
         asked: asked.clone(),
-    });
+    })
+    .unwrap();
     let g = s.intern("gen_abc");
     assert_eq!(
         jd.lookup(std::slice::from_ref(&g), RequiredState::Ready)
             .unwrap()[&g]
-            .address,
+            .address
+            .value(),
         7
     );
     assert_eq!(
         jd.lookup(std::slice::from_ref(&g), RequiredState::Ready)
             .unwrap()[&g]
-            .address,
+            .address
+            .value(),
         7
     );
     assert_eq!(
@@ -740,7 +772,7 @@ fn symbols_removed_while_generators_run_are_not_found() {
         &tracker,
     )
     .unwrap();
-    jd.add_generator(RemovingGenerator { tracker });
+    jd.add_generator(RemovingGenerator { tracker }).unwrap();
     let err = jd
         .lookup(&[kept.clone(), made.clone()], RequiredState::Ready)
         .unwrap_err();
@@ -751,7 +783,8 @@ fn symbols_removed_while_generators_run_are_not_found() {
     assert_eq!(
         jd.lookup(std::slice::from_ref(&made), RequiredState::Ready)
             .unwrap()[&made]
-            .address,
+            .address
+            .value(),
         9
     );
 }
@@ -769,14 +802,14 @@ fn a_one_thread_pool_survives_nested_blocking_lookups() {
             [(me.clone(), SymbolFlags::CALLABLE)],
             move |mut r: MaterializationResponsibility| {
                 let below = match next {
-                    Some(next) => {
-                        jd2.lookup(std::slice::from_ref(&next), RequiredState::Ready)
-                            .unwrap()[&next]
-                            .address
-                    }
+                    Some(next) => jd2
+                        .lookup(std::slice::from_ref(&next), RequiredState::Ready)
+                        .unwrap()[&next]
+                        .address
+                        .value(),
                     None => 0,
                 };
-                r.notify_resolved([(me, below + 1)]).unwrap();
+                r.notify_resolved([(me, addr(below + 1))]).unwrap();
                 r.notify_emitted(&[]).unwrap();
             },
         ))
@@ -785,7 +818,7 @@ fn a_one_thread_pool_survives_nested_blocking_lookups() {
     let found = jd
         .lookup(&[names[0].clone()], RequiredState::Ready)
         .unwrap();
-    assert_eq!(found[&names[0]].address, names.len() as u64);
+    assert_eq!(found[&names[0]].address.value(), names.len() as u64);
 }
 
 #[test]
@@ -795,14 +828,15 @@ fn a_shared_library_generator_defines_its_allowed_symbols() {
     let libm = lazyrt::DynamicLibraryGenerator::load(std::path::Path::new("libm.so.6"))
         .unwrap()
         .with_filter(|name| name == "cos");
-    jd.add_generator(libm);
+    jd.add_generator(libm).unwrap();
     let cos = s.intern("cos");
     let address = jd
         .lookup(std::slice::from_ref(&cos), RequiredState::Ready)
         .unwrap()[&cos]
         .address;
-    // SAFETY: libm's cos has this signature.
-    let cos_fn: extern "C" fn(f64) -> f64 = unsafe { std::mem::transmute(address as usize) };
+    // SAFETY: the address is libm's cos, loaded in this process, and cos
+    // has this signature.
+    let cos_fn = unsafe { address.to_fn::<extern "C" fn(f64) -> f64>() };
     assert_eq!(cos_fn(0.0), 1.0);
     let err = jd
         .lookup(&[s.intern("sin")], RequiredState::Ready)

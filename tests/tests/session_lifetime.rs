@@ -276,7 +276,7 @@ fn ending_a_session_frees_its_stubs_and_refuses_new_work() {
         Err(Error::SessionEnded)
     ));
     assert!(matches!(
-        jd.lookup(&[f.clone()], RequiredState::Ready),
+        jd.lookup(std::slice::from_ref(&f), RequiredState::Ready),
         Err(Error::SessionEnded)
     ));
     assert!(matches!(

@@ -10,8 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use lazyrt::{
-    FnUnit, LazyReexportsManager, MaterializationResponsibility, ReexportsListener, RequiredState,
-    Session, SymbolFlags, SymbolName, ThreadPoolDispatcher, lazy_reexports,
+    ExecutorAddr, FnUnit, LazyReexportsManager, MaterializationResponsibility, ReexportsListener,
+    RequiredState, Session, SymbolFlags, SymbolName, ThreadPoolDispatcher, lazy_reexports,
 };
 
 macro_rules! implementations {
@@ -40,7 +40,12 @@ fn expected(entry: usize, x: u64) -> u64 {
 struct LookupCounter(AtomicUsize);
 
 impl ReexportsListener for LookupCounter {
-    fn first_called(&self, _entry: &str, _implementation: &SymbolName) {
+    fn first_called(
+        &self,
+        _dylib: &lazyrt::JitDylib,
+        _entry: &SymbolName,
+        _implementation: &SymbolName,
+    ) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -69,7 +74,7 @@ fn stress(session: Session, threads: usize, entries: usize) {
             move |mut r: MaterializationResponsibility| {
                 busy(Duration::from_micros(20));
                 materialized[i].fetch_add(1, Ordering::SeqCst);
-                let address = IMPLS[i % IMPLS.len()] as *const () as u64;
+                let address = ExecutorAddr::from_ptr(IMPLS[i % IMPLS.len()] as *const ());
                 r.notify_resolved([(name, address)]).unwrap();
                 r.notify_emitted(&[]).unwrap();
             },
@@ -83,7 +88,7 @@ fn stress(session: Session, threads: usize, entries: usize) {
     let names: Vec<SymbolName> = aliases.iter().map(|(n, _)| n.clone()).collect();
     jd.define(lazy_reexports(&manager, aliases)).unwrap();
     let found = jd.lookup(&names, RequiredState::Ready).unwrap();
-    let stubs: Arc<Vec<u64>> = Arc::new(names.iter().map(|n| found[n].address).collect());
+    let stubs: Arc<Vec<ExecutorAddr>> = Arc::new(names.iter().map(|n| found[n].address).collect());
     let barrier = Arc::new(Barrier::new(threads));
     let callers: Vec<_> = (0..threads)
         .map(|t| {
@@ -93,9 +98,10 @@ fn stress(session: Session, threads: usize, entries: usize) {
                 let mut wrong = 0;
                 for k in 0..stubs.len() {
                     let i = (k * (2 * t + 1) + t * 97) % stubs.len();
-                    // SAFETY: every entry resolves to an extern "C" fn(u64) -> u64.
-                    let f: extern "C" fn(u64) -> u64 =
-                        unsafe { std::mem::transmute(stubs[i] as usize) };
+                    // SAFETY: every stub is code of this process, alive while
+                    // the session lives (past these threads), and every entry
+                    // resolves to an extern "C" fn(u64) -> u64.
+                    let f = unsafe { stubs[i].to_fn::<extern "C" fn(u64) -> u64>() };
                     let x = (i as u64) << 16 | t as u64;
                     wrong += usize::from(f(x) != expected(i, x));
                 }

@@ -16,8 +16,8 @@ use std::thread;
 use std::time::Duration;
 
 use lazyrt::{
-    Error, FnUnit, JitDylib, LookupFlags, MaterializationResponsibility, RequiredState, Session,
-    SymbolFlags, SymbolMap, SymbolName,
+    Error, ExecutorAddr, FnUnit, JitDylib, LookupFlags, MaterializationResponsibility,
+    RequiredState, Session, SymbolFlags, SymbolMap, SymbolName,
 };
 
 const F: SymbolFlags = SymbolFlags::exported_callable();
@@ -36,7 +36,7 @@ fn start_lookup(
     required: RequiredState,
 ) -> mpsc::Receiver<Result<SymbolMap, Error>> {
     let (tx, rx) = mpsc::channel();
-    jd.session().lookup(
+    jd.session().unwrap().lookup(
         &[(jd.clone(), LookupFlags::MatchAllSymbols)],
         symbols.to_vec(),
         required,
@@ -52,19 +52,23 @@ fn finish(rx: &mpsc::Receiver<Result<SymbolMap, Error>>) -> Result<SymbolMap, Er
         .expect("the lookup completed (a lost waiter would hang here)")
 }
 
+fn addr(value: u64) -> ExecutorAddr {
+    ExecutorAddr::new(value)
+}
+
 /// Addresses `base + i` for `symbols`, in order.
-fn at(symbols: &[SymbolName], base: u64) -> Vec<(SymbolName, u64)> {
+fn at(symbols: &[SymbolName], base: u64) -> Vec<(SymbolName, ExecutorAddr)> {
     symbols
         .iter()
         .enumerate()
-        .map(|(i, n)| (n.clone(), base + i as u64))
+        .map(|(i, n)| (n.clone(), addr(base + i as u64)))
         .collect()
 }
 
 fn check(found: &SymbolMap, symbols: &[SymbolName], base: u64) {
     assert_eq!(found.len(), symbols.len(), "exactly the names asked for");
     for (i, n) in symbols.iter().enumerate() {
-        assert_eq!(found[n].address, base + i as u64, "{n}");
+        assert_eq!(found[n].address.value(), base + i as u64, "{n}");
     }
 }
 
@@ -122,8 +126,8 @@ fn a_lookup_naming_a_symbol_twice_is_not_taken_for_the_whole_unit() {
     ))
     .unwrap();
     assert_eq!(found.len(), 2);
-    assert_eq!(found[&a].address, 0x10);
-    assert_eq!(found[&b].address, 0x11);
+    assert_eq!(found[&a].address.value(), 0x10);
+    assert_eq!(found[&b].address.value(), 0x11);
     assert_eq!(*requested.lock().unwrap(), vec![a, b]);
 }
 
@@ -168,7 +172,7 @@ fn emitted_with_an_unready_dependency_waits_for_it() {
     // Start `dep`'s unit (its lookup only needs it resolved).
     let dep_lookup = start_lookup(&jd, std::slice::from_ref(&dep), RequiredState::Resolved);
     let mut dep_r: MaterializationResponsibility = held_rx.recv_timeout(PATIENCE).unwrap();
-    dep_r.notify_resolved([(dep.clone(), 0x99)]).unwrap();
+    dep_r.notify_resolved([(dep.clone(), addr(0x99))]).unwrap();
     finish(&dep_lookup).unwrap();
 
     let resolved = start_lookup(&jd, &syms, RequiredState::Resolved);
@@ -192,7 +196,7 @@ fn the_first_lookup_of_a_unit_emitted_with_an_unready_dependency_waits_by_name()
     let dep = s.intern("dep");
     let (held_tx, held_rx) = mpsc::channel();
     define(&jd, std::slice::from_ref(&dep), move |mut r| {
-        r.notify_resolved([(r.symbols()[0].0.clone(), 0x77)])
+        r.notify_resolved([(r.symbols()[0].0.clone(), addr(0x77))])
             .unwrap();
         held_tx.send(r).unwrap();
     });
@@ -272,7 +276,7 @@ fn a_failed_or_dropped_unit_fails_its_whole_unit_lookup() {
     define(&jd, &failing, |r| r.fail("no code for you"));
     let err = finish(&start_lookup(&jd, &failing, RequiredState::Ready)).unwrap_err();
     assert!(
-        matches!(&err, Error::MaterializationFailed { reason, .. } if reason == "no code for you"),
+        matches!(&err, Error::MaterializationFailed { source, .. } if source.to_string() == "no code for you"),
         "{err}"
     );
     let dropped = names(&s, "x", 3);
@@ -369,6 +373,6 @@ fn a_lookup_of_part_of_a_unit_waits_by_name_and_others_join_a_whole_unit_wait() 
     let all = start_lookup(&jd, &syms, RequiredState::Ready);
     go_tx.send(()).unwrap();
     let found = first.join().unwrap().unwrap();
-    assert_eq!(found[&syms[1]].address, 0x801);
+    assert_eq!(found[&syms[1]].address.value(), 0x801);
     check(&finish(&all).unwrap(), &syms, 0x800);
 }

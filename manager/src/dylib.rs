@@ -91,8 +91,8 @@ impl JitDylib {
                 }
                 Some(t) => {
                     return Err(Error::TrackerMismatch {
-                        from: t.dylib.name().to_string(),
-                        to: self.name.to_string(),
+                        from: t.dylib.name.clone(),
+                        to: self.name.clone(),
                     });
                 }
                 None => state.dylib_mut(self)?.default_tracker(),
@@ -144,7 +144,7 @@ impl JitDylib {
             .find(|(jd, _)| !jd.session.ptr_eq(&self.session))
         {
             return Err(Error::ForeignDylib {
-                dylib: other.name.to_string(),
+                dylib: other.name.clone(),
             });
         }
         let session = self.session()?;

@@ -1,5 +1,6 @@
 //! Typed errors of the session and the LazyReexportsManager. Every message
-//! names the symbols and the JITDylib involved; causes that come from
+//! names the symbols and the JITDylib involved (names are shared, not
+//! copied: an error reaches every waiting lookup); causes that come from
 //! outside (a materializer's reason, `dlopen`, the runtime) are kept as the
 //! error's [`source`](std::error::Error::source), not flattened to text.
 
@@ -27,7 +28,7 @@ pub enum Error {
         /// The missing symbols.
         symbols: Vec<SymbolName>,
         /// The JITDylibs searched, in search order.
-        searched: Vec<String>,
+        searched: Vec<Arc<str>>,
     },
     /// A strong symbol was defined twice in one JITDylib.
     #[error("duplicate definition of {symbol} in JITDylib {dylib}")]
@@ -35,7 +36,7 @@ pub enum Error {
         /// The symbol.
         symbol: SymbolName,
         /// The JITDylib's name.
-        dylib: String,
+        dylib: Arc<str>,
     },
     /// Materializing symbols failed.
     #[error("failed to materialize {} in JITDylib {dylib}: {source}", crate::symbol::name_list(.symbols))]
@@ -43,7 +44,7 @@ pub enum Error {
         /// The symbols that failed.
         symbols: Vec<SymbolName>,
         /// The JITDylib's name.
-        dylib: String,
+        dylib: Arc<str>,
         /// Why: the error (or reason) the materializer failed with.
         source: ErrorSource,
     },
@@ -54,13 +55,13 @@ pub enum Error {
         /// The symbols that were never emitted.
         symbols: Vec<SymbolName>,
         /// The JITDylib's name.
-        dylib: String,
+        dylib: Arc<str>,
     },
     /// A MaterializationResponsibility was used wrongly.
     #[error("materialization responsibility misuse in JITDylib {dylib}: {misuse}")]
     ResponsibilityMisuse {
         /// The JITDylib's name.
-        dylib: String,
+        dylib: Arc<str>,
         /// What was wrong.
         misuse: Misuse,
     },
@@ -70,32 +71,32 @@ pub enum Error {
         /// The symbol.
         symbol: SymbolName,
         /// The JITDylib's name.
-        dylib: String,
+        dylib: Arc<str>,
     },
     /// The JITDylib was removed from the session.
     #[error("JITDylib {dylib} was removed")]
     DylibRemoved {
         /// The JITDylib's name.
-        dylib: String,
+        dylib: Arc<str>,
     },
     /// A JITDylib of another session was given (in a link order, or to
     /// `remove_jit_dylib`).
     #[error("JITDylib {dylib} belongs to another session")]
     ForeignDylib {
         /// The foreign JITDylib.
-        dylib: String,
+        dylib: Arc<str>,
     },
     /// A JITDylib with that name exists already.
     #[error("a JITDylib named {dylib} exists already")]
     DuplicateDylib {
         /// The name.
-        dylib: String,
+        dylib: Arc<str>,
     },
     /// The session has made 2^32 JITDylibs (ids are never reused).
     #[error("cannot create JITDylib {dylib}: the session's JITDylib ids are used up")]
     DylibIdsExhausted {
         /// The name asked for.
-        dylib: String,
+        dylib: Arc<str>,
     },
     /// The symbol is not a lazy reexport of this manager.
     #[error("{symbol} in JITDylib {dylib} is not a lazy reexport of this manager")]
@@ -103,7 +104,7 @@ pub enum Error {
         /// The symbol.
         symbol: SymbolName,
         /// The JITDylib's name.
-        dylib: String,
+        dylib: Arc<str>,
     },
     /// A lazy reexport's implementation is another lazy entry (or the
     /// entry itself), and that entry cannot be resolved.
@@ -113,7 +114,7 @@ pub enum Error {
         /// The implementation symbol (a lazy entry).
         symbol: SymbolName,
         /// The JITDylib it was looked up in.
-        dylib: String,
+        dylib: Arc<str>,
         /// Why, from the runtime (for a cycle, the entries along it).
         source: lazyrt_runtime::RuntimeError,
     },
@@ -124,27 +125,27 @@ pub enum Error {
         /// The removed symbols lookups waited for.
         symbols: Vec<SymbolName>,
         /// The JITDylib's name.
-        dylib: String,
+        dylib: Arc<str>,
     },
     /// The resource tracker was removed (or belongs to a removed JITDylib).
     #[error("resource tracker of JITDylib {dylib} was removed")]
     TrackerRemoved {
         /// The JITDylib's name.
-        dylib: String,
+        dylib: Arc<str>,
     },
     /// Resources can only move between trackers of one JITDylib.
     #[error("cannot transfer resources from JITDylib {from} to JITDylib {to}")]
     TrackerMismatch {
         /// Source JITDylib.
-        from: String,
+        from: Arc<str>,
         /// Destination JITDylib.
-        to: String,
+        to: Arc<str>,
     },
     /// A shared library could not be loaded.
-    #[error("cannot load library {path}: {source}")]
+    #[error("cannot load library {}: {source}", .path.display())]
     Library {
         /// The path given.
-        path: String,
+        path: std::path::PathBuf,
         /// What `dlopen` said.
         source: ErrorSource,
     },
@@ -194,7 +195,7 @@ fn runtime_reason(error: &lazyrt_runtime::RuntimeError) -> std::borrow::Cow<'_, 
 }
 
 /// "JITDylib main" or "JITDylibs main, libm" (search order kept).
-fn searched_list(dylibs: &[String]) -> String {
+fn searched_list(dylibs: &[Arc<str>]) -> String {
     match dylibs {
         [] => "no JITDylib".to_string(),
         [one] => format!("JITDylib {one}"),

@@ -61,7 +61,7 @@ impl DynamicLibraryGenerator {
         use std::os::unix::ffi::OsStrExt;
         let c_path =
             std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Library {
-                path: path.display().to_string(),
+                path: path.to_path_buf(),
                 source: crate::error::source_of("the path contains a NUL byte"),
             })?;
         // SAFETY: c_path is a valid NUL-terminated string; loading a library
@@ -69,7 +69,7 @@ impl DynamicLibraryGenerator {
         let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if handle.is_null() {
             return Err(Error::Library {
-                path: path.display().to_string(),
+                path: path.to_path_buf(),
                 source: crate::error::source_of(dlerror_message()),
             });
         }

@@ -209,7 +209,7 @@ impl LazyReexportsManager {
             let (Some(id), Some(target)) = (id, address.to_non_null()) else {
                 return Err(Error::NotALazyReexport {
                     symbol: name.clone(),
-                    dylib: dylib.name().to_string(),
+                    dylib: dylib.name.clone(),
                 });
             };
             moves.push((id, target));
@@ -450,7 +450,7 @@ impl Resolve for ReexportBatch {
         let start = listener.as_ref().map(|_| Instant::now());
         let found =
             crate::lookup::lookup_one(&session, &self.source, implementation, RequiredState::Ready);
-        let source_dylib = || self.source[0].0.name().to_string();
+        let source_dylib = || self.source[0].0.name.clone();
         let error = match found {
             Ok(found) => match found.address.to_non_null::<c_void>() {
                 Some(address) => match resolve_chained(&manager, address) {

@@ -95,7 +95,8 @@ pub use {
     },
     lazyrt_runtime::{
         Entry, EntryId, EntryInfo, EntrySpec, FailureHandler, FailureHandlerScope, Recovery,
-        Resolve, ResolveError, ResolveFailure, Runtime, RuntimeError, WaitEvent, WaitObserver,
+        Resolve, ResolveError, ResolveFailure, Runtime, RuntimeError, StateSave, StateSaveVariant,
+        WaitEvent, WaitObserver,
     },
 };
 

@@ -34,7 +34,7 @@ pub(crate) fn lookup(
                 drop(state);
                 let mut missing = scan.missing;
                 missing.sort();
-                let searched = order.iter().map(|(jd, _)| jd.name().to_string()).collect();
+                let searched = order.iter().map(|(jd, _)| jd.name.clone()).collect();
                 return callback(Err(Error::SymbolsNotFound {
                     symbols: missing,
                     searched,
@@ -119,7 +119,7 @@ impl Scan {
                             .cloned()
                             .unwrap_or_else(|| Error::MaterializationFailed {
                                 symbols: vec![name.clone()],
-                                dylib: jd.name.to_string(),
+                                dylib: jd.name.clone(),
                                 source: crate::error::source_of("it failed earlier"),
                             }),
                     );

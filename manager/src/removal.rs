@@ -46,7 +46,7 @@ impl State {
         waited.sort();
         let error = Error::SymbolsRemoved {
             symbols: waited,
-            dylib: jd.name().to_string(),
+            dylib: jd.name.clone(),
         };
         for name in names {
             if self.symbols.dylib(jd.id).is_none() {

@@ -203,7 +203,7 @@ impl MaterializationResponsibility {
 
     fn misuse(&self, misuse: Misuse) -> Error {
         Error::ResponsibilityMisuse {
-            dylib: self.dylib.name.to_string(),
+            dylib: self.dylib.name.clone(),
             misuse,
         }
     }
@@ -503,7 +503,7 @@ impl MaterializationResponsibility {
                 return;
             }
             names.sort();
-            let dylib = self.dylib.name.to_string();
+            let dylib = self.dylib.name.clone();
             let error = match cause {
                 None => Error::ResponsibilityDropped {
                     symbols: names.clone(),

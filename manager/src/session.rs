@@ -149,7 +149,7 @@ impl Session {
         let mut state = self.inner.lock_live()?;
         if state.symbols.find_dylib(name).is_some() {
             return Err(Error::DuplicateDylib {
-                dylib: name.to_string(),
+                dylib: Arc::from(name),
             });
         }
         let name: Arc<str> = Arc::from(name);
@@ -180,7 +180,7 @@ impl Session {
     pub fn remove_jit_dylib(&self, dylib: &JitDylib) -> Result<(), Error> {
         if !dylib.session.ptr_eq(&self.downgrade()) {
             return Err(Error::ForeignDylib {
-                dylib: dylib.name().to_string(),
+                dylib: dylib.name.clone(),
             });
         }
         dylib.clear()?;
@@ -189,7 +189,7 @@ impl Session {
             .symbols
             .remove_dylib(dylib.id)
             .ok_or_else(|| Error::DylibRemoved {
-                dylib: dylib.name().to_string(),
+                dylib: dylib.name.clone(),
             })?;
         state.trackers.forget(removed.default_tracker());
         for t in removed.trackers() {

@@ -79,7 +79,7 @@ impl State {
         self.symbols
             .dylib_mut(jd.id)
             .ok_or_else(|| Error::DylibRemoved {
-                dylib: jd.name.to_string(),
+                dylib: jd.name.clone(),
             })
     }
 

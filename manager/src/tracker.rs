@@ -61,7 +61,7 @@ impl Trackers {
         match self.map.get(&tracker.id) {
             Some(t) if t.dylib == tracker.dylib.id => Ok(()),
             _ => Err(Error::TrackerRemoved {
-                dylib: tracker.dylib.name().to_string(),
+                dylib: tracker.dylib.name.clone(),
             }),
         }
     }
@@ -202,8 +202,8 @@ impl ResourceTracker {
     pub fn transfer_to(&self, other: &ResourceTracker) -> Result<(), Error> {
         if self.dylib != other.dylib {
             return Err(Error::TrackerMismatch {
-                from: self.dylib.name().to_string(),
-                to: other.dylib.name().to_string(),
+                from: self.dylib.name.clone(),
+                to: other.dylib.name.clone(),
             });
         }
         if self.id == other.id {

@@ -6,14 +6,12 @@
 //! an entry only records the byte offset of its name: no per-entry offset
 //! table.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use crate::Resolve;
 use crate::block::EntryRecord;
+use crate::sync::{AtomicUsize, Ordering};
 
 pub(crate) struct Batch {
-    pub(crate) resolver: Arc<dyn Resolve>,
+    pub(crate) resolver: Box<dyn Resolve>,
     /// `None`: the resolver names the entries ([`Resolve::entry_name`]).
     names: Option<NameArena>,
     /// Entries of this batch not yet retired. Changed under the allocator lock.
@@ -110,7 +108,7 @@ impl Batch {
     /// A batch of `entries` entries named by `names`, or by `resolver` when
     /// `None`.
     pub(crate) fn new(
-        resolver: Arc<dyn Resolve>,
+        resolver: Box<dyn Resolve>,
         names: Option<NameArena>,
         entries: usize,
     ) -> Self {

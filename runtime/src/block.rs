@@ -21,6 +21,8 @@
 //! code share a mapping, so `rel32` and `ldr (literal)` always reach. Blocks
 //! live as long as the process; their entries are recycled.
 
+use std::sync::Arc;
+
 use crate::arch;
 use crate::entry_state::EntryCell;
 use crate::error::RuntimeError;
@@ -45,6 +47,8 @@ pub(crate) struct EntryRecord {
 
 const _: () = assert!(size_of::<EntryRecord>() == 20 && align_of::<EntryRecord>() == 4);
 const _: () = assert!(core::mem::offset_of!(EntryRecord, state) == 0);
+// Records live in fresh anonymous (zeroed) memory: zero must read as freed.
+const _: () = assert!(EntryCell::FREED_WORD == 0);
 
 impl EntryRecord {
     /// Written at creation, read by the leader after its Acquire on `state`.
@@ -119,7 +123,7 @@ impl Block {
             return Err(RuntimeError::Memory {
                 operation: "mmap",
                 bytes: map_bytes,
-                source: std::sync::Arc::new(std::io::Error::last_os_error()),
+                source: Arc::new(std::io::Error::last_os_error()),
             });
         }
         let base = base.cast::<u8>();
@@ -162,7 +166,7 @@ impl Block {
             return Err(RuntimeError::Memory {
                 operation: "mprotect",
                 bytes: map_bytes - data_bytes,
-                source: std::sync::Arc::new(std::io::Error::last_os_error()),
+                source: Arc::new(std::io::Error::last_os_error()),
             });
         }
         Ok(block)

@@ -160,7 +160,9 @@ impl<'a> EntryCell<'a> {
         }
     }
 
-    /// The initial state word of a freshly allocated, unresolved entry.
+    /// The initial state word of a freshly allocated, unresolved entry (the
+    /// runtime gets there with [`EntryCell::reset`]; loom models start here).
+    #[cfg(lazyrt_loom)]
     pub const UNRESOLVED_WORD: u32 = UNRESOLVED;
     /// The state word of a freed (or never allocated) entry: zero, so fresh
     /// zeroed memory holds no live entries.

@@ -1,4 +1,11 @@
 //! Typed errors of the runtime API and of resolvers.
+//!
+//! Both are `Clone + Send + Sync + 'static` and keep their causes as
+//! [`std::error::Error::source`]s, so an embedder (the manager) can wrap them
+//! in its own error type and its callers can still match the variant and walk
+//! the chain.
+
+use std::sync::Arc;
 
 use crate::EntryId;
 
@@ -39,6 +46,10 @@ pub enum RuntimeError {
         name: String,
         /// Why (the failure handler's reason, as text).
         reason: String,
+        /// The resolver's own error, when that is why (a panic, a removal or
+        /// a cycle has none).
+        #[source]
+        source: Option<ResolveError>,
     },
     /// A batch listed the same entry twice.
     #[error("{entry} is listed more than once in one call")]
@@ -71,8 +82,8 @@ pub enum RuntimeError {
         operation: &'static str,
         /// How much.
         bytes: usize,
-        /// What the OS said.
-        source: std::sync::Arc<std::io::Error>,
+        /// What the OS said (shared, so the error stays `Clone`).
+        source: Arc<std::io::Error>,
     },
 }
 
@@ -85,11 +96,11 @@ impl RuntimeError {
 }
 
 /// Why a resolver could not produce an implementation address. Cheap to
-/// create from a message or from any error.
-#[derive(Debug)]
+/// create from a message or from any error; cloning shares the wrapped error.
+#[derive(Debug, Clone)]
 pub struct ResolveError {
     message: String,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ResolveError {
@@ -105,7 +116,7 @@ impl ResolveError {
     pub fn from_error(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self {
             message: error.to_string(),
-            source: Some(Box::new(error)),
+            source: Some(Arc::new(error)),
         }
     }
 
@@ -132,6 +143,26 @@ impl std::error::Error for ResolveError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn assert_wrappable<E: std::error::Error + Clone + Send + Sync + 'static>() {}
+
+    #[test]
+    fn errors_can_be_wrapped_by_an_embedder() {
+        assert_wrappable::<RuntimeError>();
+        assert_wrappable::<ResolveError>();
+    }
+
+    #[test]
+    fn resolve_error_keeps_its_source_through_clones() {
+        use std::error::Error;
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no object file");
+        let error = ResolveError::from_error(io).clone();
+        assert_eq!(error.message(), "no object file");
+        let source = error.source().expect("the wrapped error is the source");
+        assert_eq!(source.to_string(), "no object file");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        assert!(ResolveError::new("plain").source().is_none());
+    }
 
     #[test]
     fn unsupported_names_the_target_and_what_is_supported() {

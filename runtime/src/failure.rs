@@ -16,10 +16,11 @@ use std::cell::RefCell;
 use std::ffi::c_void;
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::EntryId;
 use crate::error::ResolveError;
+use crate::sync::RwLock;
 
 /// Why the call could not be resolved.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 //! Reads (the resolve path) are two acquire loads; writes happen under the
 //! runtime's allocator lock.
 
-use std::sync::atomic::{AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, Ordering};
 
 const LEAF: usize = 4096;
 

@@ -8,8 +8,10 @@
 //! through a pointer **slot**) whose slot first points at the entry's
 //! **reentry trampoline**. The first call, from any thread, lands in the
 //! hand-written reentry assembly (`asm/`), which saves every register that can
-//! carry an argument (all vector state at full width on x86-64, via XSAVEC),
-//! calls [`lazyrt_resolve_implementation`]; that asks the entry's
+//! carry an argument (on x86-64 all vector state at full width: moves of the
+//! registers in use, or XSAVEC, XSAVE or FXSAVE, whichever variant start-up
+//! chose for the CPU, see [`Runtime::state_save`]), calls
+//! [`lazyrt_resolve_implementation`]; that asks the entry's
 //! [`Resolve`]r once, however many threads race, patches the slot with one
 //! atomic store and returns; the asm restores the registers and *jumps* to the
 //! implementation (never `ret`, so shadow stacks stay balanced). Later calls
@@ -19,18 +21,23 @@
 //! - `block.rs`: memory (W^X blocks of stubs, trampolines, slots, records);
 //! - `arch/*.rs`: the machine code of stubs and trampolines per architecture;
 //! - `asm/*.S`: saving and restoring the caller's registers;
-//! - `resolve.rs`: the Rust side of the first call;
+//! - `resolve.rs`: the Rust side of the first call, and the runtime as the
+//!   host of the call path;
+//! - `call_path.rs`: what one call does (lead and resolve, or wait; publish
+//!   or fail), generic over its host so loom checks the same code;
 //! - `entry_state.rs`: the per-entry protocol (who resolves, who waits);
 //! - `wait_graph.rs`: turning resolution cycles into errors;
 //! - `failure.rs`: what a failed call does;
-//! - `runtime.rs`: the public API.
+//! - `runtime.rs` and `creation.rs`: the public API.
 //!
 //! See [`Runtime`] for an example.
 
 #![cfg_attr(lazyrt_loom, allow(dead_code, unused_imports))]
 
-pub mod entry_state;
+mod call_path;
+mod entry_state;
 mod executor_addr;
+mod state_save;
 mod sync;
 
 pub use executor_addr::ExecutorAddr;
@@ -44,6 +51,8 @@ mod batch;
 #[cfg(not(lazyrt_loom))]
 mod block;
 #[cfg(not(lazyrt_loom))]
+mod creation;
+#[cfg(not(lazyrt_loom))]
 mod error;
 #[cfg(not(lazyrt_loom))]
 mod failure;
@@ -56,11 +65,23 @@ mod runtime;
 #[cfg(not(lazyrt_loom))]
 mod wait_graph;
 
+pub use entry_state::Phase;
+pub use state_save::{StateSave, StateSaveVariant};
+
+/// The per-entry protocol and the call path over it, for the loom suite
+/// (`tests/tests/loom/`), which checks these very functions under every
+/// interleaving with a small [`CallHost`](call_path::CallHost) of its own.
+/// Exists only when built with `--cfg lazyrt_loom`; not part of the API.
+#[cfg(lazyrt_loom)]
+#[doc(hidden)]
+pub mod loom_surface {
+    pub use crate::call_path::{CallHost, Unresolved, settle};
+    pub use crate::entry_state::{CallStart, EntryCell, Finish, Free, MAX_THREAD_TOKEN, Redirect};
+}
 #[cfg(not(lazyrt_loom))]
 pub use {
     arch::ReentryInfo,
     batch::MAX_NAME_BYTES,
-    entry_state::Phase,
     error::{ResolveError, RuntimeError},
     failure::{FailureHandler, FailureHandlerScope, FailureReason, Recovery, ResolveFailure},
     resolve::lazyrt_resolve_implementation,
@@ -171,5 +192,18 @@ where
 {
     fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
         self(entry)
+    }
+}
+
+/// A shared resolver resolves as the one it shares, so a caller that keeps
+/// its own handle (`resolver.clone()`) can pass an `Arc` as it is.
+#[cfg(not(lazyrt_loom))]
+impl<R: Resolve + ?Sized> Resolve for std::sync::Arc<R> {
+    fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
+        (**self).resolve(entry)
+    }
+
+    fn entry_name(&self, tag: u64) -> Option<&str> {
+        (**self).entry_name(tag)
     }
 }

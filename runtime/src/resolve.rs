@@ -2,23 +2,24 @@
 //!
 //! The reentry asm saved the caller's argument registers and calls
 //! [`lazyrt_resolve_implementation`] with the entry's global index. From here:
-//! find the entry (two table loads, no hashing), take part in its
-//! [`EntryCell`](crate::entry_state::EntryCell) protocol — lead and run the
-//! resolver, or sleep until the leader is done — and return the address the
-//! asm must jump to. Every way out returns a real address or aborts: no
+//! find the entry (two table loads, no hashing), take part in its call
+//! protocol ([`crate::call_path`], for which the runtime is the host here:
+//! it runs the resolver, keeps failures, knows the wait-for graph) — lead
+//! and run the resolver, or sleep until the leader is done — and return the
+//! address the asm must jump to. Every way out returns a real address or aborts: no
 //! panic crosses into assembly and nothing jumps to 0.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
+use crate::batch::Batch;
 use crate::block::Block;
-use crate::entry_state::{CallStart, Finish};
+use crate::call_path::CallHost;
 use crate::failure::{FailureReason, abort_with};
 use crate::runtime::{Runtime, StoredFailure};
-use crate::sync::lock;
-use crate::wait_graph::{register_wait, thread_token};
+use crate::sync::{Ordering, lock};
+use crate::wait_graph::{WaitRecord, register_wait, thread_token};
 use crate::{EntryId, EntryInfo};
 
 /// Called by the reentry assembly with the entry's global index; returns the
@@ -51,22 +52,13 @@ fn resolve(index: u32) -> usize {
     }
 }
 
-/// Why an entry has no implementation to jump to.
-pub(crate) enum Unresolved {
-    /// Its resolver failed (now or earlier).
-    Failed(Arc<StoredFailure>),
-    /// It was freed; its name if known here.
-    Removed(Option<String>),
-    /// Resolving it needs itself: the entries along the cycle.
-    Cycle(Vec<u32>),
-}
+/// Why an entry of the runtime has no implementation to jump to.
+pub(crate) type Unresolved = crate::call_path::Unresolved<Arc<StoredFailure>>;
 
-/// Takes part in entry `index`'s first-call protocol (lead and run the
-/// resolver, or sleep until the leader is done) and returns where its calls
-/// jump, or why there is nowhere. Shared by the reentry path and
-/// [`Runtime::resolve`]. `block` and `local` locate entry `index`.
-// Inlined (with `lead`) into the reentry path: as separate functions the
-// result plumbing cost the first call about 40 instructions (callgrind).
+/// Takes part in entry `index`'s first-call protocol
+/// ([`crate::call_path::settle`]) and returns where its calls jump, or why
+/// there is nowhere. Shared by the reentry path and [`Runtime::resolve`].
+/// `block` and `local` locate entry `index`.
 #[inline(always)]
 pub(crate) fn settle(
     runtime: &Runtime,
@@ -74,106 +66,124 @@ pub(crate) fn settle(
     local: usize,
     index: u32,
 ) -> Result<usize, Unresolved> {
-    let cell = block.cell(local);
-    let me = thread_token();
-    let mut waited_since: Option<std::time::Instant> = None;
-    let outcome = loop {
-        break match cell.begin_call(me) {
-            CallStart::Resolved(address) => Ok(address),
-            CallStart::Lead => lead(runtime, block, local, index),
-            CallStart::Wait { observed, leader } => {
-                let still_leads = |entry: u32, leader: u32| {
-                    runtime
-                        .block_of(entry)
-                        .is_some_and(|(b, l)| b.cell(l).leader() == Some(leader))
-                };
-                match register_wait(me, index, leader, still_leads) {
-                    Ok(_record) => {
-                        runtime.contended_waits.fetch_add(1, Ordering::Relaxed);
-                        waited_since.get_or_insert_with(std::time::Instant::now);
-                        cell.wait(observed);
-                        continue;
-                    }
-                    Err(cycle) => Err(Unresolved::Cycle(cycle)),
-                }
-            }
-            CallStart::Failed => stored_failure(runtime, index),
-            CallStart::Removed => Err(Unresolved::Removed(None)),
-            // This thread leads the entry already: the cycle is the chain
-            // of entries it is resolving, from that one on.
-            CallStart::Cycle => Err(Unresolved::Cycle(Leading::chain_from(index))),
-        };
+    let host = RuntimeHost {
+        runtime,
+        block,
+        local,
     };
-    if let Some(since) = waited_since {
-        runtime.observe_wait(index, since.elapsed());
-    }
-    outcome
+    crate::call_path::settle(&host, block.cell(local), index)
 }
 
-/// This thread won the first call: run the resolver and publish.
-#[inline(always)]
-fn lead(runtime: &Runtime, block: &Block, local: usize, index: u32) -> Result<usize, Unresolved> {
-    let batch_id = block.record(local).batch.load(Ordering::Relaxed);
-    // SAFETY: the entry is RESOLVING and we lead it, so it cannot be retired
-    // (a free only marks it FREE_PENDING and leaves retiring to us): its
-    // batch stays in the table until we return.
-    let batch = unsafe { runtime.batches.get(batch_id) }.expect("live entry has a batch");
-    let name = batch.name(block.record(local));
-    let info = EntryInfo {
-        id: EntryId(index),
-        tag: block.record(local).tag(),
-        name,
-    };
-    let resolver = &batch.resolver;
-    let outcome = {
+/// The runtime as host of one call of the entry at `block`/`local`. The
+/// protocol only ever asks about that entry, except for the wait-for graph,
+/// which looks at other entries through `runtime`.
+struct RuntimeHost<'r> {
+    runtime: &'r Runtime,
+    block: &'r Block,
+    local: usize,
+}
+
+impl RuntimeHost<'_> {
+    /// The batch of the entry being called, which this thread leads.
+    #[inline(always)]
+    fn leading_batch(&self) -> &Batch {
+        let batch_id = self.block.record(self.local).batch.load(Ordering::Relaxed);
+        // SAFETY: the entry is RESOLVING and we lead it, so it cannot be
+        // retired (a free only marks it FREE_PENDING and leaves retiring to
+        // us): its batch stays in the table until we return.
+        unsafe { self.runtime.batches.get(batch_id) }.expect("live entry has a batch")
+    }
+}
+
+impl CallHost for RuntimeHost<'_> {
+    type Failure = Arc<StoredFailure>;
+    type Reason = FailureReason;
+    type WaitRecord = WaitRecord;
+
+    #[inline(always)]
+    fn thread_token(&self) -> u32 {
+        thread_token()
+    }
+
+    fn register_wait(&self, me: u32, entry: u32, leader: u32) -> Result<WaitRecord, Vec<u32>> {
+        let still_leads = |entry: u32, leader: u32| {
+            self.runtime
+                .block_of(entry)
+                .is_some_and(|(b, l)| b.cell(l).leader() == Some(leader))
+        };
+        register_wait(me, entry, leader, still_leads)
+    }
+
+    fn count_wait(&self, _entry: u32) {
+        self.runtime.contended_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn observe_wait(&self, entry: u32, waited: std::time::Duration) {
+        self.runtime.observe_wait(entry, waited);
+    }
+
+    // Inlined into the reentry path, as the resolver call was before the
+    // call path became generic (out of line it cost ~10 instructions per
+    // first call, callgrind).
+    #[inline(always)]
+    fn run_resolver(&self, index: u32) -> Result<usize, FailureReason> {
+        let batch = self.leading_batch();
+        let record = self.block.record(self.local);
+        let info = EntryInfo {
+            id: EntryId(index),
+            tag: record.tag(),
+            name: batch.name(record),
+        };
         let frame = Leading {
             index,
             outer: LEADING.get(),
         };
         LEADING.set(&frame);
         let _pop = PopLeading(frame.outer);
-        match catch_unwind(AssertUnwindSafe(|| resolver.resolve(&info))) {
+        match catch_unwind(AssertUnwindSafe(|| batch.resolver.resolve(&info))) {
             Ok(Ok(address)) => Ok(address.as_ptr() as usize),
             Ok(Err(error)) => Err(FailureReason::Resolver(error)),
             Err(payload) => Err(FailureReason::ResolverPanicked(panic_message(&*payload))),
         }
-    };
-    let cell = block.cell(local);
-    match outcome {
-        Ok(address) => match cell.finish(Ok(address)) {
-            Finish::Published(target) => Ok(target),
-            Finish::Removed | Finish::Failed => {
-                let name = name.to_string();
-                runtime.retire(&[index]);
-                Err(Unresolved::Removed(Some(name)))
-            }
-        },
-        Err(reason) => {
-            // Store first: waiters read it as soon as the entry is FAILED.
-            let stored = Arc::new(StoredFailure {
-                name: name.into(),
-                reason,
-            });
-            lock(&runtime.failures).insert(index, stored.clone());
-            match cell.finish(Err(())) {
-                Finish::Failed => Err(Unresolved::Failed(stored)),
-                Finish::Published(target) => {
-                    // Redirected while the resolver failed: the redirect wins.
-                    lock(&runtime.failures).remove(&index);
-                    Ok(target)
-                }
-                Finish::Removed => {
-                    lock(&runtime.failures).remove(&index);
-                    runtime.retire(&[index]);
-                    Err(Unresolved::Removed(Some(stored.name.to_string())))
-                }
-            }
-        }
+    }
+
+    fn store_failure(&self, index: u32, reason: FailureReason) -> Arc<StoredFailure> {
+        let stored = Arc::new(StoredFailure {
+            name: self
+                .leading_batch()
+                .name(self.block.record(self.local))
+                .into(),
+            reason,
+        });
+        lock(&self.runtime.failures).insert(index, stored.clone());
+        stored
+    }
+
+    fn drop_failure(&self, index: u32) {
+        lock(&self.runtime.failures).remove(&index);
+    }
+
+    fn stored_failure(&self, index: u32) -> Option<Arc<StoredFailure>> {
+        lock(&self.runtime.failures).get(&index).cloned()
+    }
+
+    fn leading_name(&self, _index: u32) -> String {
+        self.leading_batch()
+            .name(self.block.record(self.local))
+            .to_string()
+    }
+
+    fn retire(&self, index: u32) {
+        self.runtime.retire(&[index]);
+    }
+
+    fn leading_chain(&self, index: u32) -> Vec<u32> {
+        Leading::chain_from(index)
     }
 }
 
-/// One entry whose resolver this thread is running: a frame on `lead`'s
-/// stack, linked to the one it runs inside (a resolver may resolve or call
+/// One entry whose resolver this thread is running: a frame on
+/// `run_resolver`'s stack, linked to the one it runs inside (a resolver may resolve or call
 /// other entries). Costs two thread-local stores per resolution.
 struct Leading {
     index: u32,
@@ -185,7 +195,8 @@ thread_local! {
     static LEADING: Cell<*const Leading> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Unlinks the innermost frame when `lead` leaves it (also on unwind).
+/// Unlinks the innermost frame when `run_resolver` leaves it (also on
+/// unwind).
 struct PopLeading(*const Leading);
 
 impl Drop for PopLeading {
@@ -202,7 +213,7 @@ impl Leading {
         let mut frame = LEADING.get();
         while !frame.is_null() {
             // SAFETY: every linked frame lives on this thread's stack in a
-            // `lead` call that is still running (each unlinks itself before
+            // `run_resolver` call that is still running (each unlinks itself before
             // it returns or unwinds), so it is valid to read.
             let f = unsafe { &*frame };
             chain.push(f.index);
@@ -213,14 +224,6 @@ impl Leading {
             frame = f.outer;
         }
         vec![index]
-    }
-}
-
-fn stored_failure(runtime: &Runtime, index: u32) -> Result<usize, Unresolved> {
-    match lock(&runtime.failures).get(&index).cloned() {
-        Some(stored) => Err(Unresolved::Failed(stored)),
-        // Freed (and its failure dropped) between our look at the state and now.
-        None => Err(Unresolved::Removed(None)),
     }
 }
 

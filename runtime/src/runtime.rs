@@ -4,21 +4,19 @@
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use smallvec::SmallVec;
+use std::sync::Arc;
 
 use crate::allocator::Allocator;
 use crate::arch::{self, ReentryInfo};
-use crate::batch::{Batch, MAX_NAME_BYTES, NameArena};
+use crate::batch::Batch;
 use crate::block::{BLOCK_CAPACITY, BLOCK_SHIFT, Block};
 use crate::entry_state::{Free, Phase, Redirect};
 use crate::error::RuntimeError;
 use crate::failure::{FailureHandler, FailureHandlers, FailureReason};
 use crate::index_table::IndexTable;
 use crate::resolve::Unresolved;
-use crate::sync::{Ordering, lock};
-use crate::{Entry, EntryId, EntrySpec, Resolve};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering, RwLock, lock};
+use crate::{EntryId, StateSave};
 
 /// Marks a retired entry's batch field.
 const NO_BATCH: u32 = u32::MAX;
@@ -33,15 +31,16 @@ pub(crate) struct StoredFailure {
 /// finds entries by a global index.
 ///
 /// ```
-/// use std::{ffi::c_void, ptr::NonNull, sync::Arc};
+/// use std::{ffi::c_void, ptr::NonNull};
 /// use lazyrt_runtime::{EntryInfo, EntrySpec, ResolveError, Runtime};
 ///
 /// extern "C" fn forty_two() -> i32 { 42 }
 ///
 /// let runtime = Runtime::global()?;
-/// let resolver = Arc::new(|_entry: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+/// // Any `Resolve`: a closure, a struct, or an `Arc` of either.
+/// let resolver = |_entry: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
 ///     Ok(NonNull::new(forty_two as *mut c_void).unwrap())
-/// });
+/// };
 /// let entries = runtime.create_entries(resolver, [EntrySpec::new("answer", 0)])?;
 /// // SAFETY: the entry resolves to `forty_two`, which has this signature.
 /// let answer: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entries[0].address) };
@@ -59,14 +58,14 @@ pub struct Runtime {
     pub(crate) failures: Mutex<HashMap<u32, Arc<StoredFailure>>>,
     pub(crate) handlers: FailureHandlers,
     /// Calls that had to sleep because another thread was resolving.
-    pub(crate) contended_waits: std::sync::atomic::AtomicU64,
-    pub(crate) wait_observer: std::sync::RwLock<Option<WaitObserver>>,
+    pub(crate) contended_waits: AtomicU64,
+    pub(crate) wait_observer: RwLock<Option<WaitObserver>>,
     /// Every stub lies in `[stubs_from, stubs_to)` (a bound, not a list:
     /// other mappings may sit in between). Lets [`Runtime::entry_at`]
     /// answer "not a stub" without the allocator lock, which a manager asks
     /// on every first call.
-    stubs_from: std::sync::atomic::AtomicUsize,
-    stubs_to: std::sync::atomic::AtomicUsize,
+    pub(crate) stubs_from: AtomicUsize,
+    pub(crate) stubs_to: AtomicUsize,
 }
 
 /// A call that slept while another thread resolved its entry.
@@ -118,10 +117,10 @@ impl Runtime {
                     allocator: Mutex::new(Allocator::new()),
                     failures: Mutex::new(HashMap::new()),
                     handlers: FailureHandlers::new(),
-                    contended_waits: std::sync::atomic::AtomicU64::new(0),
-                    stubs_from: std::sync::atomic::AtomicUsize::new(usize::MAX),
-                    stubs_to: std::sync::atomic::AtomicUsize::new(0),
-                    wait_observer: std::sync::RwLock::new(None),
+                    contended_waits: AtomicU64::new(0),
+                    stubs_from: AtomicUsize::new(usize::MAX),
+                    stubs_to: AtomicUsize::new(0),
+                    wait_observer: RwLock::new(None),
                 })
             })
             .as_ref()
@@ -132,182 +131,13 @@ impl Runtime {
         RUNTIME.get().and_then(Option::as_ref)
     }
 
-    /// How the reentry path preserves vector state on this CPU. On x86-64
-    /// the first word names the variant (`xinuse`, `xsavec`, `xsave`,
-    /// `fxsave`), chosen once at start-up, automatically or by
-    /// `LAZYRT_X86_64_STATE_SAVE`; an override that was not honoured is
-    /// explained in parentheses.
-    pub fn state_save(&self) -> &str {
+    /// How the reentry path preserves vector state on this CPU: on x86-64
+    /// the variant (`xinuse`, `xsavec`, `xsave`, `fxsave`), chosen once at
+    /// start-up, automatically or by `LAZYRT_X86_64_STATE_SAVE` (whose fate
+    /// [`StateSave::override_note`](crate::StateSave::override_note) tells),
+    /// with its component mask and sizes. Prints as a one-line summary.
+    pub fn state_save(&self) -> &StateSave {
         &self.reentry.state_save
-    }
-
-    /// Creates one entry per spec, all resolved by `resolver`. Each entry's
-    /// address is callable at once; its first call runs `resolver` exactly
-    /// once, however many threads race. Either every entry is created or none.
-    pub fn create_entries<'n>(
-        &self,
-        resolver: Arc<dyn Resolve>,
-        specs: impl IntoIterator<Item = EntrySpec<'n>>,
-    ) -> Result<Vec<Entry>, RuntimeError> {
-        // Buffered (inline for small batches): the specs are walked twice.
-        let specs: SmallVec<[EntrySpec<'n>; 4]> = specs.into_iter().collect();
-        self.create_entries_from(resolver, specs.iter().copied())
-    }
-
-    /// [`Runtime::create_entries`] for specs that can be walked more than
-    /// once (a cloneable iterator over a collection): nothing is buffered,
-    /// so a large batch costs no transient copy of its specs. Each walk
-    /// must yield the same specs; the entries made are those of the last
-    /// walk, at most as many as the first counted.
-    ///
-    /// ```
-    /// # use std::{ffi::c_void, ptr::NonNull, sync::Arc};
-    /// # use lazyrt_runtime::{EntryInfo, EntrySpec, ResolveError, Runtime};
-    /// # extern "C" fn seven() -> i32 { 7 }
-    /// let rt = Runtime::global()?;
-    /// let resolver = Arc::new(|_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
-    ///     Ok(NonNull::new(seven as *mut c_void).unwrap())
-    /// });
-    /// let names = ["a", "b", "c"];
-    /// let entries = rt.create_entries_from(
-    ///     resolver,
-    ///     names.iter().enumerate().map(|(i, n)| EntrySpec::new(n, i as u64)),
-    /// )?;
-    /// assert_eq!(entries.len(), 3);
-    /// # Ok::<(), lazyrt_runtime::RuntimeError>(())
-    /// ```
-    pub fn create_entries_from<'n, I>(
-        &self,
-        resolver: Arc<dyn Resolve>,
-        specs: I,
-    ) -> Result<Vec<Entry>, RuntimeError>
-    where
-        I: Iterator<Item = EntrySpec<'n>> + Clone,
-    {
-        // One walk checks the names and sizes the arena, one fills it.
-        let mut n = 0usize;
-        let mut arena_bytes = 0usize;
-        for spec in specs.clone() {
-            if spec.name.len() > MAX_NAME_BYTES {
-                return Err(RuntimeError::NameTooLong {
-                    len: spec.name.len(),
-                    prefix: spec.name.chars().take(32).collect(),
-                    max: MAX_NAME_BYTES,
-                });
-            }
-            n += 1;
-            arena_bytes += NameArena::stored_len(spec.name);
-        }
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let names = NameArena::sized(arena_bytes, specs.clone().take(n).map(|s| s.name)).ok_or(
-            RuntimeError::Exhausted {
-                requested: n,
-                what: "the 4 GiB name arena of one batch",
-            },
-        )?;
-        // Offsets of the names, read back from the arena itself (so they
-        // are the arena's own boundaries whatever the last walk yields).
-        let offsets: Vec<u32> = names.offsets().collect();
-        // Tags of the last walk; a walk shorter than the first gives tag 0
-        // to the rest (every counted entry is made, so the batch's count of
-        // live entries is exact).
-        let mut tags = specs.map(|s| s.tag);
-        let fields = offsets
-            .into_iter()
-            .map(move |offset| (offset, tags.next().unwrap_or(0)));
-        self.make_entries(resolver, Some(names), n, fields)
-    }
-
-    /// Creates `count` entries tagged `0..count` whose names the resolver
-    /// gives ([`Resolve::entry_name`]) instead of the runtime keeping a copy:
-    /// for an embedder that holds the names anyway (the manager's lazy
-    /// reexports do), a batch then costs no name bytes here and no walk
-    /// over the names. Otherwise as [`Runtime::create_entries`].
-    ///
-    /// ```
-    /// # use std::{ffi::c_void, ptr::NonNull, sync::Arc};
-    /// # use lazyrt_runtime::{EntryInfo, Resolve, ResolveError, Runtime};
-    /// # extern "C" fn seven() -> i32 { 7 }
-    /// struct Named(Vec<String>);
-    /// impl Resolve for Named {
-    ///     fn resolve(&self, _: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
-    ///         Ok(NonNull::new(seven as *mut c_void).unwrap())
-    ///     }
-    ///     fn entry_name(&self, tag: u64) -> Option<&str> {
-    ///         self.0.get(tag as usize).map(String::as_str)
-    ///     }
-    /// }
-    /// let rt = Runtime::global()?;
-    /// let named = Arc::new(Named(vec!["first".into(), "second".into()]));
-    /// let entries = rt.create_entries_named_by_resolver(named, 2)?;
-    /// assert_eq!(rt.name(entries[1].id)?, "second");
-    /// # Ok::<(), lazyrt_runtime::RuntimeError>(())
-    /// ```
-    pub fn create_entries_named_by_resolver(
-        &self,
-        resolver: Arc<dyn Resolve>,
-        count: usize,
-    ) -> Result<Vec<Entry>, RuntimeError> {
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        self.make_entries(resolver, None, count, (0..count as u64).map(|tag| (0, tag)))
-    }
-
-    /// Maps the blocks `n` entries need and makes them in one batch, with
-    /// their record fields `(name offset, tag)` from `fields` (at most `n`;
-    /// fewer leaves the rest tagged 0, name offset 0).
-    fn make_entries(
-        &self,
-        resolver: Arc<dyn Resolve>,
-        names: Option<NameArena>,
-        n: usize,
-        mut fields: impl Iterator<Item = (u32, u64)>,
-    ) -> Result<Vec<Entry>, RuntimeError> {
-        let mut allocator = lock(&self.allocator);
-        let new_blocks = allocator.blocks_needed(n).ok_or(RuntimeError::Exhausted {
-            requested: n,
-            what: "the 32-bit entry index space",
-        })?;
-        for _ in 0..new_blocks {
-            let first = allocator.next_block_index();
-            let block = Block::map(first, self.reentry.reentry)?;
-            allocator.block_mapped(block.mapped_bytes());
-            allocator.code_bases.insert(block.code_base(), first);
-            // Before any stub of the block is handed out (Release: whoever
-            // holds one of its stub addresses sees the widened bounds).
-            self.stubs_from.fetch_min(block.stub(0), Ordering::Release);
-            self.stubs_to
-                .fetch_max(block.stub(BLOCK_CAPACITY - 1) + 1, Ordering::Release);
-            self.blocks.insert(first >> BLOCK_SHIFT, Box::new(block));
-        }
-        let batch_id = allocator
-            .take_batch_id(IndexTable::<Batch, 4096>::CAPACITY - 1)
-            .ok_or(RuntimeError::Exhausted {
-                requested: n,
-                what: "the batch table",
-            })?;
-        self.batches
-            .insert(batch_id, Box::new(Batch::new(resolver, names, n)));
-        let mut entries = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (name_at, tag) = fields.next().unwrap_or((0, 0));
-            let index = allocator.take_index();
-            let (block, local) = self.block_of(index).expect("allocated index has a block");
-            let record = block.record(local);
-            record.batch.store(batch_id, Ordering::Relaxed);
-            record.name.store(name_at, Ordering::Relaxed);
-            record.set_tag(tag);
-            // Publishes the fields above to whoever wins the first call.
-            block.cell(local).reset();
-            entries.push(Entry {
-                id: EntryId(index),
-                address: NonNull::new(block.stub(local) as *mut c_void).expect("stub address"),
-            });
-        }
-        Ok(entries)
     }
 
     pub(crate) fn block_of(&self, index: u32) -> Option<(&Block, usize)> {
@@ -372,13 +202,13 @@ impl Runtime {
     /// what went wrong.
     ///
     /// ```
-    /// # use std::{ffi::c_void, ptr::NonNull, sync::Arc};
+    /// # use std::{ffi::c_void, ptr::NonNull};
     /// # use lazyrt_runtime::{EntryInfo, EntrySpec, ResolveError, Runtime};
     /// extern "C" fn answer() -> u64 { 42 }
     /// let runtime = Runtime::global()?;
-    /// let resolver = Arc::new(|_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+    /// let resolver = |_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
     ///     Ok(NonNull::new(answer as *mut c_void).unwrap())
-    /// });
+    /// };
     /// let entries = runtime.create_entries(resolver, [EntrySpec::new("warm", 0)])?;
     /// // Warm the entry up ahead of its first call.
     /// let target = runtime.resolve(entries[0].id)?;
@@ -393,6 +223,10 @@ impl Runtime {
             entry,
             name,
             reason: reason.to_string(),
+            source: match reason {
+                FailureReason::Resolver(error) => Some(error.clone()),
+                _ => None,
+            },
         };
         match crate::resolve::settle(self, block, local, entry.0) {
             Ok(address) => {

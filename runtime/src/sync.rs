@@ -1,20 +1,24 @@
-//! The one place that chooses between `std` and `loom` synchronization.
+//! The one place that chooses between `std` and `loom` synchronization:
+//! every atomic, lock and wait in the runtime comes from here.
 //!
 //! Built with `--cfg lazyrt_loom`, every atomic, mutex and the futex-style
 //! wait/wake below come from loom, so the loom suite checks the real protocol
-//! code ([`crate::entry_state`]) rather than a copy. The asm's plain load of a
-//! slot cannot be modelled by loom; the stress tests cover it.
+//! code ([`crate::entry_state`], [`crate::call_path`]) rather than a copy.
+//! The asm's plain load of a slot cannot be modelled by loom; the stress
+//! tests cover it. The modules the loom build leaves out (tables, blocks,
+//! the process-wide runtime) also take their primitives from here; only
+//! [`OnceLock`] has no loom counterpart (nothing loom builds needs it).
 
 #[cfg(not(lazyrt_loom))]
 pub(crate) use std::sync::{
-    Mutex, MutexGuard,
-    atomic::{AtomicU32, AtomicUsize, Ordering},
+    Mutex, MutexGuard, OnceLock, RwLock,
+    atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 
 #[cfg(lazyrt_loom)]
 pub(crate) use loom::sync::{
-    Mutex, MutexGuard,
-    atomic::{AtomicU32, AtomicUsize, Ordering},
+    Mutex, MutexGuard, RwLock,
+    atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 
 /// Locks `mutex`, ignoring poisoning: every critical section in the runtime

@@ -9,10 +9,9 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use crate::entry_state::MAX_THREAD_TOKEN;
-use crate::sync::lock;
+use crate::sync::{Mutex, lock};
 
 struct TokenPool {
     next: u32,

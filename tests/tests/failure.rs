@@ -9,7 +9,6 @@ mod common;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 
 use common::*;
 use lazyrt_runtime::{EntryInfo, EntrySpec, Phase, Recovery, ResolveError, ResolveFailure};
@@ -69,11 +68,13 @@ fn waiters_of_a_failing_resolution_all_reach_the_handler() {
     let _serial = serial();
     let threads = 4;
     let calls = Arc::new(AtomicUsize::new(0));
+    let waits_before = contended_waits();
     let resolver = {
         let calls = calls.clone();
         Arc::new(move |_: &EntryInfo<'_>| -> Result<_, ResolveError> {
             calls.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(20));
+            // Fail only once every other thread waits for this resolution.
+            until_waiting(waits_before, threads as u64 - 1);
             Err(ResolveError::new("compile error"))
         })
     };

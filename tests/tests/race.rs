@@ -7,23 +7,51 @@
 
 mod common;
 
+use std::ffi::c_void;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::*;
-use lazyrt_runtime::{EntryId, EntrySpec};
+use lazyrt_runtime::{EntryId, EntryInfo, EntrySpec, Resolve, ResolveError};
+
+/// Resolves as the counting resolver; with `hold_first`, the resolution of
+/// tag 0 keeps its leader until some call is waiting (for any entry of the
+/// round). Every thread calls entry 0 and only entry 0's resolver blocks,
+/// so that call comes, and the round has a waited-for first call whatever
+/// the timing.
+struct HoldFirst {
+    counting: Arc<CountingResolver>,
+    hold_first: Option<u64>,
+}
+
+impl Resolve for HoldFirst {
+    fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
+        let answer = self.counting.resolve(entry);
+        if let (0, Some(waits_before)) = (entry.tag, self.hold_first) {
+            until_waiting(waits_before, 1);
+        }
+        answer
+    }
+}
 
 /// Runs `rounds` rounds of `threads` threads each calling all of `entries`
 /// fresh entries, in an order that differs per thread. Returns calls made.
-fn race(threads: usize, entries: usize, rounds: usize, delay: Duration) -> usize {
+/// `delay` widens the race windows; `hold_first` makes every round have a
+/// call that waits for its leader ([`HoldFirst`]).
+fn race(threads: usize, entries: usize, rounds: usize, delay: Duration, hold_first: bool) -> usize {
     let mut calls = 0;
     for round in 0..rounds {
         let resolver = CountingResolver::with_delay(entries, delay);
         let names: Vec<String> = (0..entries).map(|i| format!("race_{round}_{i}")).collect();
+        let held = HoldFirst {
+            counting: resolver.clone(),
+            hold_first: hold_first.then(contended_waits),
+        };
         let created = rt()
             .create_entries(
-                resolver.clone(),
+                held,
                 names
                     .iter()
                     .enumerate()
@@ -94,14 +122,15 @@ fn racing_first_calls_resolve_once_each() {
     for threads in [2, 4, 8] {
         let entries = 1024;
         let rounds = per_thread_count.div_ceil(threads * entries);
-        total += race(threads, entries, rounds, Duration::ZERO);
+        total += race(threads, entries, rounds, Duration::ZERO, false);
     }
     assert!(total >= target_calls(), "only {total} racing first calls");
     eprintln!("{total} racing first calls, every entry resolved exactly once");
 }
 
-/// A slow resolver keeps the leader busy, so the other threads really sleep
-/// in the wait path instead of arriving after the slot is patched.
+/// A slow resolver keeps the leader busy, so the other threads often sleep
+/// in the wait path instead of arriving after the slot is patched; entry
+/// 0's leader waits for a waiter ([`HoldFirst`]), so some always do.
 #[test]
 fn racing_first_calls_with_slow_resolver_wait_for_the_leader() {
     let rounds = if under_qemu() { 2 } else { 10 };
@@ -113,7 +142,7 @@ fn racing_first_calls_with_slow_resolver_wait_for_the_leader() {
     })));
     let before = rt().stats().contended_waits;
     for threads in [2, 4, 8] {
-        race(threads, 64, rounds, Duration::from_micros(50));
+        race(threads, 64, rounds, Duration::from_micros(50), true);
     }
     let waits = rt().stats().contended_waits - before;
     rt().set_wait_observer(None);

@@ -12,10 +12,9 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
-use std::time::Duration;
 
 use common::*;
-use lazyrt_runtime::{EntryId, EntryInfo, EntrySpec, ResolveError, RuntimeError};
+use lazyrt_runtime::{EntryId, EntryInfo, EntrySpec, Resolve, ResolveError, RuntimeError};
 
 type Answer = Result<NonNull<c_void>, ResolveError>;
 
@@ -51,9 +50,17 @@ fn resolving_ahead_runs_the_resolver_once_and_calls_then_jump_straight_there() {
 #[test]
 fn resolves_racing_calls_share_one_resolver_run() {
     let _serial = serial();
-    let resolver = CountingResolver::with_delay(1, Duration::from_millis(2));
+    let resolver = CountingResolver::new(1);
+    let waits_before = contended_waits();
+    let counting = resolver.clone();
+    // Answers only once the three other callers wait for this resolution.
+    let held = move |info: &EntryInfo<'_>| -> Answer {
+        let answer = counting.resolve(info);
+        until_waiting(waits_before, 3);
+        answer
+    };
     let e = rt()
-        .create_entries(resolver.clone(), [EntrySpec::new("raced", 0)])
+        .create_entries(held, [EntrySpec::new("raced", 0)])
         .unwrap()[0];
     let barrier = Barrier::new(4);
     let (id, stub) = (e.id, e.address.as_ptr() as usize);
@@ -90,6 +97,13 @@ fn a_failed_resolve_is_an_error_and_later_calls_get_the_same_failure() {
         .unwrap()[0];
     let err = rt().resolve(e.id).unwrap_err();
     assert_eq!(err.to_string(), "cannot resolve broken: no code for broken");
+    // The resolver's own error is the source, for callers that walk the chain.
+    let source = std::error::Error::source(&err).expect("the resolver's error");
+    assert!(
+        source.downcast_ref::<ResolveError>().is_some(),
+        "{source:?}"
+    );
+    assert_eq!(source.to_string(), "no code for broken");
     // No failure handler ran: the error is the report. The failure is kept.
     let (_scope, seen) = recording_scope();
     assert_eq!(call_u64(e.address, 1), FALLBACK_RESULT);

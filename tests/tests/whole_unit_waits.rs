@@ -65,6 +65,22 @@ fn at(symbols: &[SymbolName], base: u64) -> Vec<(SymbolName, ExecutorAddr)> {
         .collect()
 }
 
+/// Waits (at most [`PATIENCE`]) until some lookup waits for exactly
+/// `symbols` of `r`'s owed symbols.
+fn wait_until_requested(r: &MaterializationResponsibility, symbols: &[SymbolName]) {
+    let mut want = symbols.to_vec();
+    want.sort();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while r.requested_symbols() != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for a lookup to wait for {want:?} (requested: {:?})",
+            r.requested_symbols()
+        );
+        thread::yield_now();
+    }
+}
+
 fn check(found: &SymbolMap, symbols: &[SymbolName], base: u64) {
     assert_eq!(found.len(), symbols.len(), "exactly the names asked for");
     for (i, n) in symbols.iter().enumerate() {
@@ -253,12 +269,18 @@ fn a_delegated_part_finished_on_another_thread_completes_the_lookup() {
     define(&jd, &syms, move |mut r| {
         let part = r.delegate(&list[5..]).unwrap();
         let tail = list[5..].to_vec();
+        let (head_done, head_ready) = mpsc::channel::<()>();
         thread::spawn(move || {
             let mut part = part;
-            thread::sleep(Duration::from_millis(20));
+            // Finish the part only after the rest, while the lookup waits
+            // on it: the part (which inherited the whole-unit wait) is what
+            // completes the lookup.
+            head_ready.recv().unwrap();
+            wait_until_requested(&part, &tail);
             part.notify_ready(at(&tail, 0x305)).unwrap();
         });
         r.notify_ready(at(&list[..5], 0x300)).unwrap();
+        head_done.send(()).unwrap();
     });
     check(
         &finish(&start_lookup(&jd, &syms, RequiredState::Ready)).unwrap(),

@@ -45,7 +45,7 @@ impl SymbolTables {
         self.dylibs
             .get_mut(&jd.id)
             .ok_or_else(|| Error::DylibRemoved {
-                dylib: jd.name.to_string(),
+                dylib: jd.name.clone(),
             })
     }
 
@@ -247,6 +247,6 @@ impl SymbolTables {
 fn duplicate(name: &SymbolName, jd: &JitDylib) -> Error {
     Error::DuplicateDefinition {
         symbol: name.clone(),
-        dylib: jd.name.to_string(),
+        dylib: jd.name.clone(),
     }
 }

@@ -203,7 +203,7 @@ impl SymbolTables {
     ) -> Result<u32, Error> {
         let id = self.next_dylib;
         self.next_dylib = id.checked_add(1).ok_or_else(|| Error::DylibIdsExhausted {
-            dylib: name.to_string(),
+            dylib: name.clone(),
         })?;
         let default_tracker = default_tracker(id);
         self.dylibs.insert(

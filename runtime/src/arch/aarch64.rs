@@ -26,6 +26,7 @@
 
 use super::ReentryInfo;
 use crate::error::RuntimeError;
+use crate::state_save::{StateSave, StateSaveVariant};
 
 const HEADER_BYTES: usize = 64;
 const STUB_BYTES: usize = 8;
@@ -151,7 +152,14 @@ pub(crate) fn flush_icache(start: *const u8, len: usize) {
 pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
     Ok(ReentryInfo {
         reentry: lazyrt_aarch64_reentry as *const () as usize,
-        state_save: "x0-x8, q0-q7 (SVE state not preserved)".to_string(),
+        state_save: StateSave {
+            variant: StateSaveVariant::Aarch64,
+            mask: 0,
+            // FRAME_BYTES of asm/aarch64_sysv_reentry.S.
+            bytes: 224,
+            x87_fallback_bytes: None,
+            override_note: None,
+        },
     })
 }
 

@@ -29,7 +29,6 @@ pub(crate) use unsupported::*;
 pub struct ReentryInfo {
     /// The address every block's thunk jumps to.
     pub reentry: usize,
-    /// How the reentry saves vector state: the variant's name first, e.g.
-    /// `xinuse mask 0xe7, 2176 bytes; xsavec 2432 bytes when x87 is in use`.
-    pub state_save: String,
+    /// How the reentry saves vector state.
+    pub state_save: crate::StateSave,
 }

@@ -41,11 +41,12 @@
 //! start-up, forces a variant (so the ABI suite can run over every path); a
 //! value that is unknown, or a variant that would not keep the contract here
 //! (e.g. `fxsave` with AVX enabled), falls back to the automatic choice.
-//! `Runtime::state_save()` names the variant first and says what happened to
-//! an override.
+//! `Runtime::state_save()` reports the variant, its mask and sizes, and what
+//! happened to an override.
 
 use super::ReentryInfo;
 use crate::error::RuntimeError;
+use crate::state_save::{StateSave, StateSaveVariant};
 
 const HEADER_BYTES: usize = 64;
 const STUB_BYTES: usize = 8;
@@ -265,6 +266,15 @@ impl Variant {
         }
     }
 
+    fn public(self) -> StateSaveVariant {
+        match self {
+            Variant::Xinuse => StateSaveVariant::Xinuse,
+            Variant::Xsavec => StateSaveVariant::Xsavec,
+            Variant::Xsave => StateSaveVariant::Xsave,
+            Variant::Fxsave => StateSaveVariant::Fxsave,
+        }
+    }
+
     fn parse(s: &str) -> Option<Variant> {
         [
             Variant::Xinuse,
@@ -411,24 +421,16 @@ pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
             },
         ),
     };
-    let mut state_save = match variant {
-        Variant::Xinuse => format!(
-            "xinuse mask {mask:#x}, {} bytes; xsavec {} bytes when x87 is in use",
-            core::mem::size_of::<XinuseFrame>(),
-            layout.save_area_bytes
-        ),
-        _ => format!(
-            "{} mask {:#x}, {} bytes",
-            variant.name(),
-            layout.component_mask,
-            layout.save_area_bytes
-        ),
+    let state_save = StateSave {
+        variant: variant.public(),
+        mask: layout.component_mask,
+        bytes: match variant {
+            Variant::Xinuse => core::mem::size_of::<XinuseFrame>(),
+            _ => layout.save_area_bytes as usize,
+        },
+        x87_fallback_bytes: (variant == Variant::Xinuse).then_some(layout.save_area_bytes as usize),
+        override_note: note,
     };
-    if let Some(note) = note {
-        state_save.push_str(" (");
-        state_save.push_str(&note);
-        state_save.push(')');
-    }
     // SAFETY: called once under the runtime's init lock, before any block (and
     // so any trampoline that could run the asm reading this) exists.
     unsafe {

@@ -65,6 +65,24 @@ pub fn impl_addr(k: usize) -> NonNull<c_void> {
     addr(IMPLS[k % IMPLS.len()] as usize)
 }
 
+/// Calls so far that went to sleep waiting for another thread's resolution
+/// ([`lazyrt_runtime::RuntimeStats::contended_waits`]).
+pub fn contended_waits() -> u64 {
+    rt().stats().contended_waits
+}
+
+/// Blocks until `count` more calls than `since` (a [`contended_waits`]
+/// reading) are waiting for another thread's resolution. The runtime counts
+/// a call once, right before it first sleeps, so a resolver that calls this
+/// holds its leader until that many callers really take the waiting path,
+/// instead of hoping a sleep was long enough. Those calls must be certain
+/// to come, or this never returns.
+pub fn until_waiting(since: u64, count: u64) {
+    while contended_waits() < since + count {
+        std::thread::yield_now();
+    }
+}
+
 /// A resolver that answers `IMPLS[tag % 8]` and counts calls per tag.
 pub struct CountingResolver {
     pub calls: Vec<AtomicUsize>,

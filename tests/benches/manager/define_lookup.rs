@@ -1,0 +1,140 @@
+//! Section 3, bulk define + lookup of 100,000 reexports in a fresh child
+//! process per run: time and CPU time per reexport, heap and mapped bytes.
+
+use crate::*;
+
+pub(crate) const DEFINE_LOOKUP_TAG: &str = "define_lookup";
+
+/// Child: one bulk define + lookup of `n` reexports in this fresh process.
+pub(crate) fn child_define_lookup(n: usize) {
+    bench::pin_current_thread();
+    let clock = Clock::calibrate_for(Duration::from_millis(50));
+    let rt = Runtime::global().expect("lazyrt supports this target");
+    let s = Setup::new(Session::new());
+    let entries = s.intern_all("reexport_", n);
+    let impls = s.intern_all("impl_", n);
+    let aliases: Vec<(SymbolName, (SymbolName, SymbolFlags))> = entries
+        .iter()
+        .zip(&impls)
+        .map(|(e, i)| (e.clone(), (i.clone(), CALLABLE)))
+        .collect();
+    let alias_bytes = aliases.capacity() * size_of::<(SymbolName, (SymbolName, SymbolFlags))>();
+
+    let stats0 = rt.stats();
+    let heap0 = HeapCounters::now();
+    let cpu0 = bench::thread_cpu_ns();
+    let t0 = bench::ticks();
+    s.jd.define(lazy_reexports(&s.manager, aliases))
+        .expect("define lazy reexports");
+    let t1 = bench::ticks();
+    let found =
+        s.jd.lookup(&entries, RequiredState::Ready)
+            .expect("look up stubs");
+    let t2 = bench::ticks();
+    let cpu = cpu0
+        .zip(bench::thread_cpu_ns())
+        .map_or(f64::NAN, |(a, b)| (b - a) as f64);
+    assert_eq!(found.len(), n);
+    let stub = found[&entries[0]].address;
+    drop(found);
+    let heap = HeapCounters::now().since(heap0);
+    let stats1 = rt.stats();
+
+    let id = stub
+        .to_non_null::<c_void>()
+        .and_then(|p| rt.entry_at(p))
+        .expect("a stub is a runtime entry");
+    let name_bytes = rt.batch_name_bytes(id).expect("batch name bytes");
+    println!(
+        "{}",
+        bench::fields_line(
+            DEFINE_LOOKUP_TAG,
+            &[
+                ("n", n as f64),
+                ("define_ns", clock.ns(t1 - t0)),
+                ("lookup_ns", clock.ns(t2 - t1)),
+                ("cpu_ns", cpu),
+                ("heap_window_retained", heap.retained() as f64),
+                ("alias_bytes", alias_bytes as f64),
+                ("heap_allocated", heap.allocated as f64),
+                ("heap_allocations", heap.allocations as f64),
+                (
+                    "mapped_growth",
+                    (stats1.mapped_bytes - stats0.mapped_bytes) as f64
+                ),
+                ("runtime_name_bytes", name_bytes as f64),
+            ],
+        )
+    );
+    // End here, with everything still held: a heap profiler run on this
+    // child (`valgrind --tool=dhat`, see the module docs) then shows what
+    // the reexports keep, by allocation site, as its at-exit bytes.
+    std::process::exit(0);
+}
+
+pub(crate) fn define_lookup(report: &mut Report) {
+    let n = 100_000usize;
+    let runs: Vec<_> = (0..bench::runs())
+        .map(|_| {
+            let out = bench::in_fresh_process(&format!("{DEFINE_LOOKUP_TAG}:{n}"))
+                .expect("define/lookup child");
+            bench::parse_fields(&out, DEFINE_LOOKUP_TAG).expect("child printed its figures")
+        })
+        .collect();
+    let nf = n as f64;
+    report
+        .add(
+            "reexport_define_lookup_ns",
+            med(&runs, |r| (r["define_ns"] + r["lookup_ns"]) / nf),
+            "ns",
+        )
+        .at_most(200.0)
+        .anchor("ORC 19: 2962");
+    report
+        .add(
+            "reexport_define_lookup_cpu_ns",
+            med(&runs, |r| r["cpu_ns"] / nf),
+            "ns",
+        )
+        .anchor("thread CPU time: without preemption");
+    report.add(
+        "reexport_define_ns",
+        med(&runs, |r| r["define_ns"] / nf),
+        "ns",
+    );
+    report.add(
+        "reexport_lookup_ns",
+        med(&runs, |r| r["lookup_ns"] / nf),
+        "ns",
+    );
+    report
+        .add(
+            "reexport_heap_bytes",
+            med(&runs, |r| {
+                (r["heap_window_retained"] + r["alias_bytes"]) / nf
+            }),
+            "B/reexport",
+        )
+        .at_most(64.0)
+        .anchor("ORC 19: 408");
+    report.add(
+        "reexport_heap_runtime_name_bytes",
+        med(&runs, |r| r["runtime_name_bytes"] / nf),
+        "B/reexport",
+    );
+    report.add(
+        "reexport_heap_allocated_bytes",
+        med(&runs, |r| r["heap_allocated"] / nf),
+        "B/reexport",
+    );
+    report.add(
+        "reexport_heap_allocations",
+        med(&runs, |r| r["heap_allocations"] / nf),
+        "allocs/reexport",
+    );
+    report.add(
+        "reexport_mapped_bytes",
+        med(&runs, |r| r["mapped_growth"] / nf),
+        "B/reexport",
+    );
+}

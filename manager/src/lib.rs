@@ -51,7 +51,8 @@
 //! - `lookup.rs`: the lookup algorithm;
 //! - `queries.rs`, `waiters.rs`: lookups waiting and how symbols reach them;
 //! - `readiness.rs`: emitted -> ready, and failure propagation;
-//! - `responsibility.rs`: the MaterializationResponsibility contract;
+//! - `responsibility/`: the MaterializationResponsibility contract (and
+//!   `handoff.rs`: `replace`, `delegate`);
 //! - `tracker.rs`, `removal.rs`: resource trackers, and removing symbols;
 //! - `dylib.rs`: the `JitDylib` handle;
 //! - `unit.rs`: materialization units (custom, closures, aliases, reexports);

@@ -12,6 +12,7 @@ use std::sync::{Arc, Weak};
 
 use crate::error::Error;
 use crate::session::{Session, SessionInner};
+
 use crate::tracker::Cleanup;
 
 /// A reference to a session that does not keep it alive (what JITDylib and
@@ -39,6 +40,11 @@ impl std::fmt::Debug for WeakSession {
 }
 
 impl WeakSession {
+    /// A reference to `inner`'s session.
+    pub(crate) fn of(inner: &Arc<SessionInner>) -> Self {
+        Self(Arc::downgrade(inner))
+    }
+
     /// The session, while some [`Session`] handle still keeps it.
     pub fn upgrade(&self) -> Option<Session> {
         self.0.upgrade().map(|inner| Session { inner })
@@ -52,42 +58,6 @@ impl WeakSession {
     /// Whether both refer to the same session.
     pub(crate) fn ptr_eq(&self, other: &WeakSession) -> bool {
         Weak::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Session {
-    /// A reference that does not keep the session alive.
-    pub fn downgrade(&self) -> WeakSession {
-        WeakSession(Arc::downgrade(&self.inner))
-    }
-
-    /// Ends the session (ORC's `endSession`): lookups still waiting fail
-    /// with [`Error::SessionEnded`], units not yet materializing are
-    /// discarded, materializations still running are told (what they
-    /// report is refused with [`Error::SessionEnded`]), the dispatcher is
-    /// shut down (its threads joined), the clean-ups of everything defined
-    /// run (so every stub the session made is freed) and the JITDylibs,
-    /// their generators and link orders are dropped. Everything asked of
-    /// the session afterwards is [`Error::SessionEnded`]. Dropping the last
-    /// `Session` handle does the same; ending twice does nothing.
-    ///
-    /// ```
-    /// use lazyrt::{Error, RequiredState, Session};
-    /// let session = Session::new();
-    /// let jd = session.create_jit_dylib("main")?;
-    /// session.end();
-    /// let f = session.intern("f");
-    /// assert!(matches!(jd.lookup(&[f], RequiredState::Ready), Err(Error::SessionEnded)));
-    /// assert!(matches!(session.create_jit_dylib("other"), Err(Error::SessionEnded)));
-    /// # Ok::<(), lazyrt::Error>(())
-    /// ```
-    pub fn end(&self) {
-        self.inner.end();
-    }
-
-    /// Whether the session has ended.
-    pub fn has_ended(&self) -> bool {
-        self.inner.lock().ended
     }
 }
 

@@ -12,6 +12,7 @@ use crate::dispatcher::{Dispatcher, InPlaceDispatcher};
 use crate::dylib::JitDylib;
 use crate::error::Error;
 use crate::id_hash::IdHasher;
+use crate::lifetime::WeakSession;
 use crate::state::{Deferred, State};
 use crate::symbol::{ExecutorSymbol, SymbolName, SymbolPool};
 use crate::symbol_table::SymState;
@@ -338,6 +339,44 @@ impl Session {
         if let Some((unit, responsibility)) = inline {
             crate::dispatcher::run_task(move || unit.materialize(responsibility));
         }
+    }
+}
+
+impl Session {
+    // How a session ends is lifetime.rs's; these are its public doors.
+
+    /// A reference that does not keep the session alive.
+    pub fn downgrade(&self) -> WeakSession {
+        WeakSession::of(&self.inner)
+    }
+
+    /// Ends the session (ORC's `endSession`): lookups still waiting fail
+    /// with [`Error::SessionEnded`], units not yet materializing are
+    /// discarded, materializations still running are told (what they
+    /// report is refused with [`Error::SessionEnded`]), the dispatcher is
+    /// shut down (its threads joined), the clean-ups of everything defined
+    /// run (so every stub the session made is freed) and the JITDylibs,
+    /// their generators and link orders are dropped. Everything asked of
+    /// the session afterwards is [`Error::SessionEnded`]. Dropping the last
+    /// `Session` handle does the same; ending twice does nothing.
+    ///
+    /// ```
+    /// use lazyrt::{Error, RequiredState, Session};
+    /// let session = Session::new();
+    /// let jd = session.create_jit_dylib("main")?;
+    /// session.end();
+    /// let f = session.intern("f");
+    /// assert!(matches!(jd.lookup(&[f], RequiredState::Ready), Err(Error::SessionEnded)));
+    /// assert!(matches!(session.create_jit_dylib("other"), Err(Error::SessionEnded)));
+    /// # Ok::<(), lazyrt::Error>(())
+    /// ```
+    pub fn end(&self) {
+        self.inner.end();
+    }
+
+    /// Whether the session has ended.
+    pub fn has_ended(&self) -> bool {
+        self.inner.lock().ended
     }
 }
 

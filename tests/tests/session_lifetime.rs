@@ -36,8 +36,9 @@ fn pool_threads() -> usize {
 }
 
 /// [`pool_threads`] once it reaches `expected` (a new worker names itself
-/// when it starts, a moment after `spawn` returns); what it is after 10 s
-/// otherwise.
+/// when it starts, a moment after `spawn` returns; a joined one leaves
+/// /proc a moment after the join); what it is after 10 s otherwise, so a
+/// thread that never starts or never exits fails the check.
 fn pool_threads_reaching(expected: usize) -> usize {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -343,7 +344,13 @@ fn ending_joins_the_dispatcher_threads() {
     let weak = session.downgrade();
     drop(session);
     assert_freed(&weak, "session with a thread pool and a link order");
-    assert_eq!(pool_threads(), before, "the pool's threads were joined");
+    // A joined thread's /proc entry can outlive the join by a moment (the
+    // kernel wakes the joiner before it reaps the task; qemu-user more so).
+    assert_eq!(
+        pool_threads_reaching(before),
+        before,
+        "the pool's threads were joined"
+    );
 }
 
 /// One cycle of the soak: a session with every kind of handle the state can
@@ -378,14 +385,21 @@ fn one_session_cycle(reexports: usize, materialized: &AtomicUsize) {
 /// self-including link order, a generator holding a tracker, never-called
 /// lazy reexports, a thread pool and a removed dylib. RSS stays flat, the
 /// pool threads and live runtime entries return to where they started.
-/// `LAZYRT_LIFETIME_CYCLES` sets the count (default 10,000).
+/// `LAZYRT_LIFETIME_CYCLES` sets the count (default 10,000; 500 under
+/// `LAZYRT_QEMU`).
 #[test]
 fn ten_thousand_sessions_leave_nothing_behind() {
     let _serial = serial();
+    // Under qemu (LAZYRT_QEMU) every thread start is emulated: fewer.
+    let default = if std::env::var_os("LAZYRT_QEMU").is_some() {
+        500
+    } else {
+        10_000
+    };
     let cycles: usize = std::env::var("LAZYRT_LIFETIME_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(default);
     let warmup = (cycles / 10).max(1);
     let materialized = AtomicUsize::new(0);
     let threads_before = pool_threads();
@@ -399,7 +413,11 @@ fn ten_thousand_sessions_leave_nothing_behind() {
     }
     let rss_after = rss_bytes();
     assert_eq!(materialized.load(Ordering::Relaxed), cycles);
-    assert_eq!(pool_threads(), threads_before, "pool threads left behind");
+    assert_eq!(
+        pool_threads_reaching(threads_before),
+        threads_before,
+        "pool threads left behind"
+    );
     assert_eq!(
         live_entries(),
         entries_before,
@@ -412,6 +430,13 @@ fn ten_thousand_sessions_leave_nothing_behind() {
         rss_after / 1024,
         grown / 1024
     );
+    if std::env::var_os("LAZYRT_QEMU").is_some() {
+        eprintln!(
+            "RSS bound skipped: under qemu-user RSS is the emulator's, which keeps ~300 KiB per \
+             thread it ever started (each session here starts a pool)"
+        );
+        return;
+    }
     if std::env::var_os("LAZYRT_SANITIZER").is_some() {
         eprintln!(
             "RSS bound skipped: running under a sanitizer (its allocator holds freed memory)"

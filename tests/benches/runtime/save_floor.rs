@@ -167,9 +167,10 @@ pub(crate) fn active_save_pair(
 
 /// The cost floor the mandated register save puts under every first call:
 /// ns per XSAVEC (or XSAVE) + XRSTOR pair of the reentry path's component
-/// mask, in the XINUSE state the process is in after the first calls, plus
-/// the timer overhead the first-call figures include. Skipped (with a note)
-/// without XSAVE / OSXSAVE.
+/// mask, in the XINUSE state of the parent process (after the steady state;
+/// the first calls run in child processes), plus the timer overhead the
+/// first-call figures include. Skipped (with a note) without XSAVE /
+/// OSXSAVE.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn save_floor(rt: &Runtime, clock: &Clock, report: &mut Report) {
     use std::arch::x86_64::__cpuid_count;

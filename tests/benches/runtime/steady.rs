@@ -61,36 +61,43 @@ pub(crate) struct Steady {
 /// spoils few chunks, long enough that the timer is noise.
 pub(crate) const CHUNK: u64 = 1 << 16;
 
-/// One run = `n` calls of each side, in chunks of [`CHUNK`] calls that
-/// alternate direct / entry; the run's ns per call is the median chunk (so
-/// a chunk hit by an interrupt or a preemption does not count) and its ratio
-/// entry / direct. Returns the medians over [`bench::runs`] runs.
+/// One run after warm-up: `n` calls of each of `sides`, in chunks of
+/// [`CHUNK`] calls that take turns side by side; returns each side's ns per
+/// call of its median chunk (so a chunk hit by an interrupt or a preemption
+/// does not count).
+pub(crate) fn median_chunks(clock: &Clock, n: u64, sides: &[&dyn Fn(u64)]) -> Vec<f64> {
+    let time = |f: &dyn Fn(u64)| {
+        let start = bench::ticks();
+        f(CHUNK);
+        clock.ns(bench::ticks() - start) / CHUNK as f64
+    };
+    let chunks = (n / CHUNK).max(1);
+    let mut per_side: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
+    for _ in 0..chunks {
+        for (side, samples) in sides.iter().zip(&mut per_side) {
+            samples.push(time(*side));
+        }
+    }
+    per_side.iter_mut().map(|v| bench::median(v)).collect()
+}
+
+/// Warm-up (caches, branch predictors, frequency: `n / 4` calls of each
+/// side), then [`bench::runs`] runs of [`median_chunks`] over direct /
+/// entry; a run's ratio is entry / direct. Returns the medians over runs.
 pub(crate) fn steady_pair(
     clock: &Clock,
     n: u64,
     direct: impl Fn(u64),
     entry: impl Fn(u64),
 ) -> Steady {
-    let time = |f: &dyn Fn(u64)| {
-        let start = bench::ticks();
-        f(CHUNK);
-        clock.ns(bench::ticks() - start) / CHUNK as f64
-    };
-    // Warm-up: caches, branch predictors, frequency.
     direct(n / 4);
     entry(n / 4);
-    let chunks = (n / CHUNK).max(1);
     let (mut d, mut e, mut r) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..bench::runs() {
-        let (mut dc, mut ec) = (Vec::new(), Vec::new());
-        for _ in 0..chunks {
-            dc.push(time(&direct));
-            ec.push(time(&entry));
-        }
-        let (direct_ns, entry_ns) = (bench::median(&mut dc), bench::median(&mut ec));
-        d.push(direct_ns);
-        e.push(entry_ns);
-        r.push(entry_ns / direct_ns);
+        let m = median_chunks(clock, n, &[&direct, &entry]);
+        d.push(m[0]);
+        e.push(m[1]);
+        r.push(m[1] / m[0]);
     }
     Steady {
         direct_ns: bench::median(&mut d),
@@ -186,7 +193,42 @@ pub(crate) fn steady(rt: &Runtime, clock: &Clock, report: &mut Report) {
     add(report, "double8", s, None, "");
     created.push(e.id);
 
-    // 4096 distinct entries round-robin, each to its own implementation.
+    // glibc's PLT, bound: wrapper → `jmp f0@PLT` → `jmp *GOT` → f0, vs
+    // wrapper → `jmp g0` → g0 (same body) in the same library.
+    #[cfg(lazyrt_glibc_plt)]
+    {
+        let lib = plt_library();
+        let (plt, direct) = (lib.plt[0], lib.direct[0]);
+        assert_eq!(plt(41), 41);
+        assert_eq!(direct(41), 41);
+        let s = steady_pair(
+            clock,
+            n,
+            |n| loop_int_int(&direct, n),
+            |n| loop_int_int(&plt, n),
+        );
+        report.add("steady_ns_glibc_plt_direct", s.direct_ns, "ns");
+        report.add("steady_ns_glibc_plt", s.entry_ns, "ns");
+        report
+            .add("steady_ratio_glibc_plt", s.ratio, "x")
+            .anchor("PLT / direct, one function");
+    }
+    rt.free_entries(&created).expect("free steady entries");
+}
+
+/// The round-robin tables of one process: lazyrt entries resolved to
+/// `distinct::<K>` and those implementations; glibc's bound PLT wrappers
+/// and direct wrappers.
+struct RoundRobin {
+    direct: Box<[FnI1; DISTINCT_COUNT]>,
+    entries: Box<[FnI1; DISTINCT_COUNT]>,
+    #[cfg(lazyrt_glibc_plt)]
+    glibc_direct: Box<[FnI1; DISTINCT_COUNT]>,
+    #[cfg(lazyrt_glibc_plt)]
+    glibc_plt: Box<[FnI1; DISTINCT_COUNT]>,
+}
+
+fn round_robin_tables(rt: &Runtime) -> (RoundRobin, Vec<EntryId>) {
     let impls = distinct_fns();
     let names = Names::new("steady_rr_", DISTINCT_COUNT);
     let entries = rt
@@ -204,13 +246,118 @@ pub(crate) fn steady(rt: &Runtime, clock: &Clock, report: &mut Report) {
     }
     let mut direct_table: Box<[FnI1; DISTINCT_COUNT]> = Box::new([int_int as FnI1; DISTINCT_COUNT]);
     direct_table.copy_from_slice(impls);
-    let s = steady_pair(
-        clock,
-        n,
-        |n| loop_round_robin(&direct_table, n),
-        |n| loop_round_robin(&via_entries, n),
+    #[cfg(lazyrt_glibc_plt)]
+    let (glibc_direct, glibc_plt) = {
+        let lib = plt_library();
+        let mut d: Box<[FnI1; DISTINCT_COUNT]> = Box::new([int_int as FnI1; DISTINCT_COUNT]);
+        let mut p: Box<[FnI1; DISTINCT_COUNT]> = Box::new([int_int as FnI1; DISTINCT_COUNT]);
+        d.copy_from_slice(&lib.direct[..DISTINCT_COUNT]);
+        p.copy_from_slice(&lib.plt[..DISTINCT_COUNT]);
+        for k in 0..DISTINCT_COUNT {
+            // Binds the PLT slot.
+            assert_eq!(p[k](10), 10 + k as i32, "glibc PLT function {k}");
+            assert_eq!(d[k](10), 10 + k as i32);
+        }
+        (d, p)
+    };
+    (
+        RoundRobin {
+            direct: direct_table,
+            entries: via_entries,
+            #[cfg(lazyrt_glibc_plt)]
+            glibc_direct,
+            #[cfg(lazyrt_glibc_plt)]
+            glibc_plt,
+        },
+        ids(&entries),
+    )
+}
+
+/// Child task `rr:<n>`: one round-robin run in this fresh process: warm-up,
+/// then [`median_chunks`] over our direct / entry sides and glibc's direct
+/// / PLT sides, chunks taking turns; prints an `rr` fields line (glibc's
+/// sides NaN where there is no lazy-PLT library).
+pub(crate) fn child_round_robin(n: u64) {
+    let rt = Runtime::global().expect("lazyrt supports this target");
+    let clock = Clock::calibrate_for(std::time::Duration::from_millis(20));
+    let (t, ids) = round_robin_tables(rt);
+    let mut sides: Vec<Box<dyn Fn(u64) + '_>> = vec![
+        Box::new(|n| loop_round_robin(&t.direct, n)),
+        Box::new(|n| loop_round_robin(&t.entries, n)),
+    ];
+    #[cfg(lazyrt_glibc_plt)]
+    {
+        sides.push(Box::new(|n| loop_round_robin(&t.glibc_direct, n)));
+        sides.push(Box::new(|n| loop_round_robin(&t.glibc_plt, n)));
+    }
+    for side in &sides {
+        side(n / 4);
+    }
+    let refs: Vec<&dyn Fn(u64)> = sides.iter().map(|s| s.as_ref()).collect();
+    let m = median_chunks(&clock, n, &refs);
+    let get = |i: usize| m.get(i).copied().unwrap_or(f64::NAN);
+    println!(
+        "{}",
+        bench::fields_line(
+            "rr",
+            &[
+                ("direct", get(0)),
+                ("entry", get(1)),
+                ("glibc_direct", get(2)),
+                ("glibc_plt", get(3)),
+            ],
+        )
     );
-    add(report, "round_robin", s, None, "ORC 19: 2.06");
-    created.extend(ids(&entries));
-    rt.free_entries(&created).expect("free steady entries");
+    drop(sides);
+    rt.free_entries(&ids).expect("free round-robin entries");
+}
+
+/// Round-robin steady state over [`PROCESSES`] fresh processes (one run of
+/// [`child_round_robin`] each); every figure is the median over processes.
+pub(crate) fn round_robin(report: &mut Report) {
+    let n: u64 = if bench::quick() { 1 << 20 } else { 1 << 23 };
+    let runs: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            let out = bench::in_fresh_process(&format!("rr:{n}")).expect("round-robin child");
+            bench::parse_fields(&out, "rr").expect("child printed its round robin")
+        })
+        .collect();
+    let stat = |f: &dyn Fn(&std::collections::HashMap<String, f64>) -> f64| {
+        median_range(&runs.iter().map(f).collect::<Vec<_>>())
+    };
+    let ours = |r: &std::collections::HashMap<String, f64>| r["entry"] / r["direct"];
+    report.add(
+        "steady_ns_round_robin_direct",
+        stat(&|r| r["direct"]).0,
+        "ns",
+    );
+    report.add("steady_ns_round_robin_entry", stat(&|r| r["entry"]).0, "ns");
+    let (v, range) = stat(&ours);
+    report
+        .add("steady_ratio_round_robin", v, "x")
+        .anchor(format!("{range}; ORC 19: 2.06"));
+    #[cfg(lazyrt_glibc_plt)]
+    {
+        let theirs =
+            |r: &std::collections::HashMap<String, f64>| r["glibc_plt"] / r["glibc_direct"];
+        report.add(
+            "steady_ns_glibc_plt_round_robin_direct",
+            stat(&|r| r["glibc_direct"]).0,
+            "ns",
+        );
+        report.add(
+            "steady_ns_glibc_plt_round_robin",
+            stat(&|r| r["glibc_plt"]).0,
+            "ns",
+        );
+        let (v, range) = stat(&theirs);
+        report
+            .add("steady_ratio_glibc_plt_round_robin", v, "x")
+            .anchor(range);
+        let (v, range) = stat(&|r| ours(r) / theirs(r));
+        report
+            .add("steady_ratio_round_robin_vs_glibc", v, "x")
+            .at_most(0.7)
+            .anchor(range);
+    }
 }

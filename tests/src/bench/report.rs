@@ -198,7 +198,9 @@ impl Report {
     }
 
     /// The JSON text: `[{"name": ..., "value": ..., "unit": ...}, ...]`
-    /// (non-finite values become `null`).
+    /// (non-finite values become `null`), with `"at_most": limit` or
+    /// `"at_least": limit` on figures that have a target (for
+    /// `report.html`'s PASS / MISS).
     pub fn json(&self) -> String {
         let mut out = String::from("[\n");
         for (i, f) in self.figures.iter().enumerate() {
@@ -209,11 +211,21 @@ impl Report {
             };
             let _ = write!(
                 out,
-                "  {{\"name\": {}, \"value\": {}, \"unit\": {}}}",
+                "  {{\"name\": {}, \"value\": {}, \"unit\": {}",
                 json_string(&f.name),
                 value,
                 json_string(&f.unit)
             );
+            match f.target {
+                Some(Target::AtMost(limit)) => {
+                    let _ = write!(out, ", \"at_most\": {limit}");
+                }
+                Some(Target::AtLeast(limit)) => {
+                    let _ = write!(out, ", \"at_least\": {limit}");
+                }
+                None => {}
+            }
+            out.push('}');
             out.push_str(if i + 1 < self.figures.len() {
                 ",\n"
             } else {

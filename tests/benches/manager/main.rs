@@ -120,6 +120,7 @@ mod first_call;
 mod one_at_a_time;
 mod pool;
 mod support;
+mod versus;
 
 use std::ffi::c_void;
 use std::fmt::Write as _;
@@ -143,6 +144,7 @@ use first_call::*;
 use one_at_a_time::*;
 use pool::*;
 use support::*;
+use versus::*;
 
 fn main() {
     if let Some(task) = bench::child_task() {
@@ -196,9 +198,14 @@ fn main() {
     timed("bulk define + lookup", &mut || define_lookup(&mut report));
     timed("one at a time", &mut || one_at_a_time(&clock, &mut report));
     timed("pool speedup", &mut || pool_speedup(&mut report));
+    timed("versus ORC", &mut || versus_orc(&mut report));
     report.print_table();
     match report.write_json() {
         Ok(path) => println!("wrote {}", path.display()),
         Err(e) => eprintln!("could not write bench JSON: {e}"),
+    }
+    match bench::html::write_report() {
+        Ok(path) => println!("wrote {}", path.display()),
+        Err(e) => eprintln!("could not write the HTML report: {e}"),
     }
 }

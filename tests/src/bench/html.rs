@@ -253,10 +253,27 @@ fn ns_label(v: f64) -> String {
     }
 }
 
+/// Three significant digits: `187 ns`, `1.82 µs`, `2.14 ms`.
+fn short_ns(v: f64) -> String {
+    let (value, unit) = match v {
+        v if v >= 1e6 => (v / 1e6, "ms"),
+        v if v >= 1e3 => (v / 1e3, "µs"),
+        v => (v, "ns"),
+    };
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.decimals$} {unit}")
+}
+
 /// The CDFs of `dists` (bench, name, quantiles in ns) as one SVG.
 fn cdf_svg(dists: &[Distribution]) -> String {
-    let (w, h) = (960.0, 520.0);
-    let (left, right, top, bottom) = (70.0, 330.0, 40.0, 60.0);
+    let (w, h) = (1000.0, 520.0);
+    let (left, right, top, bottom) = (70.0, 370.0, 40.0, 60.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
     let positive = dists.iter().flat_map(|d| d.2.iter()).filter(|v| **v > 0.0);
     let lo = positive.clone().fold(f64::INFINITY, |a, b| a.min(*b));
@@ -359,7 +376,7 @@ fn cdf_svg(dists: &[Distribution]) -> String {
             ly + 4.0,
             escape(name),
             escape(bench),
-            ns_label((median * 10.0).round() / 10.0)
+            short_ns(median)
         );
     }
     s.push_str("</svg>\n");

@@ -127,7 +127,9 @@ pub(crate) fn notify_all_ns(clock: &Clock) -> f64 {
     })
 }
 
-pub(crate) fn first_calls(clock: &Clock, report: &mut Report) {
+/// Measurements 1 and 2; returns every first call of measurement 1 (all
+/// runs, ns) for the distribution when ORC is absent (see `versus.rs`).
+pub(crate) fn first_calls(clock: &Clock, report: &mut Report) -> Vec<f64> {
     let n = if bench::quick() { 1_000 } else { 10_000 };
     let runs = bench::runs();
 
@@ -217,6 +219,7 @@ pub(crate) fn first_calls(clock: &Clock, report: &mut Report) {
         "ns",
     );
     report.add("timer_overhead_ns", clock.overhead_ns(), "ns");
+    absolute.into_iter().flat_map(|r| r.samples).collect()
 }
 
 pub(crate) const FIRST_CALL_TAG: &str = "first_call";

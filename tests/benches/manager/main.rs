@@ -208,11 +208,16 @@ fn main() {
         section();
         eprintln!("{name}: {:.1?}", start.elapsed());
     };
-    timed("first calls", &mut || first_calls(&clock, &mut report));
+    let mut in_process_first_calls = Vec::new();
+    timed("first calls", &mut || {
+        in_process_first_calls = first_calls(&clock, &mut report)
+    });
     timed("bulk define + lookup", &mut || define_lookup(&mut report));
     timed("one at a time", &mut || one_at_a_time(&clock, &mut report));
     timed("pool speedup", &mut || pool_speedup(&mut report));
-    timed("versus ORC", &mut || versus_orc(&mut report));
+    timed("versus ORC", &mut || {
+        versus_orc(&mut report, &in_process_first_calls)
+    });
     report.print_table();
     match report.write_json() {
         Ok(path) => println!("wrote {}", path.display()),

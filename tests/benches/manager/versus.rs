@@ -96,10 +96,14 @@ fn add_ratio(
     ));
 }
 
-pub(crate) fn versus_orc(report: &mut Report) {
+/// Section 6. `in_process` is measurement 1's first calls, recorded as
+/// `manager_first_call_ns` when there is no ORC to compare with (with ORC,
+/// that distribution comes from the fresh processes run beside ORC's).
+pub(crate) fn versus_orc(report: &mut Report, in_process: &[f64]) {
     let start = std::time::Instant::now();
     let orcs = orc::build_all();
     if orcs.is_empty() {
+        report.distribution("manager_first_call_ns", in_process);
         println!(
             "!!! ORC comparison SKIPPED: neither llvm-config-19 nor llvm-config-22 works \
              (Debian: apt-get install llvm-19-dev llvm-22-dev); no *_vs_orc* figures"

@@ -237,13 +237,22 @@ impl Report {
     }
 
     /// Writes [`Report::json`] to `<output_dir()>/<bench>.json`, creating the
-    /// directory; returns the path.
+    /// directory, and the distributions to `<bench>.distributions.json` (or
+    /// removes that file if this report has none, so no earlier run's curves
+    /// are drawn beside this run's figures); returns the JSON's path.
     pub fn write_json(&self) -> std::io::Result<PathBuf> {
         let dir = output_dir();
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{}.json", self.bench));
         std::fs::write(&path, self.json())?;
-        if !self.distributions.is_empty() {
+        let distributions = dir.join(format!("{}.distributions.json", self.bench));
+        if self.distributions.is_empty() {
+            // No stale curves from an earlier run next to this run's figures.
+            match std::fs::remove_file(&distributions) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        } else {
             let mut out = String::from("{\n");
             for (i, (name, quantiles)) in self.distributions.iter().enumerate() {
                 let values: Vec<String> = quantiles.iter().map(|q| format!("{q}")).collect();
@@ -255,7 +264,7 @@ impl Report {
                 });
             }
             out.push_str("}\n");
-            std::fs::write(dir.join(format!("{}.distributions.json", self.bench)), out)?;
+            std::fs::write(distributions, out)?;
         }
         Ok(path)
     }

@@ -2,8 +2,8 @@
 //! manager, runtime, session, summary): draws
 //! `<target>/lazyrt-bench/report.html` and `first_calls.svg` from every
 //! bench's output, so the page is complete after a full `cargo bench`.
-//! Each bench also redraws the page when it ends (the manager bench does),
-//! so a single `--bench` run updates it too.
+//! The manager bench also redraws the page when it ends, so
+//! `--bench manager` alone updates it too.
 //!
 //! ```text
 //! cargo bench -p lazyrt-tests --bench summary   # redraw from what is there

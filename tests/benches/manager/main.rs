@@ -3,9 +3,13 @@
 //! throughput with two caller threads on a thread pool.
 //!
 //! ```text
-//! cargo bench -p lazyrt-tests --bench manager          # full (~20-30 s)
+//! cargo bench -p lazyrt-tests --bench manager          # full (~40-60 s)
 //! LAZYRT_BENCH_QUICK=1 cargo bench -p lazyrt-tests --bench manager   # smoke
 //! ```
+//!
+//! With LLVM installed, section 6 takes ~30 s of a full run and ~5 s of a
+//! quick one; the first run after an edit of `tests/orc/orc_bench.cpp` (or a
+//! fresh target directory) also builds the ORC programs, ~15-30 s.
 //!
 //! Quick mode: medians of 3 runs (the ORC ratios keep 5), 1,000 instead of
 //! 10,000 first calls (also against ORC), 2,000 instead of 10,000

@@ -253,6 +253,19 @@ fn ns_label(v: f64) -> String {
     }
 }
 
+/// What a distribution is, for the chart's legend (the raw name for
+/// unknown ones).
+fn label(bench: &str, name: &str) -> String {
+    match (bench, name) {
+        ("runtime", "first_call_ns") => "lazyrt runtime".into(),
+        (_, "manager_first_call_ns") => "lazyrt manager (reexports)".into(),
+        (_, "glibc_plt_first_call_ns") => "glibc lazy PLT".into(),
+        (_, "orc19_first_call_ns") => "LLVM 19 ORC (LazyCallThroughManager)".into(),
+        (_, "orc22_first_call_ns") => "LLVM 22 ORC (LazyReexportsManager)".into(),
+        _ => format!("{name} ({bench})"),
+    }
+}
+
 /// Three significant digits: `187 ns`, `1.82 µs`, `2.14 ms`.
 fn short_ns(v: f64) -> String {
     let (value, unit) = match v {
@@ -272,8 +285,8 @@ fn short_ns(v: f64) -> String {
 
 /// The CDFs of `dists` (bench, name, quantiles in ns) as one SVG.
 fn cdf_svg(dists: &[Distribution]) -> String {
-    let (w, h) = (1000.0, 520.0);
-    let (left, right, top, bottom) = (70.0, 370.0, 40.0, 60.0);
+    let (w, h) = (1060.0, 520.0);
+    let (left, right, top, bottom) = (70.0, 430.0, 40.0, 60.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
     let positive = dists.iter().flat_map(|d| d.2.iter()).filter(|v| **v > 0.0);
     let lo = positive.clone().fold(f64::INFINITY, |a, b| a.min(*b));
@@ -370,12 +383,11 @@ fn cdf_svg(dists: &[Distribution]) -> String {
         let lx = left + pw + 20.0;
         let _ = writeln!(
             s,
-            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{} ({}), p50 {}</text>"#,
+            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{}: p50 {}</text>"#,
             lx + 22.0,
             lx + 28.0,
             ly + 4.0,
-            escape(name),
-            escape(bench),
+            escape(&label(bench, name)),
             short_ns(median)
         );
     }

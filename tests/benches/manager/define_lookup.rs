@@ -88,8 +88,7 @@ pub(crate) fn define_lookup(report: &mut Report) {
             med(&runs, |r| (r["define_ns"] + r["lookup_ns"]) / nf),
             "ns",
         )
-        .at_most(200.0)
-        .anchor("ORC 19: 2962");
+        .anchor("ratio: reexport_define_lookup_vs_orc19");
     report
         .add(
             "reexport_define_lookup_cpu_ns",
@@ -115,8 +114,7 @@ pub(crate) fn define_lookup(report: &mut Report) {
             }),
             "B/reexport",
         )
-        .at_most(64.0)
-        .anchor("ORC 19: 408");
+        .anchor("ratio: reexport_heap_bytes_vs_orc19");
     report.add(
         "reexport_heap_runtime_name_bytes",
         med(&runs, |r| r["runtime_name_bytes"] / nf),

@@ -7,6 +7,8 @@ use crate::*;
 
 pub(crate) struct FirstCall {
     pub(crate) first: Dist,
+    /// Every first call, in ns, in call order.
+    pub(crate) samples: Vec<f64>,
     /// Heap allocations per first call.
     pub(crate) allocations: f64,
     pub(crate) second_p50: f64,
@@ -42,12 +44,13 @@ pub(crate) fn first_call_run(clock: &Clock, n: usize, impls_are: Impls) -> First
     }
     let fns = s.stubs(&entries, &impls);
     let heap = HeapCounters::now();
-    let first = Dist::of(time_calls(clock, &fns));
+    let samples = time_calls(clock, &fns);
     // time_calls allocates its sample buffer once: not per call.
     let allocations = (HeapCounters::now().since(heap).allocations - 1) as f64 / n as f64;
     let mut again = time_calls(clock, &fns);
     FirstCall {
-        first,
+        first: Dist::of(samples.clone()),
+        samples,
         allocations,
         second_p50: bench::median(&mut again),
     }
@@ -124,7 +127,9 @@ pub(crate) fn notify_all_ns(clock: &Clock) -> f64 {
     })
 }
 
-pub(crate) fn first_calls(clock: &Clock, report: &mut Report) {
+/// Measurements 1 and 2; returns every first call of measurement 1 (all
+/// runs, ns) for the distribution when ORC is absent (see `versus.rs`).
+pub(crate) fn first_calls(clock: &Clock, report: &mut Report) -> Vec<f64> {
     let n = if bench::quick() { 1_000 } else { 10_000 };
     let runs = bench::runs();
 
@@ -137,8 +142,7 @@ pub(crate) fn first_calls(clock: &Clock, report: &mut Report) {
             med(&absolute, |r| r.first.p50),
             "ns",
         )
-        .at_most(200.0)
-        .anchor("ORC 19: 1351");
+        .anchor("ratio: manager_first_call_p50_vs_orc19");
     report.add(
         "manager_first_call_p99_ns",
         med(&absolute, |r| r.first.p99),
@@ -164,8 +168,7 @@ pub(crate) fn first_calls(clock: &Clock, report: &mut Report) {
             med(&per_unit, |r| r.first.p50),
             "ns",
         )
-        .at_most(400.0)
-        .anchor("ORC 19: 3826");
+        .anchor("ratio: manager_first_call_mu_p50_vs_orc19");
     report.add(
         "manager_first_call_mu_p99_ns",
         med(&per_unit, |r| r.first.p99),
@@ -216,9 +219,12 @@ pub(crate) fn first_calls(clock: &Clock, report: &mut Report) {
         "ns",
     );
     report.add("timer_overhead_ns", clock.overhead_ns(), "ns");
+    absolute.into_iter().flat_map(|r| r.samples).collect()
 }
 
 pub(crate) const FIRST_CALL_TAG: &str = "first_call";
+/// The child's line of every first call's ns, in call order.
+pub(crate) const FIRST_CALL_SAMPLES_TAG: &str = "first_call_samples";
 
 /// Child (not used by the bench itself; for profilers): one first-call run
 /// of `n` entries, e.g.
@@ -239,4 +245,6 @@ pub(crate) fn child_first_call(n: usize, impls: Impls) {
             ],
         )
     );
+    let samples: Vec<String> = run.samples.iter().map(|v| format!("{v:.1}")).collect();
+    println!("{FIRST_CALL_SAMPLES_TAG} {}", samples.join(" "));
 }

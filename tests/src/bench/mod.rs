@@ -17,6 +17,9 @@
 //!   keeps the measuring thread on one CPU; [`fields_line`] /
 //!   [`parse_fields`] carry a child's figures back to its parent;
 //!   [`load_average`] says how busy the machine was.
+//! - [`orc`] builds and runs the LLVM ORC reference program
+//!   (`tests/orc/orc_bench.cpp`) against each installed LLVM; [`html`]
+//!   draws `report.html` and `first_calls.svg` from every bench's output.
 //!
 //! `LAZYRT_BENCH_QUICK=1` asks for a smoke run: benches consult [`quick`] and
 //! shrink their sizes; [`runs`] drops to 3.
@@ -50,6 +53,8 @@ pub fn runs() -> usize {
 }
 
 mod heap;
+pub mod html;
+pub mod orc;
 mod process;
 mod report;
 mod stats;
@@ -86,7 +91,7 @@ mod tests {
         assert_eq!(
             r.json(),
             "[\n  {\"name\": \"a\\\"b\", \"value\": 1.5, \"unit\": \"ns\"},\n  \
-             {\"name\": \"nan\", \"value\": null, \"unit\": \"x\"}\n]\n"
+             {\"name\": \"nan\", \"value\": null, \"unit\": \"x\", \"at_most\": 1}\n]\n"
         );
         assert!(r.table().contains("MISS"));
     }

@@ -198,7 +198,9 @@ impl Report {
     }
 
     /// The JSON text: `[{"name": ..., "value": ..., "unit": ...}, ...]`
-    /// (non-finite values become `null`).
+    /// (non-finite values become `null`), with `"at_most": limit` or
+    /// `"at_least": limit` on figures that have a target (for
+    /// `report.html`'s PASS / MISS).
     pub fn json(&self) -> String {
         let mut out = String::from("[\n");
         for (i, f) in self.figures.iter().enumerate() {
@@ -209,11 +211,21 @@ impl Report {
             };
             let _ = write!(
                 out,
-                "  {{\"name\": {}, \"value\": {}, \"unit\": {}}}",
+                "  {{\"name\": {}, \"value\": {}, \"unit\": {}",
                 json_string(&f.name),
                 value,
                 json_string(&f.unit)
             );
+            match f.target {
+                Some(Target::AtMost(limit)) => {
+                    let _ = write!(out, ", \"at_most\": {limit}");
+                }
+                Some(Target::AtLeast(limit)) => {
+                    let _ = write!(out, ", \"at_least\": {limit}");
+                }
+                None => {}
+            }
+            out.push('}');
             out.push_str(if i + 1 < self.figures.len() {
                 ",\n"
             } else {
@@ -225,13 +237,22 @@ impl Report {
     }
 
     /// Writes [`Report::json`] to `<output_dir()>/<bench>.json`, creating the
-    /// directory; returns the path.
+    /// directory, and the distributions to `<bench>.distributions.json` (or
+    /// removes that file if this report has none, so no earlier run's curves
+    /// are drawn beside this run's figures); returns the JSON's path.
     pub fn write_json(&self) -> std::io::Result<PathBuf> {
         let dir = output_dir();
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{}.json", self.bench));
         std::fs::write(&path, self.json())?;
-        if !self.distributions.is_empty() {
+        let distributions = dir.join(format!("{}.distributions.json", self.bench));
+        if self.distributions.is_empty() {
+            // No stale curves from an earlier run next to this run's figures.
+            match std::fs::remove_file(&distributions) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        } else {
             let mut out = String::from("{\n");
             for (i, (name, quantiles)) in self.distributions.iter().enumerate() {
                 let values: Vec<String> = quantiles.iter().map(|q| format!("{q}")).collect();
@@ -243,7 +264,7 @@ impl Report {
                 });
             }
             out.push_str("}\n");
-            std::fs::write(dir.join(format!("{}.distributions.json", self.bench)), out)?;
+            std::fs::write(distributions, out)?;
         }
         Ok(path)
     }

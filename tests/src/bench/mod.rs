@@ -1,7 +1,7 @@
 //! Measurement support shared by the lazyrt benches (`tests/benches/`).
 //!
 //! - [`ticks`] reads the time-stamp counter serialized with `lfence` on
-//!   x86-64 (elsewhere: nanoseconds from [`Instant`]); a [`Clock`] converts
+//!   x86-64 (elsewhere: nanoseconds from [`Instant`](std::time::Instant)); a [`Clock`] converts
 //!   ticks to nanoseconds and knows the cost of one [`ticks`] pair;
 //!   [`thread_cpu_ns`] is the calling thread's CPU time (what a long
 //!   interval cost without the time the thread was preempted).

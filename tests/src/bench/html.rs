@@ -425,6 +425,15 @@ pub fn write_report() -> std::io::Result<PathBuf> {
          below 1 lazyrt is faster / smaller.</p>",
         escape(&dir.display().to_string())
     );
+    let (cpu_model, cpus) = super::machine();
+    let clock = super::Clock::calibrate();
+    let _ = writeln!(
+        page,
+        "<p>Machine: {}, {cpus} CPUs online, timer overhead {:.1} ns, load average {}.</p>",
+        escape(&cpu_model),
+        clock.overhead_ns(),
+        escape(&format!("{:?}", super::load_average()))
+    );
     page.push_str("<h2>First calls</h2>\n");
     if first_calls.is_empty() {
         page.push_str("<p>No first-call distributions yet (run <code>cargo bench</code>).</p>\n");

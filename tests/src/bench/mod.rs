@@ -54,6 +54,7 @@ pub fn runs() -> usize {
 
 mod heap;
 pub mod html;
+mod machine;
 pub mod orc;
 mod process;
 mod report;
@@ -61,6 +62,7 @@ mod stats;
 mod time;
 
 pub use heap::*;
+pub use machine::*;
 pub use process::*;
 pub use report::*;
 pub use stats::*;

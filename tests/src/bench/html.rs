@@ -432,7 +432,10 @@ pub fn write_report() -> std::io::Result<PathBuf> {
         "<p>Machine: {}, {cpus} CPUs online, timer overhead {:.1} ns, load average {}.</p>",
         escape(&cpu_model),
         clock.overhead_ns(),
-        escape(&format!("{:?}", super::load_average()))
+        match super::load_average() {
+            Some([one, five, fifteen]) => format!("{one:.2} {five:.2} {fifteen:.2}"),
+            None => "unknown".to_string(),
+        }
     );
     page.push_str("<h2>First calls</h2>\n");
     if first_calls.is_empty() {

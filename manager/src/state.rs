@@ -93,7 +93,9 @@ impl State {
         symbols: Vec<(SymbolName, SymbolFlags)>,
         deferred: &mut Deferred,
     ) -> Result<(), Error> {
-        self.dylib_mut(jd)?;
+        if self.ended {
+            return Err(Error::SessionEnded);
+        }
         let nobody_waits = !self.waiters.dylib_waited(jd.id);
         let State {
             symbols: tables,

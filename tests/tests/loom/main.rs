@@ -180,14 +180,25 @@ fn call(entry: &Entry, me: u32, resolver_fails: bool) -> Outcome {
     })
 }
 
+/// A thread making one [`call`] of `entry` as thread `me`.
+fn spawn_call(entry: &Arc<Entry>, me: u32, resolver_fails: bool) -> thread::JoinHandle<Outcome> {
+    let entry = entry.clone();
+    thread::spawn(move || call(&entry, me, resolver_fails))
+}
+
+/// `entry` was freed exactly once and its slot is back on the trampoline.
+#[track_caller]
+fn assert_freed(entry: &Entry) {
+    assert_eq!(entry.retirements.load(Ordering::SeqCst), 1);
+    assert_eq!(entry.cell().phase(), Phase::Freed);
+    assert_eq!(entry.slot.load(Ordering::SeqCst), TRAMPOLINE);
+}
+
 fn first_calls(threads: u32) {
     loom::model(move || {
         let entry = Entry::new();
         let handles: Vec<_> = (1..threads)
-            .map(|me| {
-                let entry = entry.clone();
-                thread::spawn(move || call(&entry, me, false))
-            })
+            .map(|me| spawn_call(&entry, me, false))
             .collect();
         assert_eq!(call(&entry, threads, false), Outcome::Jump(IMPLEMENTATION));
         for h in handles {
@@ -210,12 +221,7 @@ fn three_threads_first_call_one_entry() {
     builder.preemption_bound = Some(3);
     builder.check(|| {
         let entry = Entry::new();
-        let handles: Vec<_> = (1..3)
-            .map(|me| {
-                let entry = entry.clone();
-                thread::spawn(move || call(&entry, me, false))
-            })
-            .collect();
+        let handles: Vec<_> = (1..3).map(|me| spawn_call(&entry, me, false)).collect();
         assert_eq!(call(&entry, 3, false), Outcome::Jump(IMPLEMENTATION));
         for h in handles {
             assert_eq!(h.join().unwrap(), Outcome::Jump(IMPLEMENTATION));
@@ -228,10 +234,7 @@ fn three_threads_first_call_one_entry() {
 fn first_call_racing_redirect() {
     loom::model(|| {
         let entry = Entry::new();
-        let caller = {
-            let entry = entry.clone();
-            thread::spawn(move || call(&entry, 1, false))
-        };
+        let caller = spawn_call(&entry, 1, false);
         assert_eq!(
             entry.redirect(REDIRECTED),
             Redirect::Done { was_failed: false }
@@ -253,10 +256,7 @@ fn first_call_racing_redirect() {
 fn first_call_racing_removal() {
     loom::model(|| {
         let entry = Entry::new();
-        let caller = {
-            let entry = entry.clone();
-            thread::spawn(move || call(&entry, 1, false))
-        };
+        let caller = spawn_call(&entry, 1, false);
         if let Free::Retire { was_failed } = entry.free() {
             assert!(!was_failed);
         }
@@ -267,9 +267,7 @@ fn first_call_racing_removal() {
         );
         // Exactly one party gives the entry back, and it ends freed with its
         // slot back on the trampoline.
-        assert_eq!(entry.retirements.load(Ordering::SeqCst), 1);
-        assert_eq!(entry.cell().phase(), Phase::Freed);
-        assert_eq!(entry.slot.load(Ordering::SeqCst), TRAMPOLINE);
+        assert_freed(&entry);
         assert_eq!(entry.cell().free(), Free::AlreadyFreed);
     });
 }
@@ -278,10 +276,7 @@ fn first_call_racing_removal() {
 fn failing_resolution_with_waiters() {
     loom::model(|| {
         let entry = Entry::new();
-        let waiter = {
-            let entry = entry.clone();
-            thread::spawn(move || call(&entry, 1, true))
-        };
+        let waiter = spawn_call(&entry, 1, true);
         assert_eq!(call(&entry, 2, true), Outcome::Failed);
         assert_eq!(waiter.join().unwrap(), Outcome::Failed);
         assert_eq!(entry.resolutions.load(Ordering::SeqCst), 1);
@@ -298,10 +293,7 @@ fn redirect_racing_removal_and_a_call() {
     builder.preemption_bound = Some(3);
     builder.check(|| {
         let entry = Entry::new();
-        let caller = {
-            let entry = entry.clone();
-            thread::spawn(move || call(&entry, 1, false))
-        };
+        let caller = spawn_call(&entry, 1, false);
         let remover = {
             let entry = entry.clone();
             thread::spawn(move || {
@@ -311,9 +303,7 @@ fn redirect_racing_removal_and_a_call() {
         entry.redirect(REDIRECTED);
         caller.join().unwrap();
         remover.join().unwrap();
-        assert_eq!(entry.retirements.load(Ordering::SeqCst), 1);
-        assert_eq!(entry.cell().phase(), Phase::Freed);
-        assert_eq!(entry.slot.load(Ordering::SeqCst), TRAMPOLINE);
+        assert_freed(&entry);
     });
 }
 
@@ -323,14 +313,8 @@ fn removal_fails_the_waiters_of_a_running_resolution() {
     builder.preemption_bound = Some(3);
     builder.check(|| {
         let entry = Entry::new();
-        let leader = {
-            let entry = entry.clone();
-            thread::spawn(move || call(&entry, 1, false))
-        };
-        let waiter = {
-            let entry = entry.clone();
-            thread::spawn(move || call(&entry, 2, false))
-        };
+        let leader = spawn_call(&entry, 1, false);
+        let waiter = spawn_call(&entry, 2, false);
         entry.free();
         for outcome in [leader.join().unwrap(), waiter.join().unwrap()] {
             assert!(
@@ -338,9 +322,7 @@ fn removal_fails_the_waiters_of_a_running_resolution() {
                 "{outcome:?}"
             );
         }
-        assert_eq!(entry.retirements.load(Ordering::SeqCst), 1);
-        assert_eq!(entry.cell().phase(), Phase::Freed);
-        assert_eq!(entry.slot.load(Ordering::SeqCst), TRAMPOLINE);
+        assert_freed(&entry);
         assert!(entry.resolutions.load(Ordering::SeqCst) <= 1);
     });
 }
@@ -349,19 +331,14 @@ fn removal_fails_the_waiters_of_a_running_resolution() {
 fn failing_resolution_racing_removal_keeps_no_failure() {
     loom::model(|| {
         let entry = Entry::new();
-        let caller = {
-            let entry = entry.clone();
-            thread::spawn(move || call(&entry, 1, true))
-        };
+        let caller = spawn_call(&entry, 1, true);
         entry.free();
         let outcome = caller.join().unwrap();
         assert!(
             outcome == Outcome::Failed || outcome == Outcome::Removed,
             "{outcome:?}"
         );
-        assert_eq!(entry.retirements.load(Ordering::SeqCst), 1);
-        assert_eq!(entry.cell().phase(), Phase::Freed);
-        assert_eq!(entry.slot.load(Ordering::SeqCst), TRAMPOLINE);
+        assert_freed(&entry);
         assert_eq!(
             *entry.failure.lock().unwrap(),
             None,
@@ -374,10 +351,7 @@ fn failing_resolution_racing_removal_keeps_no_failure() {
 fn failing_resolution_racing_redirect() {
     loom::model(|| {
         let entry = Entry::new();
-        let caller = {
-            let entry = entry.clone();
-            thread::spawn(move || call(&entry, 1, true))
-        };
+        let caller = spawn_call(&entry, 1, true);
         assert!(matches!(entry.redirect(REDIRECTED), Redirect::Done { .. }));
         let outcome = caller.join().unwrap();
         // Failed before the redirect, or ends at the redirect.

@@ -20,6 +20,7 @@ pub(crate) struct Allocator {
     pub(crate) code_bases: BTreeMap<usize, u32>,
     pub(crate) mapped_bytes: usize,
     pub(crate) blocks: usize,
+    pub(crate) direct_stub_blocks: usize,
     pub(crate) live_entries: usize,
 }
 
@@ -39,6 +40,7 @@ impl Allocator {
             code_bases: BTreeMap::new(),
             mapped_bytes: 0,
             blocks: 0,
+            direct_stub_blocks: 0,
             live_entries: 0,
         }
     }
@@ -59,10 +61,11 @@ impl Allocator {
         self.mapped_limit as u32
     }
 
-    pub(crate) fn block_mapped(&mut self, bytes: usize) {
+    pub(crate) fn block_mapped(&mut self, bytes: usize, direct_stubs: bool) {
         self.mapped_limit += BLOCK_CAPACITY as u64;
         self.mapped_bytes += bytes;
         self.blocks += 1;
+        self.direct_stub_blocks += usize::from(direct_stubs);
     }
 
     /// Takes one index (reused first). `blocks_needed` must have been honoured.

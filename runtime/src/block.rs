@@ -1,4 +1,4 @@
-//! A block: one mapping that holds `BLOCK_CAPACITY` entries.
+//! A block: one reservation that holds `BLOCK_CAPACITY` entries.
 //!
 //! ```text
 //!  base ──► ┌───────────────────────────────┐  read-write, never executable
@@ -7,25 +7,25 @@
 //!           │ slots   [usize; CAP]          │  what every stub jumps through
 //!           ├───────────────────────────────┤  page boundary
 //!           │ code (arch::write_block_code) │  read + execute, never writable
-//!           │ header, stubs, trampolines    │  (written once before mprotect)
-//!           └───────────────────────────────┘
+//!           │ header, stubs, trampolines    │  (stub words are patched
+//!           └───────────────────────────────┘   through the code alias)
 //! ```
 //!
 //! A record keeps what a first call reads on one cache line (mostly): the
 //! state word, the owning batch, the name's arena offset and the tag.
 //!
-//! W^X always: the code is written while the whole mapping is read-write and
-//! not executable, then `mprotect`ed to read+execute once, before any address
-//! in it is handed out. Code never changes afterwards (reused entries keep
-//! their stub and trampoline), so the resolve path makes no syscall. Slots and
-//! code share a mapping, so `rel32` and `ldr (literal)` always reach. Blocks
-//! live as long as the process; their entries are recycled.
+//! W^X always ([`crate::code_alias`]): the code part is never writable where
+//! it executes. The only code that changes after creation is each stub's
+//! patch word, stored through the alias by whoever owns the entry's slot, so
+//! the resolve path makes no syscall. Slots and code share a reservation, so
+//! `rel32` and `ldr (literal)` always reach. Blocks live as long as the
+//! process; their entries are recycled.
 
-use std::sync::Arc;
-
-use crate::arch;
+use crate::arch::{self, BlockCode, CodeLayout};
+use crate::code_alias::BlockMemory;
 use crate::entry_state::EntryCell;
 use crate::error::RuntimeError;
+use crate::stub_patch::StubPatch;
 use crate::sync::{AtomicU32, AtomicUsize};
 
 /// Entries per block. A power of two so index → (block, local) is a shift and
@@ -69,17 +69,10 @@ impl EntryRecord {
 const DATA_BYTES_PER_ENTRY: usize = size_of::<EntryRecord>() + 8;
 
 pub(crate) struct Block {
-    base: *mut u8,
-    map_bytes: usize,
-    code: usize,
+    memory: BlockMemory,
+    layout: CodeLayout,
     first_index: u32,
 }
-
-// SAFETY: the mapping is only accessed through atomics (data part) or read
-// and executed (code part, immutable after construction).
-unsafe impl Send for Block {}
-// SAFETY: as above.
-unsafe impl Sync for Block {}
 
 fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
@@ -99,87 +92,61 @@ const _: () = assert!(DATA_BYTES == DATA_BYTES_PER_ENTRY * BLOCK_CAPACITY);
 impl Block {
     /// Maps a block whose entries get the global indices
     /// `first_index .. first_index + BLOCK_CAPACITY`. Every entry starts freed
-    /// (state 0) with its slot pointing at its trampoline.
-    pub(crate) fn map(first_index: u32, reentry: usize) -> Result<Block, RuntimeError> {
+    /// (state 0) with its slot pointing at its trampoline. With `want_alias`
+    /// the block gets a code alias when the OS allows, and its stubs start
+    /// as direct jumps.
+    pub(crate) fn map(
+        first_index: u32,
+        reentry: usize,
+        layout: CodeLayout,
+        want_alias: bool,
+    ) -> Result<Block, RuntimeError> {
         let page = page_size();
         let data_bytes = DATA_BYTES.next_multiple_of(page);
-        let code_bytes = arch::code_bytes(BLOCK_CAPACITY);
-        let map_bytes = data_bytes + code_bytes.next_multiple_of(page);
-        // Populated: every page is written below (all slots and the whole
-        // code part), and one populating mmap is several times cheaper than
-        // a page fault per page.
-        // SAFETY: anonymous private mapping, no address hint.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(RuntimeError::Memory {
-                operation: "mmap",
-                bytes: map_bytes,
-                source: Arc::new(std::io::Error::last_os_error()),
-            });
-        }
-        let base = base.cast::<u8>();
-        let code = base as usize + data_bytes;
+        let code_bytes = layout.code_bytes(BLOCK_CAPACITY);
+        let memory = BlockMemory::map(
+            data_bytes,
+            code_bytes.next_multiple_of(page),
+            want_alias,
+            |code, code_base, direct| {
+                let slot_base = code_base - data_bytes + SLOT_OFFSET;
+                let spec = BlockCode {
+                    layout,
+                    code_base,
+                    slot_base,
+                    first_index,
+                    reentry,
+                    direct,
+                };
+                arch::write_block_code(&mut code[..code_bytes], &spec);
+            },
+        )?;
         let block = Block {
-            base,
-            map_bytes,
-            code,
+            memory,
+            layout,
             first_index,
         };
-        {
-            // SAFETY: the code part lies inside the fresh read-write mapping,
-            // which nothing else references yet.
-            let code_slice =
-                unsafe { std::slice::from_raw_parts_mut(base.add(data_bytes), code_bytes) };
-            arch::write_block_code(
-                code_slice,
-                code,
-                base as usize + SLOT_OFFSET,
-                first_index,
-                reentry,
-            );
-        }
         for local in 0..BLOCK_CAPACITY {
             block
                 .slot(local)
                 .store(block.trampoline(local), crate::sync::Ordering::Relaxed);
-        }
-        arch::flush_icache(code as *const u8, code_bytes);
-        // SAFETY: the code part is page-aligned and inside our mapping. After
-        // this it is never writable again.
-        let rc = unsafe {
-            libc::mprotect(
-                base.add(data_bytes).cast(),
-                map_bytes - data_bytes,
-                libc::PROT_READ | libc::PROT_EXEC,
-            )
-        };
-        if rc != 0 {
-            return Err(RuntimeError::Memory {
-                operation: "mprotect",
-                bytes: map_bytes - data_bytes,
-                source: Arc::new(std::io::Error::last_os_error()),
-            });
         }
         Ok(block)
     }
 
     /// Bytes of address space (and at most of memory) the block maps.
     pub(crate) fn mapped_bytes(&self) -> usize {
-        self.map_bytes
+        self.memory.mapped_bytes()
     }
 
     /// Address of the code part.
     pub(crate) fn code_base(&self) -> usize {
-        self.code
+        self.memory.code_base()
+    }
+
+    /// Whether stubs of this block become direct jumps once resolved.
+    pub(crate) fn has_direct_stubs(&self) -> bool {
+        self.memory.alias_of(0).is_some()
     }
 
     /// The entry whose stub starts exactly at `address`, if any.
@@ -200,7 +167,13 @@ impl Block {
         // 8, and T is EntryRecord (align 4) or AtomicUsize (align 8)) and the
         // mapping lives as long as `self`. Both consist of atomics only, valid
         // for any bit pattern including zero.
-        unsafe { &*self.base.add(offset + local * size_of::<T>()).cast::<T>() }
+        unsafe {
+            &*self
+                .memory
+                .data()
+                .add(offset + local * size_of::<T>())
+                .cast::<T>()
+        }
     }
 
     pub(crate) fn record(&self, local: usize) -> &EntryRecord {
@@ -212,28 +185,63 @@ impl Block {
     }
 
     pub(crate) fn stub(&self, local: usize) -> usize {
-        self.code + arch::stub_offset(local)
+        self.code_base() + self.layout.stub_offset(local)
     }
 
     pub(crate) fn trampoline(&self, local: usize) -> usize {
-        self.code + arch::trampoline_offset(local)
+        self.code_base() + self.layout.trampoline_offset(local)
     }
 
     pub(crate) fn cell(&self, local: usize) -> EntryCell<'_> {
-        EntryCell::new(
+        let stub_offset = self.layout.stub_offset(local);
+        let patch = match self.memory.alias_of(stub_offset) {
+            // SAFETY: the alias belongs to this block's live code part, and
+            // the cell only patches under the slot's ownership protocol.
+            Some(alias) => unsafe {
+                StubPatch::new(
+                    self.layout,
+                    self.code_base() + stub_offset,
+                    self.slot(local).as_ptr() as usize,
+                    alias,
+                )
+            },
+            None => StubPatch::NONE,
+        };
+        EntryCell::with_stub(
             &self.record(local).state,
             self.slot(local),
             self.trampoline(local),
+            patch,
         )
     }
-}
 
-impl Drop for Block {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping created in `map`; blocks are only
-        // dropped when creation failed half-way (before any address escaped).
-        unsafe {
-            libc::munmap(self.base.cast(), self.map_bytes);
-        }
+    /// In a child after `fork`: code pages of its own (see
+    /// [`crate::code_alias`]).
+    ///
+    /// # Safety
+    /// As [`BlockMemory::privatize_after_fork`].
+    pub(crate) unsafe fn privatize_after_fork(&self) {
+        let layout = self.layout;
+        let code_base = self.code_base();
+        // The child's copy of the code may hold stub words the parent
+        // patched after the fork; the child's slots (private memory) are the
+        // truth, so every stub word is rebuilt from its slot.
+        let rebuild_stubs = |code: &mut [u8], direct: bool| {
+            for local in 0..BLOCK_CAPACITY {
+                let stub = layout.stub_offset(local);
+                let slot = self.slot(local);
+                let word = layout.patch_word(
+                    code_base + stub,
+                    slot.as_ptr() as usize,
+                    slot.load(crate::sync::Ordering::Relaxed),
+                    direct,
+                );
+                let at = stub + layout.patch_offset();
+                let bytes = word.to_le_bytes();
+                code[at..at + bytes.len()].copy_from_slice(&bytes);
+            }
+        };
+        // SAFETY: forwarded to the caller.
+        unsafe { self.memory.privatize_after_fork(rebuild_stubs) };
     }
 }

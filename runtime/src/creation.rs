@@ -148,8 +148,8 @@ impl Runtime {
         })?;
         for _ in 0..new_blocks {
             let first = allocator.next_block_index();
-            let block = Block::map(first, self.reentry.reentry)?;
-            allocator.block_mapped(block.mapped_bytes());
+            let block = Block::map(first, self.reentry.reentry, self.layout, self.alias.wanted)?;
+            allocator.block_mapped(block.mapped_bytes(), block.has_direct_stubs());
             allocator.code_bases.insert(block.code_base(), first);
             // Before any stub of the block is handed out (Release: whoever
             // holds one of its stub addresses sees the widened bounds).

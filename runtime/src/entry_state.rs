@@ -36,7 +36,16 @@
 //! sees the published address. The stub itself reads the slot with a plain
 //! load and needs nothing more: it either sees the trampoline (and comes here)
 //! or the implementation.
+//!
+//! Every slot store goes through [`EntryCell::publish`], which then rewrites
+//! the stub to match ([`StubPatch`]): a direct jump to the same target where
+//! the block allows. Only an owner stores: the holder of `PUBLISHING`, the
+//! leader or remover that moves the word to `FREED` (before anyone can
+//! retire the entry), or `free` of an unowned entry (after its CAS to
+//! `FREED`, before the caller retires it). No store happens after ownership
+//! is given up, so a late store can never land on a reused entry.
 
+use crate::stub_patch::StubPatch;
 use crate::sync::{self, AtomicU32, AtomicUsize, Ordering};
 
 const PHASE_MASK: u32 = 0b111;
@@ -144,6 +153,7 @@ pub struct EntryCell<'a> {
     state: &'a AtomicU32,
     slot: &'a AtomicUsize,
     trampoline: usize,
+    stub: StubPatch,
 }
 
 fn phase_of(word: u32) -> u32 {
@@ -151,13 +161,33 @@ fn phase_of(word: u32) -> u32 {
 }
 
 impl<'a> EntryCell<'a> {
-    /// A view of an entry whose slot initially held `trampoline`.
+    /// A view of an entry whose slot initially held `trampoline`, with no
+    /// stub to patch (the loom models).
+    #[cfg(lazyrt_loom)]
     pub fn new(state: &'a AtomicU32, slot: &'a AtomicUsize, trampoline: usize) -> Self {
+        Self::with_stub(state, slot, trampoline, StubPatch::NONE)
+    }
+
+    /// As [`EntryCell::new`], with the stub that every slot store rewrites.
+    pub fn with_stub(
+        state: &'a AtomicU32,
+        slot: &'a AtomicUsize,
+        trampoline: usize,
+        stub: StubPatch,
+    ) -> Self {
         Self {
             state,
             slot,
             trampoline,
+            stub,
         }
+    }
+
+    /// Stores `target` in the slot, then makes the stub match. Only the
+    /// slot's owner calls this (see the module docs).
+    fn publish(&self, target: usize) {
+        self.slot.store(target, Ordering::Release);
+        self.stub.point_at(target);
     }
 
     /// The initial state word of a freshly allocated, unresolved entry (the
@@ -267,7 +297,7 @@ impl<'a> EntryCell<'a> {
                 PUBLISHING => self.wait(s),
                 // Removed while we resolved: as if never defined. We retire.
                 _ if s & FREE_PENDING != 0 => {
-                    self.slot.store(self.trampoline, Ordering::Release);
+                    self.publish(self.trampoline);
                     self.set_and_wake(FREED);
                     return Finish::Removed;
                 }
@@ -285,7 +315,7 @@ impl<'a> EntryCell<'a> {
                     }
                     return match outcome {
                         Ok(address) => {
-                            self.slot.store(address, Ordering::Release);
+                            self.publish(address);
                             self.release_publishing(address, false)
                         }
                         Err(()) => {
@@ -335,7 +365,7 @@ impl<'a> EntryCell<'a> {
             {
                 continue;
             }
-            self.slot.store(address, Ordering::Release);
+            self.publish(address);
             return match self.release_publishing(address, true) {
                 Finish::Removed => Redirect::DoneThenRemoved,
                 _ => Redirect::Done {
@@ -354,6 +384,23 @@ impl<'a> EntryCell<'a> {
                 return Free::AlreadyFreed;
             }
             let owned = s & LEADING != 0 || phase_of(s) == PUBLISHING;
+            if owned && phase_of(s) == RESOLVED {
+                // Redirected under a running leader: the slot holds the
+                // redirect's target. Reset it while holding PUBLISHING (so
+                // no store can follow the leader's retirement), then leave
+                // the retiring to the leader.
+                let claimed = (s & !PHASE_MASK) | PUBLISHING | FREE_PENDING;
+                if self
+                    .state
+                    .compare_exchange(s, claimed, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
+                    continue;
+                }
+                self.publish(self.trampoline);
+                self.release_free_claim();
+                return Free::Deferred;
+            }
             let next = if owned { s | FREE_PENDING } else { FREED };
             if self
                 .state
@@ -363,12 +410,10 @@ impl<'a> EntryCell<'a> {
                 continue;
             }
             if owned {
-                // Calls fail from now on. The slot can be reset unless a
-                // publisher holds it (it resets it itself when it sees the
-                // flag); waiters wake up and fail at once.
-                if phase_of(s) != PUBLISHING {
-                    self.slot.store(self.trampoline, Ordering::Release);
-                }
+                // Calls fail from now on. The slot already holds the
+                // trampoline (RESOLVING: nothing was published since the
+                // last reset) or a publisher holds it and resets it itself
+                // when it sees the flag; waiters wake up and fail at once.
                 if s & WAITERS != 0 {
                     sync::wake_all(self.state);
                 }
@@ -376,7 +421,7 @@ impl<'a> EntryCell<'a> {
             }
             // Nobody can write the slot of a FREED entry: only RESOLVING and
             // PUBLISHING owners do, and claiming those needs a live phase.
-            self.slot.store(self.trampoline, Ordering::Release);
+            self.publish(self.trampoline);
             return Free::Retire {
                 was_failed: phase_of(s) == FAILED,
             };
@@ -391,7 +436,7 @@ impl<'a> EntryCell<'a> {
             let s = self.state.load(Ordering::Acquire);
             let kept = if keep_leader { s & LEADER_BITS } else { 0 };
             if s & FREE_PENDING != 0 {
-                self.slot.store(self.trampoline, Ordering::Release);
+                self.publish(self.trampoline);
                 if kept & LEADING != 0 {
                     // The leader is still out: it retires when it returns.
                     let next = RESOLVED | FREE_PENDING | kept;
@@ -419,6 +464,25 @@ impl<'a> EntryCell<'a> {
                     sync::wake_all(self.state);
                 }
                 return Finish::Published(address);
+            }
+        }
+    }
+
+    /// Ends `free`'s PUBLISHING claim on an entry whose leader still runs:
+    /// back to `RESOLVED`, keeping `FREE_PENDING` and the leader's bits.
+    fn release_free_claim(&self) {
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            let next = (s & !(PHASE_MASK | WAITERS)) | RESOLVED;
+            if self
+                .state
+                .compare_exchange(s, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                if s & WAITERS != 0 {
+                    sync::wake_all(self.state);
+                }
+                return;
             }
         }
     }

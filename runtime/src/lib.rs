@@ -38,6 +38,7 @@ mod call_path;
 mod entry_state;
 mod executor_addr;
 mod state_save;
+mod stub_patch;
 mod sync;
 
 pub use executor_addr::ExecutorAddr;
@@ -50,6 +51,8 @@ mod arch;
 mod batch;
 #[cfg(not(lazyrt_loom))]
 mod block;
+#[cfg(not(lazyrt_loom))]
+mod code_alias;
 #[cfg(not(lazyrt_loom))]
 mod creation;
 #[cfg(not(lazyrt_loom))]

@@ -7,9 +7,10 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::allocator::Allocator;
-use crate::arch::{self, ReentryInfo};
+use crate::arch::{self, CodeLayout, ReentryInfo};
 use crate::batch::Batch;
 use crate::block::{BLOCK_CAPACITY, BLOCK_SHIFT, Block};
+use crate::code_alias::AliasChoice;
 use crate::entry_state::{Free, Phase, Redirect};
 use crate::error::RuntimeError;
 use crate::failure::{FailureHandler, FailureHandlers, FailureReason};
@@ -45,13 +46,17 @@ pub(crate) struct StoredFailure {
 /// // SAFETY: the entry resolves to `forty_two`, which has this signature.
 /// let answer: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entries[0].address) };
 /// assert_eq!(answer(), 42); // first call: resolves, patches the slot, jumps
-/// assert_eq!(answer(), 42); // later calls: one indirect jump
+/// assert_eq!(answer(), 42); // later calls: one direct jump (see `stats`)
 /// assert!(runtime.is_resolved(entries[0].id)?);
 /// runtime.free_entries(&[entries[0].id])?;
 /// # Ok::<(), lazyrt_runtime::RuntimeError>(())
 /// ```
 pub struct Runtime {
     pub(crate) reentry: ReentryInfo,
+    /// Where things sit in every block's code.
+    pub(crate) layout: CodeLayout,
+    /// Whether blocks get a code alias (direct stubs).
+    pub(crate) alias: AliasChoice,
     pub(crate) blocks: IndexTable<Block, 512>,
     pub(crate) batches: IndexTable<Batch, 4096>,
     pub(crate) allocator: Mutex<Allocator>,
@@ -100,6 +105,10 @@ pub struct RuntimeStats {
     pub mapped_bytes: usize,
     /// Calls so far that slept while another thread resolved their entry.
     pub contended_waits: u64,
+    /// Blocks whose stubs become direct jumps once resolved (they have a
+    /// code alias; see `LAZYRT_DIRECT_STUBS`). The others' stubs always
+    /// jump through their slots.
+    pub direct_stub_blocks: usize,
 }
 
 impl Runtime {
@@ -112,6 +121,10 @@ impl Runtime {
                 let reentry = arch::init_reentry().ok()?;
                 Some(Runtime {
                     reentry,
+                    layout: CodeLayout {
+                        landing_pads: false,
+                    },
+                    alias: AliasChoice::from_env(),
                     blocks: IndexTable::new(),
                     batches: IndexTable::new(),
                     allocator: Mutex::new(Allocator::new()),
@@ -129,6 +142,24 @@ impl Runtime {
 
     pub(crate) fn get() -> Option<&'static Runtime> {
         RUNTIME.get().and_then(Option::as_ref)
+    }
+
+    /// The `pthread_atfork` child handler: gives every block code pages of
+    /// the child's own (see [`crate::code_alias`]). Lock-free: another
+    /// thread may have held a lock at the fork, and it does not exist here.
+    pub(crate) fn privatize_blocks_after_fork() {
+        let Some(runtime) = Self::get() else { return };
+        for number in 0.. {
+            // SAFETY: blocks are never removed from the table; they are
+            // inserted in order, so the first gap ends the walk (a block
+            // being created at the fork never reached the table).
+            let Some(block) = (unsafe { runtime.blocks.get(number) }) else {
+                break;
+            };
+            // SAFETY: we are the child's only thread, inside its fork
+            // handler; no patch can be in progress here.
+            unsafe { block.privatize_after_fork() };
+        }
     }
 
     /// How the reentry path preserves vector state on this CPU: on x86-64
@@ -428,6 +459,7 @@ impl Runtime {
             capacity: allocator.blocks * BLOCK_CAPACITY,
             mapped_bytes: allocator.mapped_bytes,
             contended_waits: self.contended_waits.load(Ordering::Relaxed),
+            direct_stub_blocks: allocator.direct_stub_blocks,
         }
     }
 

@@ -1,4 +1,5 @@
-//! AArch64 (AAPCS64, Linux): code emission and instruction-cache maintenance.
+//! AArch64 (AAPCS64, Linux): code emission, stub patching and
+//! instruction-cache maintenance.
 //!
 //! # Block code layout
 //!
@@ -9,43 +10,116 @@
 //!                      ldr  x16, reentry          (literal at +24)
 //!                      br   x16
 //!                    +16: u32 first_index, u32 0, +24: u64 reentry address
-//! code_base + 64     stubs, 8 bytes each:
+//! code_base + 64     stubs, 12 bytes each (16 with landing pads):
+//!                      [bti c]                    (landing pads only)
+//!                      b    target | nop          the patch word
 //!                      ldr  x16, slot[i]          (PC-relative literal, +-1 MiB)
 //!                      br   x16
-//! code_base + 64 + 8*capacity
-//!                    trampolines, 8 bytes each:
+//! code_base + 64 + stub_bytes*capacity
+//!                    trampolines, 8 bytes each (12 with landing pads):
+//!                      [bti c]                    (landing pads only)
 //!                      movz w17, #local
 //!                      b    block thunk
 //! ```
 //!
-//! The slots sit just below the code in the same mapping, well within the
-//! +-1 MiB reach of `ldr (literal)`; the thunk reaches the reentry asm through
-//! an absolute address. x16/x17 are the intra-procedure-call scratch
-//! registers AAPCS64 lets veneers clobber. Code plus trampoline: 16 bytes per
-//! entry.
+//! The slots sit just below the code in the same reservation, well within
+//! the +-1 MiB reach of `ldr (literal)`; the thunk reaches the reentry asm
+//! through an absolute address. x16/x17 are the intra-procedure-call scratch
+//! registers AAPCS64 lets veneers clobber. Code plus trampoline: 20 bytes per
+//! entry (28 with landing pads).
+//!
+//! # Direct stubs
+//!
+//! The first word of a stub is its patch word: `b target` when the block has
+//! a read-write alias of its code ([`crate::code_alias`]) and the target is
+//! within +-128 MiB, else `nop`, which falls through to the jump through the
+//! slot. Every store to a slot is followed by a store of the matching word
+//! (see [`crate::entry_state`]), then `DC CVAU` on the alias, `DSB ISH`,
+//! `IC IVAU` on the executed address, `DSB ISH`, `ISB` (Arm ARM D7.5.2
+//! "Instruction cache maintenance", the sequence for code written through a
+//! different virtual address).
+//!
+//! Why a thread executing the stub meanwhile stays correct: the Arm ARM
+//! (B2.2.5, "Concurrent modification and execution of instructions") allows
+//! a word to be rewritten while another PE executes it, with the other PE
+//! executing either the old or the new instruction, when both are one of
+//! B, BL, BRK, HVC, ISB, NOP, SMC or SVC. The patch word is always `b` or
+//! `nop`, aligned, written by one 32-bit store. The old instruction leads to
+//! the old target, which is what a thread that loaded the slot just before
+//! the store reaches; the slot protocol already allows that. The `ldr`/`br`
+//! pair never changes. The code is never mapped writable and executable at
+//! once: the stores go through the alias.
+//!
+//! Landing pads (BTI, see [`crate::landing_pads`]): stubs are reached by
+//! `blr` (BTYPE 10) and trampolines by `br x16` (BTYPE 01) or a direct `b`;
+//! `bti c` accepts both branch types, so both start with it. The block thunk
+//! is only reached by direct branches.
 
-use super::ReentryInfo;
+use super::{BlockCode, CodeLayout, ReentryInfo};
 use crate::error::RuntimeError;
 use crate::state_save::{StateSave, StateSaveVariant};
 
 const HEADER_BYTES: usize = 64;
-const STUB_BYTES: usize = 8;
-const TRAMPOLINE_BYTES: usize = 8;
+/// `bti c`.
+const BTI_C: u32 = 0xd503_245f;
+const NOP: u32 = 0xd503_201f;
 
 unsafe extern "C" {
     fn lazyrt_aarch64_reentry();
 }
 
-pub(crate) fn code_bytes(capacity: usize) -> usize {
-    HEADER_BYTES + (STUB_BYTES + TRAMPOLINE_BYTES) * capacity
-}
+/// The unit a stub patch stores: the first instruction of the jump.
+pub(crate) type PatchWord = u32;
 
-pub(crate) fn stub_offset(local: usize) -> usize {
-    HEADER_BYTES + STUB_BYTES * local
-}
+impl CodeLayout {
+    fn pad_bytes(self) -> usize {
+        if self.landing_pads { 4 } else { 0 }
+    }
 
-pub(crate) fn trampoline_offset(local: usize) -> usize {
-    HEADER_BYTES + STUB_BYTES * crate::block::BLOCK_CAPACITY + TRAMPOLINE_BYTES * local
+    fn stub_bytes(self) -> usize {
+        12 + self.pad_bytes()
+    }
+
+    fn trampoline_bytes(self) -> usize {
+        8 + self.pad_bytes()
+    }
+
+    pub(crate) fn code_bytes(self, capacity: usize) -> usize {
+        HEADER_BYTES + (self.stub_bytes() + self.trampoline_bytes()) * capacity
+    }
+
+    pub(crate) fn stub_offset(self, local: usize) -> usize {
+        HEADER_BYTES + self.stub_bytes() * local
+    }
+
+    /// Offset of the patch word inside a stub.
+    pub(crate) fn patch_offset(self) -> usize {
+        self.pad_bytes()
+    }
+
+    pub(crate) fn trampoline_offset(self, local: usize) -> usize {
+        HEADER_BYTES
+            + self.stub_bytes() * crate::block::BLOCK_CAPACITY
+            + self.trampoline_bytes() * local
+    }
+
+    /// The patch word that sends a call of the stub at `stub` to `target`:
+    /// `b target` if `direct` and in range, else `nop` (through the slot).
+    pub(crate) fn patch_word(
+        self,
+        stub: usize,
+        _slot: usize,
+        target: usize,
+        direct: bool,
+    ) -> PatchWord {
+        let at = stub + self.patch_offset();
+        let delta = target as i64 - at as i64;
+        if direct && delta % 4 == 0 && (-(1 << 27)..(1 << 27)).contains(&delta) {
+            b(delta as isize)
+        } else {
+            NOP
+        }
+    }
 }
 
 const X16: u32 = 16;
@@ -79,23 +153,18 @@ fn put(code: &mut [u8], at: usize, word: u32) {
     code[at..at + 4].copy_from_slice(&word.to_le_bytes());
 }
 
-/// Writes a whole block's code. `code` is the (still writable) code part,
-/// mapped at `code_base`; `slot_base` is the address of slot 0.
-pub(crate) fn write_block_code(
-    code: &mut [u8],
-    code_base: usize,
-    slot_base: usize,
-    first_index: u32,
-    reentry: usize,
-) {
+/// Writes a whole block's code into `code` (the still writable code part,
+/// or its alias), which executes at `spec.code_base`.
+pub(crate) fn write_block_code(code: &mut [u8], spec: &BlockCode) {
     let capacity = crate::block::BLOCK_CAPACITY;
+    let layout = spec.layout;
     assert!(
         capacity <= usize::from(u16::MAX) + 1,
         "local index must fit movz"
     );
     assert_eq!(
         code.len(),
-        code_bytes(capacity),
+        layout.code_bytes(capacity),
         "block code part has the wrong size"
     );
     code.fill(0); // udf #0 everywhere we do not write
@@ -103,19 +172,60 @@ pub(crate) fn write_block_code(
     put(code, 4, ADD_W17_W17_W16);
     put(code, 8, ldr_literal(true, X16, 16));
     put(code, 12, br(X16));
-    put(code, 16, first_index);
-    code[24..32].copy_from_slice(&(reentry as u64).to_le_bytes());
+    put(code, 16, spec.first_index);
+    code[24..32].copy_from_slice(&(spec.reentry as u64).to_le_bytes());
 
     for local in 0..capacity {
-        let stub = stub_offset(local);
-        let slot = slot_base + 8 * local;
-        let delta = slot as isize - (code_base + stub) as isize;
-        put(code, stub, ldr_literal(true, X16, delta));
-        put(code, stub + 4, br(X16));
+        let mut stub = layout.stub_offset(local);
+        let mut tramp = layout.trampoline_offset(local);
+        let slot = spec.slot_base + 8 * local;
+        let word = layout.patch_word(
+            spec.code_base + stub,
+            slot,
+            spec.code_base + tramp,
+            spec.direct,
+        );
+        if layout.landing_pads {
+            put(code, stub, BTI_C);
+            put(code, tramp, BTI_C);
+            stub += 4;
+            tramp += 4;
+        }
+        put(code, stub, word);
+        let delta = slot as isize - (spec.code_base + stub + 4) as isize;
+        put(code, stub + 4, ldr_literal(true, X16, delta));
+        put(code, stub + 8, br(X16));
 
-        let tramp = trampoline_offset(local);
         put(code, tramp, movz_w(X17, local as u16));
         put(code, tramp + 4, b(-((tramp + 4) as isize)));
+    }
+}
+
+/// Stores a stub's patch word through the code alias and makes it visible
+/// to instruction fetch.
+///
+/// # Safety
+/// `alias` must point at the patch word of a stub in a live block's
+/// read-write code alias, `exec` at the same word where it executes, and the
+/// caller must own the entry's slot (see [`crate::entry_state`]), so no
+/// other thread stores to the same word.
+pub(crate) unsafe fn store_patch_word(alias: *mut u8, exec: usize, word: PatchWord) {
+    // SAFETY: the caller guarantees a live, 4-aligned, owned word.
+    unsafe { core::sync::atomic::AtomicU32::from_ptr(alias.cast()) }
+        .store(word, core::sync::atomic::Ordering::Relaxed);
+    // SAFETY: cache maintenance by VA on the two mappings of the word, and
+    // barriers.
+    unsafe {
+        core::arch::asm!(
+            "dc cvau, {alias}",
+            "dsb ish",
+            "ic ivau, {exec}",
+            "dsb ish",
+            "isb",
+            alias = in(reg) alias,
+            exec = in(reg) exec,
+            options(nostack, preserves_flags)
+        );
     }
 }
 
@@ -176,5 +286,25 @@ mod tests {
         assert_eq!(ADD_W17_W17_W16, 0x0b10_0231);
         assert_eq!(movz_w(X17, 5), 0x5280_00b1);
         assert_eq!(b(-8), 0x17ff_fffe);
+        assert_eq!(BTI_C, 0xd503_245f);
+        assert_eq!(NOP, 0xd503_201f);
+    }
+
+    #[test]
+    fn patch_word_is_b_in_range_and_nop_otherwise() {
+        let layout = CodeLayout {
+            landing_pads: false,
+        };
+        let stub = 0x4000_0040;
+        assert_eq!(layout.patch_word(stub, 0, stub + 8, true), b(8));
+        assert_eq!(
+            layout.patch_word(stub, 0, stub - (1 << 27), true),
+            b(-(1 << 27))
+        );
+        assert_eq!(layout.patch_word(stub, 0, stub + (1 << 27), true), NOP);
+        assert_eq!(layout.patch_word(stub, 0, stub + 6, true), NOP);
+        assert_eq!(layout.patch_word(stub, 0, stub + 8, false), NOP);
+        let padded = CodeLayout { landing_pads: true };
+        assert_eq!(padded.patch_word(stub, 0, stub + 8, true), b(4));
     }
 }

@@ -2,9 +2,14 @@
 //! architecture with identical exports, chosen here and nowhere else.
 //!
 //! Every module exports:
-//! - `code_bytes(capacity)`, `stub_offset(local)`,
-//!   `trampoline_offset(local)`: where things sit in a block's code part;
-//! - `write_block_code(code, code_base, slot_base, first_index, reentry)`;
+//! - `CodeLayout { landing_pads }` with `code_bytes(capacity)`,
+//!   `stub_offset(local)`, `trampoline_offset(local)`, `patch_offset()`:
+//!   where things sit in a block's code part, and `patch_word(stub, slot,
+//!   target, direct)`: the stub word that sends calls to `target`;
+//! - `PatchWord`: the integer type of that word (`u64` on x86-64, `u32` on
+//!   AArch64), and `store_patch_word(alias, exec, word)`, which stores it
+//!   through the code alias and makes it visible to instruction fetch;
+//! - `BlockCode` and `write_block_code(code, &BlockCode)`;
 //! - `init_reentry() -> Result<ReentryInfo, RuntimeError>`: detects the CPU,
 //!   prepares the assembly and returns the address the block thunks jump to;
 //! - `flush_icache(start, len)`.
@@ -31,4 +36,29 @@ pub struct ReentryInfo {
     pub reentry: usize,
     /// How the reentry saves vector state.
     pub state_save: crate::StateSave,
+}
+
+/// Where things sit in a block's code part: one layout per runtime, chosen
+/// at start-up ([`crate::landing_pads`]). Each architecture implements its
+/// methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CodeLayout {
+    /// Stubs and trampolines start with a landing pad (`endbr64`, `bti c`).
+    pub(crate) landing_pads: bool,
+}
+
+/// What `write_block_code` writes into one block.
+pub(crate) struct BlockCode {
+    pub(crate) layout: CodeLayout,
+    /// Where the code part executes.
+    pub(crate) code_base: usize,
+    /// Address of slot 0.
+    pub(crate) slot_base: usize,
+    /// Global index of local entry 0.
+    pub(crate) first_index: u32,
+    /// The reentry asm.
+    pub(crate) reentry: usize,
+    /// Stubs start in the direct form (the block has a code alias to patch
+    /// them through later).
+    pub(crate) direct: bool,
 }

@@ -1,21 +1,37 @@
 //! Targets without reentry assembly: everything builds, nothing runs.
 
-use super::ReentryInfo;
+use super::{BlockCode, CodeLayout, ReentryInfo};
 use crate::error::RuntimeError;
 
-pub(crate) fn code_bytes(_capacity: usize) -> usize {
-    0
+pub(crate) type PatchWord = u64;
+
+impl CodeLayout {
+    pub(crate) fn code_bytes(self, _capacity: usize) -> usize {
+        0
+    }
+
+    pub(crate) fn stub_offset(self, _local: usize) -> usize {
+        0
+    }
+
+    pub(crate) fn patch_offset(self) -> usize {
+        0
+    }
+
+    pub(crate) fn trampoline_offset(self, _local: usize) -> usize {
+        0
+    }
+
+    pub(crate) fn patch_word(self, _: usize, _: usize, _: usize, _: bool) -> PatchWord {
+        0
+    }
 }
 
-pub(crate) fn stub_offset(_local: usize) -> usize {
-    0
-}
+pub(crate) fn write_block_code(_: &mut [u8], _: &BlockCode) {}
 
-pub(crate) fn trampoline_offset(_local: usize) -> usize {
-    0
-}
-
-pub(crate) fn write_block_code(_: &mut [u8], _: usize, _: usize, _: u32, _: usize) {}
+/// # Safety
+/// Never called: no block exists on these targets.
+pub(crate) unsafe fn store_patch_word(_: *mut u8, _: usize, _: PatchWord) {}
 
 pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
     Err(RuntimeError::unsupported())

@@ -1,58 +1,9 @@
-//! x86-64 SysV: code emission and extended-state detection.
-//!
-//! # Block code layout
-//!
-//! ```text
-//! code_base + 0      header: u64 absolute address of the reentry asm, then int3
-//! code_base + 64     stubs, 8 bytes each:
-//!                      ff 25 <rel32 to slot[i]>   jmp *slot[i](%rip)
-//!                      cc cc                      padding
-//! code_base + 64 + 8*capacity
-//!                    trampoline lines, 128 bytes each, 15 trampolines per line:
-//!                      +8p: 41 bb <imm32 = global index>   mov $index, %r11d
-//!                           eb <rel8 to +120>              jmp line thunk
-//!                      +120: ff 25 <rel32 to header>       jmp *header(%rip)
-//!                            cc cc
-//! ```
-//!
-//! A stub is the entry's address. Its slot starts out pointing at its
-//! trampoline, which puts the entry's global index into r11 (scratch, never an
-//! argument register) and reaches the reentry asm through the block's absolute
-//! pointer, so nothing assumes the runtime's code is within 2 GB of JIT memory.
-//! The slots are in the same mapping as the code, so `rel32` always reaches.
-//! Code plus trampoline cost 8 + 128/15 = 16.5 bytes per entry.
-//!
-//! Stubs carry no `endbr64`: Linux does not enable user-space IBT. Shadow
-//! stacks are fine: nothing here calls without returning.
-//!
-//! # Extended-state save
-//!
-//! The reentry asm (`asm/x86_64_sysv_reentry.S`, whose header is the
-//! contract) has four entry points; [`init_reentry`] picks one:
-//!
-//! | variant  | saves | chosen when |
-//! | --- | --- | --- |
-//! | `xinuse` | MXCSR, xmm/ymm/zmm0-15 at the width in use, zmm16-31 and k0-k7 if in use, with plain moves; restores them and re-initialises what was not in use (vzeroupper, vpxord, kxorw, fninit); XSAVEC for a call made with x87 in use | XSAVE, XSAVEC, XGETBV ecx=1, and XCR0 & saved components within x87/SSE/AVX/AVX-512 |
-//! | `xsavec` | XSAVEC / XRSTOR of XCR0 minus PKRU and AMX | XSAVEC, otherwise |
-//! | `xsave`  | XSAVE / XRSTOR of the same mask | XSAVE without XSAVEC |
-//! | `fxsave` | FXSAVE / FXRSTOR | no XSAVE |
-//!
-//! `LAZYRT_X86_64_STATE_SAVE=xinuse|xsavec|xsave|fxsave`, read once at
-//! start-up, forces a variant (so the ABI suite can run over every path); a
-//! value that is unknown, or a variant that would not keep the contract here
-//! (e.g. `fxsave` with AVX enabled), falls back to the automatic choice.
-//! `Runtime::state_save()` reports the variant, its mask and sizes, and what
-//! happened to an override.
+//! x86-64 extended-state detection: which reentry variant saves what.
+//! See the parent module for the table of variants.
 
-use super::ReentryInfo;
+use crate::arch::ReentryInfo;
 use crate::error::RuntimeError;
 use crate::state_save::{StateSave, StateSaveVariant};
-
-const HEADER_BYTES: usize = 64;
-const STUB_BYTES: usize = 8;
-const LINE_BYTES: usize = 128;
-const TRAMPOLINES_PER_LINE: usize = 15;
-const LINE_THUNK: usize = TRAMPOLINES_PER_LINE * 8;
 
 /// `#[repr(C)] struct XstateLayout` shared with `asm/x86_64_sysv_reentry.S`.
 #[repr(C)]
@@ -110,85 +61,6 @@ unsafe extern "C" {
     fn lazyrt_x86_64_reentry_xsave();
     fn lazyrt_x86_64_reentry_fxsave();
 }
-
-fn lines(capacity: usize) -> usize {
-    capacity.div_ceil(TRAMPOLINES_PER_LINE)
-}
-
-pub(crate) fn code_bytes(capacity: usize) -> usize {
-    HEADER_BYTES + STUB_BYTES * capacity + LINE_BYTES * lines(capacity)
-}
-
-pub(crate) fn stub_offset(local: usize) -> usize {
-    HEADER_BYTES + STUB_BYTES * local
-}
-
-fn line_offset(capacity: usize, line: usize) -> usize {
-    HEADER_BYTES + STUB_BYTES * capacity + LINE_BYTES * line
-}
-
-/// Offset of trampoline `local` in a block of [`crate::block::BLOCK_CAPACITY`].
-pub(crate) fn trampoline_offset(local: usize) -> usize {
-    trampoline_offset_in(crate::block::BLOCK_CAPACITY, local)
-}
-
-fn trampoline_offset_in(capacity: usize, local: usize) -> usize {
-    line_offset(capacity, local / TRAMPOLINES_PER_LINE) + 8 * (local % TRAMPOLINES_PER_LINE)
-}
-
-fn rel32(from_next_ip: usize, to: usize) -> [u8; 4] {
-    let delta = to as i64 - from_next_ip as i64;
-    i32::try_from(delta)
-        .expect("lazyrt block larger than 2 GiB")
-        .to_le_bytes()
-}
-
-/// Writes a whole block's code. `code` is the (still writable) code part,
-/// mapped at `code_base`; `slot_base` is the address of slot 0.
-pub(crate) fn write_block_code(
-    code: &mut [u8],
-    code_base: usize,
-    slot_base: usize,
-    first_index: u32,
-    reentry: usize,
-) {
-    let capacity = crate::block::BLOCK_CAPACITY;
-    assert_eq!(
-        code.len(),
-        code_bytes(capacity),
-        "block code part has the wrong size"
-    );
-    code.fill(0xcc);
-    code[..8].copy_from_slice(&(reentry as u64).to_le_bytes());
-
-    for local in 0..capacity {
-        let at = stub_offset(local);
-        let slot = slot_base + 8 * local;
-        code[at..at + 2].copy_from_slice(&[0xff, 0x25]);
-        code[at + 2..at + 6].copy_from_slice(&rel32(code_base + at + 6, slot));
-    }
-    for line in 0..lines(capacity) {
-        let base = line_offset(capacity, line);
-        let thunk = base + LINE_THUNK;
-        for pos in 0..TRAMPOLINES_PER_LINE {
-            let local = line * TRAMPOLINES_PER_LINE + pos;
-            if local >= capacity {
-                break;
-            }
-            let at = base + 8 * pos;
-            let index = first_index + local as u32;
-            code[at..at + 2].copy_from_slice(&[0x41, 0xbb]);
-            code[at + 2..at + 6].copy_from_slice(&index.to_le_bytes());
-            code[at + 6] = 0xeb;
-            code[at + 7] = (thunk - (at + 8)) as u8;
-        }
-        code[thunk..thunk + 2].copy_from_slice(&[0xff, 0x25]);
-        code[thunk + 2..thunk + 6].copy_from_slice(&rel32(code_base + thunk + 6, code_base));
-    }
-}
-
-/// x86-64 keeps instruction and data caches coherent.
-pub(crate) fn flush_icache(_start: *const u8, _len: usize) {}
 
 fn cpuid(leaf: u32, subleaf: u32) -> core::arch::x86_64::CpuidResult {
     // SAFETY: CPUID exists on every x86-64 CPU and has no side effects.
@@ -445,17 +317,6 @@ pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn trampolines_reach_their_line_thunk() {
-        for local in 0..64 {
-            let at = trampoline_offset_in(64, local);
-            let line = local / TRAMPOLINES_PER_LINE;
-            let thunk = line_offset(64, line) + LINE_THUNK;
-            let rel = thunk as isize - (at as isize + 8);
-            assert!((0..=127).contains(&rel), "local {local}: rel8 {rel}");
-        }
-    }
 
     fn avx512_cpu() -> Cpu {
         Cpu {

@@ -17,52 +17,24 @@
 //! The code pages are a `memfd` mapped twice, so no page is ever writable
 //! and executable at once (W^X), yet a resolved entry's stub can be turned
 //! into a direct jump without a system call. Without `memfd_create` (old
-//! kernels, sandboxes), or with `LAZYRT_DIRECT_STUBS=off`, a block is one
-//! private mapping whose code part is made read+execute once and stubs stay
-//! jumps through their slots.
+//! kernels, sandboxes), or when direct stubs are off
+//! ([`crate::direct_stubs`]), a block is one private mapping whose code part
+//! is made read+execute once and stubs stay jumps through their slots.
 //!
 //! Fork: shared mappings stay shared with a child, so a stub patched in one
 //! process would change in the other. A `pthread_atfork` child handler
 //! therefore gives the child its own copy of every block's code (a fresh
-//! memfd mapped over both addresses; if that fails, a private copy whose
+//! memfd mapped over both addresses; if that fails, private pages whose
 //! stubs are rewritten to jump through their slots, which stay correct
-//! without patching). It runs in the child before `fork` returns, when the
-//! child has one thread, and makes system calls only.
+//! without patching), with every stub word rebuilt from the child's slots
+//! (the parent may have patched the shared pages after the fork). It runs in
+//! the child before `fork` returns, when the child has one thread, and makes
+//! system calls only.
 
 use std::sync::Arc;
 
 use crate::error::RuntimeError;
 use crate::sync::{AtomicUsize, Ordering};
-
-/// The environment variable that turns direct stubs off (`off`), read once
-/// at start-up.
-pub(crate) const DIRECT_STUBS_ENV: &str = "LAZYRT_DIRECT_STUBS";
-
-/// Whether blocks get a code alias, decided once per runtime.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AliasChoice {
-    pub(crate) wanted: bool,
-    pub(crate) note: Option<String>,
-}
-
-impl AliasChoice {
-    pub(crate) fn from_env() -> AliasChoice {
-        match std::env::var(DIRECT_STUBS_ENV).ok().as_deref() {
-            None | Some("" | "on" | "1") => AliasChoice {
-                wanted: true,
-                note: None,
-            },
-            Some("off" | "0") => AliasChoice {
-                wanted: false,
-                note: Some(format!("{DIRECT_STUBS_ENV}=off")),
-            },
-            Some(other) => AliasChoice {
-                wanted: true,
-                note: Some(format!("{DIRECT_STUBS_ENV}={other:?} is not on/off, on")),
-            },
-        }
-    }
-}
 
 pub(crate) struct BlockMemory {
     /// Start of the reservation: the data part.
@@ -332,47 +304,55 @@ impl BlockMemory {
     ) -> Result<(), RuntimeError> {
         let fd = code_memfd(len)?;
         let result = (|| {
+            // The new memfd goes over the old alias first (MAP_FIXED
+            // replaces a mapping in one step; no mremap, which qemu-user
+            // does not do for shared mappings), filled from the code, then
+            // over the code part.
             // SAFETY: a new mapping of our memfd, no address hint.
-            let copy = unsafe {
+            let staging = unsafe {
                 map(
                     std::ptr::null_mut(),
                     len,
                     libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_SHARED,
                     fd,
-                    "mmap (fork copy)",
+                    "mmap (fork staging)",
                 )?
             };
-            // SAFETY: `code` is readable for `len` bytes; `copy` is fresh.
-            unsafe { std::ptr::copy_nonoverlapping(code, copy, len) };
-            // SAFETY: `copy` is our fresh read-write mapping of `len` bytes.
-            rebuild_stubs(unsafe { std::slice::from_raw_parts_mut(copy, len) }, true);
-            // SAFETY: replaces our own code part with the copy's pages.
-            unsafe {
+            // SAFETY: `code` is readable for `len` bytes; `staging` is fresh.
+            unsafe { std::ptr::copy_nonoverlapping(code, staging, len) };
+            // SAFETY: `staging` is our fresh read-write mapping of `len` bytes.
+            rebuild_stubs(
+                unsafe { std::slice::from_raw_parts_mut(staging, len) },
+                true,
+            );
+            // SAFETY: our own staging mapping, no longer needed once the
+            // memfd is mapped at its two final places.
+            let unmap_staging = || unsafe { libc::munmap(staging.cast(), len) };
+            // SAFETY: replaces our own alias, then our own code part, with
+            // the memfd's pages.
+            let placed = unsafe {
                 map(
-                    code,
+                    old_alias,
                     len,
-                    libc::PROT_READ | libc::PROT_EXEC,
+                    libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_SHARED | libc::MAP_FIXED,
                     fd,
-                    "mmap (fork code)",
-                )?
-            };
-            // SAFETY: moves the copy onto the old alias address (replacing
-            // that mapping), so the block's alias address stays valid.
-            let moved = unsafe {
-                libc::mremap(
-                    copy.cast(),
-                    len,
-                    len,
-                    libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                    old_alias.cast::<libc::c_void>(),
+                    "mmap (fork alias)",
                 )
+                .and_then(|_| {
+                    map(
+                        code,
+                        len,
+                        libc::PROT_READ | libc::PROT_EXEC,
+                        libc::MAP_SHARED | libc::MAP_FIXED,
+                        fd,
+                        "mmap (fork code)",
+                    )
+                })
             };
-            if moved == libc::MAP_FAILED {
-                return Err(memory_error("mremap (fork alias)", len));
-            }
-            Ok(())
+            unmap_staging();
+            placed.map(|_| ())
         })();
         // SAFETY: the fd is ours; the mappings keep the memfd alive.
         unsafe { libc::close(fd) };
@@ -387,38 +367,44 @@ impl BlockMemory {
         to_indirect: impl FnOnce(&mut [u8]),
     ) -> Result<(), RuntimeError> {
         // SAFETY: anonymous private mapping, no address hint.
-        let copy = unsafe {
+        let staging = unsafe {
             map(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
-                "mmap (fork private copy)",
+                "mmap (fork private staging)",
             )?
         };
         // SAFETY: both ranges are `len` bytes, readable / writable.
-        unsafe { std::ptr::copy_nonoverlapping(code, copy, len) };
-        // SAFETY: the fresh copy is ours.
-        to_indirect(unsafe { std::slice::from_raw_parts_mut(copy, len) });
-        // SAFETY: our own mapping; then moved onto the code part, replacing
-        // the shared pages.
-        unsafe {
-            if libc::mprotect(copy.cast(), len, libc::PROT_READ | libc::PROT_EXEC) != 0
-                || libc::mremap(
-                    copy.cast(),
-                    len,
-                    len,
-                    libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                    code.cast::<libc::c_void>(),
-                ) == libc::MAP_FAILED
-            {
-                libc::munmap(copy.cast(), len);
-                return Err(memory_error("mremap (fork private code)", len));
-            }
-        }
+        unsafe { std::ptr::copy_nonoverlapping(code, staging, len) };
+        // SAFETY: the fresh staging copy is ours.
+        to_indirect(unsafe { std::slice::from_raw_parts_mut(staging, len) });
+        // SAFETY: replaces our own code part with private pages (nothing
+        // runs them meanwhile: the child has one thread, in this handler),
+        // fills them and makes them read+execute.
+        let result = unsafe {
+            map(
+                code,
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                "mmap (fork private code)",
+            )
+            .and_then(|_| {
+                std::ptr::copy_nonoverlapping(staging, code, len);
+                if libc::mprotect(code.cast(), len, libc::PROT_READ | libc::PROT_EXEC) != 0 {
+                    return Err(memory_error("mprotect (fork private code)", len));
+                }
+                Ok(())
+            })
+        };
+        // SAFETY: our own staging mapping.
+        unsafe { libc::munmap(staging.cast(), len) };
         crate::arch::flush_icache(code, len);
-        Ok(())
+        result
     }
 }
 

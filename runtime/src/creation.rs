@@ -148,7 +148,12 @@ impl Runtime {
         })?;
         for _ in 0..new_blocks {
             let first = allocator.next_block_index();
-            let block = Block::map(first, self.reentry.reentry, self.layout, self.alias.wanted)?;
+            let block = Block::map(
+                first,
+                self.reentry.reentry,
+                self.layout,
+                self.direct_stubs.wanted,
+            )?;
             allocator.block_mapped(block.mapped_bytes(), block.has_direct_stubs());
             allocator.code_bases.insert(block.code_base(), first);
             // Before any stub of the block is handed out (Release: whoever

@@ -56,6 +56,8 @@ mod code_alias;
 #[cfg(not(lazyrt_loom))]
 mod creation;
 #[cfg(not(lazyrt_loom))]
+mod direct_stubs;
+#[cfg(not(lazyrt_loom))]
 mod error;
 #[cfg(not(lazyrt_loom))]
 mod failure;

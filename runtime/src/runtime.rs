@@ -10,7 +10,7 @@ use crate::allocator::Allocator;
 use crate::arch::{self, CodeLayout, ReentryInfo};
 use crate::batch::Batch;
 use crate::block::{BLOCK_CAPACITY, BLOCK_SHIFT, Block};
-use crate::code_alias::AliasChoice;
+use crate::direct_stubs::DirectStubs;
 use crate::entry_state::{Free, Phase, Redirect};
 use crate::error::RuntimeError;
 use crate::failure::{FailureHandler, FailureHandlers, FailureReason};
@@ -56,7 +56,7 @@ pub struct Runtime {
     /// Where things sit in every block's code.
     pub(crate) layout: CodeLayout,
     /// Whether blocks get a code alias (direct stubs).
-    pub(crate) alias: AliasChoice,
+    pub(crate) direct_stubs: DirectStubs,
     pub(crate) blocks: IndexTable<Block, 512>,
     pub(crate) batches: IndexTable<Batch, 4096>,
     pub(crate) allocator: Mutex<Allocator>,
@@ -124,7 +124,7 @@ impl Runtime {
                     layout: CodeLayout {
                         landing_pads: false,
                     },
-                    alias: AliasChoice::from_env(),
+                    direct_stubs: DirectStubs::decide(),
                     blocks: IndexTable::new(),
                     batches: IndexTable::new(),
                     allocator: Mutex::new(Allocator::new()),
@@ -169,6 +169,22 @@ impl Runtime {
     /// with its component mask and sizes. Prints as a one-line summary.
     pub fn state_save(&self) -> &StateSave {
         &self.reentry.state_save
+    }
+
+    /// Whether resolved stubs become direct jumps in this process, and if
+    /// not, why (`LAZYRT_DIRECT_STUBS=off`, no `memfd_create`, or a CPU or
+    /// emulator that did not execute a jump stored through the code alias:
+    /// see the start-up probe). Stubs whose target is out of direct reach
+    /// jump through their slots either way.
+    ///
+    /// ```
+    /// let runtime = lazyrt_runtime::Runtime::global()?;
+    /// let (on, why) = runtime.direct_stubs();
+    /// assert!(on || why.is_some());
+    /// # Ok::<(), lazyrt_runtime::RuntimeError>(())
+    /// ```
+    pub fn direct_stubs(&self) -> (bool, Option<&str>) {
+        (self.direct_stubs.wanted, self.direct_stubs.note.as_deref())
     }
 
     pub(crate) fn block_of(&self, index: u32) -> Option<(&Block, usize)> {

@@ -17,21 +17,46 @@ pub struct JitCode {
 const ALIGN: usize = 16;
 
 impl JitCode {
-    /// Writes each piece of machine code at a 16-byte boundary.
+    /// Writes each piece of machine code at a 16-byte boundary, wherever
+    /// the kernel places a new mapping.
     pub fn new(pieces: &[Vec<u8>]) -> JitCode {
+        Self::map(pieces, None)
+    }
+
+    /// As [`JitCode::new`], placed within 64 MiB of `near` if that range has
+    /// room (under qemu-user, plain mappings may land far from each other).
+    pub fn near(near: usize, pieces: &[Vec<u8>]) -> JitCode {
+        Self::map(pieces, Some(near))
+    }
+
+    fn map(pieces: &[Vec<u8>], near: Option<usize>) -> JitCode {
         let len: usize = pieces.iter().map(|p| p.len().next_multiple_of(ALIGN)).sum();
         let len = len.max(1).next_multiple_of(4096);
-        // SAFETY: anonymous private mapping, no address hint.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
+        let mmap = |hint: usize, flags: i32| {
+            // SAFETY: anonymous private mapping; with a hint, only
+            // MAP_FIXED_NOREPLACE, which never replaces an existing mapping.
+            unsafe {
+                libc::mmap(
+                    hint as *mut libc::c_void,
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags,
+                    -1,
+                    0,
+                )
+            }
         };
+        let hinted = near.into_iter().flat_map(|near| {
+            (1..=16).flat_map(move |step: usize| {
+                let delta = step << 22; // 4 MiB steps, up to 64 MiB away
+                [near.checked_sub(delta), near.checked_add(delta)]
+            })
+        });
+        let base = hinted
+            .flatten()
+            .map(|hint| mmap(hint & !4095, libc::MAP_FIXED_NOREPLACE))
+            .find(|p| *p != libc::MAP_FAILED)
+            .unwrap_or_else(|| mmap(0, 0));
         assert_ne!(base, libc::MAP_FAILED, "mmap for JIT code");
         let base = base.cast::<u8>();
         let mut addresses = Vec::with_capacity(pieces.len());

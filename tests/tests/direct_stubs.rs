@@ -65,11 +65,13 @@ fn stub_form(stub: NonNull<c_void>) -> StubForm {
 }
 
 fn direct_stubs_on() -> bool {
-    if std::env::var("LAZYRT_DIRECT_STUBS").as_deref() == Ok("off") {
-        eprintln!("!!! LAZYRT_DIRECT_STUBS=off: stubs stay jumps through their slots !!!");
-        return false;
+    match rt().direct_stubs() {
+        (true, _) => true,
+        (false, why) => {
+            eprintln!("!!! direct stubs are off here: {why:?}; stubs jump through their slots !!!");
+            false
+        }
     }
-    true
 }
 
 fn resolver_to(
@@ -81,15 +83,28 @@ fn resolver_to(
 
 #[test]
 fn resolved_stubs_jump_directly_and_follow_redirects_and_removal() {
-    let code = JitCode::new(&[templates::affine_u64(3), templates::affine_u64(5)]);
     let rt = rt();
+    // The entry's stub first, then its implementations near it.
+    let late = Arc::new(std::sync::OnceLock::<usize>::new());
+    let resolve_to = late.clone();
     let entry = rt
-        .create_entries(resolver_to(code.address(0)), [EntrySpec::new("direct", 0)])
+        .create_entries(
+            move |_: &EntryInfo<'_>| Ok(addr(*resolve_to.get().expect("set before the call"))),
+            [EntrySpec::new("direct", 0)],
+        )
         .unwrap()[0];
+    let code = JitCode::near(
+        entry.address.as_ptr() as usize,
+        &[templates::affine_u64(3), templates::affine_u64(5)],
+    );
+    late.set(code.address(0).as_ptr() as usize).unwrap();
     let before = stub_form(entry.address);
     assert_eq!(call_u64(entry.address, 2), 2 * 31 + 3);
     if !direct_stubs_on() {
         assert_eq!(stub_form(entry.address), StubForm::ThroughSlot);
+        rt.redirect(entry.id, code.address(1)).unwrap();
+        assert_eq!(call_u64(entry.address, 2), 2 * 31 + 5);
+        rt.free_entries(&[entry.id]).unwrap();
         return;
     }
     assert!(rt.stats().direct_stub_blocks > 0, "{:?}", rt.stats());
@@ -150,24 +165,29 @@ fn flips() -> u64 {
 /// Entries redirected back and forth while other threads call them: every
 /// call returns one of the two valid results. Entry 0 flips between two JIT
 /// targets (direct to direct), entry 1 between a JIT target and a function
-/// of the test binary (direct to through-slot, on x86-64 PIE), entry 2 is
-/// also freed and recreated mid-storm by another entry reusing the index.
+/// of the test binary (direct to through-slot, on x86-64 PIE).
 #[test]
 fn redirect_storm_keeps_every_call_valid() {
-    let code = JitCode::new(&[templates::affine_u64(11), templates::affine_u64(12)]);
     let rt = rt();
-    let a = code.address(0);
-    let b = code.address(1);
-    let far = addr(impl2 as *const () as usize);
+    let late = Arc::new(std::sync::OnceLock::<usize>::new());
+    let resolve_to = late.clone();
     let entries = rt
         .create_entries(
-            resolver_to(a),
+            move |_: &EntryInfo<'_>| Ok(addr(*resolve_to.get().expect("set before calls"))),
             [
                 EntrySpec::new("flip-near", 0),
                 EntrySpec::new("flip-far", 1),
             ],
         )
         .unwrap();
+    let code = JitCode::near(
+        entries[0].address.as_ptr() as usize,
+        &[templates::affine_u64(11), templates::affine_u64(12)],
+    );
+    let a = code.address(0);
+    let b = code.address(1);
+    late.set(a.as_ptr() as usize).unwrap();
+    let far = addr(impl2 as *const () as usize);
     let pairs = [(a, b), (a, far)];
     let valid = |which: usize, x: u64, got: u64| {
         let near = [x.wrapping_mul(31) + 11, x.wrapping_mul(31) + 12];

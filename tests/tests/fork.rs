@@ -57,9 +57,16 @@ fn fork_child_patches_its_own_stubs_only() {
         if call_u64(entries[0].address, 1) != 31 + 1 {
             status |= 1;
         }
-        if rt.redirect(entries[0].id, addr(targets[1])).is_err()
-            || call_u64(entries[0].address, 1) != 31 + 2
-        {
+        let redirected = rt.redirect(entries[0].id, addr(targets[1]));
+        let got = call_u64(entries[0].address, 1);
+        if redirected.is_err() || got != 31 + 2 {
+            // SAFETY: the stub is readable code.
+            let word =
+                unsafe { std::ptr::read_volatile(entries[0].address.as_ptr().cast::<u32>()) };
+            eprintln!(
+                "child: redirect {redirected:?}, then f(1) = {got}; stub word {word:#x} at {:?}, targets {:x?}",
+                entries[0].address, targets
+            );
             status |= 2;
         }
         if call_u64(entries[1].address, 1) != 31 + 1 {

@@ -273,6 +273,15 @@ pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
     })
 }
 
+/// Machine code of `extern "C" fn() -> u32 { value }` (the direct-stub
+/// probe's targets).
+pub(crate) fn return_constant(value: u16) -> [u8; 8] {
+    let mut code = [0; 8];
+    put(&mut code, 0, movz_w(0, value));
+    put(&mut code, 4, 0xd65f_03c0); // ret
+    code
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

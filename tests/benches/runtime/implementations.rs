@@ -1,5 +1,6 @@
-//! The implementations the bench calls (direct and through entries), and
-//! the resolvers and names its entries use.
+//! The signatures the bench calls (its implementations are JIT code, see
+//! `steady`), the one implementation compiled into the bench binary, and the
+//! resolvers and names its entries use.
 
 use super::*;
 
@@ -13,85 +14,7 @@ pub(crate) extern "C" fn int_int(x: i32) -> i32 {
     x.wrapping_add(1)
 }
 
-#[inline(never)]
-pub(crate) extern "C" fn double_double2(a: f64, b: f64) -> f64 {
-    a * b + a
-}
-
-#[inline(never)]
-pub(crate) extern "C" fn int6(a: i64, b: i64, c: i64, d: i64, e: i64, f: i64) -> i64 {
-    a.wrapping_add(b)
-        .wrapping_add(c)
-        .wrapping_add(d)
-        .wrapping_add(e)
-        .wrapping_add(f)
-}
-
-#[allow(clippy::too_many_arguments)]
-#[inline(never)]
-pub(crate) extern "C" fn double8(
-    a: f64,
-    b: f64,
-    c: f64,
-    d: f64,
-    e: f64,
-    f: f64,
-    g: f64,
-    h: f64,
-) -> f64 {
-    ((a + b) + (c + d)) + ((e + f) + (g + h))
-}
-
-/// 4096 distinct implementations: `distinct::<K>(x) == x + K`.
-#[inline(never)]
-pub(crate) extern "C" fn distinct<const K: i32>(x: i32) -> i32 {
-    x.wrapping_add(K)
-}
-
-macro_rules! sixteen {
-    ($m:ident, $base:expr) => {
-        [
-            $m!($base + 0),
-            $m!($base + 1),
-            $m!($base + 2),
-            $m!($base + 3),
-            $m!($base + 4),
-            $m!($base + 5),
-            $m!($base + 6),
-            $m!($base + 7),
-            $m!($base + 8),
-            $m!($base + 9),
-            $m!($base + 10),
-            $m!($base + 11),
-            $m!($base + 12),
-            $m!($base + 13),
-            $m!($base + 14),
-            $m!($base + 15),
-        ]
-    };
-}
-macro_rules! one {
-    ($k:expr) => {
-        distinct::<{ $k }> as FnI1
-    };
-}
-macro_rules! row {
-    ($k:expr) => {
-        sixteen!(one, ($k) * 16)
-    };
-}
-macro_rules! plane {
-    ($k:expr) => {
-        sixteen!(row, ($k) * 16)
-    };
-}
-
 pub(crate) const DISTINCT_COUNT: usize = 4096;
-pub(crate) static DISTINCT: [[[FnI1; 16]; 16]; 16] = sixteen!(plane, 0);
-
-pub(crate) fn distinct_fns() -> &'static [FnI1] {
-    DISTINCT.as_flattened().as_flattened()
-}
 
 pub(crate) fn address(f: *const ()) -> NonNull<c_void> {
     NonNull::new(f as *mut c_void).expect("function address")

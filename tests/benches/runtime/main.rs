@@ -123,6 +123,7 @@ use lazyrt_runtime::{Entry, EntryId, EntryInfo, EntrySpec, Resolve, ResolveError
 #[cfg(target_arch = "x86_64")]
 use lazyrt_runtime::{StateSave, StateSaveVariant};
 use lazyrt_tests::bench::{self, Clock, CountingAlloc, HeapCounters, Report};
+use lazyrt_tests::jit_code::{JitCode, templates};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;

@@ -244,6 +244,14 @@ pub(crate) unsafe fn store_patch_word(alias: *mut u8, _exec: usize, word: PatchW
 /// x86-64 keeps instruction and data caches coherent.
 pub(crate) fn flush_icache(_start: *const u8, _len: usize) {}
 
+/// Machine code of `extern "C" fn() -> u32 { value }` (the direct-stub
+/// probe's targets).
+pub(crate) fn return_constant(value: u16) -> [u8; 8] {
+    let v = value.to_le_bytes();
+    // mov eax, imm32; ret
+    [0xb8, v[0], v[1], 0, 0, 0xc3, INT3, INT3]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

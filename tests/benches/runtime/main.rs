@@ -136,6 +136,8 @@ mod implementations;
 #[cfg(target_arch = "x86_64")]
 mod save_floor;
 mod steady;
+#[cfg(target_arch = "x86_64")]
+mod stub_variants;
 
 use creation::*;
 use first_call::*;
@@ -145,6 +147,8 @@ use implementations::*;
 #[cfg(target_arch = "x86_64")]
 use save_floor::*;
 use steady::*;
+#[cfg(target_arch = "x86_64")]
+use stub_variants::*;
 
 /// Fresh processes the first-call and round-robin figures take the median
 /// of (also in quick mode: each takes well under a second there).
@@ -188,6 +192,8 @@ fn main() {
     let t = Instant::now();
     steady(rt, &clock, &mut report);
     round_robin(&mut report);
+    #[cfg(target_arch = "x86_64")]
+    stub_variants(&clock, &mut report);
     eprintln!("steady state: {:.1?}", t.elapsed());
     let t = Instant::now();
     first_call(&clock, &mut report);

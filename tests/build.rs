@@ -59,9 +59,9 @@ fn main() {
         ("x86_64", "linux") => (
             "../asm/x86_64_sysv_reentry.S",
             &[
-            "abi/abi_x86_64.c",
-            "abi/clobber_x86_64.S",
-            "abi/chain_x86_64.S",
+                "abi/abi_x86_64.c",
+                "abi/clobber_x86_64.S",
+                "abi/chain_x86_64.S",
                 "abi/xstate_x86_64.S",
             ],
         ),
@@ -116,7 +116,10 @@ fn assemble_reentry_object(asm: &str) {
     let [object] = objects.as_slice() else {
         panic!("assembling {asm} gave {objects:?}, not one object");
     };
-    println!("cargo::rustc-env=LAZYRT_REENTRY_OBJECT={}", object.display());
+    println!(
+        "cargo::rustc-env=LAZYRT_REENTRY_OBJECT={}",
+        object.display()
+    );
     println!("cargo::rustc-cfg=lazyrt_reentry_object");
 }
 

@@ -112,9 +112,13 @@ fn feature_1_and(bytes: &[u8], pr_type_wanted: u32) -> Result<u32, String> {
             u32_at(data, at + 4)? as usize,
             u32_at(data, at + 8)?,
         );
-        let name = data.get(at + 12..at + 12 + namesz).ok_or("name truncated")?;
+        let name = data
+            .get(at + 12..at + 12 + namesz)
+            .ok_or("name truncated")?;
         if namesz != 4 || name != b"GNU\0" || n_type != elf::NT_GNU_PROPERTY_TYPE_0 {
-            return Err(format!("note {namesz} {name:?} type {n_type}, not GNU property"));
+            return Err(format!(
+                "note {namesz} {name:?} type {n_type}, not GNU property"
+            ));
         }
         if descsz % 8 != 0 {
             return Err(format!("n_descsz {descsz} not padded to 8"));
@@ -165,7 +169,9 @@ fn global_functions(bytes: &[u8]) -> Vec<Function> {
         if !symbol.is_global() || symbol.is_undefined() || symbol.kind() != SymbolKind::Text {
             continue;
         }
-        let index = symbol.section_index().expect("defined symbol has a section");
+        let index = symbol
+            .section_index()
+            .expect("defined symbol has a section");
         let section = file.section_by_index(index).expect("symbol's section");
         let (section_offset, _) = section.file_range().expect("section in the file");
         let offset = (symbol.address() - section.address()) as usize;
@@ -210,7 +216,10 @@ fn property_note_has_the_abi_layout_and_the_feature_bits() {
 fn every_global_function_starts_with_a_landing_pad() {
     let bytes = object_bytes();
     let n = check_pads(&bytes, &EXPECTED).unwrap_or_else(|e| panic!("{REENTRY_OBJECT}: {e}"));
-    println!("{n} global functions, each starting with {}", EXPECTED.pad_name);
+    println!(
+        "{n} global functions, each starting with {}",
+        EXPECTED.pad_name
+    );
 }
 
 /// The checks are only worth something if they fail on a broken object: one
@@ -227,7 +236,9 @@ fn checks_fail_without_a_pad_or_a_feature_bit() {
     }
 
     let file = object::File::parse(&*bytes).unwrap();
-    let note = file.section_by_name(".note.gnu.property").unwrap();
+    let note = file
+        .section_by_name(".note.gnu.property")
+        .expect("no .note.gnu.property to break");
     let (note_at, note_len) = note.file_range().unwrap();
     let (note_at, note_len) = (note_at as usize, note_len as usize);
     let pr_type = EXPECTED.feature_1_and.to_le_bytes();

@@ -96,7 +96,12 @@ fn guarded_page(extra_prot: i32) -> io::Result<usize> {
             0,
         )
     };
-    assert_ne!(base, libc::MAP_FAILED, "mmap: {}", io::Error::last_os_error());
+    assert_ne!(
+        base,
+        libc::MAP_FAILED,
+        "mmap: {}",
+        io::Error::last_os_error()
+    );
     let code = [BTI_C, RET, RET];
     // SAFETY: 12 bytes at the start of our fresh read-write page.
     unsafe {

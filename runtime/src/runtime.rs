@@ -16,7 +16,7 @@ use crate::failure::{FailureHandler, FailureHandlers, FailureReason};
 use crate::index_table::IndexTable;
 use crate::resolve::Unresolved;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering, RwLock, lock};
-use crate::{EntryId, StateSave};
+use crate::{EntryId, LandingPads, StateSave};
 
 /// Marks a retired entry's batch field.
 const NO_BATCH: u32 = u32::MAX;
@@ -138,6 +138,17 @@ impl Runtime {
     /// with its component mask and sizes. Prints as a one-line summary.
     pub fn state_save(&self) -> &StateSave {
         &self.reentry.state_save
+    }
+
+    /// Whether the stubs, trampolines and thunks this runtime emits start
+    /// with landing pads (`endbr64` / `bti c`) and whether their pages are
+    /// mapped BTI-guarded: on AArch64 detected from `HWCAP2_BTI`, on x86-64
+    /// the `ibt` cargo feature; `LAZYRT_LANDING_PADS=on|off` overrides
+    /// either (its fate in
+    /// [`LandingPads::override_note`](crate::LandingPads::override_note)).
+    /// Decided once per process. Prints as a one-line summary.
+    pub fn landing_pads(&self) -> &'static LandingPads {
+        crate::landing_pads::detected()
     }
 
     pub(crate) fn block_of(&self, index: u32) -> Option<(&Block, usize)> {

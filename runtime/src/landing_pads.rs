@@ -230,7 +230,7 @@ fn this_target() -> PadTarget {
 #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
 fn aarch64_hwcap2() -> u64 {
     // SAFETY: getauxval has no preconditions; 0 when the entry is absent.
-    u64::from(unsafe { libc::getauxval(libc::AT_HWCAP2) })
+    unsafe { libc::getauxval(libc::AT_HWCAP2) }
 }
 
 #[cfg(not(all(target_arch = "aarch64", target_os = "linux")))]

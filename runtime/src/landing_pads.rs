@@ -134,7 +134,8 @@ impl fmt::Display for LandingPads {
         f.write_str(match self.source {
             LandingPadSource::Hwcap => " (HWCAP2_BTI)",
             LandingPadSource::BuildFeature => " (ibt feature)",
-            LandingPadSource::Environment => " (LAZYRT_LANDING_PADS)",
+            // The override note below names it.
+            LandingPadSource::Environment => "",
             LandingPadSource::Unsupported => " (unsupported target)",
         })?;
         if let Some(shstk) = self.shadow_stack {
@@ -365,6 +366,11 @@ mod tests {
             d.to_string(),
             "no pads (ibt feature), shadow stack off \
              (LAZYRT_LANDING_PADS=\"x\" is not on or off, automatic choice)"
+        );
+        let d = decide(OLD_ARM, Some("on"), None);
+        assert_eq!(
+            d.to_string(),
+            format!("{pad} pads (LAZYRT_LANDING_PADS=on)")
         );
     }
 

@@ -38,6 +38,31 @@
  * there is no `ret` into a patched slot, so the Guarded Control Stack stays
  * balanced.
  *
+ * Landing pads and property notes (issue #19)
+ * -------------------------------------------
+ * Every global code symbol here starts with `bti c` (written `hint #34` so
+ * assemblers without +bti take it; a NOP on CPUs without FEAT_BTI and on
+ * pages not mapped guarded, so it is emitted unconditionally, whatever the
+ * runtime decides for its own stubs in runtime/src/landing_pads.rs). The
+ * entry is reached by `br x16` from the block thunk. By the Arm ARM's rules
+ * for PSTATE.BTYPE (DDI 0487, "Branch Target Identification" and the BTI
+ * instruction): BR/BRA* through x16 or x17 set BTYPE = 0b01 from any page,
+ * BR through another register sets 0b11 from a guarded page (0b01 from an
+ * unguarded one), BLR/BLRA* set 0b10; `bti c` accepts 0b01 and 0b10, `bti j`
+ * 0b01 and 0b11, `bti jc` all three. So `bti c` accepts both `br x16` and a
+ * `blr` from a test harness. Nothing else is an indirect-branch target: no
+ * local label is branched to, and the return from `bl` needs no pad.
+ *
+ * The object carries a .note.gnu.property with
+ * GNU_PROPERTY_AARCH64_FEATURE_1_AND = BTI | PAC (end of file), so linking
+ * it into a binary built with -mbranch-protection=standard keeps the BTI bit
+ * for the whole output (the linker ANDs it over all inputs, and the dynamic
+ * loader maps the text PROT_BTI only when it is set). PAC is honest in the
+ * sense of pac-ret: this code never returns through x30 (it leaves by
+ * `br x16`) and never modifies it; x30 is stored and reloaded unchanged only
+ * so that the implementation receives the stub caller's return address,
+ * which the implementation signs itself if it is built with pac-ret.
+ *
  * Frame
  * -----
  *
@@ -105,3 +130,20 @@ lazyrt_aarch64_reentry:
     .size   lazyrt_aarch64_reentry, .-lazyrt_aarch64_reentry
 
     .section .note.GNU-stack, "", %progbits
+
+/* NT_GNU_PROPERTY_TYPE_0 in the layout of the AArch64 ELF ABI (sysvabi64,
+   "Program Property"; ELFCLASS64: 8-byte aligned, properties padded to 8):
+   GNU_PROPERTY_AARCH64_FEATURE_1_AND = BTI (bit 0) | PAC (bit 1). */
+#define GNU_PROPERTY_AARCH64_FEATURE_1_AND 0xc0000000
+#define GNU_PROPERTY_AARCH64_FEATURE_1_BTI 0x1
+#define GNU_PROPERTY_AARCH64_FEATURE_1_PAC 0x2
+    .section .note.gnu.property, "a", %note
+    .p2align 3
+    .long   4                           /* n_namesz: "GNU\0" */
+    .long   16                          /* n_descsz: the property below */
+    .long   5                           /* n_type: NT_GNU_PROPERTY_TYPE_0 */
+    .asciz  "GNU"
+    .long   GNU_PROPERTY_AARCH64_FEATURE_1_AND  /* pr_type */
+    .long   4                           /* pr_datasz */
+    .long   GNU_PROPERTY_AARCH64_FEATURE_1_BTI | GNU_PROPERTY_AARCH64_FEATURE_1_PAC
+    .p2align 3                          /* pr_data padded to 8 */

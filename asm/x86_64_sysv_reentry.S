@@ -110,6 +110,27 @@
  * The CFI describes the frame through rbp, so a backtrace taken inside the
  * resolver walks through this frame into the stub's caller.
  *
+ * Landing pads and property notes (issue #19)
+ * -------------------------------------------
+ * Every global code symbol here starts with `endbr64`: the reentry entries
+ * are reached by the block's line thunk, `jmp *header(%rip)`, an indirect
+ * branch, and lazyrt_x86_64_xinuse_pairs may be called through a pointer.
+ * `endbr64` is a NOP (a reserved-NOP encoding, f3 0f 1e fa) on CPUs and
+ * kernels without IBT, so it is emitted unconditionally, whatever the
+ * runtime's `ibt` feature or LAZYRT_LANDING_PADS say (those only decide the
+ * runtime-emitted stubs, runtime/src/landing_pads.rs). Nothing else is an
+ * indirect-branch target: the only other label outside a macro's local ones,
+ * .L<name>_after_gprs, is reached by a direct `jnz`.
+ *
+ * The object carries a .note.gnu.property with GNU_PROPERTY_X86_FEATURE_1_AND
+ * = IBT | SHSTK (end of file), so linking it into a binary built with
+ * -fcf-protection=full does not clear those bits for the whole output (the
+ * linker ANDs them over all inputs). SHSTK is honest: this code only `call`s
+ * the resolver, which returns by a normal `ret` to the pushed address, and
+ * leaves by `jmp *%r11`; it never `ret`s to an address it computed or
+ * patched and never rewrites the stub caller's return address, so the shadow
+ * stack and the normal stack stay in step.
+ *
  * Symbols
  * -------
  *   extern "C" fn lazyrt_x86_64_reentry_xinuse()
@@ -469,3 +490,20 @@ lazyrt_x86_64_xstate_layout:
     .size   lazyrt_x86_64_xstate_layout, 24
 
     .section .note.GNU-stack, "", @progbits
+
+/* NT_GNU_PROPERTY_TYPE_0 in the layout of the x86-64 psABI ("Program
+   Property", ELFCLASS64: 8-byte aligned, properties padded to 8):
+   GNU_PROPERTY_X86_FEATURE_1_AND = IBT (bit 0) | SHSTK (bit 1). */
+#define GNU_PROPERTY_X86_FEATURE_1_AND   0xc0000002
+#define GNU_PROPERTY_X86_FEATURE_1_IBT   0x1
+#define GNU_PROPERTY_X86_FEATURE_1_SHSTK 0x2
+    .section .note.gnu.property, "a", @note
+    .p2align 3
+    .long   4                           /* n_namesz: "GNU\0" */
+    .long   16                          /* n_descsz: the property below */
+    .long   5                           /* n_type: NT_GNU_PROPERTY_TYPE_0 */
+    .asciz  "GNU"
+    .long   GNU_PROPERTY_X86_FEATURE_1_AND  /* pr_type */
+    .long   4                           /* pr_datasz */
+    .long   GNU_PROPERTY_X86_FEATURE_1_IBT | GNU_PROPERTY_X86_FEATURE_1_SHSTK
+    .p2align 3                          /* pr_data padded to 8 */

@@ -25,6 +25,15 @@
 //!    (`cc::Build::get_compiler`, so cross builds use the cross compiler)
 //!    ourselves: `cc` itself only builds static libraries.
 //!
+//! 3. the runtime's reentry assembly (`asm/`) for this target, once more,
+//!    into a bare object whose path goes to the landing-pad suite
+//!    (tests/tests/landing_pads.rs) in `LAZYRT_REENTRY_OBJECT`, with
+//!    `--cfg lazyrt_reentry_object`: the suite reads the object's property
+//!    note and symbols. Assembled here rather than fished out of
+//!    lazyrt-runtime's `OUT_DIR` (whose name is a hash cargo does not
+//!    promise) or out of the final binary (where the linker has merged the
+//!    notes of every input, and drops them if one lacks them).
+//!
 //! Skipped under `--cfg lazyrt_loom`, where the runtime has no reentry path.
 
 use std::path::Path;
@@ -36,7 +45,9 @@ const PLT_FUNCTIONS: usize = 10_000;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(lazyrt_loom)");
     println!("cargo::rustc-check-cfg=cfg(lazyrt_glibc_plt)");
+    println!("cargo::rustc-check-cfg=cfg(lazyrt_reentry_object)");
     println!("cargo::rerun-if-changed=abi");
+    println!("cargo::rerun-if-changed=../asm");
     println!("cargo::rerun-if-changed=build.rs");
     if std::env::var_os("CARGO_CFG_LAZYRT_LOOM").is_some() {
         return;
@@ -44,18 +55,24 @@ fn main() {
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    let arch_files: &[&str] = match (arch.as_str(), os.as_str()) {
-        ("x86_64", "linux") => &[
-            "abi/abi_x86_64.c",
-            "abi/clobber_x86_64.S",
-            "abi/chain_x86_64.S",
-            "abi/xstate_x86_64.S",
-        ],
-        ("aarch64", "linux") => &[
-            "abi/abi_aarch64.c",
-            "abi/clobber_aarch64.S",
-            "abi/chain_aarch64.S",
-        ],
+    let (reentry_asm, arch_files): (&str, &[&str]) = match (arch.as_str(), os.as_str()) {
+        ("x86_64", "linux") => (
+            "../asm/x86_64_sysv_reentry.S",
+            &[
+                "abi/abi_x86_64.c",
+                "abi/clobber_x86_64.S",
+                "abi/chain_x86_64.S",
+                "abi/xstate_x86_64.S",
+            ],
+        ),
+        ("aarch64", "linux") => (
+            "../asm/aarch64_sysv_reentry.S",
+            &[
+                "abi/abi_aarch64.c",
+                "abi/clobber_aarch64.S",
+                "abi/chain_aarch64.S",
+            ],
+        ),
         // No reentry assembly, so nothing for the suite to test.
         _ => return,
     };
@@ -83,11 +100,27 @@ fn main() {
             .flag_if_supported("-fsanitize-address-use-after-return=never");
     }
     build.compile("lazyrt_abi");
+    assemble_reentry_object(reentry_asm);
 
     // Lazy binding is glibc's (musl binds everything at load time).
     if env == "gnu" {
         build_lazy_plt_libraries();
     }
+}
+
+/// Assembles `asm` (relative to this crate) into an object that is not
+/// linked into anything, and tells the landing-pad suite where it is.
+fn assemble_reentry_object(asm: &str) {
+    println!("cargo::rerun-if-changed={asm}");
+    let objects = cc::Build::new().file(asm).compile_intermediates();
+    let [object] = objects.as_slice() else {
+        panic!("assembling {asm} gave {objects:?}, not one object");
+    };
+    println!(
+        "cargo::rustc-env=LAZYRT_REENTRY_OBJECT={}",
+        object.display()
+    );
+    println!("cargo::rustc-cfg=lazyrt_reentry_object");
 }
 
 fn build_lazy_plt_libraries() {

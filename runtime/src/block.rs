@@ -108,6 +108,7 @@ impl Block {
             data_bytes,
             code_bytes.next_multiple_of(page),
             want_alias,
+            crate::landing_pads::detected().code_protection(),
             |code, code_base, direct| {
                 let slot_base = code_base - data_bytes + SLOT_OFFSET;
                 let spec = BlockCode {

@@ -41,6 +41,9 @@ pub(crate) struct BlockMemory {
     base: *mut u8,
     data_bytes: usize,
     code_bytes: usize,
+    /// How the code part is mapped where it executes: read + execute, plus
+    /// `PROT_BTI` on guarded AArch64 ([`crate::landing_pads`]).
+    code_prot: i32,
     /// The alias of the code part, 0 without one (also after a fork whose
     /// child could not get a fresh one).
     alias: AtomicUsize,
@@ -103,22 +106,27 @@ impl BlockMemory {
     /// by `code_bytes` (page multiple) of code that `write` fills: it gets
     /// the code part (writable), the address the code executes at, and
     /// whether the block has an alias (so stubs may start direct). With
-    /// `want_alias`, tries the memfd layout first.
+    /// `want_alias`, tries the memfd layout first. The code part ends up
+    /// mapped with `code_prot` (read + execute, maybe `PROT_BTI`).
     pub(crate) fn map(
         data_bytes: usize,
         code_bytes: usize,
         want_alias: bool,
+        code_prot: i32,
         mut write: impl FnMut(&mut [u8], usize, bool),
     ) -> Result<BlockMemory, RuntimeError> {
-        if want_alias && let Ok(memory) = Self::map_aliased(data_bytes, code_bytes, &mut write) {
+        if want_alias
+            && let Ok(memory) = Self::map_aliased(data_bytes, code_bytes, code_prot, &mut write)
+        {
             return Ok(memory);
         }
-        Self::map_private(data_bytes, code_bytes, &mut write)
+        Self::map_private(data_bytes, code_bytes, code_prot, &mut write)
     }
 
     fn map_aliased(
         data_bytes: usize,
         code_bytes: usize,
+        code_prot: i32,
         write: &mut impl FnMut(&mut [u8], usize, bool),
     ) -> Result<BlockMemory, RuntimeError> {
         let total = data_bytes + code_bytes;
@@ -139,6 +147,7 @@ impl BlockMemory {
             base,
             data_bytes,
             code_bytes,
+            code_prot,
             alias: AtomicUsize::new(0),
         };
         // Populated: every data page is written at creation (all slots), and
@@ -181,7 +190,7 @@ impl BlockMemory {
                 map(
                     code,
                     code_bytes,
-                    libc::PROT_READ | libc::PROT_EXEC,
+                    code_prot,
                     libc::MAP_SHARED | libc::MAP_FIXED,
                     fd,
                     "mmap (code)",
@@ -199,6 +208,7 @@ impl BlockMemory {
     fn map_private(
         data_bytes: usize,
         code_bytes: usize,
+        code_prot: i32,
         write: &mut impl FnMut(&mut [u8], usize, bool),
     ) -> Result<BlockMemory, RuntimeError> {
         let total = data_bytes + code_bytes;
@@ -217,6 +227,7 @@ impl BlockMemory {
             base,
             data_bytes,
             code_bytes,
+            code_prot,
             alias: AtomicUsize::new(0),
         };
         let code = memory.code_base() as *mut u8;
@@ -230,9 +241,7 @@ impl BlockMemory {
         crate::arch::flush_icache(code, code_bytes);
         // SAFETY: the page-aligned code part of our mapping. It is never
         // writable again.
-        if unsafe { libc::mprotect(code.cast(), code_bytes, libc::PROT_READ | libc::PROT_EXEC) }
-            != 0
-        {
+        if unsafe { libc::mprotect(code.cast(), code_bytes, code_prot) } != 0 {
             return Err(memory_error("mprotect", code_bytes));
         }
         Ok(memory)
@@ -278,13 +287,23 @@ impl BlockMemory {
         let len = self.code_bytes;
         // SAFETY: runs single-threaded in the child on this block's own
         // mappings (see the function's contract).
-        let fresh = unsafe { Self::fresh_alias(code, len, old_alias as *mut u8, &rebuild_stubs) };
+        let fresh = unsafe {
+            Self::fresh_alias(
+                code,
+                len,
+                self.code_prot,
+                old_alias as *mut u8,
+                &rebuild_stubs,
+            )
+        };
         if fresh.is_ok() {
             crate::arch::flush_icache(code, len);
             return;
         }
         // SAFETY: as above; a private copy replaces the shared code pages.
-        let private = unsafe { Self::private_copy(code, len, |code| rebuild_stubs(code, false)) };
+        let private = unsafe {
+            Self::private_copy(code, len, self.code_prot, |code| rebuild_stubs(code, false))
+        };
         if private.is_ok() {
             self.alias.store(0, Ordering::Relaxed);
             // SAFETY: the old alias is ours and no longer used.
@@ -299,6 +318,7 @@ impl BlockMemory {
     unsafe fn fresh_alias(
         code: *mut u8,
         len: usize,
+        code_prot: i32,
         old_alias: *mut u8,
         rebuild_stubs: &impl Fn(&mut [u8], bool),
     ) -> Result<(), RuntimeError> {
@@ -344,7 +364,7 @@ impl BlockMemory {
                     map(
                         code,
                         len,
-                        libc::PROT_READ | libc::PROT_EXEC,
+                        code_prot,
                         libc::MAP_SHARED | libc::MAP_FIXED,
                         fd,
                         "mmap (fork code)",
@@ -364,6 +384,7 @@ impl BlockMemory {
     unsafe fn private_copy(
         code: *mut u8,
         len: usize,
+        code_prot: i32,
         to_indirect: impl FnOnce(&mut [u8]),
     ) -> Result<(), RuntimeError> {
         // SAFETY: anonymous private mapping, no address hint.
@@ -395,7 +416,7 @@ impl BlockMemory {
             )
             .and_then(|_| {
                 std::ptr::copy_nonoverlapping(staging, code, len);
-                if libc::mprotect(code.cast(), len, libc::PROT_READ | libc::PROT_EXEC) != 0 {
+                if libc::mprotect(code.cast(), len, code_prot) != 0 {
                     return Err(memory_error("mprotect (fork private code)", len));
                 }
                 Ok(())

@@ -59,7 +59,8 @@ fn probe() -> Result<(), String> {
     };
     let page = 4096;
     let mut direct = false;
-    let memory = BlockMemory::map(page, page, true, |code, code_base, aliased| {
+    let plain = libc::PROT_READ | libc::PROT_EXEC;
+    let memory = BlockMemory::map(page, page, true, plain, |code, code_base, aliased| {
         direct = aliased;
         let jump = layout.patch_word(code_base, code_base, code_base + FIRST_AT, true);
         let bytes = jump.to_le_bytes();

@@ -20,6 +20,9 @@
 //! Which file owns which step of the call path:
 //! - `block.rs`: memory (W^X blocks of stubs, trampolines, slots, records);
 //! - `arch/*.rs`: the machine code of stubs and trampolines per architecture;
+//! - `landing_pads.rs`: whether that code starts with `endbr64` / `bti c`
+//!   and is mapped BTI-guarded (build option on x86-64, run-time detection
+//!   on AArch64), see [`Runtime::landing_pads`];
 //! - `asm/*.S`: saving and restoring the caller's registers;
 //! - `resolve.rs`: the Rust side of the first call, and the runtime as the
 //!   host of the call path;
@@ -64,6 +67,8 @@ mod failure;
 #[cfg(not(lazyrt_loom))]
 mod index_table;
 #[cfg(not(lazyrt_loom))]
+mod landing_pads;
+#[cfg(not(lazyrt_loom))]
 mod resolve;
 #[cfg(not(lazyrt_loom))]
 mod runtime;
@@ -89,6 +94,7 @@ pub use {
     batch::MAX_NAME_BYTES,
     error::{ResolveError, RuntimeError},
     failure::{FailureHandler, FailureHandlerScope, FailureReason, Recovery, ResolveFailure},
+    landing_pads::{LandingPadSource, LandingPads},
     resolve::lazyrt_resolve_implementation,
     runtime::{Runtime, RuntimeStats, WaitEvent, WaitObserver},
 };

@@ -17,7 +17,7 @@ use crate::failure::{FailureHandler, FailureHandlers, FailureReason};
 use crate::index_table::IndexTable;
 use crate::resolve::Unresolved;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering, RwLock, lock};
-use crate::{EntryId, StateSave};
+use crate::{EntryId, LandingPads, StateSave};
 
 /// Marks a retired entry's batch field.
 const NO_BATCH: u32 = u32::MAX;
@@ -122,7 +122,7 @@ impl Runtime {
                 Some(Runtime {
                     reentry,
                     layout: CodeLayout {
-                        landing_pads: false,
+                        landing_pads: crate::landing_pads::detected().pads,
                     },
                     direct_stubs: DirectStubs::decide(),
                     blocks: IndexTable::new(),
@@ -185,6 +185,17 @@ impl Runtime {
     /// ```
     pub fn direct_stubs(&self) -> (bool, Option<&str>) {
         (self.direct_stubs.wanted, self.direct_stubs.note.as_deref())
+    }
+
+    /// Whether the stubs, trampolines and thunks this runtime emits start
+    /// with landing pads (`endbr64` / `bti c`) and whether their pages are
+    /// mapped BTI-guarded: on AArch64 detected from `HWCAP2_BTI`, on x86-64
+    /// the `ibt` cargo feature; `LAZYRT_LANDING_PADS=on|off` overrides
+    /// either (its fate in
+    /// [`LandingPads::override_note`](crate::LandingPads::override_note)).
+    /// Decided once per process. Prints as a one-line summary.
+    pub fn landing_pads(&self) -> &'static LandingPads {
+        crate::landing_pads::detected()
     }
 
     pub(crate) fn block_of(&self, index: u32) -> Option<(&Block, usize)> {

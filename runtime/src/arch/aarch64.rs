@@ -60,8 +60,7 @@ use crate::error::RuntimeError;
 use crate::state_save::{StateSave, StateSaveVariant};
 
 const HEADER_BYTES: usize = 64;
-/// `bti c`.
-const BTI_C: u32 = 0xd503_245f;
+use crate::landing_pads::BTI_C;
 const NOP: u32 = 0xd503_201f;
 
 unsafe extern "C" {

@@ -88,7 +88,7 @@ const HEADER_BYTES: usize = 64;
 const LINE_BYTES: usize = 128;
 /// Where every trampoline line's thunk sits (`jmp *header(%rip)`).
 const LINE_THUNK: usize = 120;
-const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
+use crate::landing_pads::ENDBR64;
 const INT3: u8 = 0xcc;
 
 /// The unit a stub patch stores: the whole 8-byte jump.

@@ -15,7 +15,15 @@ pub(crate) fn trampoline_offset(_local: usize) -> usize {
     0
 }
 
-pub(crate) fn write_block_code(_: &mut [u8], _: usize, _: usize, _: u32, _: usize) {}
+pub(crate) fn write_block_code(
+    _: &mut [u8],
+    _: usize,
+    _: usize,
+    _: usize,
+    _: u32,
+    _: &ReentryInfo,
+) {
+}
 
 pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
     Err(RuntimeError::unsupported())

@@ -144,13 +144,15 @@ fn rel32(from_next_ip: usize, to: usize) -> [u8; 4] {
 }
 
 /// Writes a whole block's code. `code` is the (still writable) code part,
-/// mapped at `code_base`; `slot_base` is the address of slot 0.
+/// mapped at `code_base`; `slot_base` is the address of slot 0. The SVE
+/// flags are AArch64's: every x86-64 reentry saves all vector state in use.
 pub(crate) fn write_block_code(
     code: &mut [u8],
     code_base: usize,
     slot_base: usize,
+    _sve_flag_base: usize,
     first_index: u32,
-    reentry: usize,
+    reentry: &ReentryInfo,
 ) {
     let capacity = crate::block::BLOCK_CAPACITY;
     assert_eq!(
@@ -159,7 +161,7 @@ pub(crate) fn write_block_code(
         "block code part has the wrong size"
     );
     code.fill(0xcc);
-    code[..8].copy_from_slice(&(reentry as u64).to_le_bytes());
+    code[..8].copy_from_slice(&(reentry.reentry as u64).to_le_bytes());
 
     for local in 0..capacity {
         let at = stub_offset(local);
@@ -438,6 +440,7 @@ pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
     }
     Ok(ReentryInfo {
         reentry: entry as usize,
+        reentry_sve: None,
         state_save,
     })
 }

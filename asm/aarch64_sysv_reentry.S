@@ -24,10 +24,10 @@
  * and carry no arguments, so they are not saved. Callee-saved registers are
  * preserved by the Rust resolver itself.
  *
- * SVE is OUT OF SCOPE here: a call that passes scalable vectors (z0-z7) or
- * predicates (p0-p3) through an unresolved entry would see bits beyond 128 of
- * z0-z7 and p0-p3 clobbered if the resolver runs SVE code. Saving them needs
- * `rdvl`-sized areas and is left to a later change.
+ * SVE state is not kept here: bits beyond 128 of z0-z31, p0-p15 and FFR are
+ * whatever the resolver leaves. Entries of functions that take or return
+ * scalable vectors or predicates are sent to lazyrt_aarch64_reentry_sve
+ * below instead (the block thunk reads a per-entry flag).
  *
  * It calls
  *
@@ -128,6 +128,127 @@ lazyrt_aarch64_reentry:
     br      x16
     .cfi_endproc
     .size   lazyrt_aarch64_reentry, .-lazyrt_aarch64_reentry
+
+/*
+ * lazyrt_aarch64_reentry_sve: the same, for functions of the SVE PCS
+ * =================================================================
+ *
+ * Contract
+ * --------
+ * Reached exactly as lazyrt_aarch64_reentry (the thunk's second path, taken
+ * for entries created with EntrySpec::with_sve_arguments), with the same
+ * registers on entry (w17 = global entry index, x16 clobbered, x30 the
+ * caller's return address, sp 16-byte aligned), and leaves the same way
+ * (`br x16`, never `ret`, x30 never modified). Entered only on CPUs whose
+ * kernel reports HWCAP_SVE (the runtime puts the plain reentry in the
+ * thunk's second literal otherwise).
+ *
+ * Preserved, besides x0-x8 and x18 as above, at the vector length VL the
+ * thread has at the call (read with `addvl`, never assumed):
+ *
+ *   z0-z7    arguments (scalable vectors, and v0-v7 as their low 128 bits)
+ *   p0-p3    arguments (scalable predicates)
+ *   z8-z23   whole: AAPCS64, "Scalable vector registers": a subroutine that
+ *            takes or returns scalable vectors or predicates must preserve
+ *            all of z8-z23, so the caller relies on them; the resolver is
+ *            an ordinary (base PCS) function that keeps only d8-d15
+ *   p4-p15   likewise callee-saved for such subroutines ("Scalable
+ *            Predicate Registers"), and any base PCS function may clobber
+ *            them
+ *
+ * Not preserved: FFR. AAPCS64 ("First Fault Register (FFR)", made explicit in
+ * release 2025Q4) makes it a caller-saved register of every PCS, SVE
+ * included, and it carries no argument: an implementation cannot rely on
+ * its value at entry, nor a caller on it across a call. z24-z31 carry no
+ * argument and are caller-saved under the SVE PCS too. FPCR and FPSR are
+ * never written, as above. Streaming SVE (SME) is out of scope: a call
+ * from streaming mode would run the resolver in streaming mode.
+ *
+ * Cost: 26 VL of stores and loads on top of the plain path's GPRs (416
+ * bytes at VL = 128 bits, 6656 bytes at 2048). Entries not marked SVE never
+ * come here.
+ *
+ * Frame
+ * -----
+ * The general registers as in the plain frame, without q0-q7 (z0-z7
+ * contain them); below them a VL-scaled area, allocated with `addvl`. CFA
+ * is x29 + 96 throughout, so unwinding never needs VL (the area holds no
+ * register the unwinder restores: the resolver keeps d8-d15 itself).
+ *
+ *        |  caller's frame   |
+ *   CFA  +-------------------+  sp at entry
+ *        |  x8, x18          |  CFA-16
+ *        |  x6, x7           |  CFA-32
+ *        |  x4, x5           |  CFA-48
+ *        |  x2, x3           |  CFA-64
+ *        |  x0, x1           |  CFA-80
+ *        |  x29, x30         |  CFA-96   <- x29
+ *        +-------------------+
+ *        |  p0-p15           |  x29 - 2 VL: 16 slots of VL/8 bytes,
+ *        |                   |  p0 lowest
+ *        |  z23              |  x29 - 3 VL
+ *        |  ...              |
+ *        |  z0               |  x29 - 26 VL  <- sp
+ *        +-------------------+
+ */
+
+#define SVE_GPR_FRAME_BYTES 96
+#define SVE_AREA_VL 26              /* z0-z23: 24 VL, p0-p15: 16 x VL/8 */
+#define SVE_P_AREA_PL 192           /* p0's offset from sp in VL/8 units */
+
+    .arch_extension sve
+
+/* extern "C" fn lazyrt_aarch64_reentry_sve()  -- never called from Rust */
+    .globl  lazyrt_aarch64_reentry_sve
+    .type   lazyrt_aarch64_reentry_sve, %function
+    .p2align 4
+lazyrt_aarch64_reentry_sve:
+    .cfi_startproc
+    hint    #34                         /* bti c: a landing pad for br x16 */
+    stp     x29, x30, [sp, #-SVE_GPR_FRAME_BYTES]!
+    .cfi_def_cfa_offset SVE_GPR_FRAME_BYTES
+    .cfi_offset x29, -SVE_GPR_FRAME_BYTES
+    .cfi_offset x30, -(SVE_GPR_FRAME_BYTES - 8)
+    mov     x29, sp
+    .cfi_def_cfa x29, SVE_GPR_FRAME_BYTES
+    stp     x0, x1, [sp, #16]
+    stp     x2, x3, [sp, #32]
+    stp     x4, x5, [sp, #48]
+    stp     x6, x7, [sp, #64]
+    stp     x8, x18, [sp, #80]
+    addvl   sp, sp, #-SVE_AREA_VL       /* VL is a multiple of 16 bytes */
+    .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, \
+            16, 17, 18, 19, 20, 21, 22, 23
+    str     z\n, [sp, #\n, mul vl]
+    .endr
+    .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    str     p\n, [sp, #(SVE_P_AREA_PL + \n), mul vl]
+    .endr
+
+    mov     w0, w17
+    bl      lazyrt_resolve_implementation
+    mov     x16, x0
+
+    .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    ldr     p\n, [sp, #(SVE_P_AREA_PL + \n), mul vl]
+    .endr
+    .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, \
+            16, 17, 18, 19, 20, 21, 22, 23
+    ldr     z\n, [sp, #\n, mul vl]
+    .endr
+    mov     sp, x29
+    ldp     x8, x18, [sp, #80]
+    ldp     x6, x7, [sp, #64]
+    ldp     x4, x5, [sp, #48]
+    ldp     x2, x3, [sp, #32]
+    ldp     x0, x1, [sp, #16]
+    ldp     x29, x30, [sp], #SVE_GPR_FRAME_BYTES
+    .cfi_def_cfa sp, 0
+    .cfi_restore x29
+    .cfi_restore x30
+    br      x16
+    .cfi_endproc
+    .size   lazyrt_aarch64_reentry_sve, .-lazyrt_aarch64_reentry_sve
 
     .section .note.GNU-stack, "", %progbits
 

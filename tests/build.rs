@@ -71,6 +71,9 @@ fn main() {
                 "abi/abi_aarch64.c",
                 "abi/clobber_aarch64.S",
                 "abi/chain_aarch64.S",
+                // SVE routines; assembled with `.arch_extension sve`, called
+                // only where the kernel reports SVE.
+                "abi/sve_aarch64.S",
             ],
         ),
         // No reentry assembly, so nothing for the suite to test.

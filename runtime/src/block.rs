@@ -5,6 +5,8 @@
 //!           │ records [EntryRecord; CAP]    │  20 bytes: state (EntryCell),
 //!           │                               │  batch, name, tag (lo, hi)
 //!           │ slots   [usize; CAP]          │  what every stub jumps through
+//!           │ sve_flags [u8; CAP]           │  1: the entry passes SVE arguments
+//!           │                               │  (the AArch64 thunk reads it)
 //!           ├───────────────────────────────┤  page boundary
 //!           │ code (arch::write_block_code) │  read + execute, never writable
 //!           │ header, stubs, trampolines    │  (stub words are patched
@@ -26,7 +28,7 @@ use crate::code_alias::BlockMemory;
 use crate::entry_state::EntryCell;
 use crate::error::RuntimeError;
 use crate::stub_patch::StubPatch;
-use crate::sync::{AtomicU32, AtomicUsize};
+use crate::sync::{AtomicU8, AtomicU32, AtomicUsize};
 
 /// Entries per block. A power of two so index → (block, local) is a shift and
 /// a mask; at most 65,536 for the AArch64 `movz`.
@@ -65,8 +67,8 @@ impl EntryRecord {
     }
 }
 
-/// Bytes of read-write data per entry: record and slot.
-const DATA_BYTES_PER_ENTRY: usize = size_of::<EntryRecord>() + 8;
+/// Bytes of read-write data per entry: record, slot and SVE flag.
+const DATA_BYTES_PER_ENTRY: usize = size_of::<EntryRecord>() + 8 + 1;
 
 pub(crate) struct Block {
     memory: BlockMemory,
@@ -85,8 +87,19 @@ fn page_size() -> usize {
 
 const RECORD_OFFSET: usize = 0;
 const SLOT_OFFSET: usize = RECORD_OFFSET + size_of::<EntryRecord>() * BLOCK_CAPACITY;
-const DATA_BYTES: usize = SLOT_OFFSET + 8 * BLOCK_CAPACITY;
+/// One byte per entry, nonzero when the entry was created
+/// [`with_sve_arguments`](crate::EntrySpec::with_sve_arguments): the AArch64
+/// block thunk reads `sve_flags[local]` to choose the SVE reentry. Written
+/// at creation (Relaxed, published by the entry's `reset`), never by the asm.
+const SVE_FLAG_OFFSET: usize = SLOT_OFFSET + 8 * BLOCK_CAPACITY;
+const DATA_BYTES: usize = SVE_FLAG_OFFSET + BLOCK_CAPACITY;
 const _: () = assert!(SLOT_OFFSET.is_multiple_of(8));
+// The thunk loads a flag with `ldrb w16, [x16, w17, uxtw]`: one byte each.
+const _: () = assert!(size_of::<AtomicU8>() == 1);
+// The AArch64 stubs (`ldr literal`) and thunk (`adr`) reach the slots and
+// flags from the code part just above the data part: +-1 MiB, with pages of
+// up to 64 KiB rounding the data part up.
+const _: () = assert!(DATA_BYTES + 65536 <= 1 << 20);
 const _: () = assert!(DATA_BYTES == DATA_BYTES_PER_ENTRY * BLOCK_CAPACITY);
 
 impl Block {
@@ -97,7 +110,7 @@ impl Block {
     /// as direct jumps.
     pub(crate) fn map(
         first_index: u32,
-        reentry: usize,
+        reentry: &arch::ReentryInfo,
         layout: CodeLayout,
         want_alias: bool,
     ) -> Result<Block, RuntimeError> {
@@ -110,13 +123,15 @@ impl Block {
             want_alias,
             crate::landing_pads::detected().code_protection(),
             |code, code_base, direct| {
-                let slot_base = code_base - data_bytes + SLOT_OFFSET;
+                let data_base = code_base - data_bytes;
                 let spec = BlockCode {
                     layout,
                     code_base,
-                    slot_base,
+                    slot_base: data_base + SLOT_OFFSET,
+                    sve_flag_base: data_base + SVE_FLAG_OFFSET,
                     first_index,
-                    reentry,
+                    reentry: reentry.reentry,
+                    reentry_sve: reentry.reentry_sve,
                     direct,
                 };
                 arch::write_block_code(&mut code[..code_bytes], &spec);
@@ -165,9 +180,9 @@ impl Block {
         assert!(local < BLOCK_CAPACITY);
         // SAFETY: offset + local * size lies inside the read-write part, is
         // aligned for T (the arrays start at page-aligned base + a multiple of
-        // 8, and T is EntryRecord (align 4) or AtomicUsize (align 8)) and the
-        // mapping lives as long as `self`. Both consist of atomics only, valid
-        // for any bit pattern including zero.
+        // 8, and T is EntryRecord (align 4), AtomicUsize (align 8) or AtomicU8
+        // (align 1)) and the mapping lives as long as `self`. All consist of
+        // atomics only, valid for any bit pattern including zero.
         unsafe {
             &*self
                 .memory
@@ -183,6 +198,11 @@ impl Block {
 
     pub(crate) fn slot(&self, local: usize) -> &AtomicUsize {
         self.field(SLOT_OFFSET, local)
+    }
+
+    /// Nonzero: the thunk sends the entry's first calls to the SVE reentry.
+    pub(crate) fn sve_flag(&self, local: usize) -> &AtomicU8 {
+        self.field(SVE_FLAG_OFFSET, local)
     }
 
     pub(crate) fn stub(&self, local: usize) -> usize {

@@ -87,10 +87,11 @@ impl Runtime {
         // Tags of the last walk; a walk shorter than the first gives tag 0
         // to the rest (every counted entry is made, so the batch's count of
         // live entries is exact).
-        let mut tags = specs.map(|s| s.tag);
-        let fields = offsets
-            .into_iter()
-            .map(move |offset| (offset, tags.next().unwrap_or(0)));
+        let mut tags = specs.map(|s| (s.tag, s.sve_arguments));
+        let fields = offsets.into_iter().map(move |offset| {
+            let (tag, sve_arguments) = tags.next().unwrap_or((0, false));
+            (offset, tag, sve_arguments)
+        });
         self.make_entries(Box::new(resolver), Some(names), n, fields)
     }
 
@@ -98,7 +99,8 @@ impl Runtime {
     /// gives ([`Resolve::entry_name`]) instead of the runtime keeping a copy:
     /// for an embedder that holds the names anyway (the manager's lazy
     /// reexports do), a batch then costs no name bytes here and no walk
-    /// over the names. Otherwise as [`Runtime::create_entries`].
+    /// over the names. Otherwise as [`Runtime::create_entries`]; the entries
+    /// do not pass SVE arguments ([`EntrySpec::with_sve_arguments`]).
     ///
     /// ```
     /// # use std::{ffi::c_void, ptr::NonNull, sync::Arc};
@@ -127,19 +129,19 @@ impl Runtime {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let fields = (0..count as u64).map(|tag| (0, tag));
+        let fields = (0..count as u64).map(|tag| (0, tag, false));
         self.make_entries(Box::new(resolver), None, count, fields)
     }
 
     /// Maps the blocks `n` entries need and makes them in one batch, with
-    /// their record fields `(name offset, tag)` from `fields` (at most `n`;
-    /// fewer leaves the rest tagged 0, name offset 0).
+    /// their fields `(name offset, tag, SVE arguments)` from `fields` (at
+    /// most `n`; fewer leaves the rest tagged 0, name offset 0, plain).
     fn make_entries(
         &self,
         resolver: Box<dyn Resolve>,
         names: Option<NameArena>,
         n: usize,
-        mut fields: impl Iterator<Item = (u32, u64)>,
+        mut fields: impl Iterator<Item = (u32, u64, bool)>,
     ) -> Result<Vec<Entry>, RuntimeError> {
         let mut allocator = lock(&self.allocator);
         let new_blocks = allocator.blocks_needed(n).ok_or(RuntimeError::Exhausted {
@@ -148,12 +150,7 @@ impl Runtime {
         })?;
         for _ in 0..new_blocks {
             let first = allocator.next_block_index();
-            let block = Block::map(
-                first,
-                self.reentry.reentry,
-                self.layout,
-                self.direct_stubs.wanted,
-            )?;
+            let block = Block::map(first, &self.reentry, self.layout, self.direct_stubs.wanted)?;
             allocator.block_mapped(block.mapped_bytes(), block.has_direct_stubs());
             allocator.code_bases.insert(block.code_base(), first);
             // Before any stub of the block is handed out (Release: whoever
@@ -173,13 +170,18 @@ impl Runtime {
             .insert(batch_id, Box::new(Batch::new(resolver, names, n)));
         let mut entries = Vec::with_capacity(n);
         for _ in 0..n {
-            let (name_at, tag) = fields.next().unwrap_or((0, 0));
+            let (name_at, tag, sve_arguments) = fields.next().unwrap_or((0, 0, false));
             let index = allocator.take_index();
             let (block, local) = self.block_of(index).expect("allocated index has a block");
             let record = block.record(local);
             record.batch.store(batch_id, Ordering::Relaxed);
             record.name.store(name_at, Ordering::Relaxed);
             record.set_tag(tag);
+            // Always written: a recycled index may still carry the flag of
+            // the entry it held before.
+            block
+                .sve_flag(local)
+                .store(u8::from(sve_arguments), Ordering::Relaxed);
             // Publishes the fields above to whoever wins the first call.
             block.cell(local).reset();
             entries.push(Entry {
@@ -188,5 +190,54 @@ impl Runtime {
             });
         }
         Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EntryInfo, ResolveError};
+
+    fn sve_flag(rt: &Runtime, entry: &Entry) -> u8 {
+        let (block, local) = rt.block_of(entry.id.0).expect("live entry");
+        block.sve_flag(local).load(Ordering::Relaxed)
+    }
+
+    /// The flag follows the spec, and a recycled index loses the flag of
+    /// the entry it held before.
+    #[test]
+    fn sve_flags_are_set_and_cleared_on_reuse() {
+        let Ok(rt) = Runtime::global() else {
+            return; // no reentry assembly on this target
+        };
+        let resolver = |_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+            Err(ResolveError::new("never called"))
+        };
+        let names: Vec<String> = (0..64).map(|i| format!("sve{i}")).collect();
+        let marked = rt
+            .create_entries(
+                resolver,
+                names
+                    .iter()
+                    .map(|n| EntrySpec::new(n, 0).with_sve_arguments()),
+            )
+            .expect("create");
+        assert!(marked.iter().all(|e| sve_flag(rt, e) == 1));
+        let ids: Vec<EntryId> = marked.iter().map(|e| e.id).collect();
+        rt.free_entries(&ids).expect("free");
+        let plain = rt
+            .create_entries(resolver, names.iter().map(|n| EntrySpec::new(n, 0)))
+            .expect("create");
+        assert!(
+            plain.iter().any(|e| ids.contains(&e.id)),
+            "freed indices are reused (LIFO)"
+        );
+        assert!(plain.iter().all(|e| sve_flag(rt, e) == 0));
+        let named = rt
+            .create_entries_named_by_resolver(resolver, 8)
+            .expect("create");
+        assert!(named.iter().all(|e| sve_flag(rt, e) == 0));
+        let all: Vec<EntryId> = plain.iter().chain(&named).map(|e| e.id).collect();
+        rt.free_entries(&all).expect("free");
     }
 }

@@ -152,12 +152,57 @@ pub struct EntrySpec<'n> {
     pub name: &'n str,
     /// Passed to the resolver.
     pub tag: u64,
+    /// The entry's function takes or returns SVE vectors or predicates
+    /// (AAPCS64's SVE PCS); see [`EntrySpec::with_sve_arguments`].
+    pub sve_arguments: bool,
 }
 
 impl<'n> EntrySpec<'n> {
-    /// An entry called `name` with `tag`.
+    /// An entry called `name` with `tag`, of an ordinary (base PCS) function.
     pub fn new(name: &'n str, tag: u64) -> Self {
-        Self { name, tag }
+        Self {
+            name,
+            tag,
+            sve_arguments: false,
+        }
+    }
+
+    /// Marks the entry as a function of AAPCS64's SVE PCS: it takes
+    /// arguments or returns results in z0-z7 or p0-p3, so its callers also
+    /// expect all of z8-z23 and p4-p15 preserved. On AArch64 with SVE its
+    /// first calls then go through a reentry that saves and restores z0-z23
+    /// and p0-p15 at the CPU's vector length (the resolver is ordinary code,
+    /// free to clobber them); other entries keep the cheaper save of x0-x8
+    /// and q0-q7. FFR is not kept: the SVE PCS makes it caller-saved.
+    ///
+    /// Accepted everywhere, with no effect where it is not needed: on
+    /// AArch64 without SVE no such arguments exist, and on x86-64 every
+    /// first call already preserves the whole vector state.
+    ///
+    /// ```
+    /// # use std::{ffi::c_void, ptr::NonNull};
+    /// # use lazyrt_runtime::{EntryInfo, EntrySpec, ResolveError, Runtime};
+    /// # extern "C" fn seven() -> i32 { 7 }
+    /// let rt = Runtime::global()?;
+    /// let resolver = |_: &EntryInfo<'_>| -> Result<NonNull<c_void>, ResolveError> {
+    ///     // A JIT compiling SVE code for this entry would answer here.
+    ///     Ok(NonNull::new(seven as *mut c_void).unwrap())
+    /// };
+    /// let spec = EntrySpec::new("dot_product_sve", 0).with_sve_arguments();
+    /// assert!(spec.sve_arguments);
+    /// let entries = rt.create_entries(resolver, [spec])?;
+    /// // SAFETY: the entry resolves to `seven`, which has this signature.
+    /// let f = unsafe {
+    ///     std::mem::transmute::<*mut c_void, extern "C" fn() -> i32>(entries[0].address.as_ptr())
+    /// };
+    /// assert_eq!(f(), 7);
+    /// # Ok::<(), lazyrt_runtime::RuntimeError>(())
+    /// ```
+    pub fn with_sve_arguments(self) -> Self {
+        Self {
+            sve_arguments: true,
+            ..self
+        }
     }
 }
 

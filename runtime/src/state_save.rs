@@ -17,7 +17,9 @@ pub enum StateSaveVariant {
     Xsave,
     /// x86-64: FXSAVE / FXRSTOR (x87 and SSE only).
     Fxsave,
-    /// AArch64: stores of x0-x8 and q0-q7 (SVE state is not preserved).
+    /// AArch64: stores of x0-x8 and q0-q7; entries created
+    /// [`with_sve_arguments`](crate::EntrySpec::with_sve_arguments) on a CPU
+    /// with SVE also keep z0-z23 and p0-p15 (a frame of 96 bytes + 26 VL).
     Aarch64,
 }
 

@@ -11,7 +11,8 @@
 //!   through the code alias and makes it visible to instruction fetch;
 //! - `BlockCode` and `write_block_code(code, &BlockCode)`;
 //! - `init_reentry() -> Result<ReentryInfo, RuntimeError>`: detects the CPU,
-//!   prepares the assembly and returns the address the block thunks jump to;
+//!   prepares the assembly and returns the addresses the block thunks jump
+//!   to;
 //! - `flush_icache(start, len)`.
 
 #[cfg(all(target_arch = "x86_64", lazyrt_reentry_asm))]
@@ -34,6 +35,13 @@ pub(crate) use unsupported::*;
 pub struct ReentryInfo {
     /// The address every block's thunk jumps to.
     pub reentry: usize,
+    /// AArch64 with SVE (`AT_HWCAP` has `HWCAP_SVE`): the reentry that also
+    /// preserves the SVE state an SVE-PCS call depends on
+    /// (`lazyrt_aarch64_reentry_sve`), where the thunk sends entries created
+    /// [`with_sve_arguments`](crate::EntrySpec::with_sve_arguments). `None`
+    /// on CPUs without SVE and on x86-64 (whose reentry saves all vector
+    /// state anyway): there such entries take `reentry` like any other.
+    pub reentry_sve: Option<usize>,
     /// How the reentry saves vector state.
     pub state_save: crate::StateSave,
 }
@@ -54,10 +62,16 @@ pub(crate) struct BlockCode {
     pub(crate) code_base: usize,
     /// Address of slot 0.
     pub(crate) slot_base: usize,
+    /// Address of local entry 0's SVE flag (one byte each; AArch64 only).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    pub(crate) sve_flag_base: usize,
     /// Global index of local entry 0.
     pub(crate) first_index: u32,
     /// The reentry asm.
     pub(crate) reentry: usize,
+    /// The SVE reentry, on AArch64 CPUs with SVE ([`ReentryInfo`]).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    pub(crate) reentry_sve: Option<usize>,
     /// Stubs start in the direct form (the block has a code alias to patch
     /// them through later).
     pub(crate) direct: bool,

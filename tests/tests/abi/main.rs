@@ -21,7 +21,9 @@
 //! The suite by file: `hash.rs` and `aggregates.rs` (what C computes),
 //! `strategies.rs`, `native.rs` (the C and assembly side), `harness.rs`
 //! (the clobbering resolver and the check), then the classes: `classes.rs`
-//! (both architectures), `fpenv_*.rs`, `x86.rs`, `aarch64.rs`, `printf.rs`.
+//! (both architectures), `fpenv_*.rs`, `x86.rs`, `aarch64.rs`, `printf.rs`,
+//! and `sve.rs` (AArch64 SVE arguments at the CPU's vector length, with
+//! fixed register images rather than proptest cases).
 #![cfg(all(
     not(lazyrt_loom),
     target_os = "linux",
@@ -57,6 +59,8 @@ mod printf;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+#[cfg(target_arch = "aarch64")]
+mod sve;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

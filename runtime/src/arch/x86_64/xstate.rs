@@ -310,6 +310,7 @@ pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
     }
     Ok(ReentryInfo {
         reentry: entry as usize,
+        reentry_sve: None,
         state_save,
     })
 }

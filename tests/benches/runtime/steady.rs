@@ -388,6 +388,7 @@ pub(crate) fn round_robin(report: &mut Report) {
     let (v, range) = stat(&ours);
     report
         .add("steady_ratio_round_robin", v, "x")
+        .at_most(1.0)
         .anchor(format!("{range}; ORC 19: 2.06"));
     #[cfg(lazyrt_glibc_plt)]
     {

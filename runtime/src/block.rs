@@ -28,7 +28,7 @@ use crate::code_alias::BlockMemory;
 use crate::entry_state::EntryCell;
 use crate::error::RuntimeError;
 use crate::stub_patch::StubPatch;
-use crate::sync::{AtomicU8, AtomicU32, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Entries per block. A power of two so index → (block, local) is a shift and
 /// a mask; at most 65,536 for the AArch64 `movz`.
@@ -74,6 +74,10 @@ pub(crate) struct Block {
     memory: BlockMemory,
     layout: CodeLayout,
     first_index: u32,
+    /// One bit per entry whose stub waits for its deferred direct jump
+    /// ([`crate::stub_refresh`]); `dirty` if any bit may be set.
+    pending: [AtomicU64; BLOCK_CAPACITY / 64],
+    dirty: AtomicBool,
 }
 
 fn page_size() -> usize {
@@ -122,7 +126,7 @@ impl Block {
             code_bytes.next_multiple_of(page),
             want_alias,
             crate::landing_pads::detected().code_protection(),
-            |code, code_base, direct| {
+            |code, code_base, _aliased| {
                 let data_base = code_base - data_bytes;
                 let spec = BlockCode {
                     layout,
@@ -132,7 +136,6 @@ impl Block {
                     first_index,
                     reentry: reentry.reentry,
                     reentry_sve: reentry.reentry_sve,
-                    direct,
                 };
                 arch::write_block_code(&mut code[..code_bytes], &spec);
             },
@@ -141,11 +144,13 @@ impl Block {
             memory,
             layout,
             first_index,
+            pending: std::array::from_fn(|_| AtomicU64::new(0)),
+            dirty: AtomicBool::new(false),
         };
         for local in 0..BLOCK_CAPACITY {
             block
                 .slot(local)
-                .store(block.trampoline(local), crate::sync::Ordering::Relaxed);
+                .store(block.trampoline(local), Ordering::Relaxed);
         }
         Ok(block)
     }
@@ -224,6 +229,9 @@ impl Block {
                     self.code_base() + stub_offset,
                     self.slot(local).as_ptr() as usize,
                     alias,
+                    &self.pending[local / 64],
+                    1 << (local % 64),
+                    &self.dirty,
                 )
             },
             None => StubPatch::NONE,
@@ -234,6 +242,25 @@ impl Block {
             self.trampoline(local),
             patch,
         )
+    }
+
+    /// Gives every entry marked for a deferred direct jump its jump
+    /// ([`EntryCell::refresh_stub`]); returns the indices a removal left for
+    /// the caller to retire.
+    pub(crate) fn refresh_pending_stubs(&self, retire: &mut Vec<u32>) {
+        if !self.dirty.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        for (word_index, word) in self.pending.iter().enumerate() {
+            let mut bits = word.swap(0, Ordering::SeqCst);
+            while bits != 0 {
+                let local = word_index * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(crate::entry_state::Finish::Removed) = self.cell(local).refresh_stub() {
+                    retire.push(self.first_index + local as u32);
+                }
+            }
+        }
     }
 
     /// In a child after `fork`: code pages of its own (see
@@ -251,11 +278,12 @@ impl Block {
             for local in 0..BLOCK_CAPACITY {
                 let stub = layout.stub_offset(local);
                 let slot = self.slot(local);
+                let target = slot.load(Ordering::Relaxed);
                 let word = layout.patch_word(
                     code_base + stub,
                     slot.as_ptr() as usize,
-                    slot.load(crate::sync::Ordering::Relaxed),
-                    direct,
+                    target,
+                    direct && target != self.trampoline(local),
                 );
                 let at = stub + layout.patch_offset();
                 let bytes = word.to_le_bytes();

@@ -152,6 +152,9 @@ impl Runtime {
             let first = allocator.next_block_index();
             let block = Block::map(first, &self.reentry, self.layout, self.direct_stubs.wanted)?;
             allocator.block_mapped(block.mapped_bytes(), block.has_direct_stubs());
+            if block.has_direct_stubs() {
+                crate::stub_refresh::start();
+            }
             allocator.code_bases.insert(block.code_base(), first);
             // Before any stub of the block is handed out (Release: whoever
             // holds one of its stub addresses sees the widened bounds).

@@ -37,9 +37,12 @@
 //! load and needs nothing more: it either sees the trampoline (and comes here)
 //! or the implementation.
 //!
-//! Every slot store goes through [`EntryCell::publish`], which then rewrites
-//! the stub to match ([`StubPatch`]): a direct jump to the same target where
-//! the block allows. Only an owner stores: the holder of `PUBLISHING`, the
+//! Every slot store but a first resolution's goes through
+//! [`EntryCell::publish`], which then rewrites the stub to match
+//! ([`StubPatch`]): a direct jump to the same target where the block allows.
+//! A first resolution stores the slot alone (the unresolved stub jumps
+//! through it) and defers the direct jump to [`EntryCell::refresh_stub`],
+//! which claims `PUBLISHING` itself. Only an owner stores: the holder of `PUBLISHING`, the
 //! leader or remover that moves the word to `FREED` (before anyone can
 //! retire the entry), or `free` of an unowned entry (after its CAS to
 //! `FREED`, before the caller retires it). No store happens after ownership
@@ -183,11 +186,32 @@ impl<'a> EntryCell<'a> {
         }
     }
 
-    /// Stores `target` in the slot, then makes the stub match. Only the
-    /// slot's owner calls this (see the module docs).
+    /// Stores `target` in the slot, then makes the stub match (through
+    /// the slot for the trampoline, directly where it can for anything
+    /// else). Only the slot's owner calls this (see the module docs).
     fn publish(&self, target: usize) {
         self.slot.store(target, Ordering::Release);
-        self.stub.point_at(target);
+        self.stub.point_at(target, target != self.trampoline);
+    }
+
+    /// Makes the stub of a resolved entry a direct jump to what its slot
+    /// holds: the deferred half of a first resolution
+    /// ([`StubPatch::defer`]). Claims `PUBLISHING` like a redirect, so it
+    /// never races another slot owner; does nothing unless the entry is
+    /// plainly `RESOLVED` (no leader, no waiters, not being removed).
+    /// `Finish::Removed`: a removal arrived meanwhile and the caller must
+    /// retire the entry.
+    pub fn refresh_stub(&self) -> Option<Finish> {
+        if self
+            .state
+            .compare_exchange(RESOLVED, PUBLISHING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return None;
+        }
+        let target = self.slot.load(Ordering::Acquire);
+        self.stub.point_at(target, true);
+        Some(self.release_publishing(target, false))
     }
 
     /// The initial state word of a freshly allocated, unresolved entry (the
@@ -315,8 +339,15 @@ impl<'a> EntryCell<'a> {
                     }
                     return match outcome {
                         Ok(address) => {
-                            self.publish(address);
-                            self.release_publishing(address, false)
+                            // The stub of an unresolved entry jumps through
+                            // the slot: the slot alone makes calls right.
+                            // Its direct jump comes later (StubPatch::defer).
+                            self.slot.store(address, Ordering::Release);
+                            let finish = self.release_publishing(address, false);
+                            if matches!(finish, Finish::Published(_)) {
+                                self.stub.defer();
+                            }
+                            finish
                         }
                         Err(()) => {
                             if s & WAITERS != 0 {

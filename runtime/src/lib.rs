@@ -73,6 +73,8 @@ mod resolve;
 #[cfg(not(lazyrt_loom))]
 mod runtime;
 #[cfg(not(lazyrt_loom))]
+mod stub_refresh;
+#[cfg(not(lazyrt_loom))]
 mod wait_graph;
 
 pub use entry_state::Phase;

@@ -148,6 +148,7 @@ impl Runtime {
     /// the child's own (see [`crate::code_alias`]). Lock-free: another
     /// thread may have held a lock at the fork, and it does not exist here.
     pub(crate) fn privatize_blocks_after_fork() {
+        crate::stub_refresh::forget_thread_after_fork();
         let Some(runtime) = Self::get() else { return };
         for number in 0.. {
             // SAFETY: blocks are never removed from the table; they are
@@ -185,6 +186,26 @@ impl Runtime {
     /// ```
     pub fn direct_stubs(&self) -> (bool, Option<&str>) {
         (self.direct_stubs.wanted, self.direct_stubs.note.as_deref())
+    }
+
+    /// Turns every stub resolved since the last batch into a direct jump
+    /// now, on the calling thread. A first call leaves its stub jumping
+    /// through the slot and the runtime's `lazyrt-stub-patcher` thread
+    /// patches it within a fraction of a millisecond; call this before a
+    /// measurement, or where that thread cannot run. Safe at any time, from
+    /// any thread, concurrently with calls, redirects and removals.
+    pub fn apply_pending_stub_patches(&self) {
+        let mut retire = Vec::new();
+        for number in 0.. {
+            // SAFETY: blocks are never removed from the table.
+            let Some(block) = (unsafe { self.blocks.get(number) }) else {
+                break;
+            };
+            block.refresh_pending_stubs(&mut retire);
+        }
+        if !retire.is_empty() {
+            self.retire(&retire);
+        }
     }
 
     /// Whether the stubs, trampolines and thunks this runtime emits start

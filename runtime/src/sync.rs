@@ -12,13 +12,13 @@
 #[cfg(not(lazyrt_loom))]
 pub(crate) use std::sync::{
     Mutex, MutexGuard, OnceLock, RwLock,
-    atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 
 #[cfg(lazyrt_loom)]
 pub(crate) use loom::sync::{
     Mutex, MutexGuard, RwLock,
-    atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 
 /// Locks `mutex`, ignoring poisoning: every critical section in the runtime

@@ -226,12 +226,7 @@ pub(crate) fn write_block_code(code: &mut [u8], spec: &BlockCode) {
         let mut stub = layout.stub_offset(local);
         let mut tramp = layout.trampoline_offset(local);
         let slot = spec.slot_base + 8 * local;
-        let word = layout.patch_word(
-            spec.code_base + stub,
-            slot,
-            spec.code_base + tramp,
-            spec.direct,
-        );
+        let word = layout.patch_word(spec.code_base + stub, slot, spec.code_base + tramp, false);
         if layout.landing_pads {
             put(code, stub, BTI_C);
             put(code, tramp, BTI_C);

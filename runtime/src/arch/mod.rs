@@ -72,7 +72,4 @@ pub(crate) struct BlockCode {
     /// The SVE reentry, on AArch64 CPUs with SVE ([`ReentryInfo`]).
     #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
     pub(crate) reentry_sve: Option<usize>,
-    /// Stubs start in the direct form (the block has a code alias to patch
-    /// them through later).
-    pub(crate) direct: bool,
 }

@@ -192,7 +192,7 @@ pub(crate) fn write_block_code(code: &mut [u8], spec: &BlockCode) {
             spec.code_base + at,
             spec.slot_base + 8 * local,
             spec.code_base + layout.trampoline_offset(local),
-            spec.direct,
+            false,
         );
         let p = at + layout.patch_offset();
         code[p..p + 8].copy_from_slice(&word.to_le_bytes());

@@ -68,7 +68,10 @@ impl EntryRecord {
 }
 
 /// Bytes of read-write data per entry: record, slot and SVE flag.
-const DATA_BYTES_PER_ENTRY: usize = size_of::<EntryRecord>() + 8 + 1;
+const DATA_BYTES_PER_ENTRY: usize = size_of::<EntryRecord>() + 8 + SVE_FLAG_BYTES;
+/// The SVE flag of an entry: AArch64 only (x86-64 reentries save every
+/// vector register in use anyway, so no byte is spent there).
+const SVE_FLAG_BYTES: usize = if cfg!(target_arch = "aarch64") { 1 } else { 0 };
 
 pub(crate) struct Block {
     memory: BlockMemory,
@@ -96,7 +99,7 @@ const SLOT_OFFSET: usize = RECORD_OFFSET + size_of::<EntryRecord>() * BLOCK_CAPA
 /// block thunk reads `sve_flags[local]` to choose the SVE reentry. Written
 /// at creation (Relaxed, published by the entry's `reset`), never by the asm.
 const SVE_FLAG_OFFSET: usize = SLOT_OFFSET + 8 * BLOCK_CAPACITY;
-const DATA_BYTES: usize = SVE_FLAG_OFFSET + BLOCK_CAPACITY;
+const DATA_BYTES: usize = SVE_FLAG_OFFSET + SVE_FLAG_BYTES * BLOCK_CAPACITY;
 const _: () = assert!(SLOT_OFFSET.is_multiple_of(8));
 // The thunk loads a flag with `ldrb w16, [x16, w17, uxtw]`: one byte each.
 const _: () = assert!(size_of::<AtomicU8>() == 1);
@@ -206,6 +209,7 @@ impl Block {
     }
 
     /// Nonzero: the thunk sends the entry's first calls to the SVE reentry.
+    #[cfg(target_arch = "aarch64")]
     pub(crate) fn sve_flag(&self, local: usize) -> &AtomicU8 {
         self.field(SVE_FLAG_OFFSET, local)
     }

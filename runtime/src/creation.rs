@@ -182,9 +182,12 @@ impl Runtime {
             record.set_tag(tag);
             // Always written: a recycled index may still carry the flag of
             // the entry it held before.
+            #[cfg(target_arch = "aarch64")]
             block
                 .sve_flag(local)
                 .store(u8::from(sve_arguments), Ordering::Relaxed);
+            #[cfg(not(target_arch = "aarch64"))]
+            let _ = sve_arguments;
             // Publishes the fields above to whoever wins the first call.
             block.cell(local).reset();
             entries.push(Entry {
@@ -196,7 +199,7 @@ impl Runtime {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "aarch64"))]
 mod tests {
     use super::*;
     use crate::{EntryInfo, ResolveError};

@@ -38,11 +38,13 @@
 //!
 //! # Direct stubs
 //!
-//! The first word of a stub is its patch word: `b target` when the block has
-//! a read-write alias of its code ([`crate::code_alias`]) and the target is
-//! within +-128 MiB, else `nop`, which falls through to the jump through the
-//! slot. Every store to a slot is followed by a store of the matching word
-//! (see [`crate::entry_state`]), then `DC CVAU` on the alias, `DSB ISH`,
+//! The first word of a stub is its patch word: `b target` for a resolved
+//! entry when the block has a read-write alias of its code
+//! ([`crate::code_alias`]) and the target is within +-128 MiB, else `nop`,
+//! which falls through to the jump through the slot (always so for an
+//! unresolved entry). A redirect stores it right away, a first resolution
+//! leaves it to the patcher thread ([`crate::stub_patch`]); each store is
+//! followed by `DC CVAU` on the alias, `DSB ISH`,
 //! `IC IVAU` on the executed address, `DSB ISH`, `ISB` (Arm ARM D7.5.2
 //! "Instruction cache maintenance", the sequence for code written through a
 //! different virtual address).

@@ -167,6 +167,8 @@ pub(crate) fn steady(rt: &Runtime, clock: &Clock, report: &mut Report) {
     // SAFETY: the entry resolves to `jit_int_int`, which has this signature.
     let via_entry: FnI1 = unsafe { std::mem::transmute(e.address) };
     assert_eq!(via_entry(41), 42);
+    // Direct jumps now, not when the patcher thread gets to them.
+    rt.apply_pending_stub_patches();
     let direct: FnI1 = jit_int_int;
     let s = steady_pair(
         clock,
@@ -182,6 +184,8 @@ pub(crate) fn steady(rt: &Runtime, clock: &Clock, report: &mut Report) {
     // SAFETY: the entry resolves to `int_int`, which has this signature.
     let via_entry: FnI1 = unsafe { std::mem::transmute(e.address) };
     assert_eq!(via_entry(41), 42);
+    // Direct jumps now, not when the patcher thread gets to them.
+    rt.apply_pending_stub_patches();
     let direct: FnI1 = int_int;
     let s = steady_pair(
         clock,
@@ -197,6 +201,8 @@ pub(crate) fn steady(rt: &Runtime, clock: &Clock, report: &mut Report) {
     // SAFETY: the entry resolves to `jit_double2`, which has this signature.
     let via_entry: FnD2 = unsafe { std::mem::transmute(e.address) };
     assert_eq!(via_entry(3.0, 2.0), 9.0);
+    // Direct jumps now, not when the patcher thread gets to them.
+    rt.apply_pending_stub_patches();
     let direct: FnD2 = jit_double2;
     let s = steady_pair(
         clock,
@@ -212,6 +218,8 @@ pub(crate) fn steady(rt: &Runtime, clock: &Clock, report: &mut Report) {
     // SAFETY: the entry resolves to `jit_int6`, which has this signature.
     let via_entry: FnI6 = unsafe { std::mem::transmute(e.address) };
     assert_eq!(via_entry(1, 2, 3, 4, 5, 6), 21);
+    // Direct jumps now, not when the patcher thread gets to them.
+    rt.apply_pending_stub_patches();
     let direct: FnI6 = jit_int6;
     let s = steady_pair(
         clock,
@@ -227,6 +235,8 @@ pub(crate) fn steady(rt: &Runtime, clock: &Clock, report: &mut Report) {
     // SAFETY: the entry resolves to `jit_double8`, which has this signature.
     let via_entry: FnD8 = unsafe { std::mem::transmute(e.address) };
     assert_eq!(via_entry(1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0), 36.0);
+    // Direct jumps now, not when the patcher thread gets to them.
+    rt.apply_pending_stub_patches();
     let direct: FnD8 = jit_double8;
     let s = steady_pair(
         clock,
@@ -297,6 +307,7 @@ fn round_robin_tables(rt: &Runtime) -> (RoundRobin, Vec<EntryId>) {
         assert_eq!(via_entries[k](10), 10 + k as i32, "round-robin entry {k}");
         assert_eq!(impls[k](10), 10 + k as i32);
     }
+    rt.apply_pending_stub_patches();
     let mut direct_table: Box<[FnI1; DISTINCT_COUNT]> = Box::new([int_int as FnI1; DISTINCT_COUNT]);
     direct_table.copy_from_slice(&impls);
     #[cfg(lazyrt_glibc_plt)]

@@ -32,11 +32,12 @@
 //! # Direct stubs
 //!
 //! When the block has a read-write alias of its code ([`crate::code_alias`]),
-//! every store to a slot is followed by a store of the matching stub word
-//! (see [`crate::entry_state`]): the direct form `jmp rel32` when the target
-//! is within ±2 GiB of the stub, the indirect form otherwise. A resolved
-//! entry then costs one direct jump, which the front end follows like the
-//! call itself; an unresolved one jumps straight to its trampoline.
+//! a resolved entry's stub becomes the direct form `jmp rel32` when the
+//! target is within ±2 GiB of the stub (the indirect form otherwise): right
+//! away for a redirect, in a batch on the patcher thread for a first
+//! resolution ([`crate::stub_patch`] says why). A resolved entry then costs
+//! one direct jump, which the front end follows like the call itself. An
+//! unresolved or removed entry's stub jumps through its slot.
 //!
 //! Why one 8-byte store is enough while other threads execute the stub: the
 //! word is 8-byte aligned (4-aligned inside a 16-byte aligned stub with

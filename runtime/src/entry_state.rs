@@ -16,6 +16,11 @@
 //!  reset (allocator)               v                                          |
 //!    FREED <----------------------------------------------------------------'
 //!                     free (CAS from UNRESOLVED, RESOLVED, FAILED)
+//!
+//!  RESOLVED <--> REFRESHING   refresh_stub: the patcher makes the stub a
+//!                             direct jump; reported as Resolved, calls go
+//!                             on, redirects wait, a free leaves retiring
+//!                             to the patcher
 //! ```
 //!
 //! Word layout: bits 0-2 phase; bit 3 `WAITERS` (someone sleeps on the word
@@ -58,6 +63,10 @@ const RESOLVING: u32 = 2;
 const PUBLISHING: u32 = 3;
 const RESOLVED: u32 = 4;
 const FAILED: u32 = 5;
+/// `RESOLVED` while the patcher rewrites the stub ([`EntryCell::refresh_stub`]):
+/// calls and queries see a resolved entry; slot writers (redirect) wait, a
+/// removal leaves the retiring to the patcher.
+const REFRESHING: u32 = 6;
 const WAITERS: u32 = 1 << 3;
 const FREE_PENDING: u32 = 1 << 4;
 const LEADING: u32 = 1 << 5;
@@ -171,7 +180,8 @@ impl<'a> EntryCell<'a> {
         Self::with_stub(state, slot, trampoline, StubPatch::NONE)
     }
 
-    /// As [`EntryCell::new`], with the stub that every slot store rewrites.
+    /// A view of an entry whose slot initially held `trampoline`, with the
+    /// stub that slot stores rewrite.
     pub fn with_stub(
         state: &'a AtomicU32,
         slot: &'a AtomicUsize,
@@ -196,22 +206,42 @@ impl<'a> EntryCell<'a> {
 
     /// Makes the stub of a resolved entry a direct jump to what its slot
     /// holds: the deferred half of a first resolution
-    /// ([`StubPatch::defer`]). Claims `PUBLISHING` like a redirect, so it
-    /// never races another slot owner; does nothing unless the entry is
-    /// plainly `RESOLVED` (no leader, no waiters, not being removed).
+    /// ([`StubPatch::defer`]). Claims the entry like a redirect (phase
+    /// `REFRESHING`, which calls and queries see as `RESOLVED`), so it never
+    /// races another slot owner; does nothing unless the entry is plainly
+    /// `RESOLVED` (no leader, no waiters, not being removed).
     /// `Finish::Removed`: a removal arrived meanwhile and the caller must
     /// retire the entry.
     pub fn refresh_stub(&self) -> Option<Finish> {
         if self
             .state
-            .compare_exchange(RESOLVED, PUBLISHING, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(RESOLVED, REFRESHING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
             return None;
         }
         let target = self.slot.load(Ordering::Acquire);
         self.stub.point_at(target, true);
-        Some(self.release_publishing(target, false))
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            if s & FREE_PENDING != 0 {
+                // Removed meanwhile: nobody else may touch the slot while
+                // we hold REFRESHING, so we reset it and retire.
+                self.publish(self.trampoline);
+                self.set_and_wake(FREED);
+                return Some(Finish::Removed);
+            }
+            if self
+                .state
+                .compare_exchange(s, RESOLVED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                if s & WAITERS != 0 {
+                    sync::wake_all(self.state);
+                }
+                return Some(Finish::Published(target));
+            }
+        }
     }
 
     /// The initial state word of a freshly allocated, unresolved entry (the
@@ -233,7 +263,7 @@ impl<'a> EntryCell<'a> {
             UNRESOLVED => Phase::Unresolved,
             RESOLVING => Phase::Resolving,
             PUBLISHING => Phase::Publishing,
-            RESOLVED => Phase::Resolved,
+            RESOLVED | REFRESHING => Phase::Resolved,
             FAILED => Phase::Failed,
             _ => Phase::Freed,
         }
@@ -280,10 +310,11 @@ impl<'a> EntryCell<'a> {
                         leader,
                     };
                 }
-                RESOLVED => {
+                RESOLVED | REFRESHING => {
                     // The slot and the word move together only under a
                     // state change; if the word is unchanged after reading
-                    // the slot, the two belong together.
+                    // the slot, the two belong together (a refresh rewrites
+                    // the stub, never the slot).
                     let address = self.slot.load(Ordering::Acquire);
                     if self.state.load(Ordering::Acquire) == s {
                         return CallStart::Resolved(address);
@@ -384,7 +415,7 @@ impl<'a> EntryCell<'a> {
             if phase_of(s) == FREED || s & FREE_PENDING != 0 {
                 return Redirect::Freed;
             }
-            if phase_of(s) == PUBLISHING {
+            if phase_of(s) == PUBLISHING || phase_of(s) == REFRESHING {
                 self.wait(s);
                 continue;
             }
@@ -414,7 +445,7 @@ impl<'a> EntryCell<'a> {
             if phase_of(s) == FREED || s & FREE_PENDING != 0 {
                 return Free::AlreadyFreed;
             }
-            let owned = s & LEADING != 0 || phase_of(s) == PUBLISHING;
+            let owned = s & LEADING != 0 || phase_of(s) == PUBLISHING || phase_of(s) == REFRESHING;
             if owned && phase_of(s) == RESOLVED {
                 // Redirected under a running leader: the slot holds the
                 // redirect's target. Reset it while holding PUBLISHING (so

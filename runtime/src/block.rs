@@ -18,8 +18,9 @@
 //!
 //! W^X always ([`crate::code_alias`]): the code part is never writable where
 //! it executes. The only code that changes after creation is each stub's
-//! patch word, stored through the alias by whoever owns the entry's slot, so
-//! the resolve path makes no syscall. Slots and code share a reservation, so
+//! patch word, stored through the alias by whoever owns the entry's slot
+//! (a first resolution leaves it to the patcher thread, see
+//! [`crate::stub_refresh`]). Slots and code share a reservation, so
 //! `rel32` and `ldr (literal)` always reach. Blocks live as long as the
 //! process; their entries are recycled.
 
@@ -112,9 +113,9 @@ const _: () = assert!(DATA_BYTES == DATA_BYTES_PER_ENTRY * BLOCK_CAPACITY);
 impl Block {
     /// Maps a block whose entries get the global indices
     /// `first_index .. first_index + BLOCK_CAPACITY`. Every entry starts freed
-    /// (state 0) with its slot pointing at its trampoline. With `want_alias`
-    /// the block gets a code alias when the OS allows, and its stubs start
-    /// as direct jumps.
+    /// (state 0) with its slot pointing at its trampoline and its stub
+    /// jumping through the slot. With `want_alias` the block gets a code
+    /// alias when the OS allows, so resolved stubs can become direct jumps.
     pub(crate) fn map(
         first_index: u32,
         reentry: &arch::ReentryInfo,
@@ -249,9 +250,8 @@ impl Block {
     }
 
     /// Gives every entry marked for a deferred direct jump its jump
-    /// ([`EntryCell::refresh_stub`]); returns the indices a removal left for
-    /// the caller to retire.
-    pub(crate) fn refresh_pending_stubs(&self, retire: &mut Vec<u32>) {
+    /// ([`EntryCell::refresh_stub`]).
+    pub(crate) fn refresh_pending_stubs(&self) {
         if !self.dirty.swap(false, Ordering::SeqCst) {
             return;
         }
@@ -260,9 +260,7 @@ impl Block {
             while bits != 0 {
                 let local = word_index * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                if let Some(crate::entry_state::Finish::Removed) = self.cell(local).refresh_stub() {
-                    retire.push(self.first_index + local as u32);
-                }
+                self.cell(local).refresh_stub();
             }
         }
     }
@@ -273,6 +271,9 @@ impl Block {
     /// # Safety
     /// As [`BlockMemory::privatize_after_fork`].
     pub(crate) unsafe fn privatize_after_fork(&self) {
+        for local in 0..BLOCK_CAPACITY {
+            self.cell(local).end_refresh_after_fork();
+        }
         let layout = self.layout;
         let code_base = self.code_base();
         // The child's copy of the code may hold stub words the parent

@@ -29,7 +29,8 @@
 //! without patching), with every stub word rebuilt from the child's slots
 //! (the parent may have patched the shared pages after the fork). It runs in
 //! the child before `fork` returns, when the child has one thread, and makes
-//! system calls only.
+//! system calls only. If neither works, the child exits with a message
+//! rather than run code the parent keeps patching.
 
 use std::sync::Arc;
 
@@ -274,6 +275,10 @@ impl BlockMemory {
     /// the module docs). `rebuild_stubs(code, direct)` rewrites every stub
     /// word of a copy of the code from the child's slots: direct where in
     /// range if `direct` (with a fresh alias), through the slot otherwise.
+    /// Makes system calls only (no allocation: another thread of the parent
+    /// may have held the allocator's lock). If the child cannot get code
+    /// pages of its own, its stubs would keep following the parent's
+    /// patches, so it exits (status 127) with a message instead.
     ///
     /// # Safety
     /// Only in the child of a fork, before any other thread exists, with no
@@ -287,152 +292,122 @@ impl BlockMemory {
         let len = self.code_bytes;
         // SAFETY: runs single-threaded in the child on this block's own
         // mappings (see the function's contract).
-        let fresh = unsafe {
-            Self::fresh_alias(
+        if unsafe {
+            fork_fresh_alias(
                 code,
                 len,
                 self.code_prot,
                 old_alias as *mut u8,
                 &rebuild_stubs,
             )
-        };
-        if fresh.is_ok() {
+        } {
             crate::arch::flush_icache(code, len);
             return;
         }
-        // SAFETY: as above; a private copy replaces the shared code pages.
-        let private = unsafe {
-            Self::private_copy(code, len, self.code_prot, |code| rebuild_stubs(code, false))
-        };
-        if private.is_ok() {
+        // SAFETY: as above; private pages replace the shared code pages.
+        if unsafe { fork_private_copy(code, len, self.code_prot, |c| rebuild_stubs(c, false)) } {
             self.alias.store(0, Ordering::Relaxed);
             // SAFETY: the old alias is ours and no longer used.
             unsafe { libc::munmap(old_alias as *mut libc::c_void, len) };
+            return;
         }
-        // If both failed the child keeps sharing the parent's code pages;
-        // there is nothing safer to do inside a fork handler.
+        const MESSAGE: &[u8] = b"lazyrt: a forked child could not get stub code of its own \
+            (memfd_create/mmap failed); its stubs would follow the parent's patches, \
+            so the child exits with status 127\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe.
+        unsafe {
+            libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+            libc::_exit(127);
+        }
     }
+}
 
-    /// # Safety
-    /// See [`BlockMemory::privatize_after_fork`].
-    unsafe fn fresh_alias(
-        code: *mut u8,
-        len: usize,
-        code_prot: i32,
-        old_alias: *mut u8,
-        rebuild_stubs: &impl Fn(&mut [u8], bool),
-    ) -> Result<(), RuntimeError> {
-        let fd = code_memfd(len)?;
-        let result = (|| {
-            // The new memfd goes over the old alias first (MAP_FIXED
-            // replaces a mapping in one step; no mremap, which qemu-user
-            // does not do for shared mappings), filled from the code, then
-            // over the code part.
-            // SAFETY: a new mapping of our memfd, no address hint.
-            let staging = unsafe {
-                map(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED,
-                    fd,
-                    "mmap (fork staging)",
-                )?
-            };
-            // SAFETY: `code` is readable for `len` bytes; `staging` is fresh.
-            unsafe { std::ptr::copy_nonoverlapping(code, staging, len) };
-            // SAFETY: `staging` is our fresh read-write mapping of `len` bytes.
-            rebuild_stubs(
-                unsafe { std::slice::from_raw_parts_mut(staging, len) },
-                true,
-            );
-            // SAFETY: our own staging mapping, no longer needed once the
-            // memfd is mapped at its two final places.
-            let unmap_staging = || unsafe { libc::munmap(staging.cast(), len) };
-            // SAFETY: replaces our own alias, then our own code part, with
-            // the memfd's pages.
-            let placed = unsafe {
-                map(
-                    old_alias,
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED | libc::MAP_FIXED,
-                    fd,
-                    "mmap (fork alias)",
-                )
-                .and_then(|_| {
-                    map(
-                        code,
-                        len,
-                        code_prot,
-                        libc::MAP_SHARED | libc::MAP_FIXED,
-                        fd,
-                        "mmap (fork code)",
-                    )
-                })
-            };
-            unmap_staging();
-            placed.map(|_| ())
-        })();
-        // SAFETY: the fd is ours; the mappings keep the memfd alive.
-        unsafe { libc::close(fd) };
-        result
-    }
+/// `mmap` for the fork handler: no error value (nothing may allocate).
+///
+/// # Safety
+/// As `mmap(2)`: with `MAP_FIXED`, the range must be the caller's own.
+unsafe fn fork_map(addr: *mut u8, len: usize, prot: i32, flags: i32, fd: i32) -> Option<*mut u8> {
+    // SAFETY: forwarded to the caller.
+    let p = unsafe { libc::mmap(addr.cast(), len, prot, flags, fd, 0) };
+    (p != libc::MAP_FAILED).then_some(p.cast())
+}
 
-    /// # Safety
-    /// See [`BlockMemory::privatize_after_fork`].
-    unsafe fn private_copy(
-        code: *mut u8,
-        len: usize,
-        code_prot: i32,
-        to_indirect: impl FnOnce(&mut [u8]),
-    ) -> Result<(), RuntimeError> {
-        // SAFETY: anonymous private mapping, no address hint.
-        let staging = unsafe {
-            map(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                "mmap (fork private staging)",
-            )?
-        };
-        // SAFETY: both ranges are `len` bytes, readable / writable.
-        unsafe { std::ptr::copy_nonoverlapping(code, staging, len) };
-        // SAFETY: the fresh staging copy is ours.
-        to_indirect(unsafe { std::slice::from_raw_parts_mut(staging, len) });
-        // SAFETY: replaces our own code part with private pages (nothing
-        // runs them meanwhile: the child has one thread, in this handler),
-        // fills them and makes them read+execute.
-        let result = unsafe {
-            map(
-                code,
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                "mmap (fork private code)",
-            )
-            .and_then(|_| {
-                std::ptr::copy_nonoverlapping(staging, code, len);
-                if libc::mprotect(code.cast(), len, code_prot) != 0 {
-                    return Err(memory_error("mprotect (fork private code)", len));
+/// A fresh memfd with the current code, stubs rebuilt, mapped over the old
+/// alias and then over the code part (MAP_FIXED replaces a mapping in one
+/// step; no mremap, which qemu-user refuses on shared mappings).
+///
+/// # Safety
+/// See [`BlockMemory::privatize_after_fork`].
+unsafe fn fork_fresh_alias(
+    code: *mut u8,
+    len: usize,
+    code_prot: i32,
+    old_alias: *mut u8,
+    rebuild_stubs: &impl Fn(&mut [u8], bool),
+) -> bool {
+    // SAFETY: plain system calls on our own memfd and mappings; the
+    // MAP_FIXED targets are this block's alias and code part.
+    unsafe {
+        let fd = libc::memfd_create(c"lazyrt-stubs".as_ptr(), libc::MFD_CLOEXEC);
+        if fd < 0 {
+            return false;
+        }
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        let placed = libc::ftruncate(fd, len as libc::off_t) == 0
+            && match fork_map(std::ptr::null_mut(), len, rw, libc::MAP_SHARED, fd) {
+                None => false,
+                Some(staging) => {
+                    std::ptr::copy_nonoverlapping(code, staging, len);
+                    rebuild_stubs(std::slice::from_raw_parts_mut(staging, len), true);
+                    let ok = fork_map(old_alias, len, rw, libc::MAP_SHARED | libc::MAP_FIXED, fd)
+                        .is_some()
+                        && fork_map(code, len, code_prot, libc::MAP_SHARED | libc::MAP_FIXED, fd)
+                            .is_some();
+                    libc::munmap(staging.cast(), len);
+                    ok
                 }
-                Ok(())
-            })
+            };
+        libc::close(fd);
+        placed
+    }
+}
+
+/// Private pages with the current code, every stub through its slot.
+///
+/// # Safety
+/// See [`BlockMemory::privatize_after_fork`].
+unsafe fn fork_private_copy(
+    code: *mut u8,
+    len: usize,
+    code_prot: i32,
+    to_indirect: impl FnOnce(&mut [u8]),
+) -> bool {
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    // SAFETY: a staging copy of our own code part, then private pages
+    // replacing it (nothing runs them meanwhile: the child has one thread,
+    // in this handler).
+    unsafe {
+        let Some(staging) = fork_map(std::ptr::null_mut(), len, rw, anon, -1) else {
+            return false;
         };
-        // SAFETY: our own staging mapping.
-        unsafe { libc::munmap(staging.cast(), len) };
+        std::ptr::copy_nonoverlapping(code, staging, len);
+        to_indirect(std::slice::from_raw_parts_mut(staging, len));
+        let ok = fork_map(code, len, rw, anon | libc::MAP_FIXED, -1).is_some() && {
+            std::ptr::copy_nonoverlapping(staging, code, len);
+            libc::mprotect(code.cast(), len, code_prot) == 0
+        };
+        libc::munmap(staging.cast(), len);
         crate::arch::flush_icache(code, len);
-        result
+        ok
     }
 }
 
 impl Drop for BlockMemory {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly what `map` created; blocks are only dropped
-        // when creation failed half-way, before any address escaped.
+        // SAFETY: unmaps exactly what `map` created; a block's memory is only
+        // dropped when its creation failed half-way, before any address
+        // escaped, or (the direct-stubs probe) after its last use.
         unsafe {
             libc::munmap(self.base.cast(), self.data_bytes + self.code_bytes);
             let alias = self.alias.load(Ordering::Relaxed);

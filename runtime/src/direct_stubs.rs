@@ -57,7 +57,11 @@ fn probe() -> Result<(), String> {
     let layout = CodeLayout {
         landing_pads: false,
     };
-    let page = 4096;
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+        .ok()
+        .filter(|p| *p >= 4096)
+        .unwrap_or(4096);
     let mut direct = false;
     let plain = libc::PROT_READ | libc::PROT_EXEC;
     let memory = BlockMemory::map(page, page, true, plain, |code, code_base, aliased| {

@@ -19,8 +19,7 @@
 //!
 //!  RESOLVED <--> REFRESHING   refresh_stub: the patcher makes the stub a
 //!                             direct jump; reported as Resolved, calls go
-//!                             on, redirects wait, a free leaves retiring
-//!                             to the patcher
+//!                             on, redirects and frees wait for it
 //! ```
 //!
 //! Word layout: bits 0-2 phase; bit 3 `WAITERS` (someone sleeps on the word
@@ -47,7 +46,8 @@
 //! ([`StubPatch`]): a direct jump to the same target where the block allows.
 //! A first resolution stores the slot alone (the unresolved stub jumps
 //! through it) and defers the direct jump to [`EntryCell::refresh_stub`],
-//! which claims `PUBLISHING` itself. Only an owner stores: the holder of `PUBLISHING`, the
+//! which claims `REFRESHING` and rewrites only the stub. Only an owner
+//! stores: the holder of `PUBLISHING` or `REFRESHING` (the stub only), the
 //! leader or remover that moves the word to `FREED` (before anyone can
 //! retire the entry), or `free` of an unowned entry (after its CAS to
 //! `FREED`, before the caller retires it). No store happens after ownership
@@ -206,41 +206,38 @@ impl<'a> EntryCell<'a> {
 
     /// Makes the stub of a resolved entry a direct jump to what its slot
     /// holds: the deferred half of a first resolution
-    /// ([`StubPatch::defer`]). Claims the entry like a redirect (phase
-    /// `REFRESHING`, which calls and queries see as `RESOLVED`), so it never
-    /// races another slot owner; does nothing unless the entry is plainly
-    /// `RESOLVED` (no leader, no waiters, not being removed).
-    /// `Finish::Removed`: a removal arrived meanwhile and the caller must
-    /// retire the entry.
-    pub fn refresh_stub(&self) -> Option<Finish> {
+    /// ([`StubPatch::defer`]). Claims the entry (phase `REFRESHING`, which
+    /// calls and queries see as `RESOLVED` while redirects and removals
+    /// wait), so it never races another slot owner; does nothing (false)
+    /// unless the entry is plainly `RESOLVED` (no leader, no waiters).
+    pub fn refresh_stub(&self) -> bool {
         if self
             .state
             .compare_exchange(RESOLVED, REFRESHING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            return None;
+            return false;
         }
         let target = self.slot.load(Ordering::Acquire);
         self.stub.point_at(target, true);
-        loop {
-            let s = self.state.load(Ordering::Acquire);
-            if s & FREE_PENDING != 0 {
-                // Removed meanwhile: nobody else may touch the slot while
-                // we hold REFRESHING, so we reset it and retire.
-                self.publish(self.trampoline);
-                self.set_and_wake(FREED);
-                return Some(Finish::Removed);
-            }
-            if self
-                .state
-                .compare_exchange(s, RESOLVED, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                if s & WAITERS != 0 {
-                    sync::wake_all(self.state);
-                }
-                return Some(Finish::Published(target));
-            }
+        // Only waiters can have changed the word (redirect and free wait
+        // for REFRESHING to end; calls go on without touching it).
+        let s = self.state.swap(RESOLVED, Ordering::AcqRel);
+        debug_assert_eq!(s & !WAITERS, REFRESHING, "{s:#x}");
+        if s & WAITERS != 0 {
+            sync::wake_all(self.state);
+        }
+        true
+    }
+
+    /// In a forked child, whose patcher thread is gone: an entry the
+    /// parent's patcher held is plainly resolved again (its stub is
+    /// rebuilt from the slot by the caller). Only for the child's fork
+    /// handler, while the child has one thread.
+    #[cfg(not(lazyrt_loom))]
+    pub(crate) fn end_refresh_after_fork(&self) {
+        if phase_of(self.state.load(Ordering::Relaxed)) == REFRESHING {
+            self.state.store(RESOLVED, Ordering::Relaxed);
         }
     }
 
@@ -445,7 +442,14 @@ impl<'a> EntryCell<'a> {
             if phase_of(s) == FREED || s & FREE_PENDING != 0 {
                 return Free::AlreadyFreed;
             }
-            let owned = s & LEADING != 0 || phase_of(s) == PUBLISHING || phase_of(s) == REFRESHING;
+            if phase_of(s) == REFRESHING {
+                // The patcher is rewriting the stub: a moment, then the
+                // entry is plainly RESOLVED again and freed right here, so
+                // no call reaches the old target after `free` returns.
+                self.wait(s);
+                continue;
+            }
+            let owned = s & LEADING != 0 || phase_of(s) == PUBLISHING;
             if owned && phase_of(s) == RESOLVED {
                 // Redirected under a running leader: the slot holds the
                 // redirect's target. Reset it while holding PUBLISHING (so

@@ -195,17 +195,15 @@ impl Runtime {
     /// measurement, or where that thread cannot run. Safe at any time, from
     /// any thread, concurrently with calls, redirects and removals.
     pub fn apply_pending_stub_patches(&self) {
-        let mut retire = Vec::new();
-        for number in 0.. {
-            // SAFETY: blocks are never removed from the table.
-            let Some(block) = (unsafe { self.blocks.get(number) }) else {
-                break;
-            };
-            block.refresh_pending_stubs(&mut retire);
-        }
-        if !retire.is_empty() {
-            self.retire(&retire);
-        }
+        crate::stub_refresh::walk_exclusively(|| {
+            for number in 0.. {
+                // SAFETY: blocks are never removed from the table.
+                let Some(block) = (unsafe { self.blocks.get(number) }) else {
+                    break;
+                };
+                block.refresh_pending_stubs();
+            }
+        });
     }
 
     /// Whether the stubs, trampolines and thunks this runtime emits start

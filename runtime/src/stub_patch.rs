@@ -16,7 +16,7 @@
 //!   to 450 ns on an x86-64 of this project's CI class, measured with
 //!   `tests/benches/runtime`), which would triple the cost of a first call.
 //!   [`crate::stub_refresh`] applies deferred jumps in batches on a thread of
-//!   its own, under the same ownership (`EntryCell::refresh_stub`).
+//!   its own, under the slot protocol (`EntryCell::refresh_stub`).
 //!
 //! Why executing threads stay correct while the word changes is the
 //! architecture's business (see `arch/*`).
@@ -120,9 +120,14 @@ impl StubPatch {
         #[cfg(not(lazyrt_loom))]
         if let Some(t) = self.target {
             // SAFETY: `new`'s contract: the word and the flag are live.
+            // SeqCst throughout: a walk swaps `dirty`, then the words; a
+            // mark whose `dirty` load saw true came before that swap, so its
+            // bit is seen by the word swap after it.
             unsafe {
                 (*t.pending).fetch_or(t.bit, Ordering::SeqCst);
-                (*t.dirty).store(true, Ordering::SeqCst);
+                if !(*t.dirty).load(Ordering::SeqCst) {
+                    (*t.dirty).store(true, Ordering::SeqCst);
+                }
             }
             crate::stub_refresh::request();
         }

@@ -76,6 +76,20 @@ fn emitted_stubs_and_trampolines_carry_pads_exactly_when_on() {
         let f: extern "C" fn() -> u64 = unsafe { std::mem::transmute(entry.address) };
         assert_eq!(f(), 7);
     }
+    // Resolved and patched (a direct jump where in reach): the pad stays.
+    rt.apply_pending_stub_patches();
+    for entry in &entries {
+        let stub = entry.address.as_ptr() as usize;
+        assert_eq!(
+            starts_with_pad(stub),
+            pads,
+            "patched stub of {:?}",
+            entry.id
+        );
+        // SAFETY: every entry resolves to `seven`.
+        let f: extern "C" fn() -> u64 = unsafe { std::mem::transmute(entry.address) };
+        assert_eq!(f(), 7);
+    }
     rt.free_entries(&entries.iter().map(|e| e.id).collect::<Vec<_>>())
         .unwrap();
 }

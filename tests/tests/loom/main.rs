@@ -22,9 +22,7 @@ use loom::sync::{Arc, Mutex};
 use loom::thread;
 
 use lazyrt_runtime::Phase;
-use lazyrt_runtime::loom_surface::{
-    CallHost, EntryCell, Finish, Free, Redirect, Unresolved, settle,
-};
+use lazyrt_runtime::loom_surface::{CallHost, EntryCell, Free, Redirect, Unresolved, settle};
 
 const TRAMPOLINE: usize = 0x1000;
 const IMPLEMENTATION: usize = 0x2000;
@@ -311,8 +309,9 @@ fn redirect_racing_removal_and_a_call() {
 
 /// The patcher's deferred refresh (`refresh_stub`) of a just-resolved
 /// entry racing a redirect and a removal: it only ever claims a plainly
-/// resolved entry, a removal it meets makes it the retirer, and the entry
-/// ends freed exactly once with the slot back at the trampoline.
+/// resolved entry, the redirect and the removal wait for it, and the entry
+/// ends freed exactly once, by the remover, with the slot back at the
+/// trampoline.
 #[test]
 fn deferred_stub_refresh_racing_redirect_and_removal() {
     let mut builder = loom::model::Builder::new();
@@ -326,9 +325,7 @@ fn deferred_stub_refresh_racing_redirect_and_removal() {
         let patcher = {
             let entry = entry.clone();
             thread::spawn(move || {
-                if let Some(Finish::Removed) = entry.cell().refresh_stub() {
-                    entry.retirements.fetch_add(1, Ordering::SeqCst);
-                }
+                entry.cell().refresh_stub();
             })
         };
         let remover = {

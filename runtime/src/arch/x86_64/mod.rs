@@ -39,21 +39,23 @@
 //! one direct jump, which the front end follows like the call itself. An
 //! unresolved or removed entry's stub jumps through its slot.
 //!
-//! Why one 8-byte store is enough while other threads execute the stub: the
-//! word is 8-byte aligned (4-aligned inside a 16-byte aligned stub with
-//! pads), so the store is a single access (Intel SDM Vol. 3A §9.1.1,
-//! "Guaranteed Atomic Operations": aligned quadwords, and on P6 and later
-//! any access that fits in one cache line), and instruction fetch sees the
-//! whole old or the whole new stub. The SDM's cross-modifying-code protocol
-//! (§9.1.3) has the executing processor serialize before it runs new code;
-//! we do not need the new code at once, only that a thread runs the old or
-//! the new jump, and each is a correct way into the entry: the old target is
-//! what a thread that loaded the slot just before the store reaches, and the
-//! slot protocol already allows that (a redirect or a removal never stops
-//! calls already on their way). HotSpot patches running code the same way
-//! (`NativeJump::patch_verified_entry`, `NativeCall::set_destination_mt_safe`:
-//! one atomic store of an aligned word). The code is never mapped writable
-//! and executable at once: the stores go through the alias.
+//! Why one 8-byte store is enough while other threads execute the stub:
+//! the word is 8-byte aligned (4-aligned inside a 16-byte aligned stub with
+//! pads), so the store is a single access to one cache line (Intel SDM Vol.
+//! 3A §9.1.1, "Guaranteed Atomic Operations", which is about data
+//! accesses). The SDM makes no promise about what instruction fetch on
+//! another processor sees while code changes: its cross-modifying-code
+//! protocol (§9.1.3) has the executing processor serialize before it runs
+//! new code. We rely on what JITs rely on in practice, that fetch sees an
+//! aligned store within one line whole or not at all (HotSpot's
+//! `NativeCall::set_destination_mt_safe` patches the aligned displacement of
+//! a call other threads may be executing with one store), and we do not
+//! need the new code at once: a thread runs the old or the new jump, and
+//! each is a correct way into the entry. The old target is what a thread
+//! that loaded the slot just before the store reaches, and the slot
+//! protocol already allows that (a redirect or a removal never stops calls
+//! already on their way). The code is never mapped writable and executable
+//! at once: the stores go through the alias.
 //!
 //! Landing pads: with IBT requested (see [`crate::landing_pads`]) stubs and
 //! trampolines, both reached by indirect jumps, start with `endbr64`; the

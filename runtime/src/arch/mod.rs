@@ -56,6 +56,7 @@ pub(crate) struct CodeLayout {
 }
 
 /// What `write_block_code` writes into one block.
+#[cfg_attr(not(lazyrt_reentry_asm), allow(dead_code))]
 pub(crate) struct BlockCode {
     pub(crate) layout: CodeLayout,
     /// Where the code part executes.

@@ -69,7 +69,7 @@ impl LazyJit {
         c.direct.fetch_add(fixups.direct, Ordering::Relaxed);
         c.stub.fetch_add(fixups.stub, Ordering::Relaxed);
         c.code_bytes.fetch_add(bytes.len(), Ordering::Relaxed);
-        Ok((address.as_ptr() as u64, bytes.len()))
+        Ok((address, bytes.len()))
     }
 }
 

@@ -16,6 +16,14 @@ pub enum JitError {
     Lazyrt(lazyrt::Error),
     /// Cranelift cannot compile for the host.
     UnsupportedHost(&'static str),
+    /// Cranelift cannot compile for the executor's target (a remote
+    /// executor of another architecture).
+    UnsupportedExecutor {
+        /// The executor's target triple.
+        triple: String,
+        /// Why.
+        reason: String,
+    },
     /// Cranelift refused a setting.
     Setting {
         /// The setting's name.
@@ -46,6 +54,9 @@ impl fmt::Display for JitError {
         match self {
             JitError::Lazyrt(e) => write!(f, "{e}"),
             JitError::UnsupportedHost(e) => write!(f, "target ISA: {e}"),
+            JitError::UnsupportedExecutor { triple, reason } => {
+                write!(f, "target ISA of the executor ({triple}): {reason}")
+            }
             JitError::Setting {
                 name,
                 value,

@@ -129,5 +129,5 @@ mod relocations;
 pub use compile::CompileListener;
 pub use error::{BuildError, JitError};
 pub use memory::MemoryStats;
-pub use module::{FuncId, JitStats, LazyJit, LazyJitBuilder, host_isa};
+pub use module::{FuncId, JitStats, LazyJit, LazyJitBuilder, executor_isa, host_isa};
 pub use relocations::{ADDRESS_NAMESPACE, CALL_NAMESPACE};

@@ -1,53 +1,72 @@
-//! Libcall resolution: the addresses of the runtime functions Cranelift's
-//! code may call (`ceil`, `floor`, `fma`, ...) on targets without an
-//! instruction for them.
+//! Libcalls: the runtime functions Cranelift's code may call (`ceil`,
+//! `floor`, `fma`, ... on targets without an instruction for them; `memcpy`
+//! and friends), found in the executor: its bootstrap symbols first (the
+//! floating-point ones it provides itself), then its process symbols.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use cranelift_codegen::ir::LibCall;
+use lazyrt::ExecutorProcess;
 
-extern "C" fn ceil_f32(x: f32) -> f32 {
-    x.ceil()
-}
-extern "C" fn ceil_f64(x: f64) -> f64 {
-    x.ceil()
-}
-extern "C" fn floor_f32(x: f32) -> f32 {
-    x.floor()
-}
-extern "C" fn floor_f64(x: f64) -> f64 {
-    x.floor()
-}
-extern "C" fn trunc_f32(x: f32) -> f32 {
-    x.trunc()
-}
-extern "C" fn trunc_f64(x: f64) -> f64 {
-    x.trunc()
-}
-extern "C" fn nearest_f32(x: f32) -> f32 {
-    x.round_ties_even()
-}
-extern "C" fn nearest_f64(x: f64) -> f64 {
-    x.round_ties_even()
-}
-extern "C" fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
-    a.mul_add(b, c)
-}
-extern "C" fn fma_f64(a: f64, b: f64, c: f64) -> f64 {
-    a.mul_add(b, c)
+/// The C name of a libcall.
+pub(crate) fn libcall_name(libcall: LibCall) -> Option<&'static str> {
+    Some(match libcall {
+        LibCall::CeilF32 => "ceilf",
+        LibCall::CeilF64 => "ceil",
+        LibCall::FloorF32 => "floorf",
+        LibCall::FloorF64 => "floor",
+        LibCall::TruncF32 => "truncf",
+        LibCall::TruncF64 => "trunc",
+        LibCall::NearestF32 => "nearbyintf",
+        LibCall::NearestF64 => "nearbyint",
+        LibCall::FmaF32 => "fmaf",
+        LibCall::FmaF64 => "fma",
+        LibCall::Memcpy => "memcpy",
+        LibCall::Memset => "memset",
+        LibCall::Memmove => "memmove",
+        LibCall::Memcmp => "memcmp",
+        _ => return None,
+    })
 }
 
-pub(crate) fn libcall_address(libcall: LibCall) -> Result<u64, String> {
-    let address = match libcall {
-        LibCall::CeilF32 => ceil_f32 as extern "C" fn(f32) -> f32 as usize,
-        LibCall::CeilF64 => ceil_f64 as extern "C" fn(f64) -> f64 as usize,
-        LibCall::FloorF32 => floor_f32 as extern "C" fn(f32) -> f32 as usize,
-        LibCall::FloorF64 => floor_f64 as extern "C" fn(f64) -> f64 as usize,
-        LibCall::TruncF32 => trunc_f32 as extern "C" fn(f32) -> f32 as usize,
-        LibCall::TruncF64 => trunc_f64 as extern "C" fn(f64) -> f64 as usize,
-        LibCall::NearestF32 => nearest_f32 as extern "C" fn(f32) -> f32 as usize,
-        LibCall::NearestF64 => nearest_f64 as extern "C" fn(f64) -> f64 as usize,
-        LibCall::FmaF32 => fma_f32 as extern "C" fn(f32, f32, f32) -> f32 as usize,
-        LibCall::FmaF64 => fma_f64 as extern "C" fn(f64, f64, f64) -> f64 as usize,
-        other => return Err(format!("unsupported libcall {other}")),
-    };
-    Ok(address as u64)
+/// Libcall addresses already looked up in the executor.
+#[derive(Default)]
+pub(crate) struct LibcallTable {
+    found: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl LibcallTable {
+    /// The executor address of `libcall`.
+    pub(crate) fn address(
+        &self,
+        executor: &dyn ExecutorProcess,
+        libcall: LibCall,
+    ) -> Result<u64, String> {
+        let name = libcall_name(libcall).ok_or_else(|| format!("unsupported libcall {libcall}"))?;
+        if let Some(address) = self
+            .found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(*address);
+        }
+        let address = match executor.info().bootstrap.get(name) {
+            Some(address) => address.value(),
+            None => executor
+                .lookup_symbols(&[name])
+                .map_err(|e| format!("looking up libcall {name}: {e}"))?
+                .first()
+                .copied()
+                .flatten()
+                .ok_or_else(|| format!("libcall {name} is not defined in the executor"))?
+                .value(),
+        };
+        self.found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, address);
+        Ok(address)
+    }
 }

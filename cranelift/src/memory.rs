@@ -1,32 +1,32 @@
-//! W^X code memory owned by the integration layer.
+//! W^X code memory, placed in the session's executor (this process, or a
+//! `lazyrt-executor` process) through [`ExecutorProcess`].
 //!
 //! Each compiled function gets its own run of pages, carved from large
-//! reserved regions: the run is made read+write, the code is copied in and
-//! relocated, then it is made read+execute (and the instruction cache is
-//! synchronised on AArch64) before its address is handed out. A page is
-//! never writable and executable at once, and a page holding published code
-//! is never written again, so functions can be published while other threads
+//! regions the executor reserved: the code is relocated here for the
+//! address it will run at, then the executor writes it while the run is
+//! read+write and makes it read+execute (synchronising the instruction
+//! cache on AArch64) before its address is handed out. A page is never
+//! writable and executable at once, and a page holding published code is
+//! never written again, so functions can be published while other threads
 //! run code next to them.
 
-use std::ptr::NonNull;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use lazyrt::{ExecutorAddr, ExecutorProcess, MemorySegment, Protection};
 
 /// Reserved at a time (address space only until pages are used).
-const REGION_BYTES: usize = 256 << 20;
+const REGION_BYTES: u64 = 256 << 20;
 
 struct Region {
-    base: NonNull<u8>,
-    len: usize,
-    used: usize,
+    base: u64,
+    len: u64,
+    used: u64,
 }
 
-// SAFETY: a region is a plain address range; access to it is serialised by
-// the `CodeMemory` mutex and published code is immutable.
-unsafe impl Send for Region {}
-
-/// Pages of executable code. Unmapped on drop.
+/// Pages of executable code in the executor. Released on drop.
 pub(crate) struct CodeMemory {
-    page: usize,
+    executor: Arc<dyn ExecutorProcess>,
+    page: u64,
     regions: Mutex<Vec<Region>>,
 }
 
@@ -40,85 +40,52 @@ pub struct MemoryStats {
 }
 
 impl CodeMemory {
-    pub(crate) fn new() -> Self {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pub(crate) fn new(executor: Arc<dyn ExecutorProcess>) -> Self {
         Self {
-            page: if page > 0 { page as usize } else { 4096 },
+            page: executor.info().page_size,
+            executor,
             regions: Mutex::new(Vec::new()),
         }
     }
 
-    /// Copies `code` into fresh pages, lets `relocate` patch it (it gets the
-    /// writable bytes and the address they will execute at), then makes the
-    /// pages read+execute. Returns the code's address.
+    /// Places `code` in fresh pages: `relocate` patches a copy (it gets the
+    /// bytes and the address they will execute at), then the executor
+    /// writes it and makes the pages read+execute. Returns the code's
+    /// address.
     pub(crate) fn publish(
         &self,
         code: &[u8],
         relocate: impl FnOnce(&mut [u8], u64) -> Result<(), String>,
-    ) -> Result<NonNull<u8>, String> {
-        let len = code.len().max(1).div_ceil(self.page) * self.page;
-        let ptr = self.reserve(len)?;
-        // SAFETY: `ptr..ptr+len` is a page-aligned run inside a region we
-        // mapped and that nobody else uses (handed out once by `reserve`).
-        if unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_WRITE) }
-            != 0
-        {
-            return Err(format!(
-                "mprotect(read+write): {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        // SAFETY: the run is now readable and writable, exclusively ours, and
-        // at least `code.len()` bytes long.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), code.len()) };
-        bytes.copy_from_slice(code);
-        relocate(bytes, ptr.as_ptr() as u64)?;
-        // SAFETY: the run is mapped (we just wrote to it).
-        unsafe { lazyrt::runtime::flush_instruction_cache(ptr.as_ptr(), code.len()) };
-        // SAFETY: as above; no reference into the run outlives this point.
-        if unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_EXEC) }
-            != 0
-        {
-            return Err(format!(
-                "mprotect(read+execute): {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(ptr)
+    ) -> Result<u64, String> {
+        let len = (code.len().max(1) as u64).div_ceil(self.page) * self.page;
+        let address = self.reserve(len)?;
+        let mut bytes = code.to_vec();
+        relocate(&mut bytes, address)?;
+        self.executor
+            .finalize(&[MemorySegment {
+                address: ExecutorAddr::new(address),
+                protection: Protection::ReadExecute,
+                bytes: &bytes,
+            }])
+            .map_err(|e| e.to_string())?;
+        Ok(address)
     }
 
-    fn reserve(&self, len: usize) -> Result<NonNull<u8>, String> {
+    fn reserve(&self, len: u64) -> Result<u64, String> {
         let mut regions = self.regions.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(region) = regions.last_mut()
             && region.len - region.used >= len
         {
-            // SAFETY: `used + len <= len` of the region: stays inside it.
-            let ptr = unsafe { region.base.as_ptr().add(region.used) };
+            let address = region.base + region.used;
             region.used += len;
-            return NonNull::new(ptr).ok_or_else(|| "null code pointer".to_string());
+            return Ok(address);
         }
         let size = REGION_BYTES.max(len);
-        // SAFETY: anonymous private mapping with no address hint: it cannot
-        // alias existing memory. PROT_NONE until pages are used.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(format!(
-                "mmap({size} bytes): {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        let base =
-            NonNull::new(base.cast::<u8>()).ok_or_else(|| "mmap returned null".to_string())?;
+        let base = self
+            .executor
+            .reserve(size)
+            .map_err(|e| e.to_string())?
+            .value();
         regions.push(Region {
             base,
             len: size,
@@ -130,7 +97,7 @@ impl CodeMemory {
     /// Pages used so far.
     pub(crate) fn page_bytes(&self) -> usize {
         let regions = self.regions.lock().unwrap_or_else(|e| e.into_inner());
-        regions.iter().map(|r| r.used).sum()
+        regions.iter().map(|r| r.used as usize).sum()
     }
 }
 
@@ -138,9 +105,9 @@ impl Drop for CodeMemory {
     fn drop(&mut self) {
         let regions = self.regions.get_mut().unwrap_or_else(|e| e.into_inner());
         for region in regions.drain(..) {
-            // SAFETY: we mapped exactly this range; the owner guarantees no
-            // code in it runs any more (see `LazyJit`'s drop).
-            unsafe { libc::munmap(region.base.as_ptr().cast(), region.len) };
+            // The owner guarantees no code in it runs any more (see
+            // `LazyJit`'s drop); a gone executor has released everything.
+            let _ = self.executor.release(ExecutorAddr::new(region.base));
         }
     }
 }

@@ -106,6 +106,7 @@ pub(crate) struct Inner {
     pub(crate) manager: LazyReexportsManager,
     pub(crate) isa: OwnedTargetIsa,
     pub(crate) memory: memory::CodeMemory,
+    pub(crate) libcalls: crate::libcalls::LibcallTable,
     pub(crate) funcs: RwLock<Vec<Arc<FuncSlot>>>,
     pub(crate) names: Mutex<HashMap<String, FuncId>>,
     pub(crate) pending: Mutex<Pending>,
@@ -157,20 +158,22 @@ impl LazyJitBuilder {
 
     /// Creates the JIT: its JITDylib and its LazyReexportsManager.
     pub fn build(self) -> Result<LazyJit, JitError> {
+        let session = self.session.unwrap_or_default();
         let isa = match self.isa {
             Some(isa) => isa,
-            None => host_isa(self.opt_level)?,
+            None => executor_isa(&session.executor().info().triple, self.opt_level)?,
         };
-        let session = self.session.unwrap_or_default();
         let dylib = session.create_jit_dylib(&self.dylib)?;
         let manager = LazyReexportsManager::new(&session)?;
+        let executor = session.executor().clone();
         Ok(LazyJit {
             inner: Arc::new(Inner {
                 session,
                 dylib,
                 manager,
                 isa,
-                memory: memory::CodeMemory::new(),
+                memory: memory::CodeMemory::new(executor),
+                libcalls: Default::default(),
                 funcs: RwLock::new(Vec::new()),
                 names: Mutex::new(HashMap::new()),
                 pending: Mutex::new(Pending::default()),
@@ -181,8 +184,32 @@ impl LazyJitBuilder {
     }
 }
 
+/// The ISA for an executor of `triple`: the host's (with its CPU features)
+/// when the executor runs on this architecture, else the triple's baseline.
+pub fn executor_isa(triple: &str, opt_level: &str) -> Result<OwnedTargetIsa, JitError> {
+    let arch = triple.split('-').next().unwrap_or_default();
+    if arch == std::env::consts::ARCH {
+        return host_isa(opt_level);
+    }
+    let builder = cranelift_codegen::isa::lookup_by_name(triple).map_err(|e| {
+        JitError::UnsupportedExecutor {
+            triple: triple.to_string(),
+            reason: e.to_string(),
+        }
+    })?;
+    isa_with_flags(builder, opt_level)
+}
+
 /// The host ISA with `opt_level` and non-PIC code (relocations are absolute).
 pub fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, JitError> {
+    let isa = cranelift_native::builder().map_err(JitError::UnsupportedHost)?;
+    isa_with_flags(isa, opt_level)
+}
+
+fn isa_with_flags(
+    isa: cranelift_codegen::isa::Builder,
+    opt_level: &str,
+) -> Result<OwnedTargetIsa, JitError> {
     let mut flags = settings::builder();
     let set = |flags: &mut settings::Builder, name: &'static str, value: &str| {
         flags.set(name, value).map_err(|source| JitError::Setting {
@@ -194,7 +221,6 @@ pub fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, JitError> {
     set(&mut flags, "opt_level", opt_level)?;
     set(&mut flags, "is_pic", "false")?;
     set(&mut flags, "enable_verifier", "true")?;
-    let isa = cranelift_native::builder().map_err(JitError::UnsupportedHost)?;
     isa.finish(settings::Flags::new(flags))
         .map_err(JitError::Isa)
 }

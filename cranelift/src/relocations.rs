@@ -12,7 +12,6 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::{FinalizedMachReloc, FinalizedRelocTarget};
 
-use crate::libcalls::libcall_address;
 use crate::{FuncId, LazyJit};
 
 /// Namespace of [`UserExternalName`]s that call a JIT'd function.
@@ -78,7 +77,7 @@ impl Fixups {
     /// body of `id`) as compiled: calls of `id` itself go to its own code,
     /// calls of a compiled callee to its implementation, other calls and
     /// every `func_addr` to the callee's stub, libcalls to
-    /// [`libcall_address`].
+    /// their addresses in the executor.
     pub(crate) fn resolve(
         jit: &LazyJit,
         id: FuncId,
@@ -119,7 +118,11 @@ impl Fixups {
                     }
                 }
                 FinalizedRelocTarget::ExternalName(ExternalName::LibCall(libcall)) => {
-                    Target::Absolute(libcall_address(*libcall)?)
+                    Target::Absolute(
+                        jit.inner
+                            .libcalls
+                            .address(&**jit.inner.session.executor(), *libcall)?,
+                    )
                 }
                 FinalizedRelocTarget::ExternalName(other) => {
                     return Err(format!("unsupported relocation target {other:?}"));

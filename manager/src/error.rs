@@ -154,6 +154,14 @@ pub enum Error {
     #[cfg(not(lazyrt_loom))]
     #[error("runtime: {0}")]
     Runtime(#[from] lazyrt_runtime::RuntimeError),
+    /// A lazy entry was called after its LazyReexportsManager was dropped.
+    #[error("its LazyReexportsManager was dropped")]
+    ManagerDropped,
+    /// The executor (in-process or remote) could not do what was asked, or
+    /// is gone.
+    #[cfg(not(lazyrt_loom))]
+    #[error("{0}")]
+    Executor(#[from] crate::executor::ExecutorError),
     /// The session has ended ([`Session::end`](crate::Session::end), or its
     /// last handle was dropped): pending lookups fail with this, and so does
     /// everything asked of it afterwards.

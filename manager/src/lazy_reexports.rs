@@ -42,18 +42,17 @@
 //! of them, or an entry that names itself, fails with
 //! [`Error::LazyEntryUnresolved`] naming the cycle instead of looping.
 
-use std::ffi::c_void;
-use std::ptr::NonNull;
 use std::sync::{Arc, Weak};
 
 use crate::sync::{AtomicBool, Ordering, RwLock};
 use std::time::{Duration, Instant};
 
-use lazyrt_runtime::{EntryInfo, Resolve, ResolveError, Runtime};
+use lazyrt_runtime::Runtime;
 use smallvec::SmallVec;
 
 use crate::dylib::JitDylib;
 use crate::error::Error;
+use crate::executor::{EntryResolver, ExecutorProcess, LazyEntryId};
 use crate::lifetime::WeakSession;
 use crate::responsibility::MaterializationResponsibility;
 use crate::session::{LookupFlags, RequiredState, Session};
@@ -124,7 +123,8 @@ struct ManagerInner {
     /// Not an owner (see [`Session`]): pending units and the runtime's
     /// batches hold the manager, and must not keep the session alive.
     session: WeakSession,
-    runtime: &'static Runtime,
+    /// Where the stubs live (the session's executor).
+    executor: Arc<dyn ExecutorProcess>,
     listener: RwLock<Option<Arc<dyn ReexportsListener>>>,
     /// Set once a listener is installed (never cleared).
     has_listener: AtomicBool,
@@ -152,14 +152,20 @@ pub struct LazyReexportsManager {
 }
 
 impl LazyReexportsManager {
-    /// A manager for `session`, using the process's runtime (a
+    /// A manager for `session`, whose stubs live in the session's executor
+    /// ([`Session::executor`]: this process's runtime unless the session
+    /// was built with a remote one; in-process, a
     /// [`RuntimeError::Unsupported`](lazyrt_runtime::RuntimeError::Unsupported)
     /// on targets without reentry assembly).
     pub fn new(session: &Session) -> Result<Self, Error> {
+        let executor = session.executor().clone();
+        if executor.info().kind == "in-process" {
+            Runtime::global()?;
+        }
         Ok(Self {
             inner: Arc::new(ManagerInner {
                 session: session.downgrade(),
-                runtime: Runtime::global()?,
+                executor,
                 listener: RwLock::new(None),
                 has_listener: AtomicBool::new(false),
             }),
@@ -202,19 +208,16 @@ impl LazyReexportsManager {
         )?;
         let mut moves = Vec::with_capacity(targets.len());
         for (name, address) in targets {
-            let id = stubs[name]
-                .address
-                .to_non_null()
-                .and_then(|stub| self.inner.runtime.entry_at(stub));
-            let (Some(id), Some(target)) = (id, address.to_non_null()) else {
+            let id = self.inner.executor.lazy_entry_at(stubs[name].address);
+            let (Some(id), false) = (id, address.is_null()) else {
                 return Err(Error::NotALazyReexport {
                     symbol: name.clone(),
                     dylib: dylib.name.clone(),
                 });
             };
-            moves.push((id, target));
+            moves.push((id, *address));
         }
-        self.inner.runtime.redirect_many(&moves)?;
+        self.inner.executor.redirect_entries(&moves)?;
         if let Some(listener) = self.inner.listener() {
             for (name, address) in targets {
                 listener.redirected(dylib, name, *address);
@@ -319,20 +322,17 @@ impl MaterializationUnit for LazyReexportsUnit {
             implementations,
         });
         let count = batch.entries.len();
-        let stubs = match manager
-            .runtime
-            .create_entries_named_by_resolver(batch.clone(), count)
-        {
+        let stubs = match manager.executor.create_lazy_entries(batch.clone(), count) {
             Ok(stubs) => stubs,
             Err(e) => return responsibility.fail(e),
         };
         // Removing these symbols (or ending the session) frees the stubs;
         // the runtime reuses them. The clean-up holds what freeing needs,
         // not the manager: it works whatever was dropped first.
-        let ids: SmallVec<[lazyrt_runtime::EntryId; 2]> = collect_exact(stubs.iter().map(|e| e.id));
+        let ids: SmallVec<[LazyEntryId; 2]> = collect_exact(stubs.iter().map(|e| e.0));
         responsibility.on_removal(
             StubCleanup {
-                runtime: manager.runtime,
+                executor: manager.executor.clone(),
                 ids,
                 batch: batch.clone(),
             }
@@ -342,7 +342,7 @@ impl MaterializationUnit for LazyReexportsUnit {
             .entries
             .iter()
             .zip(&stubs)
-            .map(|(name, stub)| (name, ExecutorAddr::from(stub.address)));
+            .map(|(name, stub)| (name, stub.1));
         if let Some(listener) = manager.listener() {
             let created: Vec<(SymbolName, ExecutorAddr)> =
                 addresses.clone().map(|(n, a)| (n.clone(), a)).collect();
@@ -357,8 +357,8 @@ impl MaterializationUnit for LazyReexportsUnit {
 
 /// What freeing a unit's stubs needs, held by the removal clean-up.
 struct StubCleanup {
-    runtime: &'static Runtime,
-    ids: SmallVec<[lazyrt_runtime::EntryId; 2]>,
+    executor: Arc<dyn ExecutorProcess>,
+    ids: SmallVec<[LazyEntryId; 2]>,
     /// The batch: the entries' names and JITDylib for the listener, and
     /// (weakly) the manager whose listener hears of it.
     batch: Arc<ReexportBatch>,
@@ -370,14 +370,14 @@ impl StubCleanup {
     }
 
     fn free(self) {
-        let result = self.runtime.free_entries(&self.ids);
+        let result = self.executor.free_entries(&self.ids);
         let Some(manager) = self.batch.manager.upgrade() else {
             return; // nobody to tell
         };
         if let Err(e) = result
             && let Some(session) = manager.session.upgrade()
         {
-            session.report_error(&Error::Runtime(e));
+            session.report_error(&e);
         }
         if let Some(listener) = manager.listener() {
             listener.removed(&self.batch.target, &self.batch.entries);
@@ -392,14 +392,11 @@ impl StubCleanup {
 /// or through other threads' waits) instead of calls bouncing between stubs
 /// forever. Calls still go through the other entry's stub, so redirecting
 /// it redirects this entry too.
-fn resolve_chained(
-    manager: &ManagerInner,
-    address: NonNull<c_void>,
-) -> Result<(), lazyrt_runtime::RuntimeError> {
-    let Some(next) = manager.runtime.entry_at(address) else {
+fn resolve_chained(manager: &ManagerInner, address: ExecutorAddr) -> Result<(), Error> {
+    let Some(next) = manager.executor.lazy_entry_at(address) else {
         return Ok(()); // plain code: the common case
     };
-    manager.runtime.resolve(next).map(|_| ())
+    manager.executor.resolve_entry(next).map(|_| ())
 }
 
 /// Collects into a SmallVec of exactly the iterator's length (`collect`
@@ -428,23 +425,32 @@ struct ReexportBatch {
     implementations: SmallVec<[SymbolName; 1]>,
 }
 
-impl Resolve for ReexportBatch {
+impl EntryResolver for ReexportBatch {
     fn entry_name(&self, tag: u64) -> Option<&str> {
         self.entries.get(tag as usize).map(SymbolName::as_str)
     }
 
-    fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
+    fn resolve(&self, tag: u64) -> Result<ExecutorAddr, Error> {
         let Some(manager) = self.manager.upgrade() else {
-            return Err(ResolveError::new("its LazyReexportsManager was dropped"));
+            return Err(Error::ManagerDropped);
         };
         let Some(session) = manager.session.upgrade() else {
-            return Err(ResolveError::from_error(Error::SessionEnded));
+            return Err(Error::SessionEnded);
         };
-        let tag = entry.tag as usize;
-        let implementation = &self.implementations[tag];
+        let tag = tag as usize;
+        let (Some(entry), Some(implementation)) =
+            (self.entries.get(tag), self.implementations.get(tag))
+        else {
+            return Err(Error::Executor(crate::executor::ExecutorError::Protocol(
+                format!(
+                    "no entry with tag {tag} in a batch of {}",
+                    self.entries.len()
+                ),
+            )));
+        };
         let listener = manager.listener();
         if let Some(listener) = &listener {
-            listener.first_called(&self.target, &self.entries[tag], implementation);
+            listener.first_called(&self.target, entry, implementation);
         }
         // The clock is read only for a listener.
         let start = listener.as_ref().map(|_| Instant::now());
@@ -452,34 +458,27 @@ impl Resolve for ReexportBatch {
             crate::lookup::lookup_one(&session, &self.source, implementation, RequiredState::Ready);
         let source_dylib = || self.source[0].0.name.clone();
         let error = match found {
-            Ok(found) => match found.address.to_non_null::<c_void>() {
-                Some(address) => match resolve_chained(&manager, address) {
-                    Ok(()) => {
-                        if let (Some(listener), Some(start)) = (&listener, start) {
-                            let at = ExecutorAddr::from(address);
-                            listener.resolved(
-                                &self.target,
-                                &self.entries[tag],
-                                at,
-                                start.elapsed(),
-                            );
-                        }
-                        return Ok(address);
+            Ok(found) if found.address.is_null() => Error::NullAddress {
+                symbol: implementation.clone(),
+                dylib: source_dylib(),
+            },
+            Ok(found) => match resolve_chained(&manager, found.address) {
+                Ok(()) => {
+                    if let (Some(listener), Some(start)) = (&listener, start) {
+                        listener.resolved(&self.target, entry, found.address, start.elapsed());
                     }
-                    Err(source) => Error::LazyEntryUnresolved {
-                        symbol: implementation.clone(),
-                        dylib: source_dylib(),
-                        source,
-                    },
-                },
-                None => Error::NullAddress {
+                    return Ok(found.address);
+                }
+                Err(Error::Runtime(source)) => Error::LazyEntryUnresolved {
                     symbol: implementation.clone(),
                     dylib: source_dylib(),
+                    source,
                 },
+                Err(other) => other,
             },
             Err(e) => e,
         };
         session.report_error(&error);
-        Err(ResolveError::from_error(error))
+        Err(error)
     }
 }

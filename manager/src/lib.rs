@@ -65,6 +65,8 @@
 mod dispatcher;
 mod dylib;
 mod error;
+#[cfg(not(lazyrt_loom))]
+mod executor;
 mod generator;
 mod id_hash;
 #[cfg(not(lazyrt_loom))]
@@ -90,6 +92,10 @@ pub use lazyrt_runtime as runtime;
 #[cfg(not(lazyrt_loom))]
 pub use {
     dispatcher::ThreadPoolDispatcher,
+    executor::{
+        ConnectionSpec, EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess,
+        InProcessExecutor, LazyEntryId, MemorySegment, Protection, RemoteExecutor, RemoteStats,
+    },
     lazy_reexports::{
         LazyReexportsManager, LazyReexportsUnit, ReexportsListener, lazy_reexports,
         lazy_reexports_from,
@@ -109,7 +115,9 @@ pub use {
     id_hash::IdHasher as SymbolHasher,
     lifetime::WeakSession,
     responsibility::MaterializationResponsibility,
-    session::{LookupCallback, LookupFlags, RequiredState, SearchOrder, Session, SymbolMap},
+    session::{
+        LookupCallback, LookupFlags, RequiredState, SearchOrder, Session, SessionBuilder, SymbolMap,
+    },
     symbol::{ExecutorAddr, ExecutorSymbol, SymbolFlags, SymbolName},
     tracker::ResourceTracker,
     unit::{FnUnit, MaterializationUnit, ReexportsUnit, aliases, reexports},

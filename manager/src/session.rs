@@ -68,7 +68,61 @@ pub(crate) struct SessionInner {
     pub(crate) pool: SymbolPool,
     pub(crate) state: Mutex<State>,
     pub(crate) dispatcher: Arc<dyn Dispatcher>,
+    /// Where the JIT'd code runs: stubs and code are made through it.
+    #[cfg(not(lazyrt_loom))]
+    pub(crate) executor: Arc<dyn crate::executor::ExecutorProcess>,
     reporter: RwLock<ErrorReporter>,
+}
+
+/// Configures a [`Session`] ([`Session::builder`]).
+#[must_use]
+pub struct SessionBuilder {
+    dispatcher: Option<Arc<dyn Dispatcher>>,
+    #[cfg(not(lazyrt_loom))]
+    executor: Option<Arc<dyn crate::executor::ExecutorProcess>>,
+}
+
+impl SessionBuilder {
+    /// Run materialization work on `dispatcher` (default: the thread that
+    /// needs it, [`InPlaceDispatcher`]).
+    pub fn dispatcher(mut self, dispatcher: Arc<dyn Dispatcher>) -> Self {
+        self.dispatcher = Some(dispatcher);
+        self
+    }
+
+    /// Run the JIT'd code in `executor` (default: this process, one
+    /// [`InProcessExecutor`](crate::InProcessExecutor) shared by every
+    /// session). A [`RemoteExecutor`](crate::RemoteExecutor) runs it in
+    /// another process.
+    #[cfg(not(lazyrt_loom))]
+    pub fn executor(mut self, executor: Arc<dyn crate::executor::ExecutorProcess>) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// The session.
+    pub fn build(self) -> Session {
+        #[cfg(not(lazyrt_loom))]
+        let executor = self.executor.unwrap_or_else(|| {
+            static IN_PROCESS: std::sync::OnceLock<Arc<crate::executor::InProcessExecutor>> =
+                std::sync::OnceLock::new();
+            IN_PROCESS
+                .get_or_init(|| Arc::new(crate::executor::InProcessExecutor::new()))
+                .clone()
+        });
+        Session {
+            inner: Arc::new(SessionInner {
+                pool: SymbolPool::new(),
+                state: Mutex::new(State::new()),
+                dispatcher: self
+                    .dispatcher
+                    .unwrap_or_else(|| Arc::new(InPlaceDispatcher)),
+                #[cfg(not(lazyrt_loom))]
+                executor,
+                reporter: RwLock::new(Arc::new(|e: &Error| eprintln!("lazyrt: {e}"))),
+            }),
+        }
+    }
 }
 
 /// The controller side of lazyrt: owns symbol names, JITDylibs, lookups and
@@ -120,14 +174,24 @@ impl Session {
 
     /// A session that runs materialization work on `dispatcher`.
     pub fn with_dispatcher(dispatcher: Arc<dyn Dispatcher>) -> Self {
-        Self {
-            inner: Arc::new(SessionInner {
-                pool: SymbolPool::new(),
-                state: Mutex::new(State::new()),
-                dispatcher,
-                reporter: RwLock::new(Arc::new(|e: &Error| eprintln!("lazyrt: {e}"))),
-            }),
+        Self::builder().dispatcher(dispatcher).build()
+    }
+
+    /// Configures a session: its dispatcher and (for out-of-process
+    /// execution) its executor.
+    pub fn builder() -> SessionBuilder {
+        SessionBuilder {
+            dispatcher: None,
+            #[cfg(not(lazyrt_loom))]
+            executor: None,
         }
+    }
+
+    /// The executor the session's JIT'd code runs in (this process unless
+    /// the session was built with another).
+    #[cfg(not(lazyrt_loom))]
+    pub fn executor(&self) -> &Arc<dyn crate::executor::ExecutorProcess> {
+        &self.inner.executor
     }
 
     /// Interns `name`.

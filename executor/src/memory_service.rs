@@ -1,0 +1,191 @@
+//! The executor's memory service: reserve address space, write segments
+//! into it and protect them (W^X: pages are read+write while written, then
+//! get their final protection, never write+execute), release it.
+//!
+//! Every address a request names is checked against the reservations this
+//! service made; nothing is written or unmapped anywhere else.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::protocol::Protection;
+
+/// Bytes to write at an address, and the protection they get.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentView<'a> {
+    /// Where.
+    pub address: u64,
+    /// Protection once written.
+    pub protection: Protection,
+    /// Contents.
+    pub bytes: &'a [u8],
+}
+
+/// Address space one executor may hold reserved at once.
+pub const MAX_RESERVED_BYTES: u64 = 1 << 40;
+
+struct Reservation {
+    len: u64,
+    /// Executable ranges finalized in it: `start -> end`.
+    code: BTreeMap<u64, u64>,
+}
+
+/// Reservations, by base address.
+pub struct MemoryService {
+    page: u64,
+    reservations: Mutex<BTreeMap<u64, Reservation>>,
+}
+
+impl MemoryService {
+    /// A service for pages of `page` bytes.
+    pub fn new(page: u64) -> Self {
+        Self {
+            page,
+            reservations: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Reserves `bytes` (rounded up to pages), inaccessible until finalized.
+    pub fn reserve(&self, bytes: u64) -> Result<u64, String> {
+        if bytes == 0 {
+            return Err("reserve: 0 bytes".to_string());
+        }
+        let len = bytes
+            .checked_next_multiple_of(self.page)
+            .filter(|l| *l <= MAX_RESERVED_BYTES)
+            .ok_or_else(|| {
+                format!("reserve: {bytes} bytes is more than the {MAX_RESERVED_BYTES}-byte limit")
+            })?;
+        let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        let held: u64 = reservations.values().map(|r| r.len).sum();
+        if held + len > MAX_RESERVED_BYTES {
+            return Err(format!(
+                "reserve: {len} bytes would exceed the {MAX_RESERVED_BYTES}-byte limit ({held} held)"
+            ));
+        }
+        // SAFETY: a fresh anonymous mapping with no address hint aliases
+        // nothing; PROT_NONE until finalized.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(format!(
+                "reserve: mmap of {len} bytes failed: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let base = base as u64;
+        reservations.insert(
+            base,
+            Reservation {
+                len,
+                code: BTreeMap::new(),
+            },
+        );
+        Ok(base)
+    }
+
+    /// Writes and protects each segment. All are checked before any is
+    /// written.
+    pub fn finalize(&self, segments: &[SegmentView<'_>]) -> Result<(), String> {
+        let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spans = Vec::with_capacity(segments.len());
+        for s in segments {
+            let start = s.address & !(self.page - 1);
+            let end = s
+                .address
+                .checked_add(s.bytes.len() as u64)
+                .and_then(|e| e.checked_next_multiple_of(self.page))
+                .ok_or_else(|| format!("finalize: segment at {:#x} overflows", s.address))?;
+            let inside = reservations
+                .range(..=start)
+                .next_back()
+                .is_some_and(|(base, r)| end <= base + r.len);
+            if !inside || s.bytes.is_empty() {
+                return Err(format!(
+                    "finalize: segment {:#x}..{:#x} is empty or not inside a reservation of this executor",
+                    s.address,
+                    s.address.saturating_add(s.bytes.len() as u64)
+                ));
+            }
+            spans.push((start, end));
+        }
+        for (s, (start, end)) in segments.iter().zip(spans) {
+            let len = (end - start) as usize;
+            // SAFETY: the pages lie inside a reservation this service mapped
+            // (checked above); the controller's allocator never places a new
+            // segment on pages holding published code.
+            if unsafe { libc::mprotect(start as *mut _, len, libc::PROT_READ | libc::PROT_WRITE) }
+                != 0
+            {
+                return Err(format!(
+                    "finalize: mprotect(read+write) at {start:#x}: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            // SAFETY: the destination is now writable and `bytes.len()` long
+            // (inside the checked span); the source is a separate Vec.
+            unsafe {
+                std::ptr::copy_nonoverlapping(s.bytes.as_ptr(), s.address as *mut u8, s.bytes.len())
+            };
+            let prot = match s.protection {
+                Protection::Read => libc::PROT_READ,
+                Protection::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+                Protection::ReadExecute => {
+                    // SAFETY: the range was just written, so it is mapped.
+                    unsafe {
+                        lazyrt_runtime::flush_instruction_cache(
+                            s.address as *const u8,
+                            s.bytes.len(),
+                        )
+                    };
+                    libc::PROT_READ | libc::PROT_EXEC
+                }
+            };
+            // SAFETY: as above.
+            if unsafe { libc::mprotect(start as *mut _, len, prot) } != 0 {
+                return Err(format!(
+                    "finalize: mprotect at {start:#x}: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            if s.protection == Protection::ReadExecute
+                && let Some((_, r)) = reservations.range_mut(..=start).next_back()
+            {
+                r.code.insert(s.address, s.address + s.bytes.len() as u64);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `address` lies in code finalized as executable.
+    pub fn is_code(&self, address: u64) -> bool {
+        let reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        reservations
+            .range(..=address)
+            .next_back()
+            .and_then(|(_, r)| r.code.range(..=address).next_back())
+            .is_some_and(|(_, end)| address < *end)
+    }
+
+    /// Unmaps the reservation at `address` (its base).
+    pub fn release(&self, address: u64) -> Result<(), String> {
+        let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(r) = reservations.remove(&address) else {
+            return Err(format!(
+                "release: {address:#x} is not a reservation of this executor"
+            ));
+        };
+        // SAFETY: exactly the range this service mapped; the controller
+        // releases code only once nothing runs it (its entries are freed).
+        unsafe { libc::munmap(address as *mut _, r.len as usize) };
+        Ok(())
+    }
+}

@@ -1,0 +1,521 @@
+//! The messages: the executor's hello, requests (with their opcodes),
+//! replies and responses.
+
+use super::wire::{DecodeError, WireReader, WireWriter};
+
+/// Most arguments a [`Request::Call`] passes (the integer argument
+/// registers of both ABIs' first six).
+pub const MAX_CALL_ARGS: usize = 6;
+/// Most threads one [`Request::Call`] starts.
+pub const MAX_CALL_THREADS: usize = 256;
+
+/// The executor's first frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// The executor's target, e.g. `x86_64-unknown-linux-gnu`.
+    pub triple: String,
+    /// Its page size.
+    pub page_size: u64,
+    /// Its process id.
+    pub pid: u32,
+    /// Symbols the executor publishes without a lookup (its runtime's entry
+    /// points, the libcalls it provides): `(name, address)`.
+    pub bootstrap: Vec<(String, u64)>,
+}
+
+impl Hello {
+    /// Encodes the payload.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = WireWriter::new();
+        w.string(&self.triple).u64(self.page_size).u32(self.pid);
+        w.count(self.bootstrap.len());
+        for (name, address) in &self.bootstrap {
+            w.string(name).u64(*address);
+        }
+        w.into_bytes()
+    }
+
+    /// Decodes a payload.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = WireReader::new(bytes);
+        let triple = r.string("hello.triple")?;
+        let page_size = r.u64("hello.page_size")?;
+        if !page_size.is_power_of_two() {
+            return Err(DecodeError::Invalid {
+                field: "hello.page_size",
+                reason: format!("{page_size} is not a power of two"),
+            });
+        }
+        let pid = r.u32("hello.pid")?;
+        let n = r.count("hello.bootstrap", 12)?;
+        let mut bootstrap = Vec::with_capacity(n);
+        for _ in 0..n {
+            bootstrap.push((r.string("hello.bootstrap")?, r.u64("hello.bootstrap")?));
+        }
+        r.finish("hello")?;
+        Ok(Self {
+            triple,
+            page_size,
+            pid,
+            bootstrap,
+        })
+    }
+}
+
+/// Page protection of a finalized segment. Never writable and executable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Protection {
+    /// Read-only data.
+    Read = 1,
+    /// Writable data.
+    ReadWrite = 3,
+    /// Code.
+    ReadExecute = 5,
+}
+
+impl Protection {
+    fn from_u8(v: u8) -> Result<Self, DecodeError> {
+        Ok(match v {
+            1 => Self::Read,
+            3 => Self::ReadWrite,
+            5 => Self::ReadExecute,
+            _ => {
+                return Err(DecodeError::Invalid {
+                    field: "segment.protection",
+                    reason: format!(
+                        "{v:#x} is not read (1), read+write (3) or read+execute (5): W^X forbids write+execute"
+                    ),
+                });
+            }
+        })
+    }
+}
+
+/// Bytes to place at `address` (inside a reservation), then protect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Where the bytes go.
+    pub address: u64,
+    /// Protection of the pages the segment covers once written.
+    pub protection: Protection,
+    /// The contents.
+    pub bytes: Vec<u8>,
+}
+
+/// What one side asks of the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Opcode 1. Answered with [`Reply::Unit`]: measures a round trip.
+    Ping,
+    /// Opcode 2. Reserves `bytes` of address space (inaccessible until
+    /// finalized). [`Reply::Address`].
+    Reserve {
+        /// Size; rounded up to pages.
+        bytes: u64,
+    },
+    /// Opcode 3. Writes each segment while its pages are read+write, then
+    /// gives them their protection (flushing the instruction cache for
+    /// code). [`Reply::Unit`].
+    Finalize {
+        /// The segments, each inside one reservation.
+        segments: Vec<Segment>,
+    },
+    /// Opcode 4. Releases a whole reservation. [`Reply::Unit`].
+    Release {
+        /// Its address, as [`Request::Reserve`] returned it.
+        address: u64,
+    },
+    /// Opcode 5. Creates one lazy entry per name, in one runtime batch; the
+    /// first call of entry `i` asks the controller
+    /// [`Request::ResolveImplementation`] with `batch` and tag `i`.
+    /// [`Reply::Entries`].
+    CreateEntries {
+        /// The controller's key for the batch's resolver.
+        batch: u64,
+        /// Entry names (for failure messages and tools).
+        names: Vec<String>,
+    },
+    /// Opcode 6. Points each entry at an address. [`Reply::Unit`].
+    Redirect {
+        /// `(entry id, target)`.
+        moves: Vec<(u32, u64)>,
+    },
+    /// Opcode 7. Frees entries. [`Reply::Unit`].
+    FreeEntries {
+        /// Entry ids.
+        entries: Vec<u32>,
+    },
+    /// Opcode 8. Resolves an entry now (as its first call would).
+    /// [`Reply::Address`].
+    ResolveEntry {
+        /// Entry id.
+        entry: u32,
+    },
+    /// Opcode 9. Looks symbols up in the executor process (`dlsym`).
+    /// [`Reply::Addresses`], 0 for a missing one.
+    LookupSymbols {
+        /// Symbol names.
+        names: Vec<String>,
+    },
+    /// Opcode 10. Calls `address` as `extern "C" fn(u64, ...) -> u64`
+    /// once per argument set, each on its own thread, all released at
+    /// once. [`Reply::Values`], one per set.
+    Call {
+        /// A live entry's stub or finalized code.
+        address: u64,
+        /// At most [`MAX_CALL_THREADS`] sets of at most [`MAX_CALL_ARGS`].
+        arg_sets: Vec<Vec<u64>>,
+    },
+    /// Opcode 11, executor to controller: the implementation of entry `tag`
+    /// of `batch`, on its first call. [`Reply::Address`].
+    ResolveImplementation {
+        /// As given in [`Request::CreateEntries`].
+        batch: u64,
+        /// The entry's index in its batch.
+        tag: u64,
+    },
+}
+
+impl Request {
+    /// The opcode.
+    pub fn opcode(&self) -> u8 {
+        match self {
+            Request::Ping => 1,
+            Request::Reserve { .. } => 2,
+            Request::Finalize { .. } => 3,
+            Request::Release { .. } => 4,
+            Request::CreateEntries { .. } => 5,
+            Request::Redirect { .. } => 6,
+            Request::FreeEntries { .. } => 7,
+            Request::ResolveEntry { .. } => 8,
+            Request::LookupSymbols { .. } => 9,
+            Request::Call { .. } => 10,
+            Request::ResolveImplementation { .. } => 11,
+        }
+    }
+
+    /// A short name for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Ping => "ping",
+            Request::Reserve { .. } => "reserve",
+            Request::Finalize { .. } => "finalize",
+            Request::Release { .. } => "release",
+            Request::CreateEntries { .. } => "create entries",
+            Request::Redirect { .. } => "redirect",
+            Request::FreeEntries { .. } => "free entries",
+            Request::ResolveEntry { .. } => "resolve entry",
+            Request::LookupSymbols { .. } => "lookup symbols",
+            Request::Call { .. } => "call",
+            Request::ResolveImplementation { .. } => "resolve implementation",
+        }
+    }
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = WireWriter::new();
+        w.u8(self.opcode());
+        match self {
+            Request::Ping => {}
+            Request::Reserve { bytes } => {
+                w.u64(*bytes);
+            }
+            Request::Finalize { segments } => {
+                w.count(segments.len());
+                for s in segments {
+                    w.u64(s.address).u8(s.protection as u8).bytes(&s.bytes);
+                }
+            }
+            Request::Release { address } => {
+                w.u64(*address);
+            }
+            Request::CreateEntries { batch, names } => {
+                w.u64(*batch).string_list(names);
+            }
+            Request::Redirect { moves } => {
+                w.count(moves.len());
+                for (entry, target) in moves {
+                    w.u32(*entry).u64(*target);
+                }
+            }
+            Request::FreeEntries { entries } => {
+                w.count(entries.len());
+                for e in entries {
+                    w.u32(*e);
+                }
+            }
+            Request::ResolveEntry { entry } => {
+                w.u32(*entry);
+            }
+            Request::LookupSymbols { names } => {
+                w.string_list(names);
+            }
+            Request::Call { address, arg_sets } => {
+                w.u64(*address).count(arg_sets.len());
+                for set in arg_sets {
+                    w.u64_list(set);
+                }
+            }
+            Request::ResolveImplementation { batch, tag } => {
+                w.u64(*batch).u64(*tag);
+            }
+        }
+        w.into_bytes()
+    }
+
+    /// Decodes a payload, checking every count and limit.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = WireReader::new(bytes);
+        let request = match r.u8("request opcode")? {
+            1 => Request::Ping,
+            2 => Request::Reserve {
+                bytes: r.u64("reserve.bytes")?,
+            },
+            3 => {
+                let n = r.count("finalize.segments", 13)?;
+                let mut segments = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let address = r.u64("segment.address")?;
+                    let protection = Protection::from_u8(r.u8("segment.protection")?)?;
+                    let bytes = r.bytes("segment.bytes")?.to_vec();
+                    segments.push(Segment {
+                        address,
+                        protection,
+                        bytes,
+                    });
+                }
+                Request::Finalize { segments }
+            }
+            4 => Request::Release {
+                address: r.u64("release.address")?,
+            },
+            5 => Request::CreateEntries {
+                batch: r.u64("create.batch")?,
+                names: r.string_list("create.names")?,
+            },
+            6 => {
+                let n = r.count("redirect.moves", 12)?;
+                let mut moves = Vec::with_capacity(n);
+                for _ in 0..n {
+                    moves.push((r.u32("redirect.entry")?, r.u64("redirect.target")?));
+                }
+                Request::Redirect { moves }
+            }
+            7 => {
+                let n = r.count("free.entries", 4)?;
+                let entries = (0..n)
+                    .map(|_| r.u32("free.entry"))
+                    .collect::<Result<_, _>>()?;
+                Request::FreeEntries { entries }
+            }
+            8 => Request::ResolveEntry {
+                entry: r.u32("resolve.entry")?,
+            },
+            9 => Request::LookupSymbols {
+                names: r.string_list("lookup.names")?,
+            },
+            10 => {
+                let address = r.u64("call.address")?;
+                let n = r.count("call.arg_sets", 4)?;
+                if n == 0 || n > MAX_CALL_THREADS {
+                    return Err(DecodeError::Invalid {
+                        field: "call.arg_sets",
+                        reason: format!("{n} argument sets (threads): 1 to {MAX_CALL_THREADS}"),
+                    });
+                }
+                let mut arg_sets = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let set = r.u64_list("call.args")?;
+                    if set.len() > MAX_CALL_ARGS {
+                        return Err(DecodeError::Invalid {
+                            field: "call.args",
+                            reason: format!("{} arguments, at most {MAX_CALL_ARGS}", set.len()),
+                        });
+                    }
+                    arg_sets.push(set);
+                }
+                Request::Call { address, arg_sets }
+            }
+            11 => Request::ResolveImplementation {
+                batch: r.u64("resolve_implementation.batch")?,
+                tag: r.u64("resolve_implementation.tag")?,
+            },
+            value => {
+                return Err(DecodeError::UnknownTag {
+                    field: "request opcode",
+                    value,
+                });
+            }
+        };
+        r.finish("request")?;
+        Ok(request)
+    }
+}
+
+/// The value of a successful request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Tag 0: nothing.
+    Unit,
+    /// Tag 1: one address.
+    Address(u64),
+    /// Tag 2: created entries, `(id, stub address)`.
+    Entries(Vec<(u32, u64)>),
+    /// Tag 3: addresses (0 for none).
+    Addresses(Vec<u64>),
+    /// Tag 4: values returned by calls.
+    Values(Vec<u64>),
+}
+
+/// A response: a [`Reply`] or an error message.
+pub type Response = Result<Reply, String>;
+
+impl Reply {
+    /// Encodes a response payload.
+    pub fn encode_response(response: &Response) -> Vec<u8> {
+        let mut w = WireWriter::new();
+        match response {
+            Err(message) => {
+                w.u8(1).string(message);
+            }
+            Ok(reply) => {
+                w.u8(0);
+                match reply {
+                    Reply::Unit => {
+                        w.u8(0);
+                    }
+                    Reply::Address(a) => {
+                        w.u8(1).u64(*a);
+                    }
+                    Reply::Entries(entries) => {
+                        w.u8(2).count(entries.len());
+                        for (id, address) in entries {
+                            w.u32(*id).u64(*address);
+                        }
+                    }
+                    Reply::Addresses(v) => {
+                        w.u8(3).u64_list(v);
+                    }
+                    Reply::Values(v) => {
+                        w.u8(4).u64_list(v);
+                    }
+                }
+            }
+        }
+        w.into_bytes()
+    }
+
+    /// Decodes a response payload.
+    pub fn decode_response(bytes: &[u8]) -> Result<Response, DecodeError> {
+        let mut r = WireReader::new(bytes);
+        let response = match r.u8("response status")? {
+            0 => Ok(match r.u8("reply tag")? {
+                0 => Reply::Unit,
+                1 => Reply::Address(r.u64("reply.address")?),
+                2 => {
+                    let n = r.count("reply.entries", 12)?;
+                    let mut entries = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        entries.push((r.u32("reply.entry")?, r.u64("reply.stub")?));
+                    }
+                    Reply::Entries(entries)
+                }
+                3 => Reply::Addresses(r.u64_list("reply.addresses")?),
+                4 => Reply::Values(r.u64_list("reply.values")?),
+                value => {
+                    return Err(DecodeError::UnknownTag {
+                        field: "reply tag",
+                        value,
+                    });
+                }
+            }),
+            1 => Err(r.string("response.error")?),
+            value => {
+                return Err(DecodeError::UnknownTag {
+                    field: "response status",
+                    value,
+                });
+            }
+        };
+        r.finish("response")?;
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        let all = [
+            Request::Ping,
+            Request::Reserve { bytes: 1 << 20 },
+            Request::Finalize {
+                segments: vec![Segment {
+                    address: 0x1000,
+                    protection: Protection::ReadExecute,
+                    bytes: vec![0xc3],
+                }],
+            },
+            Request::Release { address: 0x1000 },
+            Request::CreateEntries {
+                batch: 3,
+                names: vec!["a".into(), "b".into()],
+            },
+            Request::Redirect {
+                moves: vec![(1, 0x2000)],
+            },
+            Request::FreeEntries {
+                entries: vec![1, 2],
+            },
+            Request::ResolveEntry { entry: 9 },
+            Request::LookupSymbols {
+                names: vec!["puts".into()],
+            },
+            Request::Call {
+                address: 0x3000,
+                arg_sets: vec![vec![1, 2], vec![]],
+            },
+            Request::ResolveImplementation { batch: 1, tag: 2 },
+        ];
+        for request in all {
+            assert_eq!(Request::decode(&request.encode()).unwrap(), request);
+        }
+    }
+
+    #[test]
+    fn huge_counts_are_refused_before_allocating() {
+        // Opcode 5, batch, then a name count of u32::MAX with no bytes.
+        let mut w = WireWriter::new();
+        w.u8(5).u64(0).u32(u32::MAX);
+        assert!(matches!(
+            Request::decode(&w.into_bytes()),
+            Err(DecodeError::CountTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn write_execute_segments_are_refused() {
+        let mut w = WireWriter::new();
+        w.u8(3).u32(1).u64(0x1000).u8(7).bytes(&[0xc3]);
+        let e = Request::decode(&w.into_bytes()).unwrap_err();
+        assert!(e.to_string().contains("W^X"), "{e}");
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        for response in [
+            Ok(Reply::Unit),
+            Ok(Reply::Address(5)),
+            Ok(Reply::Entries(vec![(1, 2)])),
+            Ok(Reply::Addresses(vec![0, 1])),
+            Ok(Reply::Values(vec![7])),
+            Err("no".to_string()),
+        ] {
+            let bytes = Reply::encode_response(&response);
+            assert_eq!(Reply::decode_response(&bytes).unwrap(), response);
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! [`InProcessExecutor`]: this process runs the JIT'd code. Entries are the
+//! process runtime's, memory is `mmap`ed here through the same memory
+//! service a `lazyrt-executor` uses, symbols are `dlsym`ed here.
+
+use std::ffi::c_void;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use lazyrt_executor::bootstrap;
+use lazyrt_executor::memory_service::{MemoryService, SegmentView};
+use lazyrt_runtime::{EntryInfo, Resolve, ResolveError, Runtime};
+
+use super::{
+    EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, LazyEntryId, MemorySegment,
+};
+use crate::error::Error;
+use crate::symbol::ExecutorAddr;
+
+/// This process as the executor. See the [module docs](super).
+pub struct InProcessExecutor {
+    info: ExecutorInfo,
+    memory: MemoryService,
+}
+
+impl Default for InProcessExecutor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InProcessExecutor {
+    /// This process.
+    pub fn new() -> Self {
+        Self {
+            info: ExecutorInfo {
+                kind: "in-process",
+                triple: bootstrap::target_triple(),
+                page_size: bootstrap::page_size(),
+                pid: std::process::id(),
+                bootstrap: bootstrap::bootstrap_symbols()
+                    .into_iter()
+                    .map(|(n, a)| (n, ExecutorAddr::new(a)))
+                    .collect(),
+            },
+            memory: MemoryService::new(bootstrap::page_size()),
+        }
+    }
+
+    fn runtime(&self) -> Result<&'static Runtime, Error> {
+        Ok(Runtime::global()?)
+    }
+}
+
+/// An [`EntryResolver`] as the runtime's resolver.
+struct LocalResolve(Arc<dyn EntryResolver>);
+
+impl Resolve for LocalResolve {
+    fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
+        let address = self
+            .0
+            .resolve(entry.tag)
+            .map_err(ResolveError::from_error)?;
+        address
+            .to_non_null()
+            .ok_or_else(|| ResolveError::new("resolved to address 0"))
+    }
+
+    fn entry_name(&self, tag: u64) -> Option<&str> {
+        self.0.entry_name(tag)
+    }
+}
+
+fn refused(operation: &'static str, reason: String) -> Error {
+    Error::Executor(ExecutorError::Refused { operation, reason })
+}
+
+impl ExecutorProcess for InProcessExecutor {
+    fn info(&self) -> &ExecutorInfo {
+        &self.info
+    }
+
+    fn create_lazy_entries(
+        &self,
+        resolver: Arc<dyn EntryResolver>,
+        count: usize,
+    ) -> Result<Vec<(LazyEntryId, ExecutorAddr)>, Error> {
+        let entries = self
+            .runtime()?
+            .create_entries_named_by_resolver(LocalResolve(resolver), count)?;
+        Ok(entries
+            .iter()
+            .map(|e| (e.id, ExecutorAddr::from(e.address)))
+            .collect())
+    }
+
+    fn redirect_entries(&self, moves: &[(LazyEntryId, ExecutorAddr)]) -> Result<(), Error> {
+        let mut checked = Vec::with_capacity(moves.len());
+        for (id, target) in moves {
+            let target = target
+                .to_non_null()
+                .ok_or_else(|| refused("redirect", format!("{id} to address 0")))?;
+            checked.push((*id, target));
+        }
+        Ok(self.runtime()?.redirect_many(&checked)?)
+    }
+
+    fn free_entries(&self, entries: &[LazyEntryId]) -> Result<(), Error> {
+        Ok(self.runtime()?.free_entries(entries)?)
+    }
+
+    fn lazy_entry_at(&self, address: ExecutorAddr) -> Option<LazyEntryId> {
+        let rt = Runtime::global().ok()?;
+        rt.entry_at(address.to_non_null()?)
+    }
+
+    fn resolve_entry(&self, entry: LazyEntryId) -> Result<ExecutorAddr, Error> {
+        Ok(self.runtime()?.resolve(entry)?.into())
+    }
+
+    fn reserve(&self, bytes: u64) -> Result<ExecutorAddr, Error> {
+        self.memory
+            .reserve(bytes)
+            .map(ExecutorAddr::new)
+            .map_err(|reason| refused("reserve", reason))
+    }
+
+    fn finalize(&self, segments: &[MemorySegment<'_>]) -> Result<(), Error> {
+        let views: Vec<SegmentView<'_>> = segments
+            .iter()
+            .map(|s| SegmentView {
+                address: s.address.value(),
+                protection: s.protection,
+                bytes: s.bytes,
+            })
+            .collect();
+        self.memory
+            .finalize(&views)
+            .map_err(|reason| refused("finalize", reason))
+    }
+
+    fn release(&self, base: ExecutorAddr) -> Result<(), Error> {
+        self.memory
+            .release(base.value())
+            .map_err(|reason| refused("release", reason))
+    }
+
+    fn lookup_symbols(&self, names: &[&str]) -> Result<Vec<Option<ExecutorAddr>>, Error> {
+        Ok(names
+            .iter()
+            .map(|n| bootstrap::process_symbol(n).map(ExecutorAddr::new))
+            .collect())
+    }
+
+    unsafe fn call(
+        &self,
+        function: ExecutorAddr,
+        arg_sets: &[Vec<u64>],
+    ) -> Result<Vec<u64>, Error> {
+        let address = function.value();
+        if self.lazy_entry_at(function).is_none() && !self.memory.is_code(address) {
+            return Err(refused(
+                "call",
+                format!(
+                    "{function} is neither a live entry nor code finalized through this executor"
+                ),
+            ));
+        }
+        // SAFETY: the address is a live entry's stub or finalized code; our
+        // caller vouches for the signature (this method's contract).
+        unsafe { lazyrt_executor::service::call_on_threads(address, arg_sets) }
+            .map_err(|reason| refused("call", reason))
+    }
+}

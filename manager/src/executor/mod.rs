@@ -1,0 +1,171 @@
+//! The executor: the process JIT'd code runs in, as the controller (the
+//! session, the LazyReexportsManager, the Cranelift layer, materializers)
+//! sees it. Everything that creates stubs or places code goes through one
+//! trait, [`ExecutorProcess`], with two implementations:
+//!
+//! - [`InProcessExecutor`]: this process (the runtime and `mmap` directly);
+//!   every session uses it unless told otherwise;
+//! - [`RemoteExecutor`]: a `lazyrt-executor` process spawned by this one, or
+//!   reached over a Unix socket or TCP (crate `lazyrt-executor`, whose
+//!   `protocol` module specifies the wire format).
+//!
+//! So the same program runs in-process or out-of-process by choosing the
+//! executor when the session is made:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use lazyrt::{ExecutorProcess, InProcessExecutor, Session};
+//! let executor: Arc<dyn ExecutorProcess> = Arc::new(InProcessExecutor::new());
+//! let session = Session::builder().executor(executor).build();
+//! assert_eq!(session.executor().info().kind, "in-process");
+//! ```
+//!
+//! A remote one is made the same way, from
+//! `RemoteExecutor::spawn("path/to/lazyrt-executor")?` or
+//! `RemoteExecutor::connect(&"tcp:127.0.0.1:7000".parse()?)?`.
+
+mod in_process;
+mod remote;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use in_process::InProcessExecutor;
+pub use lazyrt_executor::protocol::Protection;
+pub use lazyrt_executor::transport::ConnectionSpec;
+pub use remote::{RemoteExecutor, RemoteStats};
+
+use crate::error::Error;
+use crate::symbol::ExecutorAddr;
+
+/// Identifies a lazy entry within its executor (ids of freed entries are
+/// reused).
+pub type LazyEntryId = lazyrt_runtime::EntryId;
+
+/// What an executor told the controller about itself.
+#[derive(Debug, Clone)]
+pub struct ExecutorInfo {
+    /// `"in-process"` or `"remote"`.
+    pub kind: &'static str,
+    /// Its target, e.g. `x86_64-unknown-linux-gnu`.
+    pub triple: String,
+    /// Its page size.
+    pub page_size: u64,
+    /// Its process id.
+    pub pid: u32,
+    /// Symbols it publishes without a lookup (its libcalls).
+    pub bootstrap: HashMap<String, ExecutorAddr>,
+}
+
+/// Why an executor could not do what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecutorError {
+    /// The executor process (or the connection to it) is gone.
+    #[error("the executor is gone: {reason}")]
+    Gone {
+        /// How the connection ended.
+        reason: String,
+    },
+    /// The executor refused a request (its reason).
+    #[error("the executor refused {operation}: {reason}")]
+    Refused {
+        /// The request.
+        operation: &'static str,
+        /// The executor's reason.
+        reason: String,
+    },
+    /// The executor answered something this controller does not accept.
+    #[error("executor protocol error: {0}")]
+    Protocol(String),
+    /// The executor could not be started or reached.
+    #[error("cannot start or reach the executor ({what}): {reason}")]
+    Start {
+        /// The program or connection spec.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The controller's side of a batch of lazy entries: what their first
+/// calls resolve to. The LazyReexportsManager's batches implement it.
+pub trait EntryResolver: Send + Sync + 'static {
+    /// The implementation of the entry with `tag` (its index in the batch),
+    /// looked up (and compiled) now.
+    fn resolve(&self, tag: u64) -> Result<ExecutorAddr, Error>;
+
+    /// The name of the entry with `tag` (for failure messages and tools).
+    fn entry_name(&self, tag: u64) -> Option<&str>;
+}
+
+/// Bytes to place in executor memory and how to protect them.
+#[derive(Debug, Clone, Copy)]
+pub struct MemorySegment<'a> {
+    /// Where (inside a reservation of this executor).
+    pub address: ExecutorAddr,
+    /// Protection once written (never write+execute).
+    pub protection: Protection,
+    /// Contents.
+    pub bytes: &'a [u8],
+}
+
+/// The process JIT'd code runs in. See the module docs.
+///
+/// Methods may be called from any thread, concurrently, including from
+/// inside an [`EntryResolver`] the executor is running (a first call whose
+/// materializer writes code).
+pub trait ExecutorProcess: Send + Sync + 'static {
+    /// What the executor is.
+    fn info(&self) -> &ExecutorInfo;
+
+    /// Creates `count` lazy entries (stubs) tagged `0..count` in one batch;
+    /// the first call of each asks `resolver` once, however many threads
+    /// race. Returns `(id, stub address)` by tag.
+    fn create_lazy_entries(
+        &self,
+        resolver: Arc<dyn EntryResolver>,
+        count: usize,
+    ) -> Result<Vec<(LazyEntryId, ExecutorAddr)>, Error>;
+
+    /// Points entries at addresses, atomically per entry, resolved or not.
+    fn redirect_entries(&self, moves: &[(LazyEntryId, ExecutorAddr)]) -> Result<(), Error>;
+
+    /// Frees entries (their ids and stubs are reused afterwards).
+    fn free_entries(&self, entries: &[LazyEntryId]) -> Result<(), Error>;
+
+    /// The lazy entry whose stub is at `address`, if any.
+    fn lazy_entry_at(&self, address: ExecutorAddr) -> Option<LazyEntryId>;
+
+    /// Resolves `entry` now, as its first call would; its implementation.
+    fn resolve_entry(&self, entry: LazyEntryId) -> Result<ExecutorAddr, Error>;
+
+    /// Reserves `bytes` of executor address space (rounded up to pages),
+    /// inaccessible until finalized.
+    fn reserve(&self, bytes: u64) -> Result<ExecutorAddr, Error>;
+
+    /// Writes the segments while their pages are read+write, then protects
+    /// them (flushing the instruction cache for code). A segment's pages
+    /// must hold no published code.
+    fn finalize(&self, segments: &[MemorySegment<'_>]) -> Result<(), Error>;
+
+    /// Releases a reservation (its base, as `reserve` returned it). Nothing
+    /// may run its code any more.
+    fn release(&self, base: ExecutorAddr) -> Result<(), Error>;
+
+    /// Looks symbols up in the executor process (`dlsym`).
+    fn lookup_symbols(&self, names: &[&str]) -> Result<Vec<Option<ExecutorAddr>>, Error>;
+
+    /// Calls `function` as `extern "C" fn(u64, ...) -> u64` once per
+    /// argument set (at most 6 arguments, at most 256 sets), each on its own
+    /// executor thread, all started together. The values returned, by set.
+    /// The executor refuses an address that is neither a live entry's stub
+    /// nor code finalized through it.
+    ///
+    /// # Safety
+    /// `function` must have that signature (integer arguments, one integer
+    /// result) and be safe to call with these arguments from any thread of
+    /// the executor, which may be this process.
+    unsafe fn call(&self, function: ExecutorAddr, arg_sets: &[Vec<u64>])
+    -> Result<Vec<u64>, Error>;
+}

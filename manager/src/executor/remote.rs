@@ -1,0 +1,483 @@
+//! [`RemoteExecutor`]: a `lazyrt-executor` process runs the JIT'd code.
+//!
+//! Every [`ExecutorProcess`] method is one request over the connection
+//! (a batch of entries is one request however large). The executor asks
+//! back with one `ResolveImplementation` per first-called entry; this side
+//! serves it on a pool thread by calling the batch's [`EntryResolver`],
+//! which may itself send requests (writing the compiled code) before it
+//! answers. When the executor dies or the connection breaks, every pending
+//! and later method fails with [`ExecutorError::Gone`] naming how (for a
+//! spawned executor, its exit status or signal).
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use lazyrt_executor::handshake;
+use lazyrt_executor::peer::{Peer, PeerError, PeerStats, RequestHandler, unexpected};
+use lazyrt_executor::protocol::{MAX_PAYLOAD, Reply, Request, Response, Segment};
+use lazyrt_executor::transport::{Channel, ConnectionSpec};
+
+use super::{
+    EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, LazyEntryId, MemorySegment,
+};
+use crate::error::Error;
+use crate::symbol::ExecutorAddr;
+
+/// Round trips and bytes of a connection (see [`RemoteExecutor::stats`]).
+pub type RemoteStats = PeerStats;
+
+/// Largest chunk of code or data one finalize request carries.
+const FINALIZE_CHUNK: usize = (MAX_PAYLOAD as usize) / 2;
+
+struct Batch {
+    resolver: Arc<dyn EntryResolver>,
+    live: usize,
+}
+
+#[derive(Default)]
+struct Entries {
+    /// Entry id -> (batch, stub).
+    by_id: HashMap<u32, (u64, u64)>,
+    /// Stub -> entry id.
+    by_stub: HashMap<u64, u32>,
+}
+
+/// The controller's tables, shared with the handler serving the executor.
+#[derive(Default)]
+struct Tables {
+    next_batch: AtomicU64,
+    batches: RwLock<HashMap<u64, Batch>>,
+    entries: Mutex<Entries>,
+}
+
+struct ControllerHandler {
+    tables: Arc<Tables>,
+}
+
+impl RequestHandler for ControllerHandler {
+    fn handle(&self, _peer: &Peer, request: Request) -> Response {
+        match request {
+            Request::ResolveImplementation { batch, tag } => {
+                let resolver = self
+                    .tables
+                    .batches
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&batch)
+                    .map(|b| b.resolver.clone())
+                    .ok_or_else(|| {
+                        format!(
+                            "batch {batch} is not live in the controller (its entries were freed)"
+                        )
+                    })?;
+                resolver
+                    .resolve(tag)
+                    .map(|a| Reply::Address(a.value()))
+                    .map_err(|e| e.to_string())
+            }
+            other => Err(format!(
+                "the controller does not serve {} requests",
+                other.name()
+            )),
+        }
+    }
+}
+
+/// An executor in another process. See the [module docs](self).
+pub struct RemoteExecutor {
+    info: ExecutorInfo,
+    peer: Peer,
+    tables: Arc<Tables>,
+    child: Mutex<Option<Child>>,
+    what: String,
+}
+
+impl RemoteExecutor {
+    /// Spawns `program` (a `lazyrt-executor`) connected by a socket pair it
+    /// inherits as fd 3; its stdio stays the JIT'd program's.
+    pub fn spawn(program: impl AsRef<OsStr>) -> Result<Self, Error> {
+        let program = program.as_ref();
+        let what = program.to_string_lossy().into_owned();
+        let start = |reason: String| {
+            Error::Executor(ExecutorError::Start {
+                what: what.clone(),
+                reason,
+            })
+        };
+        let (ours, theirs) = UnixStream::pair().map_err(|e| start(e.to_string()))?;
+        let fd = theirs.as_raw_fd();
+        let mut command = Command::new(program);
+        command.args(["--connect", "fd:3"]);
+        // SAFETY: between fork and exec only async-signal-safe calls: dup2
+        // (the inherited end to fd 3, clearing close-on-exec as dup2 does).
+        unsafe {
+            command.pre_exec(move || {
+                if fd == 3 {
+                    let flags = libc::fcntl(3, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        let child = command.spawn().map_err(|e| start(e.to_string()))?;
+        drop(theirs);
+        let executor = Self::handshake(Channel::Unix(ours), what.clone(), Some(child));
+        executor.map_err(|e| match e {
+            Error::Executor(ExecutorError::Start { reason, .. }) => start(reason),
+            other => other,
+        })
+    }
+
+    /// Connects to an executor listening at `spec` (`lazyrt-executor
+    /// --listen SPEC`).
+    pub fn connect(spec: &ConnectionSpec) -> Result<Self, Error> {
+        let channel = spec.connect().map_err(|e| {
+            Error::Executor(ExecutorError::Start {
+                what: spec.to_string(),
+                reason: e.to_string(),
+            })
+        })?;
+        Self::handshake(channel, spec.to_string(), None)
+    }
+
+    /// Serves an executor already connected on `channel` (one that
+    /// connected to this controller's listener).
+    pub fn from_channel(channel: Channel, what: &str) -> Result<Self, Error> {
+        Self::handshake(channel, what.to_string(), None)
+    }
+
+    fn handshake(mut channel: Channel, what: String, child: Option<Child>) -> Result<Self, Error> {
+        let start = |reason: String| {
+            Error::Executor(ExecutorError::Start {
+                what: what.clone(),
+                reason,
+            })
+        };
+        let hello = handshake::accept(&mut channel, |_| Ok(())).map_err(|e| start(e.to_string()));
+        let hello = match hello {
+            Ok(hello) => hello,
+            Err(e) => {
+                if let Some(mut child) = child {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                return Err(e);
+            }
+        };
+        let tables = Arc::new(Tables::default());
+        let handler = Arc::new(ControllerHandler {
+            tables: tables.clone(),
+        });
+        let peer =
+            Peer::start(channel, handler, "lazyrt-controller").map_err(|e| start(e.to_string()))?;
+        Ok(Self {
+            info: ExecutorInfo {
+                kind: "remote",
+                triple: hello.triple,
+                page_size: hello.page_size,
+                pid: hello.pid,
+                bootstrap: hello
+                    .bootstrap
+                    .into_iter()
+                    .map(|(n, a)| (n, ExecutorAddr::new(a)))
+                    .collect(),
+            },
+            peer,
+            tables,
+            child: Mutex::new(child),
+            what,
+        })
+    }
+
+    /// Round trips and bytes so far.
+    pub fn stats(&self) -> RemoteStats {
+        self.peer.stats()
+    }
+
+    /// One bare round trip (a ping).
+    pub fn ping(&self) -> Result<(), Error> {
+        self.request(&Request::Ping).map(|_| ())
+    }
+
+    /// Ends the connection (the executor exits) and waits for a spawned
+    /// executor, killing it after `timeout`. Its exit status, if spawned.
+    pub fn shut_down(&self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.peer.hang_up("the controller is done");
+        let mut child = self
+            .child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                _ => {
+                    let _ = child.kill();
+                    return child.wait().ok();
+                }
+            }
+        }
+    }
+
+    /// Why the connection ended, with a spawned executor's exit status.
+    fn gone(&self, reason: String) -> Error {
+        let mut reason = reason;
+        if let Some(child) = self
+            .child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            // The exit may lag the closed socket by a moment.
+            for _ in 0..20 {
+                if let Ok(Some(status)) = child.try_wait() {
+                    reason = format!("{reason}; {} {status}", self.what);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        Error::Executor(ExecutorError::Gone { reason })
+    }
+
+    fn request(&self, request: &Request) -> Result<Reply, Error> {
+        self.peer.request(request).map_err(|e| match e {
+            PeerError::Disconnected(reason) => self.gone(reason),
+            PeerError::Remote(reason) => Error::Executor(ExecutorError::Refused {
+                operation: request.name(),
+                reason,
+            }),
+            other => Error::Executor(ExecutorError::Protocol(other.to_string())),
+        })
+    }
+
+    fn protocol(request: &Request, reply: Reply) -> Error {
+        Error::Executor(ExecutorError::Protocol(
+            unexpected(request, reply).to_string(),
+        ))
+    }
+
+    fn expect_unit(&self, request: Request) -> Result<(), Error> {
+        match self.request(&request)? {
+            Reply::Unit => Ok(()),
+            other => Err(Self::protocol(&request, other)),
+        }
+    }
+
+    fn expect_address(&self, request: Request) -> Result<ExecutorAddr, Error> {
+        match self.request(&request)? {
+            Reply::Address(a) => Ok(ExecutorAddr::new(a)),
+            other => Err(Self::protocol(&request, other)),
+        }
+    }
+}
+
+impl Drop for RemoteExecutor {
+    fn drop(&mut self) {
+        self.shut_down(Duration::from_secs(2));
+    }
+}
+
+impl ExecutorProcess for RemoteExecutor {
+    fn info(&self) -> &ExecutorInfo {
+        &self.info
+    }
+
+    fn create_lazy_entries(
+        &self,
+        resolver: Arc<dyn EntryResolver>,
+        count: usize,
+    ) -> Result<Vec<(LazyEntryId, ExecutorAddr)>, Error> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = (0..count as u64)
+            .map(|tag| resolver.entry_name(tag).unwrap_or_default().to_string())
+            .collect();
+        let batch = self.tables.next_batch.fetch_add(1, Ordering::Relaxed);
+        // Registered before the request: a first call may come back before
+        // the reply does.
+        self.tables
+            .batches
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                batch,
+                Batch {
+                    resolver,
+                    live: count,
+                },
+            );
+        let request = Request::CreateEntries { batch, names };
+        let reply = self.request(&request);
+        let entries = match reply {
+            Ok(Reply::Entries(entries)) if entries.len() == count => entries,
+            other => {
+                self.tables
+                    .batches
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&batch);
+                return Err(match other {
+                    Err(e) => e,
+                    Ok(reply) => Self::protocol(&request, reply),
+                });
+            }
+        };
+        let mut table = self
+            .tables
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (id, stub) in &entries {
+            table.by_id.insert(*id, (batch, *stub));
+            table.by_stub.insert(*stub, *id);
+        }
+        Ok(entries
+            .into_iter()
+            .map(|(id, stub)| (lazyrt_runtime::EntryId(id), ExecutorAddr::new(stub)))
+            .collect())
+    }
+
+    fn redirect_entries(&self, moves: &[(LazyEntryId, ExecutorAddr)]) -> Result<(), Error> {
+        self.expect_unit(Request::Redirect {
+            moves: moves.iter().map(|(id, a)| (id.0, a.value())).collect(),
+        })
+    }
+
+    fn free_entries(&self, entries: &[LazyEntryId]) -> Result<(), Error> {
+        let result = self.expect_unit(Request::FreeEntries {
+            entries: entries.iter().map(|e| e.0).collect(),
+        });
+        // Forget them here whatever the executor said: a gone executor has
+        // freed everything.
+        let mut emptied = Vec::new();
+        {
+            let mut table = self
+                .tables
+                .entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut batches = self
+                .tables
+                .batches
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            for id in entries {
+                if let Some((batch, stub)) = table.by_id.remove(&id.0) {
+                    table.by_stub.remove(&stub);
+                    if let Some(b) = batches.get_mut(&batch) {
+                        b.live -= 1;
+                        if b.live == 0 {
+                            emptied.extend(batches.remove(&batch));
+                        }
+                    }
+                }
+            }
+        }
+        // Resolvers are dropped outside the locks (they may hold anything).
+        drop(emptied);
+        result
+    }
+
+    fn lazy_entry_at(&self, address: ExecutorAddr) -> Option<LazyEntryId> {
+        let table = self
+            .tables
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        table
+            .by_stub
+            .get(&address.value())
+            .map(|id| lazyrt_runtime::EntryId(*id))
+    }
+
+    fn resolve_entry(&self, entry: LazyEntryId) -> Result<ExecutorAddr, Error> {
+        self.expect_address(Request::ResolveEntry { entry: entry.0 })
+    }
+
+    fn reserve(&self, bytes: u64) -> Result<ExecutorAddr, Error> {
+        self.expect_address(Request::Reserve { bytes })
+    }
+
+    fn finalize(&self, segments: &[MemorySegment<'_>]) -> Result<(), Error> {
+        // Large segments are split into chunks (each protected before the
+        // next is written: the segment is not published until this
+        // returns), and requests stay under the frame cap.
+        let mut pending: Vec<Segment> = Vec::new();
+        let mut pending_bytes = 0usize;
+        for s in segments {
+            let mut offset = 0usize;
+            while offset < s.bytes.len() {
+                let address = s.address.value() + offset as u64;
+                let take = FINALIZE_CHUNK.min(s.bytes.len() - offset);
+                if pending_bytes + take > FINALIZE_CHUNK && !pending.is_empty() {
+                    self.expect_unit(Request::Finalize {
+                        segments: std::mem::take(&mut pending),
+                    })?;
+                    pending_bytes = 0;
+                }
+                pending.push(Segment {
+                    address,
+                    protection: s.protection,
+                    bytes: s.bytes[offset..offset + take].to_vec(),
+                });
+                pending_bytes += take;
+                offset += take;
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        self.expect_unit(Request::Finalize { segments: pending })
+    }
+
+    fn release(&self, base: ExecutorAddr) -> Result<(), Error> {
+        self.expect_unit(Request::Release {
+            address: base.value(),
+        })
+    }
+
+    fn lookup_symbols(&self, names: &[&str]) -> Result<Vec<Option<ExecutorAddr>>, Error> {
+        let request = Request::LookupSymbols {
+            names: names.iter().map(|n| n.to_string()).collect(),
+        };
+        match self.request(&request)? {
+            Reply::Addresses(a) if a.len() == names.len() => Ok(a
+                .into_iter()
+                .map(|a| (a != 0).then_some(ExecutorAddr::new(a)))
+                .collect()),
+            other => Err(Self::protocol(&request, other)),
+        }
+    }
+
+    unsafe fn call(
+        &self,
+        function: ExecutorAddr,
+        arg_sets: &[Vec<u64>],
+    ) -> Result<Vec<u64>, Error> {
+        let request = Request::Call {
+            address: function.value(),
+            arg_sets: arg_sets.to_vec(),
+        };
+        match self.request(&request)? {
+            Reply::Values(v) if v.len() == arg_sets.len() => Ok(v),
+            other => Err(Self::protocol(&request, other)),
+        }
+    }
+}

@@ -1,75 +1,158 @@
 //! `lazyrt`: `lazyrt demo` (the default) runs a generated Cranelift program
 //! lazily compiled through lazyrt, and compares it with eager compilation.
+//!
+//! The command line is clap's derive API. The demo is the default
+//! subcommand: bare `lazyrt [OPTIONS]` is `lazyrt demo [OPTIONS]`, so the
+//! demo's options are both the top-level options and the `demo` subcommand's
+//! (`args_conflicts_with_subcommands` keeps them from being mixed).
 
+use std::num::IntErrorKind;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand};
 use lazyrt_demo::Options;
 
-const USAGE: &str = "usage: lazyrt [demo] [--functions N] [--threads T] [--seed S] [--eager] [--trace FILE] [--repeats R] [--json]
+/// lazyrt: a lazy-compilation runtime for JITs.
+///
+/// Without a subcommand, runs `demo` (the default) with the options given:
+/// `lazyrt --functions 100` is `lazyrt demo --functions 100`.
+#[derive(Debug, Parser)]
+#[command(name = "lazyrt", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    // The default subcommand's (demo's) options, for bare `lazyrt [OPTIONS]`.
+    #[command(flatten)]
+    demo: DemoArgs,
+}
 
-  demo            (default) generate N functions from seed S, call main on T threads,
-                  compiling each function on its first call; then compile the same
-                  program eagerly and compare times and every result
-  --functions N   functions to generate (default 10000; 1000 with LAZYRT_QEMU set)
-  --threads T     threads calling main with different inputs (default 2)
-  --seed S        program seed (default 1)
-  --eager         run the eager build first and trace it instead of the lazy one
-  --trace FILE    write a Chrome/Perfetto trace (JSON trace events, one track per thread)
-  --repeats R     steady-state calls of main per thread after the first (default 20)
-  --json          also print the bench line (demo_first_result_lazy_ms, ...)";
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// (default) Run a generated program lazily compiled through lazyrt, then eagerly, and compare
+    ///
+    /// Generates N functions from seed S and calls main on T threads, compiling
+    /// each function on its first call; then compiles the same program eagerly
+    /// and compares times and every result.
+    Demo(DemoArgs),
+}
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options::defaults();
-    let mut i = 0;
-    if args.first().map(String::as_str) == Some("demo") {
-        i = 1;
-    }
-    while i < args.len() {
-        let arg = args[i].as_str();
-        let mut value = |name: &str| -> Result<String, String> {
-            i += 1;
-            args.get(i)
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        let number = |v: String, name: &str| -> Result<u64, String> {
-            v.replace('_', "")
-                .parse::<u64>()
-                .map_err(|_| format!("{name}: not a number: {v}"))
-        };
-        match arg {
-            "--functions" | "-n" => options.functions = number(value(arg)?, arg)?.max(4) as usize,
-            "--threads" | "-t" => options.threads = number(value(arg)?, arg)?.max(1) as usize,
-            "--seed" | "-s" => options.seed = number(value(arg)?, arg)?,
-            "--repeats" => options.repeats = number(value(arg)?, arg)? as usize,
-            "--trace" => options.trace = Some(value(arg)?.into()),
-            "--eager" => options.eager = true,
-            "--json" => options.json = true,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other}")),
+/// `lazyrt demo`'s options. Defaults come from [`Options::defaults`], which
+/// are smaller with `LAZYRT_QEMU` set.
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Functions to generate, at least 4 (1000 by default with LAZYRT_QEMU set)
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "N",
+        value_parser = parse_functions,
+        default_value_t = Options::defaults().functions
+    )]
+    functions: usize,
+
+    /// Threads calling main with different inputs, at least 1
+    #[arg(
+        short = 't',
+        long,
+        value_name = "T",
+        value_parser = parse_threads,
+        default_value_t = Options::defaults().threads
+    )]
+    threads: usize,
+
+    /// Program seed
+    #[arg(
+        short = 's',
+        long,
+        value_name = "S",
+        value_parser = parse_u64,
+        default_value_t = Options::defaults().seed
+    )]
+    seed: u64,
+
+    /// Run the eager build first and trace it instead of the lazy one
+    #[arg(long)]
+    eager: bool,
+
+    /// Write a Chrome/Perfetto trace (JSON trace events, one track per thread)
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+
+    /// Steady-state calls of main per thread after the first (3 by default with LAZYRT_QEMU set)
+    #[arg(
+        long,
+        value_name = "R",
+        value_parser = parse_usize,
+        default_value_t = Options::defaults().repeats
+    )]
+    repeats: usize,
+
+    /// Also print the bench line (demo_first_result_lazy_ms, ...)
+    #[arg(long)]
+    json: bool,
+}
+
+impl DemoArgs {
+    fn into_options(self) -> Options {
+        Options {
+            functions: self.functions,
+            threads: self.threads,
+            seed: self.seed,
+            eager: self.eager,
+            trace: self.trace,
+            repeats: self.repeats,
+            json: self.json,
         }
-        i += 1;
     }
-    Ok(options)
+}
+
+/// A number, which may contain `_` separators (`10_000`).
+fn parse_u64(s: &str) -> Result<u64, String> {
+    s.replace('_', "")
+        .parse::<u64>()
+        .map_err(|e| match e.kind() {
+            IntErrorKind::PosOverflow => format!("{s} is too large (at most {})", u64::MAX),
+            _ => format!(
+                "not a number: {s} (expected a non-negative integer, `_` separators allowed)"
+            ),
+        })
+}
+
+fn parse_usize(s: &str) -> Result<usize, String> {
+    let n = parse_u64(s)?;
+    usize::try_from(n).map_err(|_| format!("{s} is too large (at most {})", usize::MAX))
+}
+
+/// A number of at least `min`; `why` says why.
+fn at_least(s: &str, min: usize, why: &str) -> Result<usize, String> {
+    let n = parse_usize(s)?;
+    if n < min {
+        return Err(format!("{n} is not in the allowed range {min}.. ({why})"));
+    }
+    Ok(n)
+}
+
+fn parse_functions(s: &str) -> Result<usize, String> {
+    at_least(s, 4, "the generated program has at least 4 functions")
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    at_least(s, 1, "at least one thread must call main")
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
-        Ok(options) => options,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("lazyrt: {e}");
-            }
-            eprintln!("{USAGE}");
-            return if e.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            };
-        }
+    // Usage errors exit with 2, --help with 0 (clap's defaults).
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Demo(args)) => args,
+        None => cli.demo,
     };
-    match lazyrt_demo::demo(&options) {
+    demo(&args.into_options())
+}
+
+fn demo(options: &Options) -> ExitCode {
+    match lazyrt_demo::demo(options) {
         Ok(report) => {
             print!("{}", report.render());
             if options.json {

@@ -3,6 +3,7 @@
 //! first call) and, for comparison, eagerly (everything before `main`).
 
 pub mod program;
+pub mod remote;
 pub mod trace;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use lazyrt::{
 use lazyrt_cranelift::{CompileListener, JitStats, LazyJit};
 
 pub use program::Program;
+pub use remote::{ExecutorChoice, RemoteFigures};
 pub use trace::Tracer;
 
 /// Command-line options.
@@ -37,6 +39,9 @@ pub struct Options {
     pub repeats: usize,
     /// Print the bench JSON line too.
     pub json: bool,
+    /// Where the lazy run's code runs (the eager run, the reference, runs
+    /// in-process).
+    pub executor: ExecutorChoice,
 }
 
 impl Options {
@@ -51,6 +56,7 @@ impl Options {
             trace: None,
             repeats: if qemu { 3 } else { 20 },
             json: false,
+            executor: ExecutorChoice::InProcess,
         }
     }
 }
@@ -87,9 +93,9 @@ pub struct Run {
     pub stats: JitStats,
 }
 
-struct Recorder {
-    first_calls: Arc<Mutex<Vec<Duration>>>,
-    tracer: Option<Arc<Tracer>>,
+pub(crate) struct Recorder {
+    pub(crate) first_calls: Arc<Mutex<Vec<Duration>>>,
+    pub(crate) tracer: Option<Arc<Tracer>>,
 }
 
 impl ReexportsListener for Recorder {
@@ -326,6 +332,8 @@ pub struct Report {
     pub eager: Run,
     /// Trace events and tracks written, if any.
     pub trace: Option<(PathBuf, usize, usize)>,
+    /// The out-of-process figures, when the lazy run was remote.
+    pub remote: Option<RemoteFigures>,
 }
 
 /// Runs the demo: generate, run lazily and eagerly, write the trace.
@@ -340,6 +348,25 @@ pub fn demo(options: &Options) -> Result<Report, DemoError> {
     } else {
         (tracer.clone(), None)
     };
+    if options.executor != ExecutorChoice::InProcess {
+        if options.trace.is_some() {
+            return Err(
+                "--trace records the in-process runs only: drop --executor or --trace".into(),
+            );
+        }
+        let executor = remote::connect(&options.executor)?;
+        let (lazy, figures) =
+            remote::run_remote(&program, options.threads, options.repeats, executor)?;
+        let eager = run(&program, options.threads, true, options.repeats, None)?;
+        return Ok(Report {
+            options: options.clone(),
+            program,
+            lazy,
+            eager,
+            trace: None,
+            remote: Some(figures),
+        });
+    }
     let (lazy, eager) = if options.eager {
         let eager = run(
             &program,
@@ -388,6 +415,7 @@ pub fn demo(options: &Options) -> Result<Report, DemoError> {
         lazy,
         eager,
         trace,
+        remote: None,
     })
 }
 
@@ -433,12 +461,27 @@ impl Report {
 
     /// The bench line.
     pub fn json(&self) -> String {
-        format!(
-            "{{\"demo_first_result_lazy_ms\":{:.3},\"demo_first_result_eager_ms\":{:.3},\"demo_fraction_compiled\":{:.4}}}",
-            self.lazy.first_result.as_secs_f64() * 1e3,
+        let lazy_ms = self.lazy.first_result.as_secs_f64() * 1e3;
+        let mut line = format!(
+            "{{\"{}\":{lazy_ms:.3},\"demo_first_result_eager_ms\":{:.3},\"demo_fraction_compiled\":{:.4}",
+            if self.remote.is_some() {
+                "oop_demo_first_result_ms"
+            } else {
+                "demo_first_result_lazy_ms"
+            },
             self.eager.first_result.as_secs_f64() * 1e3,
             self.lazy.compiled as f64 / self.program.len() as f64
-        )
+        );
+        if let Some(r) = &self.remote {
+            line.push_str(&format!(
+                ",\"oop_round_trip_ns\":{},\"oop_requests\":{},\"oop_bytes\":{}",
+                r.round_trip.as_nanos(),
+                r.stats.requests_sent + r.stats.requests_served,
+                r.stats.bytes_sent + r.stats.bytes_received
+            ));
+        }
+        line.push('}');
+        line
     }
 
     /// The human-readable report.
@@ -449,8 +492,12 @@ impl Report {
         sorted.sort();
         let mut out = String::new();
         let arch = std::env::consts::ARCH;
+        let place = match &self.remote {
+            Some(r) => format!(", lazy run in a lazyrt-executor process ({})", r.triple),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "lazyrt demo: {} functions from seed {} ({} with >8 args), {} threads calling main, depth {}, {arch}\n",
+            "lazyrt demo: {} functions from seed {} ({} with >8 args), {} threads calling main, depth {}, {arch}{place}\n",
             thousands(n),
             p.seed,
             p.many_fns.len(),
@@ -481,14 +528,31 @@ impl Report {
             thousands(sorted.len()),
             l.contended_waits
         ));
-        out.push_str(&format!(
-            "  steady state  call via stub {:.2} ns vs direct {:.2} ns ({:+.2} ns/call); main(): lazy {} vs eager {} per call\n",
-            l.stub_call_ns,
-            l.direct_call_ns,
-            l.stub_call_ns - l.direct_call_ns,
-            us(l.main_steady),
-            us(e.main_steady)
-        ));
+        if let Some(r) = &self.remote {
+            out.push_str(&format!(
+                "  executor      lazyrt-executor pid {} · {} round trips ({} resolve requests from it) · {} KiB sent, {} KiB received · bare round trip {}\n",
+                r.pid,
+                thousands((r.stats.requests_sent + r.stats.requests_served) as usize),
+                thousands(r.stats.requests_served as usize),
+                r.stats.bytes_sent / 1024,
+                r.stats.bytes_received / 1024,
+                us(r.round_trip)
+            ));
+            out.push_str(&format!(
+                "  steady state  main() on every executor thread: {} per request (one round trip each) vs eager in-process {} per call\n",
+                us(l.main_steady),
+                us(e.main_steady)
+            ));
+        } else {
+            out.push_str(&format!(
+                "  steady state  call via stub {:.2} ns vs direct {:.2} ns ({:+.2} ns/call); main(): lazy {} vs eager {} per call\n",
+                l.stub_call_ns,
+                l.direct_call_ns,
+                l.stub_call_ns - l.direct_call_ns,
+                us(l.main_steady),
+                us(e.main_steady)
+            ));
+        }
         out.push_str(&format!(
             "  call sites    lazy: {} direct, {} via stub · eager: {} direct, {} via stub\n",
             thousands(l.stats.direct_call_sites),

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use lazyrt_demo::Options;
+use lazyrt_demo::{ExecutorChoice, Options};
 
 /// lazyrt: a lazy-compilation runtime for JITs.
 ///
@@ -91,6 +91,13 @@ struct DemoArgs {
     /// Also print the bench line (demo_first_result_lazy_ms, ...)
     #[arg(long)]
     json: bool,
+
+    /// Where the lazy run's code runs: in-process, spawn (a lazyrt-executor
+    /// started by this process), or unix:PATH / tcp:HOST:PORT (one started
+    /// with `lazyrt-executor --listen ...`). The eager reference run stays
+    /// in-process.
+    #[arg(long, value_name = "WHERE", value_parser = ExecutorChoice::parse, default_value = "in-process")]
+    executor: ExecutorChoice,
 }
 
 impl DemoArgs {
@@ -103,6 +110,7 @@ impl DemoArgs {
             trace: self.trace,
             repeats: self.repeats,
             json: self.json,
+            executor: self.executor,
         }
     }
 }

@@ -19,10 +19,22 @@ use crate::protocol::{FrameError, FrameKind, Reply, Request, Response, read_fram
 use crate::transport::Channel;
 use crate::worker_pool::WorkerPool;
 
+/// How long a request spins for its reply before it sleeps.
+const SPIN_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(30);
+
 /// Serves the other side's requests.
 pub trait RequestHandler: Send + Sync + 'static {
     /// Answers one request (on a pool thread; may block).
     fn handle(&self, peer: &Peer, request: Request) -> Response;
+
+    /// Whether `request` is answered at once, never waiting for the other
+    /// side (directly or through locks another request may hold while it
+    /// waits): such requests are served on the reader thread, saving a
+    /// thread hand-off per round trip. Default: none.
+    fn answers_at_once(&self, request: &Request) -> bool {
+        let _ = request;
+        false
+    }
 
     /// The connection ended (called once, from the thread that saw it end).
     fn disconnected(&self, reason: &str) {
@@ -62,9 +74,17 @@ pub struct PeerStats {
     pub bytes_received: u64,
 }
 
+/// Who gets a response.
+enum Waiter {
+    /// A caller blocked in [`Peer::request`].
+    Caller(SyncSender<Result<Response, PeerError>>),
+    /// Nobody: a [`Peer::post`]ed request. An error ends the connection.
+    Posted(&'static str),
+}
+
 struct Calls {
     next_seq: u64,
-    waiting: HashMap<u64, SyncSender<Result<Response, PeerError>>>,
+    waiting: HashMap<u64, Waiter>,
     /// Set once the connection has ended: why.
     closed: Option<String>,
 }
@@ -132,16 +152,57 @@ impl Peer {
             }
             let seq = calls.next_seq;
             calls.next_seq += 1;
-            calls.waiting.insert(seq, tx);
+            calls.waiting.insert(seq, Waiter::Caller(tx));
             seq
         };
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
         self.send(FrameKind::Request, seq, &request.encode());
-        match rx.recv() {
+        // Spin briefly before sleeping: most replies (everything but a
+        // compile or a call) come back within a few microseconds of the
+        // peer waking, and a sleeping thread's core may take far longer
+        // than that to wake again (tens of microseconds in VMs).
+        let spin_until = std::time::Instant::now() + SPIN_BEFORE_SLEEP;
+        let received = loop {
+            match rx.try_recv() {
+                Ok(r) => break Ok(r),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break Err(()),
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    if std::time::Instant::now() >= spin_until {
+                        break rx.recv().map_err(|_| ());
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+        };
+        match received {
             Ok(Ok(Ok(reply))) => Ok(reply),
             Ok(Ok(Err(message))) => Err(PeerError::Remote(message)),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(PeerError::Disconnected(self.closed_reason())),
+        }
+    }
+
+    /// Sends `request` without waiting for its reply. Only for requests the
+    /// other side answers in order on its reader thread (see
+    /// [`RequestHandler::answers_at_once`]): every frame sent after this one
+    /// is then handled after it. If it fails, the connection ends with the
+    /// reason (later requests fail with it).
+    pub fn post(&self, request: &Request) -> Result<(), PeerError> {
+        let seq = {
+            let mut calls = self.inner.calls.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(reason) = &calls.closed {
+                return Err(PeerError::Disconnected(reason.clone()));
+            }
+            let seq = calls.next_seq;
+            calls.next_seq += 1;
+            calls.waiting.insert(seq, Waiter::Posted(request.name()));
+            seq
+        };
+        self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+        self.send(FrameKind::Request, seq, &request.encode());
+        match self.closed() {
+            Some(reason) => Err(PeerError::Disconnected(reason)),
+            None => Ok(()),
         }
     }
 
@@ -208,8 +269,10 @@ impl Peer {
             calls.closed = Some(reason.clone());
             std::mem::take(&mut calls.waiting)
         };
-        for (_, tx) in waiting {
-            let _ = tx.send(Err(PeerError::Disconnected(reason.clone())));
+        for (_, waiter) in waiting {
+            if let Waiter::Caller(tx) = waiter {
+                let _ = tx.send(Err(PeerError::Disconnected(reason.clone())));
+            }
         }
         self.inner.control.shutdown();
         self.inner.handler.disconnected(&reason);
@@ -257,8 +320,18 @@ impl Peer {
                         .waiting
                         .remove(&header.seq);
                     match waiter {
-                        Some(tx) => {
+                        Some(Waiter::Caller(tx)) => {
                             let _ = tx.send(Ok(response));
+                        }
+                        Some(Waiter::Posted(name)) => {
+                            if let Err(reason) = response {
+                                // What later frames rely on was not done:
+                                // nothing after it can be trusted.
+                                let reason =
+                                    format!("the peer failed a posted {name} request: {reason}");
+                                self.send(FrameKind::Hangup, 0, reason.as_bytes());
+                                return self.close(reason);
+                            }
                         }
                         None => {
                             return self.violation(format!(
@@ -279,6 +352,10 @@ impl Peer {
                             seq,
                             &Reply::encode_response(&Err(format!("malformed request: {e}"))),
                         ),
+                        Ok(request) if self.inner.handler.answers_at_once(&request) => {
+                            let response = self.inner.handler.handle(&self, request);
+                            self.send(FrameKind::Response, seq, &Reply::encode_response(&response));
+                        }
                         Ok(request) => {
                             let peer = self.clone();
                             self.inner.pool.submit(move || {

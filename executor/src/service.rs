@@ -3,6 +3,7 @@
 //! ([`RemoteResolve`]: one request to the controller per entry, however many
 //! executor threads race; the runtime makes the others wait).
 
+use std::collections::HashSet;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::{Arc, Condvar, Mutex};
@@ -13,6 +14,9 @@ use crate::bootstrap;
 use crate::memory_service::{MemoryService, SegmentView};
 use crate::peer::{Peer, RequestHandler, expect_address};
 use crate::protocol::{Reply, Request, Response};
+
+/// Live entries a controller may hold unless told otherwise.
+pub const DEFAULT_MAX_ENTRIES: usize = 64 << 20;
 
 /// Resolves an executor entry by asking the controller.
 pub struct RemoteResolve {
@@ -48,6 +52,10 @@ struct Ending {
 /// Serves a controller: memory, entries, symbols and calls.
 pub struct ExecutorService {
     runtime: Result<&'static Runtime, String>,
+    /// Entries this controller created and has not freed: the only ones
+    /// its requests may name.
+    entries: Mutex<HashSet<u32>>,
+    max_entries: usize,
     memory: MemoryService,
     ending: Mutex<Ending>,
     changed: Condvar,
@@ -56,8 +64,16 @@ pub struct ExecutorService {
 impl ExecutorService {
     /// A service over this process's runtime.
     pub fn new() -> Arc<Self> {
+        Self::with_entry_limit(DEFAULT_MAX_ENTRIES)
+    }
+
+    /// A service that lets its controller hold at most `max_entries` live
+    /// entries.
+    pub fn with_entry_limit(max_entries: usize) -> Arc<Self> {
         Arc::new(Self {
             runtime: Runtime::global().map_err(|e| e.to_string()),
+            entries: Mutex::new(HashSet::new()),
+            max_entries,
             memory: MemoryService::new(bootstrap::page_size()),
             ending: Mutex::new(Ending::default()),
             changed: Condvar::new(),
@@ -90,17 +106,37 @@ impl ExecutorService {
         ending.reason.clone().unwrap_or_default()
     }
 
-    fn live_entry(&self, rt: &Runtime, id: u32) -> Result<EntryId, String> {
-        let entry = EntryId(id);
-        rt.address(entry).map_err(|e| e.to_string())?;
-        Ok(entry)
+    fn live_entry(&self, id: u32) -> Result<EntryId, String> {
+        if !self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&id)
+        {
+            return Err(format!(
+                "entry #{id} is not a live entry of this controller"
+            ));
+        }
+        Ok(EntryId(id))
+    }
+
+    /// Frees every entry the controller left (for a process that serves
+    /// controllers one after another, and the fuzz harness).
+    pub fn free_all_entries(&self) -> Result<(), String> {
+        let ids: Vec<EntryId> = {
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries.drain().map(EntryId).collect()
+        };
+        self.runtime()?
+            .free_entries(&ids)
+            .map_err(|e| e.to_string())
     }
 
     fn call(&self, address: u64, arg_sets: Vec<Vec<u64>>) -> Response {
         let rt = self.runtime()?;
         let is_entry = NonNull::new(address as *mut c_void)
             .and_then(|a| rt.entry_at(a))
-            .is_some();
+            .is_some_and(|id| self.live_entry(id.0).is_ok());
         if !is_entry && !self.memory.is_code(address) {
             return Err(format!(
                 "call: {address:#x} is neither a live entry nor finalized code of this executor"
@@ -139,6 +175,19 @@ impl RequestHandler for ExecutorService {
             Request::Release { address } => self.memory.release(address).map(|()| Reply::Unit),
             Request::CreateEntries { batch, names } => {
                 let rt = self.runtime()?;
+                // Counted before creating (and given back on failure), so
+                // racing requests cannot overshoot the limit.
+                {
+                    let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+                    if entries.len() + names.len() > self.max_entries {
+                        return Err(format!(
+                            "create entries: {} more would exceed this executor's limit of {} live entries ({} live)",
+                            names.len(),
+                            self.max_entries,
+                            entries.len()
+                        ));
+                    }
+                }
                 let resolver = RemoteResolve {
                     peer: peer.clone(),
                     batch,
@@ -152,6 +201,10 @@ impl RequestHandler for ExecutorService {
                             .map(|(i, n)| EntrySpec::new(n, i as u64)),
                     )
                     .map_err(|e| e.to_string())?;
+                self.entries
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(entries.iter().map(|e| e.id.0));
                 Ok(Reply::Entries(
                     entries
                         .iter()
@@ -165,20 +218,27 @@ impl RequestHandler for ExecutorService {
                 for (id, target) in moves {
                     let target = NonNull::new(target as *mut c_void)
                         .ok_or_else(|| format!("redirect: entry #{id} to a null address"))?;
-                    checked.push((self.live_entry(rt, id)?, target));
+                    checked.push((self.live_entry(id)?, target));
                 }
                 rt.redirect_many(&checked).map_err(|e| e.to_string())?;
                 Ok(Reply::Unit)
             }
             Request::FreeEntries { entries } => {
                 let rt = self.runtime()?;
-                let ids: Vec<EntryId> = entries.into_iter().map(EntryId).collect();
+                let ids: Vec<EntryId> = entries
+                    .iter()
+                    .map(|id| self.live_entry(*id))
+                    .collect::<Result<_, _>>()?;
                 rt.free_entries(&ids).map_err(|e| e.to_string())?;
+                let mut live = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+                for id in entries {
+                    live.remove(&id);
+                }
                 Ok(Reply::Unit)
             }
             Request::ResolveEntry { entry } => {
                 let rt = self.runtime()?;
-                let id = self.live_entry(rt, entry)?;
+                let id = self.live_entry(entry)?;
                 rt.resolve(id)
                     .map(|a| Reply::Address(a.as_ptr() as u64))
                     .map_err(|e| e.to_string())
@@ -196,6 +256,21 @@ impl RequestHandler for ExecutorService {
         }
     }
 
+    fn answers_at_once(&self, request: &Request) -> bool {
+        // Memory, symbol and creation requests touch no entry another
+        // request may be resolving; redirect, free and resolve may wait for
+        // a first call that waits for the controller.
+        matches!(
+            request,
+            Request::Ping
+                | Request::Reserve { .. }
+                | Request::Finalize { .. }
+                | Request::Release { .. }
+                | Request::CreateEntries { .. }
+                | Request::LookupSymbols { .. }
+        )
+    }
+
     fn disconnected(&self, reason: &str) {
         let mut ending = self.ending.lock().unwrap_or_else(|e| e.into_inner());
         ending.reason.get_or_insert_with(|| reason.to_string());
@@ -205,7 +280,7 @@ impl RequestHandler for ExecutorService {
 
 /// Calls `address` as `extern "C" fn(u64, u64, u64, u64, u64, u64) -> u64`
 /// once per argument set (missing arguments are 0), each on its own thread,
-/// all released together. The values returned, by set.
+/// all released together (a single set runs on the calling thread). The values returned, by set.
 ///
 /// # Safety
 /// `address` must be code (or a live stub) of this process with an
@@ -227,6 +302,17 @@ pub unsafe fn call_on_threads(address: u64, arg_sets: &[Vec<u64>]) -> Result<Vec
     // SAFETY: the caller guarantees `address` is a function of this type
     // (passing unused argument registers is harmless in both ABIs).
     let f: Function = unsafe { std::mem::transmute::<usize, Function>(address as usize) };
+    let call = |args: &[u64]| {
+        let a = |i: usize| args.get(i).copied().unwrap_or(0);
+        f(a(0), a(1), a(2), a(3), a(4), a(5))
+    };
+    if let [args] = arg_sets {
+        // One set: on this thread (no thread start-up in the measurement
+        // of a single call).
+        return std::panic::catch_unwind(|| call(args))
+            .map(|v| vec![v])
+            .map_err(|_| "call: the called function panicked".to_string());
+    }
     // Opened once every thread is started (or failed to start): a thread
     // that cannot start leaves no other waiting forever.
     let gate = (Mutex::new(false), Condvar::new());
@@ -234,17 +320,16 @@ pub unsafe fn call_on_threads(address: u64, arg_sets: &[Vec<u64>]) -> Result<Vec
         let handles: Vec<_> = arg_sets
             .iter()
             .map(|args| {
-                let gate = &gate;
+                let (gate, call) = (&gate, &call);
                 std::thread::Builder::new()
                     .name("lazyrt-call".into())
                     .spawn_scoped(s, move || {
-                        let a = |i: usize| args.get(i).copied().unwrap_or(0);
                         let mut open = gate.0.lock().unwrap_or_else(|e| e.into_inner());
                         while !*open {
                             open = gate.1.wait(open).unwrap_or_else(|e| e.into_inner());
                         }
                         drop(open);
-                        f(a(0), a(1), a(2), a(3), a(4), a(5))
+                        call(args)
                     })
             })
             .collect();

@@ -354,3 +354,31 @@ fn a_killed_controller_makes_the_executor_report_and_exit() {
         );
     });
 }
+
+/// The demo's generated program (integer and floating-point code, calls
+/// through function pointers, recursion, >8 arguments) with its lazy run in
+/// the executor gives the in-process eager run's results, over every
+/// transport.
+#[test]
+fn the_demo_program_gives_the_in_process_results_over_every_transport() {
+    within(300, || {
+        let program = lazyrt_demo::Program::generate(7, 400);
+        let eager = lazyrt_demo::run(&program, 2, true, 1, None).unwrap();
+        for transport in [Transport::Spawn, Transport::Unix, Transport::Tcp] {
+            let remote = remote(transport);
+            let (run, figures) =
+                lazyrt_demo::remote::run_remote(&program, 2, 1, remote.executor.clone()).unwrap();
+            assert_eq!(run.results, eager.results, "{transport:?}");
+            assert!(run.repeats_agree, "{transport:?}");
+            assert!(
+                run.compiled > 0 && run.compiled < program.len(),
+                "{transport:?}: lazily compiled {}",
+                run.compiled
+            );
+            assert_eq!(
+                figures.stats.requests_served as usize, run.compiled,
+                "{transport:?}: one resolve request per compiled function"
+            );
+        }
+    });
+}

@@ -39,6 +39,16 @@
 //!    any order: requests are served concurrently. The executor's one
 //!    request is [`Request::ResolveImplementation`], sent from inside a first
 //!    call while the controller may itself be waiting for the executor.
+//!
+//!    **Ordering.** The executor answers `Ping`, `Reserve`, `Finalize`,
+//!    `Release`, `CreateEntries` and `LookupSymbols` on its reader thread,
+//!    in arrival order, before it reads the next frame (none of them waits
+//!    for the controller). So a controller may send `Finalize` without
+//!    waiting for its reply: any frame it sends afterwards, such as the
+//!    answer that publishes the code's address or a `Call`, is handled
+//!    after the code is in place. A refused `Finalize` whose reply nobody
+//!    waits for ends the connection with the reason. Other requests are
+//!    served concurrently, each on its own thread.
 //! 4. Either side ends with a [`FrameKind::Hangup`] carrying a reason (UTF-8)
 //!    and closes. A closed channel without a hangup is a lost peer.
 //!

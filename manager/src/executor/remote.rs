@@ -272,6 +272,15 @@ impl RemoteExecutor {
         ))
     }
 
+    /// Sends a request the executor serves in order on its reader thread,
+    /// without waiting (see `finalize`).
+    fn post(&self, request: Request) -> Result<(), Error> {
+        self.peer.post(&request).map_err(|e| match e {
+            PeerError::Disconnected(reason) => self.gone(reason),
+            other => Error::Executor(ExecutorError::Protocol(other.to_string())),
+        })
+    }
+
     fn expect_unit(&self, request: Request) -> Result<(), Error> {
         match self.request(&request)? {
             Reply::Unit => Ok(()),
@@ -415,6 +424,13 @@ impl ExecutorProcess for RemoteExecutor {
         self.expect_address(Request::Reserve { bytes })
     }
 
+    /// Pipelined: the executor finalizes in arrival order on its reader
+    /// thread, before it reads any later frame, so this returns once the
+    /// request is sent. Everything sent afterwards (the answer that
+    /// publishes the code's address, a call) is handled after the code is
+    /// in place. A finalize the executor refuses (which only a controller
+    /// bug causes) ends the connection with the reason, and every later
+    /// request fails with it.
     fn finalize(&self, segments: &[MemorySegment<'_>]) -> Result<(), Error> {
         // Large segments are split into chunks (each protected before the
         // next is written: the segment is not published until this
@@ -427,7 +443,7 @@ impl ExecutorProcess for RemoteExecutor {
                 let address = s.address.value() + offset as u64;
                 let take = FINALIZE_CHUNK.min(s.bytes.len() - offset);
                 if pending_bytes + take > FINALIZE_CHUNK && !pending.is_empty() {
-                    self.expect_unit(Request::Finalize {
+                    self.post(Request::Finalize {
                         segments: std::mem::take(&mut pending),
                     })?;
                     pending_bytes = 0;
@@ -444,7 +460,7 @@ impl ExecutorProcess for RemoteExecutor {
         if pending.is_empty() {
             return Ok(());
         }
-        self.expect_unit(Request::Finalize { segments: pending })
+        self.post(Request::Finalize { segments: pending })
     }
 
     fn release(&self, base: ExecutorAddr) -> Result<(), Error> {

@@ -29,6 +29,7 @@ impl Resolve for RemoteResolve {
         let request = Request::ResolveImplementation {
             batch: self.batch,
             tag: entry.tag,
+            entry: entry.id.0,
         };
         let reply = self.peer.request(&request).map_err(|e| match e {
             crate::peer::PeerError::Disconnected(reason) => {

@@ -382,3 +382,81 @@ fn the_demo_program_gives_the_in_process_results_over_every_transport() {
         }
     });
 }
+
+/// A lazy reexport of a lazy reexport resolves through the other entry;
+/// a cycle of them fails with the cycle named (the executor's runtime
+/// cannot see waits that cross the process boundary: the controller finds
+/// the cycle) instead of threads of both processes waiting forever.
+#[test]
+fn chained_lazy_reexports_resolve_and_their_cycles_fail_remotely() {
+    within(120, || {
+        let remote = remote(Transport::Spawn);
+        let jit = LazyJit::builder()
+            .session(remote.session())
+            .build()
+            .unwrap();
+        let ids = chain(&jit, 3);
+        let session = jit.session();
+        let (outer, f2) = (session.intern("outer"), session.intern("f2"));
+        jit.jit_dylib()
+            .define(lazy_reexports(
+                jit.manager(),
+                [(outer.clone(), (f2, SymbolFlags::exported_callable()))],
+            ))
+            .unwrap();
+        let stub = jit
+            .jit_dylib()
+            .lookup(std::slice::from_ref(&outer), RequiredState::Ready)
+            .unwrap()[&outer]
+            .address;
+        assert_eq!(
+            call(&*remote.executor, stub.to_ptr(), &[vec![4]]),
+            vec![chain_expected(3, 4)]
+        );
+        assert!(jit.is_compiled(ids[0]));
+
+        let path = common::socket_path("cycle");
+        let (mut child, local) = common::start_listening(&format!("unix:{path}"), Stdio::piped());
+        drop(child.stdout.take());
+        let executor = Arc::new(lazyrt::RemoteExecutor::connect(&local).unwrap());
+        let session = lazyrt::Session::builder()
+            .executor(executor.clone())
+            .build();
+        session.set_error_reporter(|_| {});
+        let jd = session.create_jit_dylib("main").unwrap();
+        let manager = lazyrt::LazyReexportsManager::new(&session).unwrap();
+        let (ping, pong) = (session.intern("ping"), session.intern("pong"));
+        jd.define(lazy_reexports(
+            &manager,
+            [
+                (
+                    ping.clone(),
+                    (pong.clone(), SymbolFlags::exported_callable()),
+                ),
+                (
+                    pong.clone(),
+                    (ping.clone(), SymbolFlags::exported_callable()),
+                ),
+            ],
+        ))
+        .unwrap();
+        let stub = jd
+            .lookup(std::slice::from_ref(&ping), RequiredState::Ready)
+            .unwrap()[&ping]
+            .address;
+        // SAFETY: never reaches an implementation (the executor's default
+        // failure handler aborts it).
+        let e = unsafe { executor.call(stub, &[vec![]]) }.unwrap_err();
+        assert!(e.to_string().contains("the executor is gone"), "{e}");
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        common::wait_with_timeout(&mut child, Duration::from_secs(10)).unwrap();
+        assert!(stderr.contains("cannot resolve ping"), "{stderr}");
+        assert!(stderr.contains("resolution cycle"), "{stderr}");
+    });
+}

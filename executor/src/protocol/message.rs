@@ -174,6 +174,9 @@ pub enum Request {
         batch: u64,
         /// The entry's index in its batch.
         tag: u64,
+        /// The entry's id (the controller tracks which entry waits for
+        /// which, to report cycles of lazy entries instead of deadlocking).
+        entry: u32,
     },
 }
 
@@ -257,8 +260,8 @@ impl Request {
                     w.u64_list(set);
                 }
             }
-            Request::ResolveImplementation { batch, tag } => {
-                w.u64(*batch).u64(*tag);
+            Request::ResolveImplementation { batch, tag, entry } => {
+                w.u64(*batch).u64(*tag).u32(*entry);
             }
         }
         w.into_bytes()
@@ -340,6 +343,7 @@ impl Request {
             11 => Request::ResolveImplementation {
                 batch: r.u64("resolve_implementation.batch")?,
                 tag: r.u64("resolve_implementation.tag")?,
+                entry: r.u32("resolve_implementation.entry")?,
             },
             value => {
                 return Err(DecodeError::UnknownTag {
@@ -478,7 +482,11 @@ mod tests {
                 address: 0x3000,
                 arg_sets: vec![vec![1, 2], vec![]],
             },
-            Request::ResolveImplementation { batch: 1, tag: 2 },
+            Request::ResolveImplementation {
+                batch: 1,
+                tag: 2,
+                entry: 3,
+            },
         ];
         for request in all {
             assert_eq!(Request::decode(&request.encode()).unwrap(), request);

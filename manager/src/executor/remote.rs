@@ -43,8 +43,8 @@ struct Batch {
 
 #[derive(Default)]
 struct Entries {
-    /// Entry id -> (batch, stub).
-    by_id: HashMap<u32, (u64, u64)>,
+    /// Entry id -> (batch, tag, stub).
+    by_id: HashMap<u32, (u64, u64, u64)>,
     /// Stub -> entry id.
     by_stub: HashMap<u64, u32>,
 }
@@ -55,6 +55,35 @@ struct Tables {
     next_batch: AtomicU64,
     batches: RwLock<HashMap<u64, Batch>>,
     entries: Mutex<Entries>,
+    /// Entry -> the lazy entry its resolution waits for (a lazy reexport
+    /// of a lazy reexport, resolved through `resolve_entry`): the executor's
+    /// runtime cannot see such waits across the process boundary, so
+    /// cycles are found here.
+    chains: Mutex<HashMap<u32, u32>>,
+}
+
+thread_local! {
+    /// The executor entry whose first call this thread is serving.
+    static SERVING: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+impl Tables {
+    fn entry_name(&self, id: u32) -> String {
+        let at = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_id
+            .get(&id)
+            .map(|(batch, tag, _)| (*batch, *tag));
+        at.and_then(|(batch, tag)| {
+            let batches = self.batches.read().unwrap_or_else(|e| e.into_inner());
+            batches
+                .get(&batch)
+                .and_then(|b| b.resolver.entry_name(tag).map(str::to_string))
+        })
+        .unwrap_or_else(|| format!("entry #{id}"))
+    }
 }
 
 struct ControllerHandler {
@@ -64,7 +93,7 @@ struct ControllerHandler {
 impl RequestHandler for ControllerHandler {
     fn handle(&self, _peer: &Peer, request: Request) -> Response {
         match request {
-            Request::ResolveImplementation { batch, tag } => {
+            Request::ResolveImplementation { batch, tag, entry } => {
                 let resolver = self
                     .tables
                     .batches
@@ -77,8 +106,10 @@ impl RequestHandler for ControllerHandler {
                             "batch {batch} is not live in the controller (its entries were freed)"
                         )
                     })?;
-                resolver
-                    .resolve(tag)
+                let outer = SERVING.with(|s| s.replace(Some(entry)));
+                let result = resolver.resolve(tag);
+                SERVING.with(|s| s.set(outer));
+                result
                     .map(|a| Reply::Address(a.value()))
                     .map_err(|e| e.to_string())
             }
@@ -353,8 +384,8 @@ impl ExecutorProcess for RemoteExecutor {
             .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        for (id, stub) in &entries {
-            table.by_id.insert(*id, (batch, *stub));
+        for (tag, (id, stub)) in entries.iter().enumerate() {
+            table.by_id.insert(*id, (batch, tag as u64, *stub));
             table.by_stub.insert(*stub, *id);
         }
         Ok(entries
@@ -388,7 +419,7 @@ impl ExecutorProcess for RemoteExecutor {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             for id in entries {
-                if let Some((batch, stub)) = table.by_id.remove(&id.0) {
+                if let Some((batch, _, stub)) = table.by_id.remove(&id.0) {
                     table.by_stub.remove(&stub);
                     if let Some(b) = batches.get_mut(&batch) {
                         b.live -= 1;
@@ -416,8 +447,49 @@ impl ExecutorProcess for RemoteExecutor {
             .map(|id| lazyrt_runtime::EntryId(*id))
     }
 
+    /// Inside the first call of another entry (a lazy reexport of a lazy
+    /// reexport), records which entry waits for which and fails a cycle
+    /// with the entries named, as the in-process runtime does, instead of
+    /// threads of both processes waiting for each other forever.
     fn resolve_entry(&self, entry: LazyEntryId) -> Result<ExecutorAddr, Error> {
-        self.expect_address(Request::ResolveEntry { entry: entry.0 })
+        let Some(from) = SERVING.with(|s| s.get()) else {
+            return self.expect_address(Request::ResolveEntry { entry: entry.0 });
+        };
+        {
+            let mut chains = self.tables.chains.lock().unwrap_or_else(|e| e.into_inner());
+            let mut path = vec![from, entry.0];
+            let mut at = entry.0;
+            while at != from {
+                match chains.get(&at) {
+                    Some(next) if path.len() <= chains.len() + 2 => {
+                        at = *next;
+                        path.push(at);
+                    }
+                    _ => break,
+                }
+            }
+            if at == from {
+                drop(chains);
+                let names: Vec<String> =
+                    path.iter().map(|id| self.tables.entry_name(*id)).collect();
+                return Err(Error::Runtime(
+                    lazyrt_runtime::RuntimeError::ResolveFailed {
+                        entry,
+                        name: names[1].clone(),
+                        reason: format!("resolution cycle: {}", names.join(" -> ")),
+                        source: None,
+                    },
+                ));
+            }
+            chains.insert(from, entry.0);
+        }
+        let result = self.expect_address(Request::ResolveEntry { entry: entry.0 });
+        self.tables
+            .chains
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&from);
+        result
     }
 
     fn reserve(&self, bytes: u64) -> Result<ExecutorAddr, Error> {

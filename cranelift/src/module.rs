@@ -161,7 +161,7 @@ impl LazyJitBuilder {
         let session = self.session.unwrap_or_default();
         let isa = match self.isa {
             Some(isa) => isa,
-            None => executor_isa(&session.executor().info().triple, self.opt_level)?,
+            None => executor_isa(session.executor().info(), self.opt_level)?,
         };
         let dylib = session.create_jit_dylib(&self.dylib)?;
         let manager = LazyReexportsManager::new(&session)?;
@@ -184,13 +184,19 @@ impl LazyJitBuilder {
     }
 }
 
-/// The ISA for an executor of `triple`: the host's (with its CPU features)
-/// when the executor runs on this architecture, else the triple's baseline.
-pub fn executor_isa(triple: &str, opt_level: &str) -> Result<OwnedTargetIsa, JitError> {
-    let arch = triple.split('-').next().unwrap_or_default();
-    if arch == std::env::consts::ARCH {
+/// The ISA for `executor`: in this process, the host's with its CPU
+/// features; in another process (perhaps another machine or architecture),
+/// the baseline of the triple it reports, since its CPU features are not
+/// known here (code using the controller's AVX-512 would fault on an older
+/// executor).
+pub fn executor_isa(
+    executor: &lazyrt::ExecutorInfo,
+    opt_level: &str,
+) -> Result<OwnedTargetIsa, JitError> {
+    if executor.kind == "in-process" {
         return host_isa(opt_level);
     }
+    let triple = &executor.triple;
     let builder = cranelift_codegen::isa::lookup_by_name(triple).map_err(|e| {
         JitError::UnsupportedExecutor {
             triple: triple.to_string(),

@@ -20,6 +20,10 @@
 //!   reexports (one unit, one `CreateEntries` request), per reexport.
 //!   Target <= 500 ns. `oop_define_lookup_vs_in_process` divides it by the
 //!   same define + lookup with the stubs in this process.
+//! - `oop_chain300_ratio`: 300 functions each calling the one before,
+//!   compiled on first call, remote over in-process, from creating the JIT
+//!   to the result (the shape timed with `llvm-jitlink -lazy` for the
+//!   side-by-side in docs/out-of-process.md). Reported only.
 //! - `oop_demo_first_result_ratio`: the demo's lazy run (a generated
 //!   program, 2 threads calling `main`) with its code in the executor over
 //!   the same run in-process, time to first result. Target <= 1.3.
@@ -196,6 +200,77 @@ fn define_lookup_ns(executor: Arc<dyn ExecutorProcess>, n: usize) -> f64 {
     elapsed / n as f64
 }
 
+/// A chain of `n` functions, each calling the one before (`f0(x) = x + 1`,
+/// `fi(x) = f(i-1)(x) * 3 + i`), compiled by Cranelift on first call: the
+/// ms from creating the JIT to the first result of the last function. The
+/// same shape as the C chain `llvm-jitlink -lazy` is timed on for the
+/// side-by-side with LLVM's out-of-process mode (docs/out-of-process.md).
+fn chain_ms(executor: Arc<dyn ExecutorProcess>, n: usize) -> f64 {
+    use cranelift_codegen::ir::{AbiParam, Function, InstBuilder, UserFuncName, types::I64};
+    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+    let start = Instant::now();
+    let session = Session::builder().executor(executor.clone()).build();
+    let jit = lazyrt_cranelift::LazyJit::builder()
+        .session(session)
+        .build()
+        .expect("jit");
+    let mut sig = jit.make_signature();
+    sig.params.push(AbiParam::new(I64));
+    sig.returns.push(AbiParam::new(I64));
+    let ids: Vec<_> = (0..n)
+        .map(|i| {
+            jit.declare_function(&format!("f{i}"), sig.clone())
+                .expect("declare")
+        })
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let previous = i.checked_sub(1).map(|p| ids[p]);
+        jit.define_function_with(*id, move |jit, id| {
+            let mut func =
+                Function::with_name_signature(UserFuncName::default(), jit.signature(id)?);
+            let callee = previous
+                .map(|p| jit.declare_func_in_func(p, &mut func))
+                .transpose()?;
+            let mut fctx = FunctionBuilderContext::new();
+            let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            b.seal_block(entry);
+            let x = b.block_params(entry)[0];
+            let y = match callee {
+                None => {
+                    let one = b.ins().iconst(I64, 1);
+                    b.ins().iadd(x, one)
+                }
+                Some(callee) => {
+                    let call = b.ins().call(callee, &[x]);
+                    let r = b.inst_results(call)[0];
+                    let three = b.ins().iconst(I64, 3);
+                    let r = b.ins().imul(r, three);
+                    let k = b.ins().iconst(I64, i as i64);
+                    b.ins().iadd(r, k)
+                }
+            };
+            b.ins().return_(&[y]);
+            b.finalize(jit.isa().frontend_config());
+            Ok(func)
+        })
+        .expect("define");
+    }
+    jit.finalize_definitions().expect("finalize");
+    let last = ExecutorAddr::from_ptr(jit.get_finalized_function(ids[n - 1]).expect("stub"));
+    // SAFETY: the chain's functions are i64 -> i64.
+    let got = unsafe { executor.call(last, &[vec![1]]) }.expect("call");
+    let elapsed = start.elapsed().as_secs_f64() * 1e3;
+    let mut expected = 2u64;
+    for i in 1..n {
+        expected = expected.wrapping_mul(3).wrapping_add(i as u64);
+    }
+    assert_eq!(got, vec![expected]);
+    elapsed
+}
+
 /// The demo's time to first result, remote over in-process.
 fn demo_ratio(functions: usize) -> (f64, f64, f64) {
     let program = lazyrt_demo::Program::generate(1, functions);
@@ -267,6 +342,17 @@ fn main() {
             "x",
         )
         .anchor("the same define + lookup with the stubs in this process");
+
+    let chain = 300;
+    let remote_chain = bench::median_of_runs(runs, || chain_ms(executor(), chain));
+    let local_chain = bench::median_of_runs(runs, || {
+        chain_ms(Arc::new(lazyrt::InProcessExecutor::new()), chain)
+    });
+    report
+        .add("oop_chain300_ratio", remote_chain / local_chain, "x")
+        .anchor(format!(
+            "{chain} first calls in a chain: {remote_chain:.0} ms remote vs {local_chain:.0} ms in-process"
+        ));
 
     let mut ratios = Vec::new();
     let mut anchor = String::new();

@@ -1,7 +1,8 @@
 //! Symbols an executor publishes in its hello, so the controller needs no
-//! lookup for them: the floating-point libcalls Cranelift's code may call on
-//! targets without an instruction for them (under their C names), and the
-//! runtime's version. An in-process executor publishes the same table.
+//! lookup for them: the libcalls Cranelift's code may call (the memory
+//! functions, and the floating-point ones on targets without an instruction
+//! for them, under their C names). An in-process executor publishes the same
+//! table.
 
 extern "C" fn ceilf(x: f32) -> f32 {
     x.ceil()
@@ -36,7 +37,11 @@ extern "C" fn fma(a: f64, b: f64, c: f64) -> f64 {
 
 /// `(name, address)` of every bootstrap symbol of this process.
 pub fn bootstrap_symbols() -> Vec<(String, u64)> {
-    let table: [(&str, usize); 10] = [
+    let table: [(&str, usize); 14] = [
+        ("memcpy", libc::memcpy as *const () as usize),
+        ("memmove", libc::memmove as *const () as usize),
+        ("memset", libc::memset as *const () as usize),
+        ("memcmp", libc::memcmp as *const () as usize),
         ("ceilf", ceilf as extern "C" fn(f32) -> f32 as usize),
         ("ceil", ceil as extern "C" fn(f64) -> f64 as usize),
         ("floorf", floorf as extern "C" fn(f32) -> f32 as usize),

@@ -75,6 +75,23 @@ pub fn executor_main(args: Vec<String>) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let service = ExecutorService::new();
+    // A first call that fails because the controller is gone ends the
+    // executor with the lost-controller status (3) and the reason; any
+    // other failure (a materializer's error, a cycle) aborts as the
+    // runtime's default handler does, naming the entry.
+    if let Ok(rt) = lazyrt_runtime::Runtime::global() {
+        let watched = service.clone();
+        rt.set_failure_handler(move |failure: &lazyrt_runtime::ResolveFailure<'_>| {
+            if watched.has_ended() {
+                eprintln!("lazyrt-executor: {failure}");
+                eprintln!("lazyrt-executor: the controller is gone");
+                // SAFETY: ends the process at once (other threads may be
+                // running JIT'd code; nothing is left to clean up).
+                unsafe { libc::_exit(3) };
+            }
+            lazyrt_runtime::Recovery::Abort
+        });
+    }
     let peer = match Peer::start(channel, service.clone(), "lazyrt-executor") {
         Ok(peer) => peer,
         Err(e) => {

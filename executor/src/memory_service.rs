@@ -28,6 +28,17 @@ struct Reservation {
     len: u64,
     /// Executable ranges finalized in it: `start -> end`.
     code: BTreeMap<u64, u64>,
+    /// Pages finalized in it (any protection): `start -> end`. A page is
+    /// finalized once: writing it again would make published code
+    /// non-executable (or writable) while other threads may run it.
+    pages: BTreeMap<u64, u64>,
+}
+
+fn overlaps(spans: &BTreeMap<u64, u64>, start: u64, end: u64) -> bool {
+    spans
+        .range(..end)
+        .next_back()
+        .is_some_and(|(_, span_end)| *span_end > start)
 }
 
 /// Reservations, by base address.
@@ -87,16 +98,20 @@ impl MemoryService {
             Reservation {
                 len,
                 code: BTreeMap::new(),
+                pages: BTreeMap::new(),
             },
         );
         Ok(base)
     }
 
     /// Writes and protects each segment. All are checked before any is
-    /// written.
+    /// written: each must lie inside one reservation, on pages no earlier
+    /// segment (of any request) and no other segment of this request
+    /// covers.
     pub fn finalize(&self, segments: &[SegmentView<'_>]) -> Result<(), String> {
         let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
-        let mut spans = Vec::with_capacity(segments.len());
+        let mut spans: Vec<(u64, u64)> = Vec::with_capacity(segments.len());
+        let mut this_request = BTreeMap::new();
         for s in segments {
             let start = s.address & !(self.page - 1);
             let end = s
@@ -104,17 +119,25 @@ impl MemoryService {
                 .checked_add(s.bytes.len() as u64)
                 .and_then(|e| e.checked_next_multiple_of(self.page))
                 .ok_or_else(|| format!("finalize: segment at {:#x} overflows", s.address))?;
-            let inside = reservations
+            let reservation = reservations
                 .range(..=start)
                 .next_back()
-                .is_some_and(|(base, r)| end <= base + r.len);
-            if !inside || s.bytes.is_empty() {
+                .filter(|(base, r)| end <= *base + r.len);
+            let Some((_, reservation)) = reservation.filter(|_| !s.bytes.is_empty()) else {
                 return Err(format!(
                     "finalize: segment {:#x}..{:#x} is empty or not inside a reservation of this executor",
                     s.address,
                     s.address.saturating_add(s.bytes.len() as u64)
                 ));
+            };
+            if overlaps(&reservation.pages, start, end) || overlaps(&this_request, start, end) {
+                return Err(format!(
+                    "finalize: segment {:#x}..{:#x} shares a page with a finalized segment (a page is finalized once)",
+                    s.address,
+                    s.address + s.bytes.len() as u64
+                ));
             }
+            this_request.insert(start, end);
             spans.push((start, end));
         }
         for (s, (start, end)) in segments.iter().zip(spans) {
@@ -156,10 +179,11 @@ impl MemoryService {
                     std::io::Error::last_os_error()
                 ));
             }
-            if s.protection == Protection::ReadExecute
-                && let Some((_, r)) = reservations.range_mut(..=start).next_back()
-            {
-                r.code.insert(s.address, s.address + s.bytes.len() as u64);
+            if let Some((_, r)) = reservations.range_mut(..=start).next_back() {
+                r.pages.insert(start, end);
+                if s.protection == Protection::ReadExecute {
+                    r.code.insert(s.address, s.address + s.bytes.len() as u64);
+                }
             }
         }
         Ok(())

@@ -1,8 +1,10 @@
 //! One side of a connection: requests to the other side, served requests
 //! from it, and what happens when it goes away.
 //!
-//! A reader thread owns the receiving half. Responses wake the caller
-//! waiting on their sequence number; requests go to a [`WorkerPool`] so a
+//! One thread at a time reads (it owns the receiving half). Responses wake
+//! the caller waiting on their sequence number; quick requests are served
+//! on the reading thread; any other request is served by the thread that
+//! read it, after it hands reading over to a [`WorkerPool`] thread, so a
 //! request that blocks (a call running JIT'd code, a compile) never stops
 //! the responses and requests it causes. When the connection ends, for
 //! whatever reason (a hangup, the peer's death, a malformed frame, a write
@@ -15,9 +17,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use crate::protocol::{FrameError, FrameKind, Reply, Request, Response, read_frame, write_frame};
+use crate::protocol::{
+    FLAG_POSTED, FrameError, FrameKind, HEADER_BYTES, MAX_PAYLOAD, Reply, Request, Response,
+    read_frame, write_frame, write_frame_with_flags,
+};
 use crate::transport::Channel;
 use crate::worker_pool::WorkerPool;
+
+/// How long a write may make no progress before the connection is given
+/// up.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long a request spins for its reply before it sleeps.
 const SPIN_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(30);
@@ -51,6 +60,13 @@ pub enum PeerError {
     /// The other side answered with an error.
     #[error("{0}")]
     Remote(String),
+    /// The request is larger than a frame may be (the connection stays
+    /// up): split it.
+    #[error("request of {bytes} bytes exceeds the frame cap of {MAX_PAYLOAD} bytes")]
+    TooLarge {
+        /// Its payload size.
+        bytes: usize,
+    },
     /// The other side answered with the wrong kind of reply.
     #[error("protocol error: {request} answered with {reply}")]
     UnexpectedReply {
@@ -116,6 +132,12 @@ impl Peer {
         handler: Arc<dyn RequestHandler>,
         name: &'static str,
     ) -> std::io::Result<Peer> {
+        // A write that makes no progress for this long ends the connection
+        // (a peer that stopped reading cannot stall this side forever).
+        match &channel {
+            Channel::Unix(s) => s.set_write_timeout(Some(WRITE_TIMEOUT))?,
+            Channel::Tcp(s) => s.set_write_timeout(Some(WRITE_TIMEOUT))?,
+        }
         let reader = channel.try_clone()?;
         let control = channel.try_clone()?;
         let peer = Peer {
@@ -145,18 +167,12 @@ impl Peer {
     /// Sends `request` and waits for its reply.
     pub fn request(&self, request: &Request) -> Result<Reply, PeerError> {
         let (tx, rx) = sync_channel(1);
-        let seq = {
-            let mut calls = self.inner.calls.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(reason) = &calls.closed {
-                return Err(PeerError::Disconnected(reason.clone()));
-            }
-            let seq = calls.next_seq;
-            calls.next_seq += 1;
-            calls.waiting.insert(seq, Waiter::Caller(tx));
-            seq
-        };
+        let seq = self.register(Waiter::Caller(tx))?;
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
-        self.send(FrameKind::Request, seq, &request.encode());
+        if let Err(e) = self.send(FrameKind::Request, 0, seq, &request.encode()) {
+            self.unregister(seq);
+            return Err(e);
+        }
         // Spin briefly before sleeping: most replies (everything but a
         // compile or a call) come back within a few microseconds of the
         // peer waking, and a sleeping thread's core may take far longer
@@ -182,28 +198,40 @@ impl Peer {
         }
     }
 
-    /// Sends `request` without waiting for its reply. Only for requests the
-    /// other side answers in order on its reader thread (see
-    /// [`RequestHandler::answers_at_once`]): every frame sent after this one
-    /// is then handled after it. If it fails, the connection ends with the
-    /// reason (later requests fail with it).
+    /// Sends `request` without waiting for its reply, flagged
+    /// [`FLAG_POSTED`]. Only for requests the other side answers in order on
+    /// its reading thread (see [`RequestHandler::answers_at_once`]): every
+    /// frame sent after this one is then handled after it, and if it fails
+    /// the other side hangs up before reading further (so later requests
+    /// fail with the reason).
     pub fn post(&self, request: &Request) -> Result<(), PeerError> {
-        let seq = {
-            let mut calls = self.inner.calls.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(reason) = &calls.closed {
-                return Err(PeerError::Disconnected(reason.clone()));
-            }
-            let seq = calls.next_seq;
-            calls.next_seq += 1;
-            calls.waiting.insert(seq, Waiter::Posted(request.name()));
-            seq
-        };
+        let seq = self.register(Waiter::Posted(request.name()))?;
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
-        self.send(FrameKind::Request, seq, &request.encode());
-        match self.closed() {
-            Some(reason) => Err(PeerError::Disconnected(reason)),
-            None => Ok(()),
+        if let Err(e) = self.send(FrameKind::Request, FLAG_POSTED, seq, &request.encode()) {
+            self.unregister(seq);
+            return Err(e);
         }
+        Ok(())
+    }
+
+    fn register(&self, waiter: Waiter) -> Result<u64, PeerError> {
+        let mut calls = self.inner.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(reason) = &calls.closed {
+            return Err(PeerError::Disconnected(reason.clone()));
+        }
+        let seq = calls.next_seq;
+        calls.next_seq += 1;
+        calls.waiting.insert(seq, waiter);
+        Ok(seq)
+    }
+
+    fn unregister(&self, seq: u64) {
+        self.inner
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .waiting
+            .remove(&seq);
     }
 
     /// Whether the connection has ended, and why.
@@ -233,28 +261,55 @@ impl Peer {
     }
 
     /// Tells the other side why this side is leaving, then ends the
-    /// connection.
+    /// connection. Bounded: the hangup is skipped if another thread is
+    /// writing, and writes time out (`WRITE_TIMEOUT`).
     pub fn hang_up(&self, reason: &str) {
-        if self.closed().is_none() {
-            self.send(FrameKind::Hangup, 0, reason.as_bytes());
-        }
+        self.hang_up_quietly(reason);
         self.close(format!("this side hung up: {reason}"));
     }
 
-    /// Writes one frame; a failed write ends the connection.
-    fn send(&self, kind: FrameKind, seq: u64, payload: &[u8]) {
+    /// Writes one frame. A payload over the cap is refused here (the
+    /// connection stays up); a failed write ends the connection.
+    fn send(&self, kind: FrameKind, flags: u8, seq: u64, payload: &[u8]) -> Result<(), PeerError> {
+        if payload.len() > MAX_PAYLOAD as usize {
+            return Err(PeerError::TooLarge {
+                bytes: payload.len(),
+            });
+        }
         let result = {
             let mut writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            write_frame(&mut *writer, kind, seq, payload)
+            write_frame_with_flags(&mut *writer, kind, flags, seq, payload)
         };
+        self.sent(result, payload.len())
+    }
+
+    fn sent(&self, result: Result<(), FrameError>, payload: usize) -> Result<(), PeerError> {
         match result {
             Ok(()) => {
-                self.inner.bytes_sent.fetch_add(
-                    (crate::protocol::HEADER_BYTES + payload.len()) as u64,
-                    Ordering::Relaxed,
-                );
+                self.inner
+                    .bytes_sent
+                    .fetch_add((HEADER_BYTES + payload) as u64, Ordering::Relaxed);
+                Ok(())
             }
-            Err(e) => self.close(format!("sending failed: {e}")),
+            Err(e) => {
+                let reason = format!("sending failed: {e}");
+                self.close(reason.clone());
+                Err(PeerError::Disconnected(reason))
+            }
+        }
+    }
+
+    /// Sends a hangup only if no other thread is writing: the reading
+    /// thread must never block on a write (the other side may be blocked
+    /// writing to us, waiting for this thread to read).
+    fn hang_up_quietly(&self, reason: &str) {
+        if self.closed().is_some() {
+            return;
+        }
+        if let Ok(mut writer) = self.inner.writer.try_lock() {
+            let result = write_frame(&mut *writer, FrameKind::Hangup, 0, reason.as_bytes());
+            drop(writer);
+            let _ = self.sent(result, reason.len());
         }
     }
 
@@ -269,30 +324,60 @@ impl Peer {
             calls.closed = Some(reason.clone());
             std::mem::take(&mut calls.waiting)
         };
+        // The handler hears first: whoever a failed request wakes can ask
+        // it whether the connection is gone.
+        self.inner.handler.disconnected(&reason);
         for (_, waiter) in waiting {
             if let Waiter::Caller(tx) = waiter {
                 let _ = tx.send(Err(PeerError::Disconnected(reason.clone())));
             }
         }
         self.inner.control.shutdown();
-        self.inner.handler.disconnected(&reason);
     }
 
     /// Protocol violation: say so to the peer, then end the connection.
     fn violation(&self, reason: String) {
-        if self.closed().is_none() {
-            self.send(
-                FrameKind::Hangup,
-                0,
-                format!("protocol error: {reason}").as_bytes(),
-            );
-        }
-        self.close(format!("protocol error: {reason}"));
+        let reason = format!("protocol error: {reason}");
+        self.hang_up_quietly(&reason);
+        self.close(reason);
     }
 
-    fn read_loop(self, mut reader: Channel) {
+    /// Serves one request, a panic in the handler becoming an error reply.
+    fn serve(&self, request: Request) -> Response {
+        let name = request.name();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.inner.handler.handle(self, request)
+        }))
+        .unwrap_or_else(|payload| {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".to_string());
+            Err(format!("serving {name} panicked: {message}"))
+        })
+    }
+
+    /// Replies from a pool thread (the reading thread must not block on a
+    /// write; see `hang_up_quietly`).
+    fn reply_later(&self, seq: u64, response: Response) {
+        let peer = self.clone();
+        self.inner.pool.submit_uncapped(move || {
+            let _ = peer.send(
+                FrameKind::Response,
+                0,
+                seq,
+                &Reply::encode_response(&response),
+            );
+        });
+    }
+
+    fn read_loop(self, reader: Channel) {
+        let guard = ReaderGuard(&self);
+        let mut reader = Some(reader);
         loop {
-            let (header, payload) = match read_frame(&mut reader) {
+            let frame = read_frame(reader.as_mut().expect("this thread reads"));
+            let (header, payload) = match frame {
                 Ok(frame) => frame,
                 Err(FrameError::Closed) => {
                     return self.close("the peer closed the connection".to_string());
@@ -302,10 +387,9 @@ impl Peer {
                 }
                 Err(e) => return self.violation(e.to_string()),
             };
-            self.inner.bytes_received.fetch_add(
-                (crate::protocol::HEADER_BYTES + payload.len()) as u64,
-                Ordering::Relaxed,
-            );
+            self.inner
+                .bytes_received
+                .fetch_add((HEADER_BYTES + payload.len()) as u64, Ordering::Relaxed);
             match header.kind {
                 FrameKind::Response => {
                     let response = match Reply::decode_response(&payload) {
@@ -325,12 +409,10 @@ impl Peer {
                         }
                         Some(Waiter::Posted(name)) => {
                             if let Err(reason) = response {
-                                // What later frames rely on was not done:
-                                // nothing after it can be trusted.
-                                let reason =
-                                    format!("the peer failed a posted {name} request: {reason}");
-                                self.send(FrameKind::Hangup, 0, reason.as_bytes());
-                                return self.close(reason);
+                                // The peer hangs up after this itself.
+                                return self.close(format!(
+                                    "the peer failed a posted {name} request: {reason}"
+                                ));
                             }
                         }
                         None => {
@@ -344,30 +426,76 @@ impl Peer {
                 FrameKind::Request => {
                     self.inner.requests_served.fetch_add(1, Ordering::Relaxed);
                     let seq = header.seq;
-                    match Request::decode(&payload) {
+                    let posted = header.flags & FLAG_POSTED != 0;
+                    let request = match Request::decode(&payload) {
+                        Ok(request) => request,
+                        Err(e) if posted => {
+                            return self.violation(format!("malformed posted request: {e}"));
+                        }
                         // A well-framed but malformed request is answered
                         // with the reason; the connection stays usable.
-                        Err(e) => self.send(
+                        Err(e) => {
+                            self.reply_later(seq, Err(format!("malformed request: {e}")));
+                            continue;
+                        }
+                    };
+                    if self.inner.handler.answers_at_once(&request) {
+                        let response = self.serve(request);
+                        if posted && let Err(reason) = &response {
+                            // What the frames behind it rely on was not
+                            // done: stop before reading them.
+                            let reason = format!("posted request failed: {reason}");
+                            let _ = self.send(
+                                FrameKind::Response,
+                                0,
+                                seq,
+                                &Reply::encode_response(&response),
+                            );
+                            self.hang_up_quietly(&reason);
+                            return self.close(reason);
+                        }
+                        let _ = self.send(
                             FrameKind::Response,
+                            0,
                             seq,
-                            &Reply::encode_response(&Err(format!("malformed request: {e}"))),
-                        ),
-                        Ok(request) if self.inner.handler.answers_at_once(&request) => {
-                            let response = self.inner.handler.handle(&self, request);
-                            self.send(FrameKind::Response, seq, &Reply::encode_response(&response));
-                        }
-                        Ok(request) => {
-                            let peer = self.clone();
-                            self.inner.pool.submit(move || {
-                                let response = peer.inner.handler.handle(&peer, request);
-                                peer.send(
-                                    FrameKind::Response,
-                                    seq,
-                                    &Reply::encode_response(&response),
-                                );
-                            });
-                        }
+                            &Reply::encode_response(&response),
+                        );
+                        continue;
                     }
+                    if posted {
+                        return self.violation(format!(
+                            "{} cannot be posted (it is not served in order)",
+                            request.name()
+                        ));
+                    }
+                    // Leader/follower: a pool thread takes over reading and
+                    // this thread, already awake, serves the request (the
+                    // hand-off's wake-up is off the request's path).
+                    let next = self.clone();
+                    let handed_over = self.inner.pool.try_submit(|| {
+                        let reader = reader.take().expect("this thread reads");
+                        Box::new(move || next.read_loop(reader))
+                    });
+                    if !handed_over {
+                        self.reply_later(
+                            seq,
+                            Err(format!(
+                                "{} refused: {} requests are in flight already",
+                                request.name(),
+                                crate::worker_pool::MAX_WORKERS
+                            )),
+                        );
+                        continue;
+                    }
+                    std::mem::forget(guard);
+                    let response = self.serve(request);
+                    let _ = self.send(
+                        FrameKind::Response,
+                        0,
+                        seq,
+                        &Reply::encode_response(&response),
+                    );
+                    return;
                 }
                 FrameKind::Hangup => {
                     let reason = String::from_utf8_lossy(&payload).into_owned();
@@ -377,6 +505,18 @@ impl Peer {
                     return self.violation("hello after the handshake".to_string());
                 }
             }
+        }
+    }
+}
+
+/// Ends the connection if the reading thread unwinds (nothing else would
+/// read it again).
+struct ReaderGuard<'a>(&'a Peer);
+
+impl Drop for ReaderGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.close("the reading thread panicked".to_string());
         }
     }
 }

@@ -85,6 +85,15 @@ impl ExecutorService {
         self.runtime.clone()
     }
 
+    /// Whether the connection has ended.
+    pub fn has_ended(&self) -> bool {
+        self.ending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reason
+            .is_some()
+    }
+
     /// Waits until the connection ends, then (bounded by `grace`) for calls
     /// still running; returns why it ended.
     pub fn wait_for_end(&self, grace: std::time::Duration) -> String {
@@ -174,7 +183,11 @@ impl RequestHandler for ExecutorService {
                 self.memory.finalize(&views).map(|()| Reply::Unit)
             }
             Request::Release { address } => self.memory.release(address).map(|()| Reply::Unit),
-            Request::CreateEntries { batch, names } => {
+            Request::CreateEntries {
+                batch,
+                first_tag,
+                names,
+            } => {
                 let rt = self.runtime()?;
                 // Counted before creating (and given back on failure), so
                 // racing requests cannot overshoot the limit.
@@ -199,7 +212,7 @@ impl RequestHandler for ExecutorService {
                         names
                             .iter()
                             .enumerate()
-                            .map(|(i, n)| EntrySpec::new(n, i as u64)),
+                            .map(|(i, n)| EntrySpec::new(n, first_tag.wrapping_add(i as u64))),
                     )
                     .map_err(|e| e.to_string())?;
                 self.entries
@@ -226,14 +239,25 @@ impl RequestHandler for ExecutorService {
             }
             Request::FreeEntries { entries } => {
                 let rt = self.runtime()?;
-                let ids: Vec<EntryId> = entries
-                    .iter()
-                    .map(|id| self.live_entry(*id))
-                    .collect::<Result<_, _>>()?;
-                rt.free_entries(&ids).map_err(|e| e.to_string())?;
-                let mut live = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-                for id in entries {
-                    live.remove(&id);
+                // Forgotten before the runtime frees them (it reuses freed
+                // ids at once: a CreateEntries served meanwhile may get them
+                // back), and remembered again if freeing fails.
+                let ids: Vec<EntryId> = {
+                    let mut live = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(unknown) = entries.iter().find(|id| !live.contains(id)) {
+                        return Err(format!(
+                            "entry #{unknown} is not a live entry of this controller"
+                        ));
+                    }
+                    for id in &entries {
+                        live.remove(id);
+                    }
+                    entries.iter().map(|id| EntryId(*id)).collect()
+                };
+                if let Err(e) = rt.free_entries(&ids) {
+                    let mut live = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+                    live.extend(entries);
+                    return Err(e.to_string());
                 }
                 Ok(Reply::Unit)
             }
@@ -258,9 +282,11 @@ impl RequestHandler for ExecutorService {
     }
 
     fn answers_at_once(&self, request: &Request) -> bool {
-        // Memory, symbol and creation requests touch no entry another
-        // request may be resolving; redirect, free and resolve may wait for
-        // a first call that waits for the controller.
+        // Memory and creation requests touch no entry another request may
+        // be resolving and take no lock JIT'd code may hold; redirect, free
+        // and resolve may wait for a first call that waits for the
+        // controller, and dlsym takes the dynamic loader's lock (which a
+        // JIT'd thread inside dlopen may hold while it calls a lazy entry).
         matches!(
             request,
             Request::Ping
@@ -268,7 +294,6 @@ impl RequestHandler for ExecutorService {
                 | Request::Finalize { .. }
                 | Request::Release { .. }
                 | Request::CreateEntries { .. }
-                | Request::LookupSymbols { .. }
         )
     }
 

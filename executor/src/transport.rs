@@ -5,7 +5,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 
@@ -51,10 +51,25 @@ impl Read for Channel {
 }
 
 impl Write for Channel {
+    /// `send(MSG_NOSIGNAL)`: a peer gone mid-write is an error here, never
+    /// a SIGPIPE (a controller embedded in a host that does not ignore
+    /// SIGPIPE would be killed).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Channel::Unix(s) => s.write(buf),
-            Channel::Tcp(s) => s.write(buf),
+        let fd = match self {
+            Channel::Unix(s) => s.as_raw_fd(),
+            Channel::Tcp(s) => s.as_raw_fd(),
+        };
+        loop {
+            // SAFETY: `buf` is valid for `buf.len()` bytes; the fd is this
+            // channel's open socket.
+            let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
         }
     }
 

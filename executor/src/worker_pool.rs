@@ -12,11 +12,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// Threads beyond which requests queue (a bound on what a peer can make
 /// this process spawn).
-const MAX_WORKERS: usize = 1024;
+pub(crate) const MAX_WORKERS: usize = 1024;
 /// An idle thread exits after this long.
 const IDLE_EXIT: Duration = Duration::from_secs(5);
 
@@ -47,15 +47,31 @@ impl WorkerPool {
         })
     }
 
-    /// Runs `job` on a pool thread, starting one unless an idle thread is
-    /// free to take it.
-    pub(crate) fn submit(self: &Arc<Self>, job: impl FnOnce() + Send + 'static) {
+    /// Runs the job `make` returns on a pool thread, starting one unless an
+    /// idle thread is free to take it; `make` runs only when a thread is
+    /// there for it. False (and `make` not called) when [`MAX_WORKERS`]
+    /// threads are busy: the caller refuses the work instead of queueing it
+    /// behind requests that may wait for it.
+    pub(crate) fn try_submit(self: &Arc<Self>, make: impl FnOnce() -> Job) -> bool {
+        self.submit_with_cap(make, MAX_WORKERS)
+    }
+
+    /// Runs `job` on a pool thread, starting one even beyond the cap.
+    pub(crate) fn submit_uncapped(self: &Arc<Self>, job: impl FnOnce() + Send + 'static) {
+        self.submit_with_cap(|| Box::new(job), usize::MAX);
+    }
+
+    fn submit_with_cap(self: &Arc<Self>, make: impl FnOnce() -> Job, cap: usize) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.queue.push_back(Box::new(job));
-        if state.queue.len() <= state.idle || state.workers >= MAX_WORKERS {
+        if state.queue.len() < state.idle {
+            state.queue.push_back(make());
             self.wake.notify_one();
-            return;
+            return true;
         }
+        if state.workers >= cap {
+            return false;
+        }
+        state.queue.push_back(make());
         state.workers += 1;
         drop(state);
         let pool = self.clone();
@@ -63,11 +79,13 @@ impl WorkerPool {
             .name(self.name.to_string())
             .spawn(move || pool.work());
         if spawned.is_err() {
-            // Out of threads: the job stays queued for a running worker.
+            // Out of threads: a running worker takes the job when it is
+            // free (the process is in trouble anyway).
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             state.workers -= 1;
             self.wake.notify_one();
         }
+        true
     }
 
     fn work(&self) {
@@ -75,7 +93,8 @@ impl WorkerPool {
         loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
-                job();
+                // A panicking job must not take the thread's count with it.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 continue;
             }
@@ -105,10 +124,10 @@ mod tests {
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let (done_tx, done_rx) = mpsc::channel();
         // The first job blocks until the second has run.
-        pool.submit(move || release_rx.recv().unwrap());
+        assert!(pool.try_submit(|| Box::new(move || release_rx.recv().unwrap())));
         for _ in 0..50 {
             let done_tx = done_tx.clone();
-            pool.submit(move || done_tx.send(()).unwrap());
+            assert!(pool.try_submit(|| Box::new(move || done_tx.send(()).unwrap())));
         }
         for _ in 0..50 {
             done_rx.recv_timeout(Duration::from_secs(10)).unwrap();

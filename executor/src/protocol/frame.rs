@@ -39,11 +39,19 @@ impl FrameKind {
     }
 }
 
+/// Header flag: a [`FrameKind::Request`] whose sender does not wait for
+/// the reply (a pipelined `Finalize`): the receiver must serve it before it
+/// reads the next frame and, if it fails, hang up before reading further,
+/// because the frames after it rely on it.
+pub const FLAG_POSTED: u8 = 1;
+
 /// A decoded header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
     /// What follows.
     pub kind: FrameKind,
+    /// [`FLAG_POSTED`] or 0.
+    pub flags: u8,
     /// Pairs responses with requests.
     pub seq: u64,
     /// Payload bytes.
@@ -83,8 +91,9 @@ pub enum FrameError {
     /// Unknown frame kind.
     #[error("unknown frame kind {0}")]
     UnknownKind(u8),
-    /// Reserved bytes were not zero.
-    #[error("reserved header bytes are not zero")]
+    /// Reserved bytes were not zero (or a flag other than a request's
+    /// [`FLAG_POSTED`] was set).
+    #[error("reserved header bytes or flags are not zero")]
     Reserved,
     /// The payload claims more than [`MAX_PAYLOAD`].
     #[error("frame of {len} payload bytes exceeds the {max}-byte cap")]
@@ -106,6 +115,7 @@ impl FrameHeader {
         h[0..4].copy_from_slice(&MAGIC);
         h[4..6].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());
         h[6] = self.kind as u8;
+        h[7] = self.flags;
         h[8..16].copy_from_slice(&self.seq.to_le_bytes());
         h[16..20].copy_from_slice(&self.len.to_le_bytes());
         h
@@ -126,7 +136,9 @@ impl FrameHeader {
             });
         }
         let kind = FrameKind::from_u8(h[6]).ok_or(FrameError::UnknownKind(h[6]))?;
-        if h[7] != 0 || h[20..24] != [0; 4] {
+        let flags = h[7];
+        let posted_request = flags == FLAG_POSTED && kind == FrameKind::Request;
+        if (flags != 0 && !posted_request) || h[20..24] != [0; 4] {
             return Err(FrameError::Reserved);
         }
         let mut seq = [0u8; 8];
@@ -140,6 +152,7 @@ impl FrameHeader {
         }
         Ok(Self {
             kind,
+            flags,
             seq: u64::from_le_bytes(seq),
             len,
         })
@@ -195,6 +208,17 @@ pub fn write_frame(
     seq: u64,
     payload: &[u8],
 ) -> Result<(), FrameError> {
+    write_frame_with_flags(w, kind, 0, seq, payload)
+}
+
+/// [`write_frame`] with header flags ([`FLAG_POSTED`]).
+pub fn write_frame_with_flags(
+    w: &mut impl Write,
+    kind: FrameKind,
+    flags: u8,
+    seq: u64,
+    payload: &[u8],
+) -> Result<(), FrameError> {
     let len = u32::try_from(payload.len())
         .ok()
         .filter(|l| *l <= MAX_PAYLOAD)
@@ -202,7 +226,13 @@ pub fn write_frame(
             len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
             max: MAX_PAYLOAD,
         })?;
-    let header = FrameHeader { kind, seq, len }.encode();
+    let header = FrameHeader {
+        kind,
+        flags,
+        seq,
+        len,
+    }
+    .encode();
     let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len());
     frame.extend_from_slice(&header);
     frame.extend_from_slice(payload);

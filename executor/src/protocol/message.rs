@@ -128,11 +128,15 @@ pub enum Request {
     },
     /// Opcode 5. Creates one lazy entry per name, in one runtime batch; the
     /// first call of entry `i` asks the controller
-    /// [`Request::ResolveImplementation`] with `batch` and tag `i`.
+    /// [`Request::ResolveImplementation`] with `batch` and tag
+    /// `first_tag + i`.
     /// [`Reply::Entries`].
     CreateEntries {
         /// The controller's key for the batch's resolver.
         batch: u64,
+        /// The tag of the first entry (a large batch comes in several
+        /// requests): entry `i` gets tag `first_tag + i`.
+        first_tag: u64,
         /// Entry names (for failure messages and tools).
         names: Vec<String>,
     },
@@ -233,8 +237,12 @@ impl Request {
             Request::Release { address } => {
                 w.u64(*address);
             }
-            Request::CreateEntries { batch, names } => {
-                w.u64(*batch).string_list(names);
+            Request::CreateEntries {
+                batch,
+                first_tag,
+                names,
+            } => {
+                w.u64(*batch).u64(*first_tag).string_list(names);
             }
             Request::Redirect { moves } => {
                 w.count(moves.len());
@@ -295,6 +303,7 @@ impl Request {
             },
             5 => Request::CreateEntries {
                 batch: r.u64("create.batch")?,
+                first_tag: r.u64("create.first_tag")?,
                 names: r.string_list("create.names")?,
             },
             6 => {
@@ -466,6 +475,7 @@ mod tests {
             Request::Release { address: 0x1000 },
             Request::CreateEntries {
                 batch: 3,
+                first_tag: 0,
                 names: vec!["a".into(), "b".into()],
             },
             Request::Redirect {
@@ -495,9 +505,10 @@ mod tests {
 
     #[test]
     fn huge_counts_are_refused_before_allocating() {
-        // Opcode 5, batch, then a name count of u32::MAX with no bytes.
+        // Opcode 5, batch, first tag, then a name count of u32::MAX with
+        // no bytes.
         let mut w = WireWriter::new();
-        w.u8(5).u64(0).u32(u32::MAX);
+        w.u8(5).u64(0).u64(0).u32(u32::MAX);
         assert!(matches!(
             Request::decode(&w.into_bytes()),
             Err(DecodeError::CountTooLarge { .. })

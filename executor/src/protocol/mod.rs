@@ -20,7 +20,8 @@
 //!   [`FrameError::BadMagic`].
 //! - `ver` is [`PROTOCOL_VERSION`] in every frame; a different one closes the
 //!   connection with [`FrameError::Version`] naming both.
-//! - `kind` is a [`FrameKind`]; `flag` and `rsvd` are zero.
+//! - `kind` is a [`FrameKind`]; `rsvd` is zero; `flag` is zero except
+//!   [`FLAG_POSTED`] on a request whose sender does not wait for the reply.
 //! - `seq` pairs a [`FrameKind::Response`] with the [`FrameKind::Request`] it
 //!   answers. Each side numbers its own requests from 1; the numbers of the
 //!   two sides are independent.
@@ -41,14 +42,17 @@
 //!    call while the controller may itself be waiting for the executor.
 //!
 //!    **Ordering.** The executor answers `Ping`, `Reserve`, `Finalize`,
-//!    `Release`, `CreateEntries` and `LookupSymbols` on its reader thread,
+//!    `Release` and `CreateEntries` on its reading thread,
 //!    in arrival order, before it reads the next frame (none of them waits
 //!    for the controller). So a controller may send `Finalize` without
 //!    waiting for its reply: any frame it sends afterwards, such as the
 //!    answer that publishes the code's address or a `Call`, is handled
-//!    after the code is in place. A refused `Finalize` whose reply nobody
-//!    waits for ends the connection with the reason. Other requests are
-//!    served concurrently, each on its own thread.
+//!    after the code is in place. Such a request carries [`FLAG_POSTED`]:
+//!    if it fails, the executor hangs up with the reason before it reads
+//!    another frame (the frames behind it rely on it). Other requests are
+//!    served concurrently, each on its own thread; when too many are in
+//!    flight (1,024) a request is refused with a reason, never queued
+//!    behind a blocked one.
 //! 4. Either side ends with a [`FrameKind::Hangup`] carrying a reason (UTF-8)
 //!    and closes. A closed channel without a hangup is a lost peer.
 //!
@@ -79,8 +83,8 @@ mod message;
 mod wire;
 
 pub use frame::{
-    FrameError, FrameHeader, FrameKind, HEADER_BYTES, MAGIC, MAX_PAYLOAD, PROTOCOL_VERSION,
-    read_frame, write_frame,
+    FLAG_POSTED, FrameError, FrameHeader, FrameKind, HEADER_BYTES, MAGIC, MAX_PAYLOAD,
+    PROTOCOL_VERSION, read_frame, write_frame, write_frame_with_flags,
 };
 pub use message::{
     Hello, MAX_CALL_ARGS, MAX_CALL_THREADS, Protection, Reply, Request, Response, Segment,

@@ -33,8 +33,13 @@ use crate::symbol::ExecutorAddr;
 /// Round trips and bytes of a connection (see [`RemoteExecutor::stats`]).
 pub type RemoteStats = PeerStats;
 
-/// Largest chunk of code or data one finalize request carries.
+/// Largest chunk of code or data (or names) one request carries.
 const FINALIZE_CHUNK: usize = (MAX_PAYLOAD as usize) / 2;
+/// Wire bytes of a segment besides its contents.
+const SEGMENT_OVERHEAD: usize = 13;
+/// Most entries one create, redirect or free request names (its reply, 12
+/// bytes an entry, stays far under the cap).
+const BATCH_CHUNK: usize = 1 << 20;
 
 struct Batch {
     resolver: Arc<dyn EntryResolver>,
@@ -346,11 +351,8 @@ impl ExecutorProcess for RemoteExecutor {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let names: Vec<String> = (0..count as u64)
-            .map(|tag| resolver.entry_name(tag).unwrap_or_default().to_string())
-            .collect();
         let batch = self.tables.next_batch.fetch_add(1, Ordering::Relaxed);
-        // Registered before the request: a first call may come back before
+        // Registered before the requests: a first call may come back before
         // the reply does.
         self.tables
             .batches
@@ -359,53 +361,85 @@ impl ExecutorProcess for RemoteExecutor {
             .insert(
                 batch,
                 Batch {
-                    resolver,
+                    resolver: resolver.clone(),
                     live: count,
                 },
             );
-        let request = Request::CreateEntries { batch, names };
-        let reply = self.request(&request);
-        let entries = match reply {
-            Ok(Reply::Entries(entries)) if entries.len() == count => entries,
-            other => {
-                self.tables
-                    .batches
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&batch);
-                return Err(match other {
-                    Err(e) => e,
-                    Ok(reply) => Self::protocol(&request, reply),
-                });
+        // A large batch goes in several requests (each frame under the cap,
+        // each reply too); all are created or none.
+        let mut created: Vec<(u32, u64)> = Vec::with_capacity(count);
+        while created.len() < count {
+            let first_tag = created.len();
+            let mut names = Vec::new();
+            let mut bytes = 0usize;
+            while first_tag + names.len() < count && names.len() < BATCH_CHUNK {
+                let name = resolver
+                    .entry_name((first_tag + names.len()) as u64)
+                    .unwrap_or_default();
+                if bytes + name.len() + 4 > FINALIZE_CHUNK && !names.is_empty() {
+                    break;
+                }
+                bytes += name.len() + 4;
+                names.push(name.to_string());
             }
-        };
+            let asked = names.len();
+            let request = Request::CreateEntries {
+                batch,
+                first_tag: first_tag as u64,
+                names,
+            };
+            match self.request(&request) {
+                Ok(Reply::Entries(entries)) if entries.len() == asked => created.extend(entries),
+                other => {
+                    let error = match other {
+                        Err(e) => e,
+                        Ok(reply) => Self::protocol(&request, reply),
+                    };
+                    for chunk in created.chunks(BATCH_CHUNK) {
+                        let _ = self.expect_unit(Request::FreeEntries {
+                            entries: chunk.iter().map(|(id, _)| *id).collect(),
+                        });
+                    }
+                    self.tables
+                        .batches
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&batch);
+                    return Err(error);
+                }
+            }
+        }
         let mut table = self
             .tables
             .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        for (tag, (id, stub)) in entries.iter().enumerate() {
+        for (tag, (id, stub)) in created.iter().enumerate() {
             table.by_id.insert(*id, (batch, tag as u64, *stub));
             table.by_stub.insert(*stub, *id);
         }
-        Ok(entries
+        Ok(created
             .into_iter()
             .map(|(id, stub)| (lazyrt_runtime::EntryId(id), ExecutorAddr::new(stub)))
             .collect())
     }
 
+    /// Atomic per entry; a batch over `BATCH_CHUNK` goes in several
+    /// requests (each all-or-nothing in the executor).
     fn redirect_entries(&self, moves: &[(LazyEntryId, ExecutorAddr)]) -> Result<(), Error> {
-        self.expect_unit(Request::Redirect {
-            moves: moves.iter().map(|(id, a)| (id.0, a.value())).collect(),
-        })
+        for chunk in moves.chunks(BATCH_CHUNK) {
+            self.expect_unit(Request::Redirect {
+                moves: chunk.iter().map(|(id, a)| (id.0, a.value())).collect(),
+            })?;
+        }
+        Ok(())
     }
 
     fn free_entries(&self, entries: &[LazyEntryId]) -> Result<(), Error> {
-        let result = self.expect_unit(Request::FreeEntries {
-            entries: entries.iter().map(|e| e.0).collect(),
-        });
-        // Forget them here whatever the executor said: a gone executor has
-        // freed everything.
+        // Forgotten here before the executor frees them: it reuses freed
+        // ids at once, and another thread's creation may be given them
+        // before this request's reply arrives. A gone executor has freed
+        // everything anyway.
         let mut emptied = Vec::new();
         {
             let mut table = self
@@ -432,7 +466,12 @@ impl ExecutorProcess for RemoteExecutor {
         }
         // Resolvers are dropped outside the locks (they may hold anything).
         drop(emptied);
-        result
+        for chunk in entries.chunks(BATCH_CHUNK) {
+            self.expect_unit(Request::FreeEntries {
+                entries: chunk.iter().map(|e| e.0).collect(),
+            })?;
+        }
+        Ok(())
     }
 
     fn lazy_entry_at(&self, address: ExecutorAddr) -> Option<LazyEntryId> {
@@ -513,8 +552,11 @@ impl ExecutorProcess for RemoteExecutor {
             let mut offset = 0usize;
             while offset < s.bytes.len() {
                 let address = s.address.value() + offset as u64;
-                let take = FINALIZE_CHUNK.min(s.bytes.len() - offset);
-                if pending_bytes + take > FINALIZE_CHUNK && !pending.is_empty() {
+                // Chunks end on page boundaries (a page is finalized once).
+                let page = self.info.page_size;
+                let end = (address + FINALIZE_CHUNK as u64) & !(page - 1);
+                let take = ((end - address) as usize).min(s.bytes.len() - offset);
+                if pending_bytes + take + SEGMENT_OVERHEAD > FINALIZE_CHUNK && !pending.is_empty() {
                     self.post(Request::Finalize {
                         segments: std::mem::take(&mut pending),
                     })?;
@@ -525,7 +567,7 @@ impl ExecutorProcess for RemoteExecutor {
                     protection: s.protection,
                     bytes: s.bytes[offset..offset + take].to_vec(),
                 });
-                pending_bytes += take;
+                pending_bytes += take + SEGMENT_OVERHEAD;
                 offset += take;
             }
         }

@@ -28,6 +28,7 @@
 //!   holds up the next);
 //! - `service.rs`: the executor's request handlers and remote resolver;
 //! - `memory_service.rs`: reserve, finalize (W^X), release;
+//! - `live_entries.rs`: which entries the controller may name;
 //! - `bootstrap.rs`: symbols the executor publishes in its hello;
 //! - `executor_main.rs`: the `lazyrt-executor` binary.
 
@@ -42,6 +43,8 @@ pub mod bootstrap;
 mod executor_main;
 #[cfg(not(lazyrt_loom))]
 pub mod handshake;
+#[cfg(not(lazyrt_loom))]
+mod live_entries;
 #[cfg(not(lazyrt_loom))]
 pub mod memory_service;
 #[cfg(not(lazyrt_loom))]

@@ -4,7 +4,7 @@
 //! One thread at a time reads (it owns the receiving half). Responses wake
 //! the caller waiting on their sequence number; quick requests are served
 //! on the reading thread; any other request is served by the thread that
-//! read it, after it hands reading over to a [`WorkerPool`] thread, so a
+//! read it, after it hands reading over to a pool thread, so a
 //! request that blocks (a call running JIT'd code, a compile) never stops
 //! the responses and requests it causes. When the connection ends, for
 //! whatever reason (a hangup, the peer's death, a malformed frame, a write

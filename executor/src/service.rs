@@ -3,7 +3,6 @@
 //! ([`RemoteResolve`]: one request to the controller per entry, however many
 //! executor threads race; the runtime makes the others wait).
 
-use std::collections::HashSet;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::{Arc, Condvar, Mutex};
@@ -11,6 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use lazyrt_runtime::{EntryId, EntryInfo, EntrySpec, Resolve, ResolveError, Runtime};
 
 use crate::bootstrap;
+use crate::live_entries::LiveEntries;
 use crate::memory_service::{MemoryService, SegmentView};
 use crate::peer::{Peer, RequestHandler, expect_address};
 use crate::protocol::{Reply, Request, Response};
@@ -55,7 +55,7 @@ pub struct ExecutorService {
     runtime: Result<&'static Runtime, String>,
     /// Entries this controller created and has not freed: the only ones
     /// its requests may name.
-    entries: Mutex<HashSet<u32>>,
+    entries: Mutex<LiveEntries>,
     max_entries: usize,
     memory: MemoryService,
     ending: Mutex<Ending>,
@@ -73,7 +73,7 @@ impl ExecutorService {
     pub fn with_entry_limit(max_entries: usize) -> Arc<Self> {
         Arc::new(Self {
             runtime: Runtime::global().map_err(|e| e.to_string()),
-            entries: Mutex::new(HashSet::new()),
+            entries: Mutex::new(LiveEntries::default()),
             max_entries,
             memory: MemoryService::new(bootstrap::page_size()),
             ending: Mutex::new(Ending::default()),
@@ -135,7 +135,7 @@ impl ExecutorService {
     pub fn free_all_entries(&self) -> Result<(), String> {
         let ids: Vec<EntryId> = {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            entries.drain().map(EntryId).collect()
+            entries.drain().into_iter().map(EntryId).collect()
         };
         self.runtime()?
             .free_entries(&ids)

@@ -62,6 +62,76 @@ impl Hello {
     }
 }
 
+/// Many names in one buffer (a batch of entries' names costs two
+/// allocations, not one per name). On the wire, a list of strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameList {
+    text: String,
+    /// End offset of each name in `text`.
+    ends: Vec<u32>,
+}
+
+impl NameList {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a name.
+    pub fn push(&mut self, name: &str) {
+        self.text.push_str(name);
+        self.ends
+            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+    }
+
+    /// How many names.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Bytes of all names.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The names in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        (0..self.ends.len()).map(move |i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            &self.text[start as usize..self.ends[i] as usize]
+        })
+    }
+
+    fn decode(r: &mut WireReader<'_>, field: &'static str) -> Result<Self, DecodeError> {
+        let n = r.count(field, 4)?;
+        let mut list = NameList {
+            text: String::new(),
+            ends: Vec::with_capacity(n),
+        };
+        for _ in 0..n {
+            let bytes = r.bytes(field)?;
+            let name = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8 { field })?;
+            list.push(name);
+        }
+        Ok(list)
+    }
+}
+
+impl<'a> FromIterator<&'a str> for NameList {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(names: I) -> Self {
+        let mut list = NameList::new();
+        for name in names {
+            list.push(name);
+        }
+        list
+    }
+}
+
 /// Page protection of a finalized segment. Never writable and executable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -138,7 +208,7 @@ pub enum Request {
         /// requests): entry `i` gets tag `first_tag + i`.
         first_tag: u64,
         /// Entry names (for failure messages and tools).
-        names: Vec<String>,
+        names: NameList,
     },
     /// Opcode 6. Points each entry at an address. [`Reply::Unit`].
     Redirect {
@@ -242,7 +312,10 @@ impl Request {
                 first_tag,
                 names,
             } => {
-                w.u64(*batch).u64(*first_tag).string_list(names);
+                w.u64(*batch).u64(*first_tag).count(names.len());
+                for name in names.iter() {
+                    w.string(name);
+                }
             }
             Request::Redirect { moves } => {
                 w.count(moves.len());
@@ -304,7 +377,7 @@ impl Request {
             5 => Request::CreateEntries {
                 batch: r.u64("create.batch")?,
                 first_tag: r.u64("create.first_tag")?,
-                names: r.string_list("create.names")?,
+                names: NameList::decode(&mut r, "create.names")?,
             },
             6 => {
                 let n = r.count("redirect.moves", 12)?;
@@ -476,7 +549,7 @@ mod tests {
             Request::CreateEntries {
                 batch: 3,
                 first_tag: 0,
-                names: vec!["a".into(), "b".into()],
+                names: ["a", "b"].into_iter().collect(),
             },
             Request::Redirect {
                 moves: vec![(1, 0x2000)],

@@ -87,6 +87,6 @@ pub use frame::{
     PROTOCOL_VERSION, read_frame, write_frame, write_frame_with_flags,
 };
 pub use message::{
-    Hello, MAX_CALL_ARGS, MAX_CALL_THREADS, Protection, Reply, Request, Response, Segment,
+    Hello, MAX_CALL_ARGS, MAX_CALL_THREADS, NameList, Protection, Reply, Request, Response, Segment,
 };
 pub use wire::{DecodeError, WireReader, WireWriter};

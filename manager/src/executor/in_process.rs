@@ -16,7 +16,7 @@ use super::{
 use crate::error::Error;
 use crate::symbol::ExecutorAddr;
 
-/// This process as the executor. See the [module docs](super).
+/// This process as the executor (see [`ExecutorProcess`]).
 pub struct InProcessExecutor {
     info: ExecutorInfo,
     memory: MemoryService,

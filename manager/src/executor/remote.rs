@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use lazyrt_executor::handshake;
 use lazyrt_executor::peer::{Peer, PeerError, PeerStats, RequestHandler, unexpected};
-use lazyrt_executor::protocol::{MAX_PAYLOAD, Reply, Request, Response, Segment};
+use lazyrt_executor::protocol::{MAX_PAYLOAD, NameList, Reply, Request, Response, Segment};
 use lazyrt_executor::transport::{Channel, ConnectionSpec};
 
 use super::{
@@ -49,9 +49,32 @@ struct Batch {
 #[derive(Default)]
 struct Entries {
     /// Entry id -> (batch, tag, stub).
-    by_id: HashMap<u32, (u64, u64, u64)>,
+    by_id: EntriesById,
     /// Stub -> entry id.
     by_stub: HashMap<u64, u32>,
+}
+
+/// Entry id -> (batch, tag, stub): a vector indexed by id (the executor's
+/// runtime hands out dense, reused ids), no hashing per entry.
+#[derive(Default)]
+struct EntriesById(Vec<Option<(u64, u64, u64)>>);
+
+impl EntriesById {
+    fn insert(&mut self, id: u32, value: (u64, u64, u64)) {
+        let i = id as usize;
+        if i >= self.0.len() {
+            self.0.resize(i + 1, None);
+        }
+        self.0[i] = Some(value);
+    }
+
+    fn get(&self, id: &u32) -> Option<&(u64, u64, u64)> {
+        self.0.get(*id as usize).and_then(Option::as_ref)
+    }
+
+    fn remove(&mut self, id: &u32) -> Option<(u64, u64, u64)> {
+        self.0.get_mut(*id as usize).and_then(Option::take)
+    }
 }
 
 /// The controller's tables, shared with the handler serving the executor.
@@ -126,7 +149,8 @@ impl RequestHandler for ControllerHandler {
     }
 }
 
-/// An executor in another process. See the [module docs](self).
+/// An executor in another process, a `lazyrt-executor` (see
+/// [`ExecutorProcess`]): every method is one request over the connection.
 pub struct RemoteExecutor {
     info: ExecutorInfo,
     peer: Peer,
@@ -370,7 +394,7 @@ impl ExecutorProcess for RemoteExecutor {
         let mut created: Vec<(u32, u64)> = Vec::with_capacity(count);
         while created.len() < count {
             let first_tag = created.len();
-            let mut names = Vec::new();
+            let mut names = NameList::new();
             let mut bytes = 0usize;
             while first_tag + names.len() < count && names.len() < BATCH_CHUNK {
                 let name = resolver
@@ -380,7 +404,7 @@ impl ExecutorProcess for RemoteExecutor {
                     break;
                 }
                 bytes += name.len() + 4;
-                names.push(name.to_string());
+                names.push(name);
             }
             let asked = names.len();
             let request = Request::CreateEntries {
@@ -414,6 +438,7 @@ impl ExecutorProcess for RemoteExecutor {
             .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        table.by_stub.reserve(created.len());
         for (tag, (id, stub)) in created.iter().enumerate() {
             table.by_id.insert(*id, (batch, tag as u64, *stub));
             table.by_stub.insert(*stub, *id);

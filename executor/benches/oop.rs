@@ -40,8 +40,12 @@ use lazyrt::{
 };
 use lazyrt_tests::bench::{self, Report};
 
+// The out-of-process suites' helpers: the chain program, spawning.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 fn executor() -> Arc<RemoteExecutor> {
-    Arc::new(RemoteExecutor::spawn(env!("CARGO_BIN_EXE_lazyrt-executor")).expect("spawn executor"))
+    Arc::new(RemoteExecutor::spawn(common::executor_bin()).expect("spawn executor"))
 }
 
 /// `x + 1` for the executor's architecture.
@@ -206,68 +210,18 @@ fn define_lookup_ns(executor: Arc<dyn ExecutorProcess>, n: usize) -> f64 {
 /// same shape as the C chain `llvm-jitlink -lazy` is timed on for the
 /// side-by-side with LLVM's out-of-process mode (docs/out-of-process.md).
 fn chain_ms(executor: Arc<dyn ExecutorProcess>, n: usize) -> f64 {
-    use cranelift_codegen::ir::{AbiParam, Function, InstBuilder, UserFuncName, types::I64};
-    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
     let start = Instant::now();
     let session = Session::builder().executor(executor.clone()).build();
     let jit = lazyrt_cranelift::LazyJit::builder()
         .session(session)
         .build()
         .expect("jit");
-    let mut sig = jit.make_signature();
-    sig.params.push(AbiParam::new(I64));
-    sig.returns.push(AbiParam::new(I64));
-    let ids: Vec<_> = (0..n)
-        .map(|i| {
-            jit.declare_function(&format!("f{i}"), sig.clone())
-                .expect("declare")
-        })
-        .collect();
-    for (i, id) in ids.iter().enumerate() {
-        let previous = i.checked_sub(1).map(|p| ids[p]);
-        jit.define_function_with(*id, move |jit, id| {
-            let mut func =
-                Function::with_name_signature(UserFuncName::default(), jit.signature(id)?);
-            let callee = previous
-                .map(|p| jit.declare_func_in_func(p, &mut func))
-                .transpose()?;
-            let mut fctx = FunctionBuilderContext::new();
-            let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-            let entry = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            b.seal_block(entry);
-            let x = b.block_params(entry)[0];
-            let y = match callee {
-                None => {
-                    let one = b.ins().iconst(I64, 1);
-                    b.ins().iadd(x, one)
-                }
-                Some(callee) => {
-                    let call = b.ins().call(callee, &[x]);
-                    let r = b.inst_results(call)[0];
-                    let three = b.ins().iconst(I64, 3);
-                    let r = b.ins().imul(r, three);
-                    let k = b.ins().iconst(I64, i as i64);
-                    b.ins().iadd(r, k)
-                }
-            };
-            b.ins().return_(&[y]);
-            b.finalize(jit.isa().frontend_config());
-            Ok(func)
-        })
-        .expect("define");
-    }
-    jit.finalize_definitions().expect("finalize");
+    let ids = common::chain(&jit, n);
     let last = ExecutorAddr::from_ptr(jit.get_finalized_function(ids[n - 1]).expect("stub"));
     // SAFETY: the chain's functions are i64 -> i64.
     let got = unsafe { executor.call(last, &[vec![1]]) }.expect("call");
     let elapsed = start.elapsed().as_secs_f64() * 1e3;
-    let mut expected = 2u64;
-    for i in 1..n {
-        expected = expected.wrapping_mul(3).wrapping_add(i as u64);
-    }
-    assert_eq!(got, vec![expected]);
+    assert_eq!(got, vec![common::chain_expected(n, 1)]);
     elapsed
 }
 

@@ -155,13 +155,9 @@ fn redirect_and_removal_work_remotely() {
 #[test]
 fn a_failing_materializer_reaches_the_executor_failure_handler_with_the_entry_name() {
     within(120, || {
-        let path = common::socket_path("fail");
-        let (mut child, local) = common::start_listening(&format!("unix:{path}"), Stdio::piped());
-        drop(child.stdout.take());
-        let executor = Arc::new(lazyrt::RemoteExecutor::connect(&local).unwrap());
-        let session = lazyrt::Session::builder()
-            .executor(executor.clone())
-            .build();
+        let watched = common::watched("fail");
+        let executor = watched.executor.clone();
+        let session = watched.session();
         session.set_error_reporter(|_| {});
         let jd = session.create_jit_dylib("main").unwrap();
         let implementation = session.intern("broken$impl");
@@ -189,14 +185,7 @@ fn a_failing_materializer_reaches_the_executor_failure_handler_with_the_entry_na
         // SAFETY: the executor never runs the missing implementation.
         let e = unsafe { executor.call(stub, &[vec![]]) }.unwrap_err();
         assert!(e.to_string().contains("the executor is gone"), "{e}");
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        let status = common::wait_with_timeout(&mut child, Duration::from_secs(10)).unwrap();
+        let (status, stderr) = watched.exit();
         assert!(!status.success());
         assert!(stderr.contains("cannot resolve broken"), "{stderr}");
         assert!(
@@ -415,13 +404,9 @@ fn chained_lazy_reexports_resolve_and_their_cycles_fail_remotely() {
         );
         assert!(jit.is_compiled(ids[0]));
 
-        let path = common::socket_path("cycle");
-        let (mut child, local) = common::start_listening(&format!("unix:{path}"), Stdio::piped());
-        drop(child.stdout.take());
-        let executor = Arc::new(lazyrt::RemoteExecutor::connect(&local).unwrap());
-        let session = lazyrt::Session::builder()
-            .executor(executor.clone())
-            .build();
+        let watched = common::watched("cycle");
+        let executor = watched.executor.clone();
+        let session = watched.session();
         session.set_error_reporter(|_| {});
         let jd = session.create_jit_dylib("main").unwrap();
         let manager = lazyrt::LazyReexportsManager::new(&session).unwrap();
@@ -448,14 +433,7 @@ fn chained_lazy_reexports_resolve_and_their_cycles_fail_remotely() {
         // failure handler aborts it).
         let e = unsafe { executor.call(stub, &[vec![]]) }.unwrap_err();
         assert!(e.to_string().contains("the executor is gone"), "{e}");
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        common::wait_with_timeout(&mut child, Duration::from_secs(10)).unwrap();
+        let (_, stderr) = watched.exit();
         assert!(stderr.contains("cannot resolve ping"), "{stderr}");
         assert!(stderr.contains("resolution cycle"), "{stderr}");
     });

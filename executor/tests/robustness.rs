@@ -5,11 +5,6 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::Stdio;
-use std::sync::Arc;
-use std::time::Duration;
-
 use common::{Transport, chain, chain_expected, remote, within};
 use lazyrt::{
     ExecutorAddr, ExecutorProcess, ExecutorSymbol, InProcessExecutor, JitDylib, MemorySegment,
@@ -28,13 +23,9 @@ impl ReexportsListener for PanickingListener {
 #[test]
 fn a_panic_while_serving_a_first_call_fails_it_instead_of_hanging_it() {
     within(60, || {
-        let path = common::socket_path("panic");
-        let (mut child, local) = common::start_listening(&format!("unix:{path}"), Stdio::piped());
-        drop(child.stdout.take());
-        let executor = Arc::new(lazyrt::RemoteExecutor::connect(&local).unwrap());
-        let session = lazyrt::Session::builder()
-            .executor(executor.clone())
-            .build();
+        let watched = common::watched("panic");
+        let executor = watched.executor.clone();
+        let session = watched.session();
         let jit = LazyJit::builder().session(session).build().unwrap();
         jit.manager().set_listener(PanickingListener);
         let ids = chain(&jit, 2);
@@ -43,14 +34,7 @@ fn a_panic_while_serving_a_first_call_fails_it_instead_of_hanging_it() {
         // the executor's failure handler aborts).
         let e = unsafe { executor.call(ExecutorAddr::from_ptr(f1), &[vec![1]]) }.unwrap_err();
         assert!(e.to_string().contains("the executor is gone"), "{e}");
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        common::wait_with_timeout(&mut child, Duration::from_secs(10)).unwrap();
+        let (_, stderr) = watched.exit();
         assert!(stderr.contains("cannot resolve f1"), "{stderr}");
         assert!(
             stderr.contains("listener bug while f1 was first called"),

@@ -196,3 +196,41 @@ pub fn chain_expected(n: usize, x: u64) -> u64 {
     }
     v
 }
+
+/// An executor listening on a fresh Unix socket with its stderr captured,
+/// for tests that expect it to die and read why.
+pub struct Watched {
+    pub executor: Arc<RemoteExecutor>,
+    child: Child,
+}
+
+pub fn watched(tag: &str) -> Watched {
+    let path = socket_path(tag);
+    let (mut child, local) = start_listening(&format!("unix:{path}"), Stdio::piped());
+    drop(child.stdout.take());
+    Watched {
+        executor: Arc::new(RemoteExecutor::connect(&local).expect("connect")),
+        child,
+    }
+}
+
+impl Watched {
+    pub fn session(&self) -> Session {
+        Session::builder().executor(self.executor.clone()).build()
+    }
+
+    /// Waits (bounded) for the executor to exit; its status and stderr.
+    pub fn exit(mut self) -> (std::process::ExitStatus, String) {
+        use std::io::Read;
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .expect("stderr is piped")
+            .read_to_string(&mut stderr)
+            .expect("read stderr");
+        let status = wait_with_timeout(&mut self.child, Duration::from_secs(10))
+            .expect("the executor must exit");
+        (status, stderr)
+    }
+}

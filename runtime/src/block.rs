@@ -223,6 +223,16 @@ impl Block {
         self.code_base() + self.layout.trampoline_offset(local)
     }
 
+    /// Bytes of the code part (header, stubs, trampolines).
+    pub(crate) fn code_len(&self) -> usize {
+        self.layout.code_bytes(BLOCK_CAPACITY)
+    }
+
+    /// Bytes of each stub and of each trampoline in this block.
+    pub(crate) fn code_sizes(&self) -> (usize, usize) {
+        (self.layout.stub_bytes(), self.layout.trampoline_bytes())
+    }
+
     pub(crate) fn cell(&self, local: usize) -> EntryCell<'_> {
         let stub_offset = self.layout.stub_offset(local);
         let patch = match self.memory.alias_of(stub_offset) {

@@ -98,7 +98,7 @@ pub use {
     failure::{FailureHandler, FailureHandlerScope, FailureReason, Recovery, ResolveFailure},
     landing_pads::{LandingPadSource, LandingPads},
     resolve::lazyrt_resolve_implementation,
-    runtime::{Runtime, RuntimeStats, WaitEvent, WaitObserver},
+    runtime::{EntryCode, Runtime, RuntimeStats, WaitEvent, WaitObserver},
 };
 
 #[cfg(not(lazyrt_loom))]

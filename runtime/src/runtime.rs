@@ -13,6 +13,7 @@ use crate::block::{BLOCK_CAPACITY, BLOCK_SHIFT, Block};
 use crate::direct_stubs::DirectStubs;
 use crate::entry_state::{Free, Phase, Redirect};
 use crate::error::RuntimeError;
+use crate::executor_addr::ExecutorAddr;
 use crate::failure::{FailureHandler, FailureHandlers, FailureReason};
 use crate::index_table::IndexTable;
 use crate::resolve::Unresolved;
@@ -91,6 +92,19 @@ const _: () =
     assert!((IndexTable::<Block, 512>::CAPACITY as u64) * BLOCK_CAPACITY as u64 >= u32::MAX as u64);
 
 static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
+
+/// Where an entry's code lies ([`Runtime::entry_code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryCode {
+    /// The stub: the entry's address.
+    pub stub: ExecutorAddr,
+    /// Bytes of the stub.
+    pub stub_size: u32,
+    /// The reentry trampoline the stub's slot points at until resolution.
+    pub trampoline: ExecutorAddr,
+    /// Bytes of the trampoline.
+    pub trampoline_size: u32,
+}
 
 /// Counters for memory accounting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +263,38 @@ impl Runtime {
     pub fn address(&self, entry: EntryId) -> Result<NonNull<c_void>, RuntimeError> {
         let (block, local) = self.live(entry)?;
         Ok(NonNull::new(block.stub(local) as *mut c_void).expect("stub address"))
+    }
+
+    /// Where a live entry's code lies: its stub and its reentry trampoline
+    /// (for debuggers and profilers, which name both after the entry).
+    pub fn entry_code(&self, entry: EntryId) -> Result<EntryCode, RuntimeError> {
+        let (block, local) = self.live(entry)?;
+        let (stub_size, trampoline_size) = block.code_sizes();
+        Ok(EntryCode {
+            stub: ExecutorAddr::new(block.stub(local) as u64),
+            stub_size: stub_size as u32,
+            trampoline: ExecutorAddr::new(block.trampoline(local) as u64),
+            trampoline_size: trampoline_size as u32,
+        })
+    }
+
+    /// Whether `[start, start + len)` lies inside the code part of one of
+    /// the runtime's blocks (stubs, trampolines, thunks: mapped, readable
+    /// and executable for as long as the process lives).
+    pub fn is_runtime_code(&self, start: u64, len: u64) -> bool {
+        let (Ok(start), Some(end)) = (usize::try_from(start), start.checked_add(len)) else {
+            return false;
+        };
+        let first = {
+            let allocator = lock(&self.allocator);
+            match allocator.code_bases.range(..=start).next_back() {
+                Some((_, first)) => *first,
+                None => return false,
+            }
+        };
+        self.block_of(first).is_some_and(|(block, _)| {
+            start >= block.code_base() && end <= (block.code_base() + block.code_len()) as u64
+        })
     }
 
     /// The live entry whose callable address (stub) is `address`, if any.

@@ -105,11 +105,11 @@ impl CodeLayout {
         if self.landing_pads { 4 } else { 0 }
     }
 
-    fn stub_bytes(self) -> usize {
+    pub(crate) fn stub_bytes(self) -> usize {
         12 + self.pad_bytes()
     }
 
-    fn trampoline_bytes(self) -> usize {
+    pub(crate) fn trampoline_bytes(self) -> usize {
         8 + self.pad_bytes()
     }
 

@@ -18,6 +18,14 @@ impl CodeLayout {
         0
     }
 
+    pub(crate) fn stub_bytes(self) -> usize {
+        0
+    }
+
+    pub(crate) fn trampoline_bytes(self) -> usize {
+        0
+    }
+
     pub(crate) fn trampoline_offset(self, _local: usize) -> usize {
         0
     }

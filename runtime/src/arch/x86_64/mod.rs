@@ -98,11 +98,11 @@ const INT3: u8 = 0xcc;
 pub(crate) type PatchWord = u64;
 
 impl CodeLayout {
-    fn stub_bytes(self) -> usize {
+    pub(crate) fn stub_bytes(self) -> usize {
         if self.landing_pads { 16 } else { 8 }
     }
 
-    fn trampoline_bytes(self) -> usize {
+    pub(crate) fn trampoline_bytes(self) -> usize {
         if self.landing_pads { 12 } else { 8 }
     }
 

@@ -28,6 +28,8 @@
 //!   holds up the next);
 //! - `service.rs`: the executor's request handlers and remote resolver;
 //! - `memory_service.rs`: reserve, finalize (W^X), release;
+//! - `debug_service.rs`: code units for debuggers and profilers, checked
+//!   against what this process holds;
 //! - `live_entries.rs`: which entries the controller may name;
 //! - `bootstrap.rs`: symbols the executor publishes in its hello;
 //! - `executor_main.rs`: the `lazyrt-executor` binary.
@@ -39,6 +41,8 @@ pub mod transport;
 
 #[cfg(not(lazyrt_loom))]
 pub mod bootstrap;
+#[cfg(not(lazyrt_loom))]
+pub mod debug_service;
 #[cfg(not(lazyrt_loom))]
 mod executor_main;
 #[cfg(not(lazyrt_loom))]

@@ -199,6 +199,26 @@ impl MemoryService {
             .is_some_and(|(_, end)| address < *end)
     }
 
+    /// Whether `[start, start + len)` lies in pages finalized by one
+    /// finalize (any protection: all are readable), inside one reservation.
+    pub fn is_finalized(&self, start: u64, len: u64) -> bool {
+        let Some(end) = start.checked_add(len) else {
+            return false;
+        };
+        let reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        reservations
+            .range(..=start)
+            .next_back()
+            .and_then(|(_, r)| r.pages.range(..=start).next_back())
+            .is_some_and(|(_, span_end)| end <= *span_end)
+    }
+
+    /// The size of the reservation whose base is `address`.
+    pub fn reservation_len(&self, address: u64) -> Option<u64> {
+        let reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        reservations.get(&address).map(|r| r.len)
+    }
+
     /// Unmaps the reservation at `address` (its base).
     pub fn release(&self, address: u64) -> Result<(), String> {
         let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());

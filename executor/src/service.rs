@@ -9,7 +9,10 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use lazyrt_runtime::{EntryId, EntryInfo, EntrySpec, Resolve, ResolveError, Runtime};
 
+use lazyrt_jit_debug::{DebugOutputs, DebugUnitId};
+
 use crate::bootstrap;
+use crate::debug_service::{self, DebugService};
 use crate::live_entries::LiveEntries;
 use crate::memory_service::{MemoryService, SegmentView};
 use crate::peer::{Peer, RequestHandler, expect_address};
@@ -58,6 +61,7 @@ pub struct ExecutorService {
     entries: Mutex<LiveEntries>,
     max_entries: usize,
     memory: MemoryService,
+    debug: DebugService,
     ending: Mutex<Ending>,
     changed: Condvar,
 }
@@ -76,6 +80,7 @@ impl ExecutorService {
             entries: Mutex::new(LiveEntries::default()),
             max_entries,
             memory: MemoryService::new(bootstrap::page_size()),
+            debug: DebugService::new(),
             ending: Mutex::new(Ending::default()),
             changed: Condvar::new(),
         })
@@ -182,7 +187,13 @@ impl RequestHandler for ExecutorService {
                     .collect();
                 self.memory.finalize(&views).map(|()| Reply::Unit)
             }
-            Request::Release { address } => self.memory.release(address).map(|()| Reply::Unit),
+            Request::Release { address } => {
+                // Nothing registered may keep pointing into it.
+                if let Some(len) = self.memory.reservation_len(address) {
+                    self.debug.release_range(address, len);
+                }
+                self.memory.release(address).map(|()| Reply::Unit)
+            }
             Request::CreateEntries {
                 batch,
                 first_tag,
@@ -278,6 +289,37 @@ impl RequestHandler for ExecutorService {
             Request::ResolveImplementation { .. } => Err(
                 "resolve implementation: the executor resolves nothing for its controller".into(),
             ),
+            Request::DescribeEntries { entries } => {
+                let ids = entries
+                    .iter()
+                    .map(|id| self.live_entry(*id))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let code = debug_service::describe_entries(&ids)?;
+                Ok(Reply::Values(
+                    code.iter()
+                        .flat_map(|c| {
+                            [
+                                c.stub.value(),
+                                c.stub_size.into(),
+                                c.trampoline.value(),
+                                c.trampoline_size.into(),
+                            ]
+                        })
+                        .collect(),
+                ))
+            }
+            Request::EnableDebugOutputs { outputs } => {
+                let outputs = DebugOutputs::from_bits(outputs)
+                    .ok_or_else(|| format!("unknown debug output bits {outputs:#x}"))?;
+                self.debug.enable(outputs).map(|()| Reply::Unit)
+            }
+            Request::RegisterCode { unit } => self
+                .debug
+                .register(&self.memory, &unit)
+                .map(|id| Reply::Address(id.0)),
+            Request::DeregisterCode { id } => {
+                self.debug.deregister(DebugUnitId(id)).map(|()| Reply::Unit)
+            }
         }
     }
 
@@ -294,6 +336,9 @@ impl RequestHandler for ExecutorService {
                 | Request::Finalize { .. }
                 | Request::Release { .. }
                 | Request::CreateEntries { .. }
+                | Request::EnableDebugOutputs { .. }
+                | Request::RegisterCode { .. }
+                | Request::DeregisterCode { .. }
         )
     }
 

@@ -162,6 +162,10 @@ pub enum Error {
     #[cfg(not(lazyrt_loom))]
     #[error("{0}")]
     Executor(#[from] crate::executor::ExecutorError),
+    /// `LAZYRT_PERF` or `LAZYRT_GDB` has a value lazyrt does not accept
+    /// (the message names the variable, its value and what it may be).
+    #[error("debugger/profiler environment: {0}")]
+    DebugEnvironment(String),
     /// The session has ended ([`Session::end`](crate::Session::end), or its
     /// last handle was dropped): pending lookups fail with this, and so does
     /// everything asked of it afterwards.

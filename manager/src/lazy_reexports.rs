@@ -47,8 +47,11 @@ use std::sync::{Arc, Weak};
 use crate::sync::{AtomicBool, Ordering, RwLock};
 use std::time::{Duration, Instant};
 
+use lazyrt_jit_debug::{CodeKind, CodeSymbol, CodeUnit};
 use lazyrt_runtime::Runtime;
 use smallvec::SmallVec;
+
+use crate::code_events::CodeRegistration;
 
 use crate::dylib::JitDylib;
 use crate::error::Error;
@@ -330,11 +333,13 @@ impl MaterializationUnit for LazyReexportsUnit {
         // the runtime reuses them. The clean-up holds what freeing needs,
         // not the manager: it works whatever was dropped first.
         let ids: SmallVec<[LazyEntryId; 2]> = collect_exact(stubs.iter().map(|e| e.0));
+        let code = announce_stubs(&manager, &batch, &ids);
         responsibility.on_removal(
             StubCleanup {
                 executor: manager.executor.clone(),
                 ids,
                 batch: batch.clone(),
+                code,
             }
             .into_fn(),
         );
@@ -362,6 +367,9 @@ struct StubCleanup {
     /// The batch: the entries' names and JITDylib for the listener, and
     /// (weakly) the manager whose listener hears of it.
     batch: Arc<ReexportBatch>,
+    /// The stubs' and trampolines' announcement to code listeners
+    /// (debuggers, profilers); withdrawn before the entries are reused.
+    code: Option<CodeRegistration>,
 }
 
 impl StubCleanup {
@@ -369,7 +377,8 @@ impl StubCleanup {
         move || self.free()
     }
 
-    fn free(self) {
+    fn free(mut self) {
+        drop(self.code.take());
         let result = self.executor.free_entries(&self.ids);
         let Some(manager) = self.batch.manager.upgrade() else {
             return; // nobody to tell
@@ -383,6 +392,46 @@ impl StubCleanup {
             listener.removed(&self.batch.target, &self.batch.entries);
         }
     }
+}
+
+/// Announces a batch's stubs and reentry trampolines to the session's code
+/// listeners, named `entry$stub` and `entry$reentry` (nothing when none
+/// listens).
+fn announce_stubs(
+    manager: &ManagerInner,
+    batch: &ReexportBatch,
+    ids: &[LazyEntryId],
+) -> Option<CodeRegistration> {
+    let session = manager.session.upgrade()?;
+    if !session.has_code_listeners() {
+        return None;
+    }
+    let code = match manager.executor.describe_lazy_entries(ids) {
+        Ok(code) => code,
+        Err(e) => {
+            session.report_error(&e);
+            return None;
+        }
+    };
+    let mut symbols = Vec::with_capacity(code.len() * 2);
+    for (name, code) in batch.entries.iter().zip(&code) {
+        symbols.push(CodeSymbol {
+            name: format!("{name}$stub"),
+            kind: CodeKind::Stub,
+            address: code.stub,
+            size: code.stub_size.into(),
+        });
+        symbols.push(CodeSymbol {
+            name: format!("{name}$reentry"),
+            kind: CodeKind::ReentryTrampoline,
+            address: code.trampoline,
+            size: code.trampoline_size.into(),
+        });
+    }
+    Some(session.announce_code(CodeUnit {
+        symbols,
+        eh_frame: None,
+    }))
 }
 
 /// When an implementation's address is itself a lazy entry's stub (a lazy

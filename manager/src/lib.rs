@@ -62,6 +62,8 @@
 //! - `symbol.rs`, `id_hash.rs`, `slab.rs`: names, flags, addresses, and the
 //!   table types the state is built from.
 
+#[cfg(not(lazyrt_loom))]
+pub mod code_events;
 mod dispatcher;
 mod dylib;
 mod error;
@@ -91,15 +93,18 @@ pub use lazyrt_runtime as runtime;
 
 #[cfg(not(lazyrt_loom))]
 pub use {
+    code_events::{CodeListener, CodeRegistration, CodeUnitId},
     dispatcher::ThreadPoolDispatcher,
     executor::{
-        ConnectionSpec, EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess,
-        InProcessExecutor, LazyEntryId, MemorySegment, Protection, RemoteExecutor, RemoteStats,
+        CodeUnit, ConnectionSpec, DebugOutputs, DebugUnitId, EntryCode, EntryResolver,
+        ExecutorError, ExecutorInfo, ExecutorProcess, InProcessExecutor, LazyEntryId,
+        MemorySegment, Protection, RemoteExecutor, RemoteStats,
     },
     lazy_reexports::{
         LazyReexportsManager, LazyReexportsUnit, ReexportsListener, lazy_reexports,
         lazy_reexports_from,
     },
+    lazyrt_jit_debug::{CodeKind, CodeSymbol},
     lazyrt_runtime::{
         Entry, EntryId, EntryInfo, EntrySpec, FailureHandler, FailureHandlerScope, Recovery,
         Resolve, ResolveError, ResolveFailure, Runtime, RuntimeError, StateSave, StateSaveVariant,

@@ -71,6 +71,9 @@ pub(crate) struct SessionInner {
     /// Where the JIT'd code runs: stubs and code are made through it.
     #[cfg(not(lazyrt_loom))]
     pub(crate) executor: Arc<dyn crate::executor::ExecutorProcess>,
+    /// Code listeners ([`crate::code_events`]).
+    #[cfg(not(lazyrt_loom))]
+    pub(crate) code_events: crate::code_events::CodeEvents,
     reporter: RwLock<ErrorReporter>,
 }
 
@@ -110,7 +113,7 @@ impl SessionBuilder {
                 .get_or_init(|| Arc::new(crate::executor::InProcessExecutor::new()))
                 .clone()
         });
-        Session {
+        let session = Session {
             inner: Arc::new(SessionInner {
                 pool: SymbolPool::new(),
                 state: Mutex::new(State::new()),
@@ -119,9 +122,14 @@ impl SessionBuilder {
                     .unwrap_or_else(|| Arc::new(InPlaceDispatcher)),
                 #[cfg(not(lazyrt_loom))]
                 executor,
+                #[cfg(not(lazyrt_loom))]
+                code_events: Default::default(),
                 reporter: RwLock::new(Arc::new(|e: &Error| eprintln!("lazyrt: {e}"))),
             }),
-        }
+        };
+        #[cfg(not(lazyrt_loom))]
+        session.apply_debug_environment();
+        session
     }
 }
 

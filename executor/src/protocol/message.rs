@@ -1,6 +1,10 @@
 //! The messages: the executor's hello, requests (with their opcodes),
 //! replies and responses.
 
+use lazyrt_jit_debug::CodeUnit;
+
+use super::code_unit_wire;
+use super::hello::NameList;
 use super::wire::{DecodeError, WireReader, WireWriter};
 
 /// Most arguments a [`Request::Call`] passes (the integer argument
@@ -8,129 +12,6 @@ use super::wire::{DecodeError, WireReader, WireWriter};
 pub const MAX_CALL_ARGS: usize = 6;
 /// Most threads one [`Request::Call`] starts.
 pub const MAX_CALL_THREADS: usize = 256;
-
-/// The executor's first frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hello {
-    /// The executor's target, e.g. `x86_64-unknown-linux-gnu`.
-    pub triple: String,
-    /// Its page size.
-    pub page_size: u64,
-    /// Its process id.
-    pub pid: u32,
-    /// Symbols the executor publishes without a lookup (its runtime's entry
-    /// points, the libcalls it provides): `(name, address)`.
-    pub bootstrap: Vec<(String, u64)>,
-}
-
-impl Hello {
-    /// Encodes the payload.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = WireWriter::new();
-        w.string(&self.triple).u64(self.page_size).u32(self.pid);
-        w.count(self.bootstrap.len());
-        for (name, address) in &self.bootstrap {
-            w.string(name).u64(*address);
-        }
-        w.into_bytes()
-    }
-
-    /// Decodes a payload.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = WireReader::new(bytes);
-        let triple = r.string("hello.triple")?;
-        let page_size = r.u64("hello.page_size")?;
-        if !page_size.is_power_of_two() {
-            return Err(DecodeError::Invalid {
-                field: "hello.page_size",
-                reason: format!("{page_size} is not a power of two"),
-            });
-        }
-        let pid = r.u32("hello.pid")?;
-        let n = r.count("hello.bootstrap", 12)?;
-        let mut bootstrap = Vec::with_capacity(n);
-        for _ in 0..n {
-            bootstrap.push((r.string("hello.bootstrap")?, r.u64("hello.bootstrap")?));
-        }
-        r.finish("hello")?;
-        Ok(Self {
-            triple,
-            page_size,
-            pid,
-            bootstrap,
-        })
-    }
-}
-
-/// Many names in one buffer (a batch of entries' names costs two
-/// allocations, not one per name). On the wire, a list of strings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NameList {
-    text: String,
-    /// End offset of each name in `text`.
-    ends: Vec<u32>,
-}
-
-impl NameList {
-    /// An empty list.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Appends a name.
-    pub fn push(&mut self, name: &str) {
-        self.text.push_str(name);
-        self.ends
-            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
-    }
-
-    /// How many names.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether it holds none.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// Bytes of all names.
-    pub fn text_len(&self) -> usize {
-        self.text.len()
-    }
-
-    /// The names in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
-        (0..self.ends.len()).map(move |i| {
-            let start = if i == 0 { 0 } else { self.ends[i - 1] };
-            &self.text[start as usize..self.ends[i] as usize]
-        })
-    }
-
-    fn decode(r: &mut WireReader<'_>, field: &'static str) -> Result<Self, DecodeError> {
-        let n = r.count(field, 4)?;
-        let mut list = NameList {
-            text: String::new(),
-            ends: Vec::with_capacity(n),
-        };
-        for _ in 0..n {
-            let bytes = r.bytes(field)?;
-            let name = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8 { field })?;
-            list.push(name);
-        }
-        Ok(list)
-    }
-}
-
-impl<'a> FromIterator<&'a str> for NameList {
-    fn from_iter<I: IntoIterator<Item = &'a str>>(names: I) -> Self {
-        let mut list = NameList::new();
-        for name in names {
-            list.push(name);
-        }
-        list
-    }
-}
 
 /// Page protection of a finalized segment. Never writable and executable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +133,30 @@ pub enum Request {
         /// which, to report cycles of lazy entries instead of deadlocking).
         entry: u32,
     },
+    /// Opcode 12. Where live entries' stubs and trampolines lie.
+    /// [`Reply::Values`], four per entry: stub, stub size, trampoline,
+    /// trampoline size.
+    DescribeEntries {
+        /// Entry ids.
+        entries: Vec<u32>,
+    },
+    /// Opcode 13. Turns debugger/profiler outputs on in the executor
+    /// (`lazyrt_jit_debug::DebugOutputs::to_bits`). [`Reply::Unit`].
+    EnableDebugOutputs {
+        /// The outputs' bits.
+        outputs: u32,
+    },
+    /// Opcode 14. Registers a code unit with the executor's debugger and
+    /// profiler outputs. [`Reply::Address`] holding the unit's id.
+    RegisterCode {
+        /// The unit.
+        unit: CodeUnit,
+    },
+    /// Opcode 15. Deregisters a unit. [`Reply::Unit`].
+    DeregisterCode {
+        /// As [`Request::RegisterCode`] answered.
+        id: u64,
+    },
 }
 
 impl Request {
@@ -269,6 +174,10 @@ impl Request {
             Request::LookupSymbols { .. } => 9,
             Request::Call { .. } => 10,
             Request::ResolveImplementation { .. } => 11,
+            Request::DescribeEntries { .. } => 12,
+            Request::EnableDebugOutputs { .. } => 13,
+            Request::RegisterCode { .. } => 14,
+            Request::DeregisterCode { .. } => 15,
         }
     }
 
@@ -286,6 +195,10 @@ impl Request {
             Request::LookupSymbols { .. } => "lookup symbols",
             Request::Call { .. } => "call",
             Request::ResolveImplementation { .. } => "resolve implementation",
+            Request::DescribeEntries { .. } => "describe entries",
+            Request::EnableDebugOutputs { .. } => "enable debug outputs",
+            Request::RegisterCode { .. } => "register code",
+            Request::DeregisterCode { .. } => "deregister code",
         }
     }
 
@@ -323,11 +236,8 @@ impl Request {
                     w.u32(*entry).u64(*target);
                 }
             }
-            Request::FreeEntries { entries } => {
-                w.count(entries.len());
-                for e in entries {
-                    w.u32(*e);
-                }
+            Request::FreeEntries { entries } | Request::DescribeEntries { entries } => {
+                write_ids(&mut w, entries);
             }
             Request::ResolveEntry { entry } => {
                 w.u32(*entry);
@@ -343,6 +253,13 @@ impl Request {
             }
             Request::ResolveImplementation { batch, tag, entry } => {
                 w.u64(*batch).u64(*tag).u32(*entry);
+            }
+            Request::EnableDebugOutputs { outputs } => {
+                w.u32(*outputs);
+            }
+            Request::RegisterCode { unit } => code_unit_wire::encode(&mut w, unit),
+            Request::DeregisterCode { id } => {
+                w.u64(*id);
             }
         }
         w.into_bytes()
@@ -387,13 +304,9 @@ impl Request {
                 }
                 Request::Redirect { moves }
             }
-            7 => {
-                let n = r.count("free.entries", 4)?;
-                let entries = (0..n)
-                    .map(|_| r.u32("free.entry"))
-                    .collect::<Result<_, _>>()?;
-                Request::FreeEntries { entries }
-            }
+            7 => Request::FreeEntries {
+                entries: read_ids(&mut r, "free.entries")?,
+            },
             8 => Request::ResolveEntry {
                 entry: r.u32("resolve.entry")?,
             },
@@ -427,6 +340,25 @@ impl Request {
                 tag: r.u64("resolve_implementation.tag")?,
                 entry: r.u32("resolve_implementation.entry")?,
             },
+            12 => Request::DescribeEntries {
+                entries: read_ids(&mut r, "describe.entries")?,
+            },
+            13 => {
+                let outputs = r.u32("debug.outputs")?;
+                if lazyrt_jit_debug::DebugOutputs::from_bits(outputs).is_none() {
+                    return Err(DecodeError::Invalid {
+                        field: "debug.outputs",
+                        reason: format!("unknown output bits {outputs:#x}"),
+                    });
+                }
+                Request::EnableDebugOutputs { outputs }
+            }
+            14 => Request::RegisterCode {
+                unit: code_unit_wire::decode(&mut r)?,
+            },
+            15 => Request::DeregisterCode {
+                id: r.u64("deregister.id")?,
+            },
             value => {
                 return Err(DecodeError::UnknownTag {
                     field: "request opcode",
@@ -437,6 +369,19 @@ impl Request {
         r.finish("request")?;
         Ok(request)
     }
+}
+
+/// A list of entry ids: a count, then a `u32` each.
+fn write_ids(w: &mut WireWriter, ids: &[u32]) {
+    w.count(ids.len());
+    for id in ids {
+        w.u32(*id);
+    }
+}
+
+fn read_ids(r: &mut WireReader<'_>, field: &'static str) -> Result<Vec<u32>, DecodeError> {
+    let n = r.count(field, 4)?;
+    (0..n).map(|_| r.u32(field)).collect()
 }
 
 /// The value of a successful request.
@@ -570,6 +515,22 @@ mod tests {
                 tag: 2,
                 entry: 3,
             },
+            Request::DescribeEntries {
+                entries: vec![4, 5],
+            },
+            Request::EnableDebugOutputs { outputs: 0b1011 },
+            Request::RegisterCode {
+                unit: CodeUnit {
+                    symbols: vec![lazyrt_jit_debug::CodeSymbol {
+                        name: "f$stub".into(),
+                        kind: lazyrt_jit_debug::CodeKind::Stub,
+                        address: lazyrt_runtime::ExecutorAddr::new(0x4000),
+                        size: 8,
+                    }],
+                    eh_frame: Some((lazyrt_runtime::ExecutorAddr::new(0x5000), 64)),
+                },
+            },
+            Request::DeregisterCode { id: 7 },
         ];
         for request in all {
             assert_eq!(Request::decode(&request.encode()).unwrap(), request);

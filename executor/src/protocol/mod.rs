@@ -42,7 +42,8 @@
 //!    call while the controller may itself be waiting for the executor.
 //!
 //!    **Ordering.** The executor answers `Ping`, `Reserve`, `Finalize`,
-//!    `Release` and `CreateEntries` on its reading thread,
+//!    `Release`, `CreateEntries`, `EnableDebugOutputs`, `RegisterCode` and
+//!    `DeregisterCode` on its reading thread,
 //!    in arrival order, before it reads the next frame (none of them waits
 //!    for the controller). So a controller may send `Finalize` without
 //!    waiting for its reply: any frame it sends afterwards, such as the
@@ -76,9 +77,14 @@
 //! fall inside reservations it made, entry ids must be live entries of its
 //! runtime, and a call's target must be a live entry or inside code the
 //! controller finalized as executable. No request names a function pointer
-//! to call as a handler: requests are a closed set of opcodes.
+//! to call as a handler: requests are a closed set of opcodes. A code unit
+//! registered for debuggers and profilers ([`Request::RegisterCode`]) may
+//! only name ranges of finalized pages or of lazy-entry code (the executor
+//! reads them).
 
+mod code_unit_wire;
 mod frame;
+mod hello;
 mod message;
 mod wire;
 
@@ -86,7 +92,6 @@ pub use frame::{
     FLAG_POSTED, FrameError, FrameHeader, FrameKind, HEADER_BYTES, MAGIC, MAX_PAYLOAD,
     PROTOCOL_VERSION, read_frame, write_frame, write_frame_with_flags,
 };
-pub use message::{
-    Hello, MAX_CALL_ARGS, MAX_CALL_THREADS, NameList, Protection, Reply, Request, Response, Segment,
-};
+pub use hello::{Hello, NameList};
+pub use message::{MAX_CALL_ARGS, MAX_CALL_THREADS, Protection, Reply, Request, Response, Segment};
 pub use wire::{DecodeError, WireReader, WireWriter};

@@ -7,8 +7,10 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use lazyrt_executor::bootstrap;
+use lazyrt_executor::debug_service::{self, DebugService};
 use lazyrt_executor::memory_service::{MemoryService, SegmentView};
-use lazyrt_runtime::{EntryInfo, Resolve, ResolveError, Runtime};
+use lazyrt_jit_debug::{CodeUnit, DebugOutputs, DebugUnitId};
+use lazyrt_runtime::{EntryCode, EntryInfo, Resolve, ResolveError, Runtime};
 
 use super::{
     EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, LazyEntryId, MemorySegment,
@@ -20,6 +22,7 @@ use crate::symbol::ExecutorAddr;
 pub struct InProcessExecutor {
     info: ExecutorInfo,
     memory: MemoryService,
+    debug: DebugService,
 }
 
 impl Default for InProcessExecutor {
@@ -43,6 +46,7 @@ impl InProcessExecutor {
                     .collect(),
             },
             memory: MemoryService::new(bootstrap::page_size()),
+            debug: DebugService::new(),
         }
     }
 
@@ -139,6 +143,9 @@ impl ExecutorProcess for InProcessExecutor {
     }
 
     fn release(&self, base: ExecutorAddr) -> Result<(), Error> {
+        if let Some(len) = self.memory.reservation_len(base.value()) {
+            self.debug.release_range(base.value(), len);
+        }
         self.memory
             .release(base.value())
             .map_err(|reason| refused("release", reason))
@@ -149,6 +156,29 @@ impl ExecutorProcess for InProcessExecutor {
             .iter()
             .map(|n| bootstrap::process_symbol(n).map(ExecutorAddr::new))
             .collect())
+    }
+
+    fn describe_lazy_entries(&self, entries: &[LazyEntryId]) -> Result<Vec<EntryCode>, Error> {
+        debug_service::describe_entries(entries)
+            .map_err(|reason| refused("describe entries", reason))
+    }
+
+    fn enable_debug_outputs(&self, outputs: DebugOutputs) -> Result<(), Error> {
+        self.debug
+            .enable(outputs)
+            .map_err(|reason| refused("enable debug outputs", reason))
+    }
+
+    fn register_debug_unit(&self, unit: &CodeUnit) -> Result<DebugUnitId, Error> {
+        self.debug
+            .register(&self.memory, unit)
+            .map_err(|reason| refused("register code", reason))
+    }
+
+    fn deregister_debug_unit(&self, id: DebugUnitId) -> Result<(), Error> {
+        self.debug
+            .deregister(id)
+            .map_err(|reason| refused("deregister code", reason))
     }
 
     unsafe fn call(

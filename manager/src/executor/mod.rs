@@ -33,6 +33,8 @@ use std::sync::Arc;
 pub use in_process::InProcessExecutor;
 pub use lazyrt_executor::protocol::Protection;
 pub use lazyrt_executor::transport::ConnectionSpec;
+pub use lazyrt_jit_debug::{CodeUnit, DebugOutputs, DebugUnitId};
+pub use lazyrt_runtime::EntryCode;
 pub use remote::{RemoteExecutor, RemoteStats};
 
 use crate::error::Error;
@@ -152,6 +154,23 @@ pub trait ExecutorProcess: Send + Sync + 'static {
     /// Releases a reservation (its base, as `reserve` returned it). Nothing
     /// may run its code any more.
     fn release(&self, base: ExecutorAddr) -> Result<(), Error>;
+
+    /// Where live entries' stubs and reentry trampolines lie, by entry
+    /// (for debuggers and profilers).
+    fn describe_lazy_entries(&self, entries: &[LazyEntryId]) -> Result<Vec<EntryCode>, Error>;
+
+    /// Turns debugger and profiler outputs on in the executor process
+    /// (additive): perf map and jitdump files carry its pid.
+    fn enable_debug_outputs(&self, outputs: DebugOutputs) -> Result<(), Error>;
+
+    /// Registers a unit of code with the executor's debugger and profiler
+    /// outputs. Every range must be code the executor holds: pages
+    /// finalized through it, or lazy-entry code; anything else is refused.
+    /// Releasing a reservation deregisters the units inside it.
+    fn register_debug_unit(&self, unit: &CodeUnit) -> Result<DebugUnitId, Error>;
+
+    /// Removes a unit [`ExecutorProcess::register_debug_unit`] registered.
+    fn deregister_debug_unit(&self, id: DebugUnitId) -> Result<(), Error>;
 
     /// Looks symbols up in the executor process (`dlsym`).
     fn lookup_symbols(&self, names: &[&str]) -> Result<Vec<Option<ExecutorAddr>>, Error>;

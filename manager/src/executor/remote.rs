@@ -24,6 +24,9 @@ use lazyrt_executor::peer::{Peer, PeerError, PeerStats, RequestHandler, unexpect
 use lazyrt_executor::protocol::{MAX_PAYLOAD, NameList, Reply, Request, Response, Segment};
 use lazyrt_executor::transport::{Channel, ConnectionSpec};
 
+use lazyrt_jit_debug::{CodeUnit, DebugOutputs, DebugUnitId};
+use lazyrt_runtime::EntryCode;
+
 use super::{
     EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, LazyEntryId, MemorySegment,
 };
@@ -606,6 +609,45 @@ impl ExecutorProcess for RemoteExecutor {
         self.expect_unit(Request::Release {
             address: base.value(),
         })
+    }
+
+    fn describe_lazy_entries(&self, entries: &[LazyEntryId]) -> Result<Vec<EntryCode>, Error> {
+        let mut code = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(BATCH_CHUNK) {
+            let request = Request::DescribeEntries {
+                entries: chunk.iter().map(|id| id.0).collect(),
+            };
+            match self.request(&request)? {
+                Reply::Values(v) if v.len() == 4 * chunk.len() => {
+                    code.extend(v.chunks_exact(4).map(|c| EntryCode {
+                        stub: ExecutorAddr::new(c[0]),
+                        stub_size: c[1] as u32,
+                        trampoline: ExecutorAddr::new(c[2]),
+                        trampoline_size: c[3] as u32,
+                    }));
+                }
+                other => return Err(Self::protocol(&request, other)),
+            }
+        }
+        Ok(code)
+    }
+
+    fn enable_debug_outputs(&self, outputs: DebugOutputs) -> Result<(), Error> {
+        self.expect_unit(Request::EnableDebugOutputs {
+            outputs: outputs.to_bits(),
+        })
+    }
+
+    fn register_debug_unit(&self, unit: &CodeUnit) -> Result<DebugUnitId, Error> {
+        let request = Request::RegisterCode { unit: unit.clone() };
+        match self.request(&request)? {
+            Reply::Address(id) => Ok(DebugUnitId(id)),
+            other => Err(Self::protocol(&request, other)),
+        }
+    }
+
+    fn deregister_debug_unit(&self, id: DebugUnitId) -> Result<(), Error> {
+        self.expect_unit(Request::DeregisterCode { id: id.0 })
     }
 
     fn lookup_symbols(&self, names: &[&str]) -> Result<Vec<Option<ExecutorAddr>>, Error> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cranelift_codegen::Context;
 use cranelift_codegen::control::ControlPlane;
-use lazyrt::{ExecutorAddr, MaterializationResponsibility};
+use lazyrt::{CodeKind, CodeSymbol, CodeUnit, ExecutorAddr, MaterializationResponsibility};
 
 use crate::module::{Body, COMPILED, FAILED, FuncSlot, Inner};
 use crate::relocations::{self, Fixups};
@@ -34,13 +34,9 @@ pub trait CompileListener: Send + Sync {
 
 impl LazyJit {
     /// Compiles `func` (the body of `id`) and publishes it. Returns its
-    /// address and size.
-    fn compile_body(
-        &self,
-        id: FuncId,
-        slot: &FuncSlot,
-        body: Body,
-    ) -> Result<(u64, usize), String> {
+    /// address, its size and where its unwind table lies (made only when a
+    /// code listener is installed).
+    fn compile_body(&self, id: FuncId, slot: &FuncSlot, body: Body) -> Result<Published, String> {
         let mut func = match body {
             Body::Ir(func) => *func,
             Body::Builder(build) => build(self, id).map_err(|e| format!("building IR: {e}"))?,
@@ -61,16 +57,66 @@ impl LazyJit {
         let code = ctx.compiled_code().ok_or("no compiled code")?;
         let fixups = Fixups::resolve(self, id, code.buffer.relocs(), &ctx.func)?;
         let bytes = code.code_buffer();
-        let address = self
-            .inner
-            .memory
-            .publish(bytes, |code, base| fixups.apply(code, base))?;
+        let isa = &*self.inner.isa;
+        let unwind = if self.inner.session.has_code_listeners() {
+            code.create_unwind_info(isa).ok().flatten()
+        } else {
+            None
+        };
+        let trailer = unwind
+            .as_ref()
+            .map(|info| move |address| crate::unwind::eh_frame(isa, info, address));
+        let (address, eh_frame) = self.inner.memory.publish(
+            bytes,
+            |code, base| fixups.apply(code, base),
+            trailer
+                .as_ref()
+                .map(|t| t as &dyn Fn(u64) -> Option<Vec<u8>>),
+        )?;
         let c = &self.inner.counters;
         c.direct.fetch_add(fixups.direct, Ordering::Relaxed);
         c.stub.fetch_add(fixups.stub, Ordering::Relaxed);
         c.code_bytes.fetch_add(bytes.len(), Ordering::Relaxed);
-        Ok((address, bytes.len()))
+        Ok(Published {
+            address,
+            size: bytes.len(),
+            eh_frame,
+        })
     }
+
+    /// Announces a published function to the session's code listeners
+    /// (debuggers, profilers) under its declared name; the registration
+    /// lives as long as this `LazyJit`'s code.
+    fn announce(&self, name: &str, published: &Published) {
+        if !self.inner.session.has_code_listeners() {
+            return;
+        }
+        let unit = CodeUnit {
+            symbols: vec![CodeSymbol {
+                name: name.to_string(),
+                kind: CodeKind::Function,
+                address: ExecutorAddr::new(published.address),
+                size: published.size.max(1) as u64,
+            }],
+            eh_frame: published
+                .eh_frame
+                .map(|(address, len)| (ExecutorAddr::new(address), len)),
+        };
+        let registration = self.inner.session.announce_code(unit);
+        self.inner
+            .code
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(registration);
+    }
+}
+
+/// Where a compiled function was placed.
+struct Published {
+    address: u64,
+    size: usize,
+    /// Its `.eh_frame`: `(address, length)`.
+    eh_frame: Option<(u64, u64)>,
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -109,7 +155,10 @@ pub(crate) fn materialize(
     c.compile_nanos
         .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     match result {
-        Ok((address, size)) => {
+        Ok(published) => {
+            let (address, size) = (published.address, published.size);
+            // Debuggers learn the name before anyone can run the code.
+            jit.announce(name, &published);
             // The code is published (executable) already: callers compiled
             // from now on may bind to it, and once the session reports the
             // symbol ready, `implementation` and `is_compiled` agree.

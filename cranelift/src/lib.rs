@@ -125,6 +125,7 @@ mod libcalls;
 mod memory;
 mod module;
 mod relocations;
+mod unwind;
 
 pub use compile::CompileListener;
 pub use error::{BuildError, JitError};

@@ -14,6 +14,11 @@ use std::sync::{Arc, Mutex};
 
 use lazyrt::{ExecutorAddr, ExecutorProcess, MemorySegment, Protection};
 
+/// Bytes reserved after a function for its unwind table (a CIE and one
+/// FDE take about 60-100 bytes; a longer table only takes effect if it
+/// still fits in the function's last page).
+const TRAILER_ESTIMATE: u64 = 256;
+
 /// Reserved at a time (address space only until pages are used).
 const REGION_BYTES: u64 = 256 << 20;
 
@@ -50,17 +55,35 @@ impl CodeMemory {
 
     /// Places `code` in fresh pages: `relocate` patches a copy (it gets the
     /// bytes and the address they will execute at), then the executor
-    /// writes it and makes the pages read+execute. Returns the code's
-    /// address.
+    /// writes it and makes the pages read+execute. `trailer`, given the
+    /// code's address, makes bytes placed after the code (8-aligned) in
+    /// the same pages: its unwind table. Returns the code's address and
+    /// the trailer's `(address, length)`.
     pub(crate) fn publish(
         &self,
         code: &[u8],
         relocate: impl FnOnce(&mut [u8], u64) -> Result<(), String>,
-    ) -> Result<u64, String> {
-        let len = (code.len().max(1) as u64).div_ceil(self.page) * self.page;
+        trailer: Option<&dyn Fn(u64) -> Option<Vec<u8>>>,
+    ) -> Result<(u64, Option<(u64, u64)>), String> {
+        // The trailer's size is only known once it is built for the final
+        // address; its bytes do not depend on where they lie (absolute
+        // pointers), so it is built for the code's address once that is
+        // known and its length reserved from a first estimate.
+        let code_end = (code.len() as u64).next_multiple_of(8);
+        let estimate = trailer.map_or(0, |_| TRAILER_ESTIMATE);
+        let len = ((code_end + estimate).max(1)).div_ceil(self.page) * self.page;
         let address = self.reserve(len)?;
         let mut bytes = code.to_vec();
         relocate(&mut bytes, address)?;
+        let mut placed = None;
+        if let Some(make) = trailer
+            && let Some(table) = make(address)
+            && code_end + table.len() as u64 <= len
+        {
+            bytes.resize(code_end as usize, 0);
+            bytes.extend_from_slice(&table);
+            placed = Some((address + code_end, table.len() as u64));
+        }
         self.executor
             .finalize(&[MemorySegment {
                 address: ExecutorAddr::new(address),
@@ -68,7 +91,7 @@ impl CodeMemory {
                 bytes: &bytes,
             }])
             .map_err(|e| e.to_string())?;
-        Ok(address)
+        Ok((address, placed))
     }
 
     fn reserve(&self, len: u64) -> Result<u64, String> {

@@ -112,12 +112,19 @@ pub(crate) struct Inner {
     pub(crate) pending: Mutex<Pending>,
     pub(crate) listener: RwLock<Option<Arc<dyn CompileListener>>>,
     pub(crate) counters: Counters,
+    /// Compiled functions as announced to code listeners (debuggers,
+    /// profilers): withdrawn before the code memory is released.
+    pub(crate) code: Mutex<Vec<lazyrt::CodeRegistration>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // Frees the stubs before the code they may point at is unmapped.
         let _ = self.session.remove_jit_dylib(&self.dylib);
+        self.code
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
@@ -179,6 +186,7 @@ impl LazyJitBuilder {
                 pending: Mutex::new(Pending::default()),
                 listener: RwLock::new(None),
                 counters: Counters::default(),
+                code: Mutex::new(Vec::new()),
             }),
         })
     }

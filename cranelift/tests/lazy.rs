@@ -1,46 +1,15 @@
 //! Lazy compilation of real Cranelift functions through lazyrt stubs.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::{body, sig};
 use cranelift_codegen::ir::types::{F64, I64};
-use cranelift_codegen::ir::{
-    AbiParam, Function, InstBuilder, Signature, UserFuncName, Value, condcodes::IntCC,
-};
+use cranelift_codegen::ir::{Function, InstBuilder, UserFuncName, Value, condcodes::IntCC};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use lazyrt::{FailureHandlerScope, Recovery, ResolveFailure};
 use lazyrt_cranelift::{FuncId, LazyJit};
-
-fn sig(
-    jit: &LazyJit,
-    params: &[cranelift_codegen::ir::Type],
-    ret: cranelift_codegen::ir::Type,
-) -> Signature {
-    let mut s = jit.make_signature();
-    s.params.extend(params.iter().map(|t| AbiParam::new(*t)));
-    s.returns.push(AbiParam::new(ret));
-    s
-}
-
-/// Builds the body of `id` with `f(builder, params)` returning the results.
-fn body(
-    jit: &LazyJit,
-    id: FuncId,
-    f: impl FnOnce(&LazyJit, &mut FunctionBuilder<'_>, &[Value]) -> Vec<Value>,
-) -> Function {
-    let mut func =
-        Function::with_name_signature(UserFuncName::default(), jit.signature(id).unwrap());
-    let mut fctx = FunctionBuilderContext::new();
-    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    b.seal_block(entry);
-    let params = b.block_params(entry).to_vec();
-    let results = f(jit, &mut b, &params);
-    b.ins().return_(&results);
-    b.finalize(jit.isa().frontend_config());
-    func
-}
 
 /// `if cond(x) { then(x) } else { other(x) }` returning one value of `ty`.
 fn if_else(

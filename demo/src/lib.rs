@@ -14,7 +14,8 @@ use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{AbiParam, Function, InstBuilder, UserFuncName};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use lazyrt::{
-    ExecutorAddr, JitDylib, ReexportsListener, Runtime, Session, SymbolName, ThreadPoolDispatcher,
+    DebugOutputs, ExecutorAddr, JitDylib, ReexportsListener, Runtime, Session, SymbolName,
+    ThreadPoolDispatcher,
 };
 use lazyrt_cranelift::{CompileListener, JitStats, LazyJit};
 
@@ -42,6 +43,24 @@ pub struct Options {
     /// Where the lazy run's code runs (the eager run, the reference, runs
     /// in-process).
     pub executor: ExecutorChoice,
+    /// Debugger and profiler outputs (`--gdb`, `--perf map|jitdump`) for
+    /// every run's code.
+    pub debug: DebugOutputs,
+}
+
+/// The outputs [`demo`] turns on in every session it makes.
+static DEBUG_OUTPUTS: Mutex<DebugOutputs> = Mutex::new(DebugOutputs {
+    perf_map: false,
+    jitdump: false,
+    gdb: false,
+    unwind: false,
+});
+
+/// Turns the demo's debugger and profiler outputs on in `session`.
+fn enable_debug_outputs(session: &Session) -> Result<(), DemoError> {
+    let outputs = *DEBUG_OUTPUTS.lock().unwrap_or_else(|e| e.into_inner());
+    session.enable_debug_outputs(outputs)?;
+    Ok(())
 }
 
 impl Options {
@@ -57,6 +76,7 @@ impl Options {
             repeats: if qemu { 3 } else { 20 },
             json: false,
             executor: ExecutorChoice::InProcess,
+            debug: DebugOutputs::default(),
         }
     }
 }
@@ -154,6 +174,7 @@ pub fn run(
     } else {
         Session::new()
     };
+    enable_debug_outputs(&session)?;
     let jit = LazyJit::builder().session(session).build()?;
     let first_calls: Arc<Mutex<Vec<Duration>>> = Arc::default();
     jit.manager().set_listener(Recorder {
@@ -338,6 +359,7 @@ pub struct Report {
 
 /// Runs the demo: generate, run lazily and eagerly, write the trace.
 pub fn demo(options: &Options) -> Result<Report, DemoError> {
+    *DEBUG_OUTPUTS.lock().unwrap_or_else(|e| e.into_inner()) = options.debug;
     let program = Program::generate(options.seed, options.functions);
     let tracer = options
         .trace

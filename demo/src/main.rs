@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use lazyrt::DebugOutputs;
 use lazyrt_demo::{ExecutorChoice, Options};
 
 /// lazyrt: a lazy-compilation runtime for JITs.
@@ -98,6 +99,34 @@ struct DemoArgs {
     /// in-process.
     #[arg(long, value_name = "WHERE", value_parser = ExecutorChoice::parse, default_value = "in-process")]
     executor: ExecutorChoice,
+
+    /// Register every function, stub and trampoline with GDB (JIT interface)
+    /// and the unwinder, so `gdb --args lazyrt demo --gdb` can break on
+    /// functions by name and backtrace through them
+    #[arg(long)]
+    gdb: bool,
+
+    /// Write perf symbol files: `map` (/tmp/perf-PID.map), `jitdump`
+    /// (jit-PID.dump for `perf inject --jit`), or `map,jitdump`
+    #[arg(long, value_name = "KINDS", value_parser = parse_perf)]
+    perf: Option<DebugOutputs>,
+}
+
+/// `--perf`'s value: `map`, `jitdump` or both, comma-separated.
+fn parse_perf(s: &str) -> Result<DebugOutputs, String> {
+    let mut outputs = DebugOutputs::default();
+    for part in s.split(',').map(str::trim) {
+        match part {
+            "map" => outputs.perf_map = true,
+            "jitdump" => outputs.jitdump = true,
+            _ => {
+                return Err(format!(
+                    "unknown perf output {part:?} (expected map, jitdump or map,jitdump)"
+                ));
+            }
+        }
+    }
+    Ok(outputs)
 }
 
 impl DemoArgs {
@@ -111,6 +140,12 @@ impl DemoArgs {
             repeats: self.repeats,
             json: self.json,
             executor: self.executor,
+            debug: DebugOutputs {
+                gdb: self.gdb,
+                unwind: self.gdb,
+                ..DebugOutputs::default()
+            }
+            .union(self.perf.unwrap_or_default()),
         }
     }
 }

@@ -90,6 +90,7 @@ pub fn run_remote(
 ) -> Result<(Run, RemoteFigures), DemoError> {
     let t0 = Instant::now();
     let session = Session::builder().executor(executor.clone()).build();
+    crate::enable_debug_outputs(&session)?;
     let jit = LazyJit::builder().session(session).build()?;
     let first_calls: Arc<Mutex<Vec<Duration>>> = Arc::default();
     jit.manager().set_listener(Recorder {

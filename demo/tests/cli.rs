@@ -141,3 +141,46 @@ fn numbers_may_have_underscore_separators() {
         "{text}"
     );
 }
+
+#[test]
+fn a_bad_perf_output_is_a_usage_error() {
+    usage_error(
+        &["--perf", "flamegraph"],
+        &["--perf", "flamegraph", "map, jitdump"],
+    );
+}
+
+#[test]
+fn a_bad_debug_environment_variable_is_reported_by_name() {
+    if qemu() {
+        return; // the environment reaches the emulated process alike; once is enough
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_lazyrt"))
+        .args(["demo", "-n", "8", "-t", "1", "--repeats", "0"])
+        .env("LAZYRT_PERF", "mapp")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(err.contains("LAZYRT_PERF") && err.contains("mapp"), "{err}");
+}
+
+#[test]
+fn perf_map_from_the_environment_names_the_demo_functions() {
+    if qemu() {
+        return;
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_lazyrt"))
+        .args(["demo", "-n", "8", "-t", "1", "--repeats", "0"])
+        .env("LAZYRT_PERF", "map")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let path = format!("/tmp/perf-{pid}.map");
+    let map = std::fs::read_to_string(&path).expect("LAZYRT_PERF=map wrote no perf map");
+    let _ = std::fs::remove_file(&path);
+    assert!(map.lines().any(|l| l.ends_with(" main$stub")), "{map}");
+    assert!(map.lines().any(|l| l.ends_with(" f1")), "{map}");
+}

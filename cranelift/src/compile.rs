@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use cranelift_codegen::Context;
 use cranelift_codegen::control::ControlPlane;
-use lazyrt::{CodeKind, CodeSymbol, CodeUnit, ExecutorAddr, MaterializationResponsibility};
+use lazyrt::{
+    CodeKind, CodeSymbol, CodeUnit, ExecutorAddr, MaterializationResponsibility, SourceLine,
+};
 
 use crate::module::{Body, COMPILED, FAILED, FuncSlot, Inner};
 use crate::relocations::{self, Fixups};
@@ -58,14 +60,23 @@ impl LazyJit {
         let fixups = Fixups::resolve(self, id, code.buffer.relocs(), &ctx.func)?;
         let bytes = code.code_buffer();
         let isa = &*self.inner.isa;
-        let unwind = if self.inner.session.has_code_listeners() {
-            code.create_unwind_info(isa).ok().flatten()
-        } else {
-            None
+        let debugged = self.inner.session.has_code_listeners();
+        let unwind = debugged
+            .then(|| code.create_unwind_info(isa).ok().flatten())
+            .flatten();
+        let source_map = self
+            .inner
+            .source_map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let lines = match (debugged, source_map) {
+            (true, Some(map)) => crate::debug_info::source_lines(code, slot.entry.as_str(), &*map),
+            _ => Vec::new(),
         };
         let trailer = unwind
             .as_ref()
-            .map(|info| move |address| crate::unwind::eh_frame(isa, info, address));
+            .map(|info| move |address| crate::debug_info::eh_frame(isa, info, address));
         let (address, eh_frame) = self.inner.memory.publish(
             bytes,
             |code, base| fixups.apply(code, base),
@@ -81,6 +92,7 @@ impl LazyJit {
             address,
             size: bytes.len(),
             eh_frame,
+            lines,
         })
     }
 
@@ -101,6 +113,15 @@ impl LazyJit {
             eh_frame: published
                 .eh_frame
                 .map(|(address, len)| (ExecutorAddr::new(address), len)),
+            lines: published
+                .lines
+                .iter()
+                .map(|(offset, file, line)| SourceLine {
+                    address: ExecutorAddr::new(published.address + u64::from(*offset)),
+                    file: file.to_string(),
+                    line: *line,
+                })
+                .collect(),
         };
         let registration = self.inner.session.announce_code(unit);
         self.inner
@@ -117,6 +138,8 @@ struct Published {
     size: usize,
     /// Its `.eh_frame`: `(address, length)`.
     eh_frame: Option<(u64, u64)>,
+    /// Its line table: `(code offset, file, line)`.
+    lines: Vec<(u32, std::sync::Arc<str>, u32)>,
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -117,17 +117,19 @@
 //!   them;
 //! - `libcalls.rs`: the addresses of the libcalls Cranelift's code may call;
 //! - `memory.rs`: the W^X code memory the functions are published in;
+//! - `debug_info.rs`: unwind and line tables for debuggers ([`SourceMap`]);
 //! - `error.rs`: [`JitError`] and [`BuildError`].
 
 mod compile;
+mod debug_info;
 mod error;
 mod libcalls;
 mod memory;
 mod module;
 mod relocations;
-mod unwind;
 
 pub use compile::CompileListener;
+pub use debug_info::SourceMap;
 pub use error::{BuildError, JitError};
 pub use memory::MemoryStats;
 pub use module::{FuncId, JitStats, LazyJit, LazyJitBuilder, executor_isa, host_isa};

@@ -111,6 +111,7 @@ pub(crate) struct Inner {
     pub(crate) names: Mutex<HashMap<String, FuncId>>,
     pub(crate) pending: Mutex<Pending>,
     pub(crate) listener: RwLock<Option<Arc<dyn CompileListener>>>,
+    pub(crate) source_map: RwLock<Option<Arc<dyn crate::SourceMap>>>,
     pub(crate) counters: Counters,
     /// Compiled functions as announced to code listeners (debuggers,
     /// profilers): withdrawn before the code memory is released.
@@ -185,6 +186,7 @@ impl LazyJitBuilder {
                 names: Mutex::new(HashMap::new()),
                 pending: Mutex::new(Pending::default()),
                 listener: RwLock::new(None),
+                source_map: RwLock::new(None),
                 counters: Counters::default(),
                 code: Mutex::new(Vec::new()),
             }),
@@ -297,6 +299,17 @@ impl LazyJit {
             .listener
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(listener));
+    }
+
+    /// Installs the map from the IR's source locations to files and lines:
+    /// functions compiled afterwards carry a line table for debuggers
+    /// (when debugger support is on, see `Session::enable_debug_outputs`).
+    pub fn set_source_map(&self, map: impl crate::SourceMap + 'static) {
+        *self
+            .inner
+            .source_map
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(map));
     }
 
     pub(crate) fn listener(&self) -> Option<Arc<dyn CompileListener>> {

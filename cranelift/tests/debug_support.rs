@@ -13,12 +13,25 @@ use std::sync::{Arc, Mutex};
 
 use common::body;
 use cranelift_codegen::ir::types::I64;
-use cranelift_codegen::ir::{InstBuilder, Signature};
+use cranelift_codegen::ir::{InstBuilder, Signature, SourceLoc};
 use lazyrt::{CodeKind, CodeListener, CodeUnit, CodeUnitId, DebugOutputs, Session};
-use lazyrt_cranelift::{FuncId, LazyJit};
+use lazyrt_cranelift::{FuncId, LazyJit, SourceMap};
 
 fn sig(jit: &LazyJit) -> Signature {
     common::sig(jit, &[I64], I64)
+}
+
+/// The toy source lines the two functions' IR carries (`set_srcloc`).
+const LEAF_LINE: u32 = 7;
+const OUTER_LINE: u32 = 12;
+
+/// The toy language's source: locations are line numbers of `toy.src`.
+struct ToySource;
+
+impl SourceMap for ToySource {
+    fn locate(&self, _function: &str, loc: SourceLoc) -> Option<(Arc<str>, u32)> {
+        Some(("toy.src".into(), loc.bits()))
+    }
 }
 
 /// `leaf(x) = host(x) + 1` (through `call_indirect` of the host function's
@@ -33,6 +46,7 @@ fn define_pair(jit: &LazyJit, prefix: &str, host: Option<u64>) -> (FuncId, FuncI
     let leaf_sig = sig(jit);
     jit.define_function_with(leaf, move |jit, id| {
         Ok(body(jit, id, |_, b, x| {
+            b.set_srcloc(SourceLoc::new(LEAF_LINE));
             vec![match host {
                 Some(address) => {
                     let sigref = b.import_signature(leaf_sig.clone());
@@ -48,6 +62,7 @@ fn define_pair(jit: &LazyJit, prefix: &str, host: Option<u64>) -> (FuncId, FuncI
     .unwrap();
     jit.define_function_with(outer, move |jit, id| {
         Ok(body(jit, id, |jit, b, x| {
+            b.set_srcloc(SourceLoc::new(OUTER_LINE));
             let callee = jit.declare_func_in_func(leaf, b.func).unwrap();
             let call = b.ins().call(callee, &[x[0]]);
             let r = b.inst_results(call)[0];
@@ -177,6 +192,7 @@ fn the_in_process_executor_refuses_to_register_memory_it_does_not_hold() {
             size: 64,
         }],
         eh_frame: None,
+        lines: Vec::new(),
     };
     let e = session
         .executor()
@@ -209,8 +225,15 @@ extern "C" fn lazyrt_gdb_test_checkpoint() {
 #[ignore = "run under gdb by gdb_breaks_on_a_lazy_function_by_name"]
 fn gdb_target() {
     let session = Session::new();
-    session.enable_debug_outputs(DebugOutputs::ALL).unwrap();
+    session
+        .enable_debug_outputs(DebugOutputs {
+            gdb: true,
+            unwind: true,
+            ..DebugOutputs::default()
+        })
+        .unwrap();
     let jit = LazyJit::builder().session(session).build().unwrap();
+    jit.set_source_map(ToySource);
     let (leaf, outer) = define_pair(&jit, "gdbt", None);
     jit.finalize_definitions().unwrap();
     let leaf_stub = jit.get_finalized_function(leaf).unwrap() as u64;

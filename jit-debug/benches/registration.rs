@@ -66,6 +66,7 @@ fn units(n: usize) -> Vec<CodeUnit> {
                 size: STRIDE,
             }],
             eh_frame: None,
+            lines: Vec::new(),
         })
         .collect()
 }

@@ -57,6 +57,22 @@ pub struct CodeUnit {
     /// terminator)`. Its pointers are absolute (`DW_EH_PE_absptr`) or
     /// relative to where it lies.
     pub eh_frame: Option<(ExecutorAddr, u64)>,
+    /// Its line table, where the producer knows source positions (GDB then
+    /// shows `file:line` and breaks on lines): each row covers the code
+    /// from its address to the next row's, or to the end of the symbol
+    /// holding it. Any order; every address inside a symbol.
+    pub lines: Vec<SourceLine>,
+}
+
+/// One row of a [`CodeUnit`]'s line table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLine {
+    /// The first instruction of the row.
+    pub address: ExecutorAddr,
+    /// The source file, as the JIT's users name it (no NUL).
+    pub file: String,
+    /// The line, from 1 (0: code with no source line).
+    pub line: u32,
 }
 
 impl CodeUnit {
@@ -90,6 +106,25 @@ impl CodeUnit {
             && (address.is_null() || len < 4 || address.value().checked_add(len).is_none())
         {
             return Err(format!("bad .eh_frame range {address} + {len}"));
+        }
+        for row in &self.lines {
+            if row.file.is_empty() || row.file.contains('\0') {
+                return Err(format!(
+                    "line {} at {} has an empty file name or a NUL",
+                    row.line, row.address
+                ));
+            }
+            let at = row.address.value();
+            let inside = match ranges.partition_point(|r| r.0 <= at) {
+                0 => false,
+                i => at < ranges[i - 1].1,
+            };
+            if !inside {
+                return Err(format!(
+                    "line {}:{} at {} lies outside every symbol of the unit",
+                    row.file, row.line, row.address
+                ));
+            }
         }
         Ok(())
     }

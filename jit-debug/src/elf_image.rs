@@ -12,6 +12,8 @@
 //!             of exactly adjacent symbols, sh_addr = the run's address
 //!    [k+1]    .eh_frame            SHT_PROGBITS, ALLOC, sh_addr = its
 //!                                  address in the process (if any)
+//!    .debug_*             the unit's line table, if it has one
+//!                         (crate::line_tables; not ALLOC)
 //!    .symtab, .strtab, .shstrtab
 //! ```
 //!
@@ -70,8 +72,10 @@ fn code_runs(unit: &CodeUnit) -> (Vec<(u64, u64)>, Vec<usize>) {
 }
 
 /// Builds the ELF object for `unit` (already validated). `eh_frame` is
-/// the unit's `.eh_frame` contents, read from `unit.eh_frame`'s address.
+/// the unit's `.eh_frame` contents, read from `unit.eh_frame`'s address;
+/// the unit's line table becomes DWARF sections ([`crate::line_tables`]).
 pub(crate) fn build_elf(unit: &CodeUnit, eh_frame: Option<&[u8]>) -> Vec<u8> {
+    let dwarf = crate::line_tables::dwarf_sections(unit);
     let (runs, run_of) = code_runs(unit);
     let text_names: Vec<Vec<u8>> = (0..runs.len())
         .map(|i| {
@@ -96,6 +100,15 @@ pub(crate) fn build_elf(unit: &CodeUnit, eh_frame: Option<&[u8]>) -> Vec<u8> {
         .map(|name| (w.reserve_section_index(), w.add_section_name(name)))
         .collect();
     let eh_section = eh.map(|_| (w.reserve_section_index(), w.add_section_name(b".eh_frame")));
+    let dwarf_sections: Vec<_> = dwarf
+        .iter()
+        .map(|(name, _)| {
+            (
+                w.reserve_section_index(),
+                w.add_section_name(name.as_bytes()),
+            )
+        })
+        .collect();
     w.reserve_null_symbol_index();
     let names: Vec<_> = unit
         .symbols
@@ -114,6 +127,7 @@ pub(crate) fn build_elf(unit: &CodeUnit, eh_frame: Option<&[u8]>) -> Vec<u8> {
     w.reserve_shstrtab_section_index();
 
     let eh_offset = eh.map_or(0, |(bytes, _)| w.reserve(bytes.len(), 8));
+    let dwarf_offsets: Vec<usize> = dwarf.iter().map(|(_, d)| w.reserve(d.len(), 1)).collect();
     w.reserve_symtab();
     w.reserve_symtab_shndx();
     w.reserve_strtab();
@@ -136,6 +150,9 @@ pub(crate) fn build_elf(unit: &CodeUnit, eh_frame: Option<&[u8]>) -> Vec<u8> {
     if let Some((bytes, _)) = eh {
         w.write_align(8);
         w.write(bytes);
+    }
+    for (_, data) in &dwarf {
+        w.write(data);
     }
     w.write_null_symbol();
     for ((s, &run), &name) in unit.symbols.iter().zip(&run_of).zip(&names) {
@@ -182,6 +199,21 @@ pub(crate) fn build_elf(unit: &CodeUnit, eh_frame: Option<&[u8]>) -> Vec<u8> {
             sh_entsize: 0,
         });
     }
+    for (((_, data), &offset), &(_, name)) in dwarf.iter().zip(&dwarf_offsets).zip(&dwarf_sections)
+    {
+        w.write_section_header(&SectionHeader {
+            name: Some(name),
+            sh_type: elf::SHT_PROGBITS,
+            sh_flags: 0,
+            sh_addr: 0,
+            sh_offset: offset as u64,
+            sh_size: data.len() as u64,
+            sh_link: 0,
+            sh_info: 0,
+            sh_addralign: 1,
+            sh_entsize: 0,
+        });
+    }
     // Every symbol is global: only the null symbol is local.
     w.write_symtab_section_header(1);
     w.write_symtab_shndx_section_header();
@@ -217,6 +249,7 @@ mod tests {
                 sym("b$reentry", 0x1010, 0x20),
             ],
             eh_frame: Some((ExecutorAddr::new(0x5000), 12)),
+            lines: Vec::new(),
         };
         let eh = [7u8; 12];
         let image = build_elf(&unit, Some(&eh));

@@ -21,13 +21,14 @@ mod code_unit;
 mod elf_image;
 mod gdb_jit;
 mod jitdump;
+mod line_tables;
 mod perf_map;
 mod registry;
 #[cfg(test)]
 mod test_support;
 mod unwind_registration;
 
-pub use code_unit::{CodeKind, CodeSymbol, CodeUnit, DebugOutputs, DebugUnitId};
+pub use code_unit::{CodeKind, CodeSymbol, CodeUnit, DebugOutputs, DebugUnitId, SourceLine};
 pub use jitdump::{JitdumpRecord, parse_jitdump};
 pub use registry::{JitDebugRegistry, RegistryStats};
 

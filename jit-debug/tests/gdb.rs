@@ -58,6 +58,7 @@ fn unit_of(which: char) -> CodeUnit {
             })
             .collect(),
         eh_frame: None,
+        lines: Vec::new(),
     }
 }
 

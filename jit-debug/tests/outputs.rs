@@ -44,6 +44,7 @@ fn perf_map_and_jitdump_end_to_end() {
     let quiet = CodeUnit {
         symbols: vec![symbol("quiet", 0, 4, CodeKind::Function)],
         eh_frame: None,
+        lines: Vec::new(),
     };
     // SAFETY: CODE is a static.
     let quiet_id = unsafe { registry.register(&quiet) }.expect("register with nothing on");
@@ -91,6 +92,7 @@ fn perf_map_and_jitdump_end_to_end() {
             symbol("multi\nline", 32, 16, CodeKind::Function),
         ],
         eh_frame: None,
+        lines: Vec::new(),
     };
     // SAFETY: CODE is a static.
     let id = unsafe { registry.register(&unit) }.expect("register");

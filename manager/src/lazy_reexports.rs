@@ -431,6 +431,7 @@ fn announce_stubs(
     Some(session.announce_code(CodeUnit {
         symbols,
         eh_frame: None,
+        lines: Vec::new(),
     }))
 }
 

@@ -104,7 +104,7 @@ pub use {
         LazyReexportsManager, LazyReexportsUnit, ReexportsListener, lazy_reexports,
         lazy_reexports_from,
     },
-    lazyrt_jit_debug::{CodeKind, CodeSymbol},
+    lazyrt_jit_debug::{CodeKind, CodeSymbol, SourceLine},
     lazyrt_runtime::{
         Entry, EntryId, EntryInfo, EntrySpec, FailureHandler, FailureHandlerScope, Recovery,
         Resolve, ResolveError, ResolveFailure, Runtime, RuntimeError, StateSave, StateSaveVariant,

@@ -4,15 +4,18 @@
 //! ```text
 //! u32 count, then per symbol: string name, u8 kind, u64 address, u64 size
 //! u64 eh_frame address (0: none), u64 eh_frame length
+//! u32 count, then per line-table row: u64 address, string file, u32 line
 //! ```
 
-use lazyrt_jit_debug::{CodeKind, CodeSymbol, CodeUnit};
+use lazyrt_jit_debug::{CodeKind, CodeSymbol, CodeUnit, SourceLine};
 use lazyrt_runtime::ExecutorAddr;
 
 use super::wire::{DecodeError, WireReader, WireWriter};
 
 /// Smallest encoded symbol: empty name (4), kind (1), address, size.
 const MIN_SYMBOL_BYTES: usize = 4 + 1 + 8 + 8;
+/// Smallest encoded line row: address, empty file (4), line.
+const MIN_LINE_BYTES: usize = 8 + 4 + 4;
 
 pub(super) fn encode(w: &mut WireWriter, unit: &CodeUnit) {
     w.count(unit.symbols.len());
@@ -26,6 +29,10 @@ pub(super) fn encode(w: &mut WireWriter, unit: &CodeUnit) {
         .eh_frame
         .map_or((0, 0), |(address, len)| (address.value(), len));
     w.u64(address).u64(len);
+    w.count(unit.lines.len());
+    for row in &unit.lines {
+        w.u64(row.address.value()).string(&row.file).u32(row.line);
+    }
 }
 
 pub(super) fn decode(r: &mut WireReader<'_>) -> Result<CodeUnit, DecodeError> {
@@ -48,7 +55,20 @@ pub(super) fn decode(r: &mut WireReader<'_>) -> Result<CodeUnit, DecodeError> {
     let address = r.u64("code.eh_frame.address")?;
     let len = r.u64("code.eh_frame.len")?;
     let eh_frame = (address != 0).then_some((ExecutorAddr::new(address), len));
-    let unit = CodeUnit { symbols, eh_frame };
+    let n = r.count("code.lines", MIN_LINE_BYTES)?;
+    let mut lines = Vec::with_capacity(n);
+    for _ in 0..n {
+        lines.push(SourceLine {
+            address: ExecutorAddr::new(r.u64("code.line.address")?),
+            file: r.string("code.line.file")?,
+            line: r.u32("code.line.line")?,
+        });
+    }
+    let unit = CodeUnit {
+        symbols,
+        eh_frame,
+        lines,
+    };
     unit.validate().map_err(|reason| DecodeError::Invalid {
         field: "code",
         reason,

@@ -528,6 +528,11 @@ mod tests {
                         size: 8,
                     }],
                     eh_frame: Some((lazyrt_runtime::ExecutorAddr::new(0x5000), 64)),
+                    lines: vec![lazyrt_jit_debug::SourceLine {
+                        address: lazyrt_runtime::ExecutorAddr::new(0x4004),
+                        file: "toy.src".into(),
+                        line: 9,
+                    }],
                 },
             },
             Request::DeregisterCode { id: 7 },

@@ -7,9 +7,11 @@
 //! unwinder use the `.eh_frame`), so a unit is accepted only if every range
 //! is code this executor placed and still holds: pages finalized through
 //! the [`MemoryService`], or the runtime's stub blocks (mapped for the life
-//! of the process). Releasing a reservation first deregisters every unit
-//! that lies in it, so nothing registered ever points at unmapped memory,
-//! whatever order the controller frees things in.
+//! of the process). Releasing a reservation goes through
+//! [`DebugService::release`], which deregisters every unit that reads it
+//! and unmaps it under the same lock that checking and registering hold,
+//! so no unit is ever checked against memory that is unmapped before it is
+//! registered, and nothing registered points at unmapped memory.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,11 +21,11 @@ use lazyrt_runtime::{EntryCode, EntryId, Runtime};
 
 use crate::memory_service::MemoryService;
 
-/// Units this executor registered, with the memory-service span each one
-/// reads (`None`: runtime code only, never unmapped).
+/// Units this executor registered, with the reservations (bases) each one
+/// reads; runtime code is never unmapped and is not listed.
 #[derive(Default)]
 pub struct DebugService {
-    units: Mutex<HashMap<DebugUnitId, Option<(u64, u64)>>>,
+    units: Mutex<HashMap<DebugUnitId, Vec<u64>>>,
 }
 
 impl DebugService {
@@ -42,17 +44,26 @@ impl DebugService {
     /// Checks `unit` (see the module docs) and registers it.
     pub fn register(&self, memory: &MemoryService, unit: &CodeUnit) -> Result<DebugUnitId, String> {
         unit.validate()?;
+        // Held from the check to the registration: a release (which takes
+        // it first) cannot unmap a range in between.
+        let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
         let runtime = Runtime::global().ok();
-        let mut span: Option<(u64, u64)> = None;
-        let mut widen = |start: u64, len: u64| {
-            let end = start + len;
-            span = Some(span.map_or((start, end), |(s, e)| (s.min(start), e.max(end))));
+        let mut bases = Vec::new();
+        let mut held = |start: u64, len: u64| {
+            let base = memory
+                .is_finalized(start, len)
+                .then(|| memory.reservation_base(start))
+                .flatten();
+            if let Some(base) = base
+                && !bases.contains(&base)
+            {
+                bases.push(base);
+            }
+            base.is_some()
         };
         for symbol in &unit.symbols {
             let (start, len) = (symbol.address.value(), symbol.size);
-            if memory.is_finalized(start, len) {
-                widen(start, len);
-            } else if !runtime.is_some_and(|rt| rt.is_runtime_code(start, len)) {
+            if !held(start, len) && !runtime.is_some_and(|rt| rt.is_runtime_code(start, len)) {
                 return Err(format!(
                     "symbol {} at {} (+{len}) is neither code this executor finalized nor \
                      lazy-entry code",
@@ -60,21 +71,20 @@ impl DebugService {
                 ));
             }
         }
-        if let Some((address, len)) = unit.eh_frame {
-            if !memory.is_finalized(address.value(), len) {
-                return Err(format!(
-                    ".eh_frame at {address} (+{len}) is not memory this executor finalized"
-                ));
-            }
-            widen(address.value(), len);
+        if let Some((address, len)) = unit.eh_frame
+            && !held(address.value(), len)
+        {
+            return Err(format!(
+                ".eh_frame at {address} (+{len}) is not memory this executor finalized"
+            ));
         }
-        let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: every range was checked above to be finalized pages of a
-        // live reservation (readable; `release_range` deregisters the unit
-        // before they are unmapped, under this lock) or runtime block code
-        // (mapped for the life of the process).
+        // SAFETY: every range was checked above, under the lock releases
+        // take first, to be finalized pages of a live reservation (readable
+        // until `release` deregisters this unit) or runtime block code
+        // (mapped for the life of the process). The registry checks the
+        // `.eh_frame`'s structure and that it is not registered twice.
         let id = unsafe { JitDebugRegistry::global().register(unit) }.map_err(|e| e.to_string())?;
-        units.insert(id, span);
+        units.insert(id, bases);
         Ok(id)
     }
 
@@ -89,22 +99,22 @@ impl DebugService {
             .map_err(|e| e.to_string())
     }
 
-    /// Deregisters every unit that reads memory in `[start, start + len)`:
-    /// called before that memory is unmapped. Linear in the registered
-    /// units, once per released reservation (a rare, large event).
-    pub fn release_range(&self, start: u64, len: u64) {
-        let end = start.saturating_add(len);
+    /// Releases the reservation at `base` with `release` (which unmaps it),
+    /// first deregistering every unit that reads it; no unit can be
+    /// checked against it meanwhile. Linear in the registered units, once
+    /// per released reservation (a rare, large event).
+    pub fn release<T>(&self, base: u64, release: impl FnOnce() -> T) -> T {
         let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
-        let inside: Vec<DebugUnitId> = units
-            .iter()
-            .filter(|(_, span)| span.is_some_and(|(s, e)| s < end && start < e))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in inside {
-            units.remove(&id);
-            // Registered by this service, so the registry knows it.
-            let _ = JitDebugRegistry::global().deregister(id);
-        }
+        units.retain(|id, bases| {
+            if bases.contains(&base) {
+                // Registered by this service, so the registry knows it.
+                let _ = JitDebugRegistry::global().deregister(*id);
+                false
+            } else {
+                true
+            }
+        });
+        release()
     }
 
     /// Units registered through this service and not yet removed.

@@ -213,10 +213,14 @@ impl MemoryService {
             .is_some_and(|(_, span_end)| end <= *span_end)
     }
 
-    /// The size of the reservation whose base is `address`.
-    pub fn reservation_len(&self, address: u64) -> Option<u64> {
+    /// The base of the reservation holding `address`.
+    pub fn reservation_base(&self, address: u64) -> Option<u64> {
         let reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
-        reservations.get(&address).map(|r| r.len)
+        reservations
+            .range(..=address)
+            .next_back()
+            .filter(|(base, r)| address - **base < r.len)
+            .map(|(base, _)| *base)
     }
 
     /// Unmaps the reservation at `address` (its base).

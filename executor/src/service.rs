@@ -187,13 +187,11 @@ impl RequestHandler for ExecutorService {
                     .collect();
                 self.memory.finalize(&views).map(|()| Reply::Unit)
             }
-            Request::Release { address } => {
+            Request::Release { address } => self
+                .debug
                 // Nothing registered may keep pointing into it.
-                if let Some(len) = self.memory.reservation_len(address) {
-                    self.debug.release_range(address, len);
-                }
-                self.memory.release(address).map(|()| Reply::Unit)
-            }
+                .release(address, || self.memory.release(address))
+                .map(|()| Reply::Unit),
             Request::CreateEntries {
                 batch,
                 first_tag,

@@ -1,28 +1,47 @@
 //! Debugger and profiler support with the code in a `lazyrt-executor`: the
-//! executor writes the perf map under its own pid and registers units with
-//! GDB there; it refuses ranges it does not hold instead of reading them.
+//! executor writes the perf map under its own pid (and registers the same
+//! units with GDB and the unwinder there); every unit is deregistered when
+//! its code goes; ranges the executor does not hold are refused unread.
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::{Transport, chain, chain_expected, remote, within};
 use lazyrt::{
-    CodeKind, CodeSymbol, CodeUnit, DebugOutputs, DebugUnitId, EntryId, ExecutorAddr,
-    ExecutorProcess,
+    CodeKind, CodeListener, CodeSymbol, CodeUnit, CodeUnitId, DebugOutputs, DebugUnitId, EntryId,
+    ExecutorAddr, ExecutorProcess,
 };
 use lazyrt_cranelift::LazyJit;
 
 const CHAIN: usize = 12;
 
+#[derive(Default)]
+struct UnitCount {
+    added: AtomicUsize,
+    removed: AtomicUsize,
+}
+
+impl CodeListener for UnitCount {
+    fn code_added(&self, _: CodeUnitId, _: &CodeUnit) {
+        self.added.fetch_add(1, Ordering::SeqCst);
+    }
+    fn code_removed(&self, _: CodeUnitId, _: &CodeUnit) {
+        self.removed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[test]
-fn the_executor_names_remote_code_in_its_own_perf_map_and_gdb() {
+fn the_executor_names_remote_code_in_its_own_perf_map_and_drops_it_with_the_code() {
     within(120, || {
         let remote = remote(Transport::Spawn);
         let session = remote.session();
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = errors.clone();
         session.set_error_reporter(move |e| sink.lock().unwrap().push(e.to_string()));
+        let count = Arc::new(UnitCount::default());
+        session.add_code_listener(count.clone());
         session
             .enable_debug_outputs(DebugOutputs {
                 perf_map: true,
@@ -75,6 +94,7 @@ fn the_executor_names_remote_code_in_its_own_perf_map_and_gdb() {
                 size: 64,
             }],
             eh_frame: None,
+            lines: Vec::new(),
         };
         let e = remote.executor.register_debug_unit(&foreign).unwrap_err();
         assert!(e.to_string().contains("foreign"), "{e}");

@@ -126,6 +126,9 @@ impl Jitdump {
             .create(true)
             .open(path)
             .map_err(io("opening the jitdump"))?;
+        // An earlier process with this pid left it: its records would be
+        // taken for this process's code.
+        crate::perf_map::empty_if_stale(&file).map_err(io("emptying the stale jitdump"))?;
         // Another writer may create the header between this check and the
         // write (the specification's format admits no better).
         if file
@@ -211,10 +214,14 @@ impl Jitdump {
             buf.extend_from_slice(&index.to_le_bytes());
             buf.extend_from_slice(s.name.as_bytes());
             buf.push(0);
-            // SAFETY: the caller guarantees the symbol's range is mapped
-            // readable; `validate` ruled out wrap-around.
-            let code = unsafe { std::slice::from_raw_parts(vma as *const u8, s.size as usize) };
-            buf.extend_from_slice(code);
+            // Volatile reads: stub bytes may be patched concurrently (one
+            // aligned word at a time); the record then holds the old or
+            // the new jump, both valid code.
+            for offset in 0..s.size {
+                // SAFETY: the caller guarantees the symbol's range is
+                // mapped readable; `validate` ruled out wrap-around.
+                buf.push(unsafe { std::ptr::read_volatile((vma + offset) as *const u8) });
+            }
             index += 1;
         }
         self.file.write_all(&buf).map_err(|source| DebugError::Io {
@@ -400,6 +407,7 @@ mod tests {
                 },
             ],
             eh_frame: None,
+            lines: Vec::new(),
         };
         let dir = crate::test_support::TempDir::new("jitdump");
         let path = dir.path().join("jit-test.dump");

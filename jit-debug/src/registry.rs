@@ -16,7 +16,7 @@
 //! `register` did: the GDB entry is unlinked (and its ELF freed) and the
 //! `.eh_frame` deregistered. Perf map lines and jitdump records stay.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
@@ -25,7 +25,7 @@ use crate::elf_image::build_elf;
 use crate::gdb_jit::GdbRegistration;
 use crate::jitdump::{self, Jitdump};
 use crate::perf_map::{self, PerfMap};
-use crate::unwind_registration::UnwindRegistration;
+use crate::unwind_registration::{UnwindRegistration, check_eh_frame};
 use crate::{CodeUnit, DebugError, DebugOutputs, DebugUnitId};
 
 /// Counters of a [`JitDebugRegistry`].
@@ -46,12 +46,16 @@ pub struct RegistryStats {
 /// What `register` did for one unit; dropping it undoes that.
 struct UnitRecord {
     gdb: Option<GdbRegistration>,
-    unwind: Option<UnwindRegistration>,
+    /// The registration and the section's start (its key in `eh_frames`).
+    unwind: Option<(UnwindRegistration, u64)>,
 }
 
 struct Inner {
     next_id: u64,
     units: HashMap<u64, UnitRecord>,
+    /// `.eh_frame` sections registered with the unwinder: start -> end.
+    /// libgcc aborts on deregistering one registered twice.
+    eh_frames: BTreeMap<u64, u64>,
     perf_map: Option<PerfMap>,
     jitdump: Option<Jitdump>,
     stats: RegistryStats,
@@ -72,6 +76,7 @@ impl JitDebugRegistry {
             inner: Mutex::new(Inner {
                 next_id: 1,
                 units: HashMap::new(),
+                eh_frames: BTreeMap::new(),
                 perf_map: None,
                 jitdump: None,
                 stats: RegistryStats::default(),
@@ -136,12 +141,19 @@ impl JitDebugRegistry {
     /// either fails, the error is returned and nothing is registered
     /// (lines already appended stay).
     ///
+    /// The `.eh_frame` is checked before anyone parses it (entry lengths
+    /// inside the section, CIE pointers, the terminator: see
+    /// `check_eh_frame`), and one overlapping a section registered already
+    /// is refused.
+    ///
     /// # Safety
     ///
     /// Every symbol's range and the `.eh_frame` range are mapped readable
     /// in this process and stay so until [`deregister`](Self::deregister)
-    /// returns for the returned id; the `.eh_frame` is well formed (the
-    /// unwinder parses it) and not registered with the unwinder otherwise.
+    /// returns for the returned id, and the `.eh_frame` is not registered
+    /// with the unwinder by anyone but this registry. (Symbol ranges may
+    /// be rewritten meanwhile, as stubs are: they are copied with volatile
+    /// reads.)
     pub unsafe fn register(&self, unit: &CodeUnit) -> Result<DebugUnitId, DebugError> {
         unit.validate().map_err(DebugError::InvalidUnit)?;
         let outputs = self.enabled();
@@ -154,7 +166,10 @@ impl JitDebugRegistry {
                 // SAFETY: the caller guarantees the range is mapped readable
                 // and stays so; `validate` checked it is non-null and does
                 // not wrap.
-                Some(unsafe { std::slice::from_raw_parts(address.value() as *const u8, len) })
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(address.value() as *const u8, len) };
+                check_eh_frame(bytes).map_err(DebugError::InvalidUnit)?;
+                Some(bytes)
             }
             _ => None,
         };
@@ -164,6 +179,21 @@ impl JitDebugRegistry {
 
         let mut inner = self.lock();
         let inner = &mut *inner;
+        if outputs.unwind
+            && let Some(eh) = eh_frame
+        {
+            let (start, end) = (eh.as_ptr() as u64, eh.as_ptr() as u64 + eh.len() as u64);
+            let clash = inner
+                .eh_frames
+                .range(..end)
+                .next_back()
+                .is_some_and(|(_, e)| *e > start);
+            if clash {
+                return Err(DebugError::InvalidUnit(format!(
+                    ".eh_frame at {start:#x} overlaps one registered already"
+                )));
+            }
+        }
         if outputs.perf_map
             && let Some(map) = inner.perf_map.as_mut()
         {
@@ -186,7 +216,10 @@ impl JitDebugRegistry {
             // SAFETY: the caller guarantees a well-formed, zero-terminated
             // section that stays readable until `deregister`, which drops
             // this registration, and that it is not registered otherwise.
-            record.unwind = Some(unsafe { UnwindRegistration::register(eh.as_ptr()) });
+            let registration = unsafe { UnwindRegistration::register(eh.as_ptr()) };
+            let start = eh.as_ptr() as u64;
+            inner.eh_frames.insert(start, start + eh.len() as u64);
+            record.unwind = Some((registration, start));
             inner.stats.unwind_frames += 1;
         }
         if let Some(image) = image {
@@ -212,6 +245,9 @@ impl JitDebugRegistry {
         inner.stats.units -= 1;
         inner.stats.gdb_entries -= u64::from(record.gdb.is_some());
         inner.stats.unwind_frames -= u64::from(record.unwind.is_some());
+        if let Some((_, start)) = &record.unwind {
+            inner.eh_frames.remove(start);
+        }
         // Unlinks from GDB's list and deregisters the frames, under the
         // lock so the list always matches `units`.
         drop(record);
@@ -258,6 +294,7 @@ mod tests {
                 size,
             }],
             eh_frame: None,
+            lines: Vec::new(),
         }
     }
 
@@ -362,6 +399,7 @@ mod tests {
         let eh = eh_frame_for(pc, 0x20);
         let unit = CodeUnit {
             eh_frame: Some((ExecutorAddr::new(eh.as_ptr() as u64), eh.len() as u64)),
+            lines: Vec::new(),
             ..one_symbol_unit("unwound", 0, 16)
         };
         assert!(!unwinder_knows(pc));
@@ -369,7 +407,35 @@ mod tests {
         // the registration (deregistered below).
         let id = unsafe { registry.register(&unit) }.expect("register");
         assert!(unwinder_knows(pc));
+        // The same section again would make libgcc abort on the second
+        // deregistration: refused.
+        let again = CodeUnit {
+            symbols: one_symbol_unit("unwound_again", 64, 16).symbols,
+            ..unit.clone()
+        };
+        // SAFETY: refused before the unwinder sees it.
+        let refused = unsafe { registry.register(&again) };
+        assert!(
+            matches!(&refused, Err(DebugError::InvalidUnit(m)) if m.contains("overlaps")),
+            "{refused:?}"
+        );
         registry.deregister(id).expect("deregister");
         assert!(!unwinder_knows(pc));
+        // A malformed section is refused before anyone parses it.
+        let mut broken = eh.clone();
+        broken.truncate(broken.len() - 4); // no terminator
+        let unit = CodeUnit {
+            eh_frame: Some((
+                ExecutorAddr::new(broken.as_ptr() as u64),
+                broken.len() as u64,
+            )),
+            ..unit
+        };
+        // SAFETY: refused before the unwinder sees it.
+        let refused = unsafe { registry.register(&unit) };
+        assert!(
+            matches!(&refused, Err(DebugError::InvalidUnit(m)) if m.contains("terminator")),
+            "{refused:?}"
+        );
     }
 }

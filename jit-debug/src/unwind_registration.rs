@@ -13,6 +13,63 @@ unsafe extern "C" {
     fn __deregister_frame(begin: *const u8);
 }
 
+/// Checks what libgcc relies on when it walks an `.eh_frame` section (at
+/// registration, or at the first unwind): every entry's length stays
+/// inside the section, no 64-bit DWARF entry, every FDE's CIE pointer
+/// points back at a CIE of the section, and the zero terminator is the
+/// last word. A section that fails would make the unwinder read past it.
+pub(crate) fn check_eh_frame(bytes: &[u8]) -> Result<(), String> {
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let mut cies = Vec::new();
+    let mut at = 0usize;
+    loop {
+        let Some(length) = word(at) else {
+            return Err(format!(
+                ".eh_frame: no zero terminator within its {} bytes",
+                bytes.len()
+            ));
+        };
+        if length == 0 {
+            return if at + 4 == bytes.len() {
+                Ok(())
+            } else {
+                Err(format!(
+                    ".eh_frame: terminator at offset {at}, but the section has {} bytes",
+                    bytes.len()
+                ))
+            };
+        }
+        if length == u32::MAX {
+            return Err(format!(
+                ".eh_frame: 64-bit DWARF entry at offset {at} (not accepted)"
+            ));
+        }
+        let end = at + 4 + length as usize;
+        if length < 4 || end > bytes.len() {
+            return Err(format!(
+                ".eh_frame: the entry at offset {at} ({length} bytes) runs past the section"
+            ));
+        }
+        match word(at + 4) {
+            Some(0) => cies.push(at),
+            Some(pointer) => {
+                let cie = (at + 4).checked_sub(pointer as usize);
+                if !cie.is_some_and(|c| cies.contains(&c)) {
+                    return Err(format!(
+                        ".eh_frame: the FDE at offset {at} points at no CIE of the section"
+                    ));
+                }
+            }
+            None => unreachable!("length >= 4 and end is inside"),
+        }
+        at = end;
+    }
+}
+
 /// An `.eh_frame` section known to the unwinder until this is dropped.
 pub(crate) struct UnwindRegistration {
     begin: *const u8,
@@ -107,6 +164,33 @@ pub(crate) mod tests {
         out.extend_from_slice(&fde);
         out.extend_from_slice(&0u32.to_le_bytes());
         out
+    }
+
+    #[test]
+    fn malformed_sections_are_named_before_the_unwinder_reads_them() {
+        let good = eh_frame_for(0x1000, 0x40);
+        check_eh_frame(&good).unwrap();
+        let fails = |bytes: &[u8], says: &str| {
+            let e = check_eh_frame(bytes).unwrap_err();
+            assert!(e.contains(says), "{e} (expected {says:?})");
+        };
+        fails(&good[..good.len() - 4], "no zero terminator");
+        fails(&[good.as_slice(), &[0; 4]].concat(), "terminator at offset");
+        let mut long = good.clone();
+        long[..4].copy_from_slice(&0x1000u32.to_le_bytes());
+        fails(&long, "runs past the section");
+        let mut wide = good.clone();
+        wide[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        fails(&wide, "64-bit");
+        let fde = u32::from_le_bytes(good[..4].try_into().unwrap()) as usize + 4;
+        let mut orphan = good.clone();
+        orphan[fde + 4..fde + 8].copy_from_slice(&3u32.to_le_bytes());
+        fails(&orphan, "points at no CIE");
+        fails(&[], "no zero terminator");
+        // Every truncation fails cleanly (no panic, no read past the end).
+        for len in 0..good.len() - 1 {
+            assert!(check_eh_frame(&good[..len]).is_err(), "{len}");
+        }
     }
 
     #[test]

@@ -264,9 +264,15 @@ impl Session {
             .ok_or_else(|| Error::DylibRemoved {
                 dylib: dylib.name.clone(),
             })?;
-        state.trackers.forget(removed.default_tracker());
+        let mut late = state.trackers.forget(removed.default_tracker());
         for t in removed.trackers() {
-            state.trackers.forget(*t);
+            late.extend(state.trackers.forget(*t));
+        }
+        // Clean-ups run user code (code listeners, a remote executor's
+        // round trips): never under the session lock.
+        drop(state);
+        for cleanup in late {
+            cleanup();
         }
         Ok(())
     }

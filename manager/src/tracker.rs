@@ -108,8 +108,12 @@ impl Trackers {
     }
 
     /// Forgets tracker `id` (its JITDylib was removed).
-    pub(crate) fn forget(&mut self, id: u64) {
-        self.map.remove(&id);
+    /// Forgets tracker `id`, returning the clean-ups it still holds (added
+    /// by a materialization that finished after its JITDylib was cleared):
+    /// the caller runs them once the session lock is released.
+    #[must_use = "the clean-ups free what their units made"]
+    pub(crate) fn forget(&mut self, id: u64) -> Vec<Cleanup> {
+        self.map.remove(&id).map(|t| t.cleanups).unwrap_or_default()
     }
 
     /// Takes every tracker's clean-ups (the session ended).

@@ -143,11 +143,8 @@ impl ExecutorProcess for InProcessExecutor {
     }
 
     fn release(&self, base: ExecutorAddr) -> Result<(), Error> {
-        if let Some(len) = self.memory.reservation_len(base.value()) {
-            self.debug.release_range(base.value(), len);
-        }
-        self.memory
-            .release(base.value())
+        self.debug
+            .release(base.value(), || self.memory.release(base.value()))
             .map_err(|reason| refused("release", reason))
     }
 

@@ -64,6 +64,7 @@ pub(crate) struct JitDescriptor {
 
 // `JitCodeEntry` ends with a `PhantomPinned`, a zero-sized marker that
 // does not change the C layout, which the lint cannot tell.
+#[cfg(lazyrt_gdb_jit)]
 #[allow(improper_ctypes)]
 unsafe extern "C" {
     /// Defined in `csrc/gdb_jit.c` (weak).
@@ -71,6 +72,21 @@ unsafe extern "C" {
     /// Defined in `csrc/gdb_jit.c` (weak); GDB's breakpoint.
     fn __jit_debug_register_code();
 }
+
+// Targets build.rs does not compile the C file for (no C compiler is
+// assumed there): a private descriptor GDB cannot see, so the list logic
+// stays the same and registration is simply invisible.
+#[cfg(not(lazyrt_gdb_jit))]
+#[allow(non_upper_case_globals)]
+static mut __jit_debug_descriptor: JitDescriptor = JitDescriptor {
+    version: 1,
+    action_flag: JIT_NOACTION,
+    relevant_entry: std::ptr::null_mut(),
+    first_entry: std::ptr::null_mut(),
+};
+
+#[cfg(not(lazyrt_gdb_jit))]
+unsafe fn __jit_debug_register_code() {}
 
 /// Guards the descriptor against other threads of this crate. (Another
 /// JIT sharing the weak descriptor has its own lock; the interface offers

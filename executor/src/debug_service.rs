@@ -116,11 +116,6 @@ impl DebugService {
         });
         release()
     }
-
-    /// Units registered through this service and not yet removed.
-    pub fn live_units(&self) -> usize {
-        self.units.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
 
 /// Where live entries' stubs and trampolines lie, by entry.

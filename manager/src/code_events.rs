@@ -72,6 +72,16 @@ impl<T: CodeListener + ?Sized> CodeListener for Arc<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CodeUnitId(pub u64);
 
+/// Set once any session of the process installs a code listener: lets
+/// producers skip even upgrading their session (most processes never
+/// listen).
+static ANY_LISTENER: AtomicBool = AtomicBool::new(false);
+
+/// Whether any session of the process may have a code listener.
+pub(crate) fn any_code_listener() -> bool {
+    ANY_LISTENER.load(Ordering::Relaxed)
+}
+
 /// The session's listeners.
 #[derive(Default)]
 pub(crate) struct CodeEvents {
@@ -150,6 +160,7 @@ impl Session {
             .unwrap_or_else(|e| e.into_inner())
             .push(Arc::new(listener));
         events.active.store(true, Ordering::Release);
+        ANY_LISTENER.store(true, Ordering::Relaxed);
     }
 
     /// Whether any code listener is installed: producers check it before

@@ -402,6 +402,9 @@ fn announce_stubs(
     batch: &ReexportBatch,
     ids: &[LazyEntryId],
 ) -> Option<CodeRegistration> {
+    if !crate::code_events::any_code_listener() {
+        return None;
+    }
     let session = manager.session.upgrade()?;
     if !session.has_code_listeners() {
         return None;

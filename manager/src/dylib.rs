@@ -74,6 +74,16 @@ impl JitDylib {
         self.define_in(Box::new(unit), Some(tracker))
     }
 
+    /// [`JitDylib::define_with`] for a boxed unit (a unit whose type is
+    /// only known at run time, such as one made through the C API).
+    pub fn define_boxed_with(
+        &self,
+        unit: Box<dyn MaterializationUnit>,
+        tracker: &ResourceTracker,
+    ) -> Result<(), Error> {
+        self.define_in(unit, Some(tracker))
+    }
+
     fn define_in(
         &self,
         unit: Box<dyn MaterializationUnit>,
@@ -162,14 +172,20 @@ impl JitDylib {
     /// just itself with all symbols visible.
     pub fn search_order(&self) -> Result<Vec<(JitDylib, LookupFlags)>, Error> {
         let session = self.session()?;
-        Ok(self.order(&session).into_vec())
+        Ok(self.order(&session)?.into_vec())
     }
 
     /// [`JitDylib::search_order`], inline for short orders (no allocation
-    /// per lookup).
-    fn order(&self, session: &Session) -> SmallVec<[(JitDylib, LookupFlags); 2]> {
+    /// per lookup); [`Error::DylibRemoved`] once this JITDylib is removed.
+    fn order(&self, session: &Session) -> Result<SmallVec<[(JitDylib, LookupFlags); 2]>, Error> {
         let state = session.inner.lock();
-        match state.symbols.dylib(self.id).and_then(|d| d.link_order()) {
+        let dylib = state
+            .symbols
+            .dylib(self.id)
+            .ok_or_else(|| Error::DylibRemoved {
+                dylib: self.name.clone(),
+            })?;
+        Ok(match dylib.link_order() {
             Some(order) => order
                 .iter()
                 .map(|(id, name, flags)| {
@@ -182,7 +198,7 @@ impl JitDylib {
                 })
                 .collect(),
             None => smallvec::smallvec![(self.clone(), LookupFlags::MatchAllSymbols)],
-        }
+        })
     }
 
     /// Looks `symbols` up in this JITDylib's search order and waits.
@@ -192,7 +208,7 @@ impl JitDylib {
         required: RequiredState,
     ) -> Result<SymbolMap, Error> {
         let session = self.session()?;
-        let order = self.order(&session);
+        let order = self.order(&session)?;
         if let [name] = symbols {
             // One name: the session's one-symbol path (no callback, result
             // slot or name list).

@@ -81,6 +81,11 @@ impl Harness {
         let defined = |n: &Name| {
             self.instances[instance].alive && self.instances[instance].syms[n.index()].is_some()
         };
+        if !self.instances[instance].alive {
+            // A removed JITDylib's handle refuses lookups.
+            let dylib = &self.instances[instance].name;
+            return expect(&what, got, Err(&removed_dylib(dylib)));
+        }
         let missing: Vec<Name> = names.iter().filter(|n| !defined(n)).copied().collect();
         if !missing.is_empty() {
             let dylib = &self.instances[instance].name;
@@ -206,6 +211,10 @@ impl Harness {
                     ..
                 })
             );
+        if !self.instances[instance].alive {
+            let dylib = &self.instances[instance].name;
+            return expect(&what, got, Err(&removed_dylib(dylib)));
+        }
         if !defined {
             let dylib = &self.instances[instance].name;
             return expect(&what, got, Err(&not_found(&[Name::Entry(i)], dylib)));

@@ -196,7 +196,7 @@ impl Harness {
                 expect(
                     &format!("lookup in removed {name}"),
                     got,
-                    Err(&not_found(&all, &name)),
+                    Err(&removed_dylib(&name)),
                 )
             }
         }

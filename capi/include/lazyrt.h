@@ -683,6 +683,8 @@ void lazyrt_error_dispose(struct lazyrt_error *error);
  * The status of the last failed call that filled `error`, `LAZYRT_OK` if
  * the last call succeeded (or `error` is NULL).
  *
+ * The thread that uses the error object.
+ *
  * # Safety
  * `error` is NULL or a live error object.
  */
@@ -693,6 +695,8 @@ lazyrt_status lazyrt_error_status(const struct lazyrt_error *error);
  * involved, as lazyrt's Rust errors do. `""` after a success. Owned by the
  * error object: valid until `error` is filled again, cleared or disposed.
  *
+ * The thread that uses the error object.
+ *
  * # Safety
  * `error` is NULL or a live error object.
  */
@@ -701,6 +705,9 @@ const char *lazyrt_error_message(const struct lazyrt_error *error);
 /**
  * Sets `error` to `status` with `message` (NULL: the status's name). For
  * callbacks (resolvers, generators) reporting why they failed.
+ *
+ * The thread that uses the error object (a callback: the thread it runs
+ * on, with the error object it was given).
  *
  * # Safety
  * `error` is NULL or a live error object; `message` is NULL or a
@@ -712,6 +719,8 @@ void lazyrt_error_set(struct lazyrt_error *error,
 
 /**
  * Clears `error` back to `LAZYRT_OK`.
+ *
+ * The thread that uses the error object.
  *
  * # Safety
  * `error` is NULL or a live error object.

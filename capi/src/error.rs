@@ -42,6 +42,8 @@ pub unsafe extern "C" fn lazyrt_error_dispose(error: *mut lazyrt_error) {
 /// The status of the last failed call that filled `error`, `LAZYRT_OK` if
 /// the last call succeeded (or `error` is NULL).
 ///
+/// The thread that uses the error object.
+///
 /// # Safety
 /// `error` is NULL or a live error object.
 #[unsafe(no_mangle)]
@@ -55,6 +57,8 @@ pub unsafe extern "C" fn lazyrt_error_status(error: *const lazyrt_error) -> lazy
 /// The message of the last failure: it names the symbols and the JITDylib
 /// involved, as lazyrt's Rust errors do. `""` after a success. Owned by the
 /// error object: valid until `error` is filled again, cleared or disposed.
+///
+/// The thread that uses the error object.
 ///
 /// # Safety
 /// `error` is NULL or a live error object.
@@ -75,6 +79,9 @@ pub unsafe extern "C" fn lazyrt_error_message(error: *const lazyrt_error) -> *co
 
 /// Sets `error` to `status` with `message` (NULL: the status's name). For
 /// callbacks (resolvers, generators) reporting why they failed.
+///
+/// The thread that uses the error object (a callback: the thread it runs
+/// on, with the error object it was given).
 ///
 /// # Safety
 /// `error` is NULL or a live error object; `message` is NULL or a
@@ -103,6 +110,8 @@ pub unsafe extern "C" fn lazyrt_error_set(
 }
 
 /// Clears `error` back to `LAZYRT_OK`.
+///
+/// The thread that uses the error object.
 ///
 /// # Safety
 /// `error` is NULL or a live error object.

@@ -44,11 +44,12 @@ fn committed_header_matches_the_rust_side() {
     }
 }
 
-/// Every `extern "C"` function's body starts inside the boundary
+/// Every `extern "C"` function says which threads may call it, and its
+/// body starts inside the boundary
 /// (`run`, `run_value` or `run_reporting`): no export can let a panic out
 /// by forgetting it (rustls-ffi #286).
 #[test]
-fn every_export_runs_inside_the_panic_boundary() {
+fn every_export_states_its_threads_and_runs_inside_the_panic_boundary() {
     let mut exports = 0;
     for file in std::fs::read_dir(crate_dir().join("src")).expect("src") {
         let path = file.expect("entry").path();
@@ -59,6 +60,20 @@ fn every_export_runs_inside_the_panic_boundary() {
                 continue;
             }
             exports += 1;
+            // Its doc comment (the lines above the attribute) says which
+            // threads may call it.
+            let doc: String = lines[..i]
+                .iter()
+                .rev()
+                .take_while(|l| l.trim_start().starts_with("///"))
+                .map(|l| l.to_lowercase())
+                .collect();
+            assert!(
+                doc.contains("thread"),
+                "{}:{}: the export's documentation does not say which threads may call it",
+                path.display(),
+                i + 1
+            );
             // The first statement after the signature's `{`.
             let open = (i..lines.len())
                 .find(|&j| lines[j].trim_end().ends_with('{'))

@@ -531,7 +531,16 @@ impl EntryResolver for ReexportBatch {
             },
             Err(e) => e,
         };
-        session.report_error(&error);
+        // A failed or abandoned materialization was reported where it
+        // failed (MaterializationResponsibility::fail / drop): once is
+        // enough. Everything else (a missing symbol, a removal, a cycle)
+        // only this first call sees.
+        if !matches!(
+            error,
+            Error::MaterializationFailed { .. } | Error::ResponsibilityDropped { .. }
+        ) {
+            session.report_error(&error);
+        }
         Err(error)
     }
 }

@@ -44,6 +44,41 @@ fn a_missing_implementation_reaches_the_failure_handler_once_looked_up() {
 }
 
 #[test]
+fn a_failed_materialization_reaches_the_error_reporter_once() {
+    let fx = fixture(Session::new());
+    let reported = Arc::new(Mutex::new(Vec::new()));
+    let r2 = reported.clone();
+    fx.session
+        .set_error_reporter(move |e| r2.lock().unwrap().push(e.to_string()));
+    let (entry, imp) = (
+        fx.session.intern("doomed"),
+        fx.session.intern("doomed$impl"),
+    );
+    fx.jd
+        .define(FnUnit::new(
+            "doomed",
+            [(imp.clone(), SymbolFlags::CALLABLE)],
+            |r: MaterializationResponsibility| r.fail("verifier error"),
+        ))
+        .unwrap();
+    fx.jd
+        .define(lazy_reexports(
+            &fx.manager,
+            [(entry.clone(), (imp, SymbolFlags::exported_callable()))],
+        ))
+        .unwrap();
+    let stub = fx.stub(&entry);
+    let (_scope, seen) = recording_scope();
+    assert_eq!(call(stub, 1), FALLBACK);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    // Reported by the failing responsibility, not again by the first call.
+    assert_eq!(
+        *reported.lock().unwrap(),
+        vec!["failed to materialize [doomed$impl] in JITDylib main: verifier error"]
+    );
+}
+
+#[test]
 fn a_failing_or_panicking_materializer_fails_every_waiting_caller() {
     let _contention = contention();
     for panics in [false, true] {

@@ -995,6 +995,11 @@ lazyrt_status lazyrt_responsibility_delegate(struct lazyrt_responsibility *respo
  * materializer made; at once if they were removed already. Runs on the
  * removing thread, outside lazyrt's locks.
  *
+ * Call it before the responsibility emits or fails its symbols (while it
+ * still owes them: that is how lazyrt knows their tracker); afterwards it
+ * is `LAZYRT_RESPONSIBILITY_MISUSE`. If this call fails, `cleanup` is
+ * not run and not kept: the caller still owns what it would release.
+ *
  * The thread that owns the responsibility.
  *
  * # Safety
@@ -1168,8 +1173,11 @@ lazyrt_status lazyrt_runtime_set_failure_handler(const struct lazyrt_failure_han
 
 /**
  * Creates a session. `dispatcher_threads` = 0 runs materialization on the
- * thread that needs it; N > 0 on a pool of N threads (lookups that need
- * several units then compile them in parallel).
+ * thread that needs it; N > 0 adds a pool of N threads. Either way a
+ * lookup materializes one of the units it starts on its own thread (a
+ * first call compiles on the calling thread, with no hand-off); with a
+ * pool, the other units a lookup starts (a lookup of many symbols, a
+ * materializer's lookups of its callees) compile there in parallel.
  *
  * Any thread.
  *

@@ -78,11 +78,17 @@ impl DefinitionGenerator for CGenerator {
             boundary::status_name(status).to_string_lossy(),
             error.text()
         );
-        Err(Error::MaterializationFailed {
+        let error = Error::MaterializationFailed {
             symbols: missing.to_vec(),
             dylib: Arc::from(dylib.name()),
             source: Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(reason)),
-        })
+        };
+        // Reported where it happens, as a failed materialization is (a
+        // lazy reexport's first call does not report those again).
+        if let Ok(session) = dylib.session() {
+            session.report_error(&error);
+        }
+        Err(error)
     }
 }
 

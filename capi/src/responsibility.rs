@@ -425,6 +425,11 @@ pub unsafe extern "C" fn lazyrt_responsibility_delegate(
 /// materializer made; at once if they were removed already. Runs on the
 /// removing thread, outside lazyrt's locks.
 ///
+/// Call it before the responsibility emits or fails its symbols (while it
+/// still owes them: that is how lazyrt knows their tracker); afterwards it
+/// is `LAZYRT_RESPONSIBILITY_MISUSE`. If this call fails, `cleanup` is
+/// not run and not kept: the caller still owns what it would release.
+///
 /// The thread that owns the responsibility.
 ///
 /// # Safety
@@ -445,9 +450,11 @@ pub unsafe extern "C" fn lazyrt_responsibility_on_removal(
         let cleanup = cleanup.ok_or_else(|| {
             Failure::new(LAZYRT_INVALID_ARGUMENT, format!("{F}: `cleanup` is NULL"))
         })?;
-        // Runs exactly once: dropping the user data runs `cleanup`.
+        let live = r.live(F)?;
+        // Taken only once every check passed; runs exactly once: dropping
+        // the user data runs `cleanup`.
         let data = UserData::new(user_data, Some(cleanup));
-        r.live(F)?.on_removal(move || drop(data));
+        live.on_removal(move || drop(data));
         Ok(())
     })
 }

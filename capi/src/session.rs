@@ -234,8 +234,11 @@ unsafe fn write_found(
 }
 
 /// Creates a session. `dispatcher_threads` = 0 runs materialization on the
-/// thread that needs it; N > 0 on a pool of N threads (lookups that need
-/// several units then compile them in parallel).
+/// thread that needs it; N > 0 adds a pool of N threads. Either way a
+/// lookup materializes one of the units it starts on its own thread (a
+/// first call compiles on the calling thread, with no hand-off); with a
+/// pool, the other units a lookup starts (a lookup of many symbols, a
+/// materializer's lookups of its callees) compile there in parallel.
 ///
 /// Any thread.
 ///

@@ -1,5 +1,5 @@
 //! The C boundary: status codes, the error object, and the one function
-//! every exported body runs through ([`run`]), which turns a Rust panic
+//! every exported body runs through (`run`), which turns a Rust panic
 //! into `LAZYRT_PANIC` instead of letting it reach C.
 //!
 //! Also the argument checks every entry point shares: NULL handles and

@@ -9,7 +9,7 @@
 //!   (`LAZYRT_OK` is 0) and take a last `lazyrt_error *error` (may be
 //!   NULL), filled on failure with the status and a message naming the
 //!   symbols and the JITDylib, and cleared on success.
-//! - **No panic reaches C.** Every body runs in [`boundary::run`]; a panic
+//! - **No panic reaches C.** Every body runs in `boundary::run`; a panic
 //!   is `LAZYRT_PANIC` (a lazyrt bug), never an abort or an unwind.
 //! - **Ownership.** Whoever receives a handle through an `_out` parameter
 //!   disposes it with its `_dispose` function, which accepts NULL and

@@ -83,8 +83,15 @@ pub struct ThreadPoolDispatcher {
 
 #[cfg(not(lazyrt_loom))]
 impl ThreadPoolDispatcher {
-    /// Starts `threads` workers (at least one).
+    /// Starts `threads` workers (at least one). Panics if a thread cannot
+    /// be spawned; [`ThreadPoolDispatcher::try_new`] reports it instead.
     pub fn new(threads: usize) -> Self {
+        Self::try_new(threads).expect("spawn lazyrt pool workers")
+    }
+
+    /// Starts `threads` workers (at least one), or says why a thread could
+    /// not be spawned (the ones already started are stopped and joined).
+    pub fn try_new(threads: usize) -> std::io::Result<Self> {
         let shared = Arc::new(PoolShared {
             queue: Mutex::new(PoolQueue {
                 tasks: VecDeque::new(),
@@ -92,19 +99,28 @@ impl ThreadPoolDispatcher {
             }),
             ready: Condvar::new(),
         });
-        let workers = (0..threads.max(1))
-            .map(|i| {
-                let shared = shared.clone();
-                std::thread::Builder::new()
-                    .name(format!("lazyrt-pool-{i}"))
-                    .spawn(move || worker(&shared))
-                    .expect("spawn lazyrt pool worker")
-            })
-            .collect();
-        Self {
+        let pool = Self {
             shared,
-            workers: Mutex::new(workers),
+            workers: Mutex::new(Vec::with_capacity(threads.max(1))),
+        };
+        for i in 0..threads.max(1) {
+            let shared = pool.shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("lazyrt-pool-{i}"))
+                .spawn(move || worker(&shared));
+            match spawned {
+                Ok(handle) => pool
+                    .workers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(handle),
+                Err(e) => {
+                    pool.shutdown();
+                    return Err(e);
+                }
+            }
         }
+        Ok(pool)
     }
 
     /// Number of worker threads.

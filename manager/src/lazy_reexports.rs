@@ -175,6 +175,11 @@ impl LazyReexportsManager {
         })
     }
 
+    /// The session it makes stubs for, or [`Error::SessionEnded`].
+    pub fn session(&self) -> Result<Session, Error> {
+        self.inner.session.live()
+    }
+
     /// Installs the listener.
     pub fn set_listener(&self, listener: impl ReexportsListener + 'static) {
         *self

@@ -59,6 +59,11 @@ impl WeakSession {
     pub(crate) fn ptr_eq(&self, other: &WeakSession) -> bool {
         Weak::ptr_eq(&self.0, &other.0)
     }
+
+    /// Whether this refers to `session` (no reference count touched).
+    pub(crate) fn is(&self, session: &Session) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&session.inner))
+    }
 }
 
 /// What ending takes out of the state, to finish without the lock.

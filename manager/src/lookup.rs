@@ -11,6 +11,17 @@ use crate::state::{Deferred, State};
 use crate::symbol::{ExecutorSymbol, SymbolFlags, SymbolName};
 use crate::symbol_table::{SymState, SymbolEntry};
 
+/// [`Error::ForeignDylib`] for the first JITDylib of `order` that belongs
+/// to another session (its id would name some other JITDylib here).
+fn check_order(session: &Session, order: &[(JitDylib, LookupFlags)]) -> Result<(), Error> {
+    match order.iter().find(|(jd, _)| !jd.session.is(session)) {
+        Some((jd, _)) => Err(Error::ForeignDylib {
+            dylib: jd.name.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn lookup(
     session: &Session,
     order: &[(JitDylib, LookupFlags)],
@@ -19,6 +30,9 @@ pub(crate) fn lookup(
     callback: LookupCallback,
     caller_runs: bool,
 ) {
+    if let Err(foreign) = check_order(session, order) {
+        return callback(Err(foreign));
+    }
     let mut asked_generators = false;
     let mut deferred = Deferred::default();
     loop {
@@ -290,6 +304,7 @@ pub(crate) fn lookup_one(
     name: &SymbolName,
     required: RequiredState,
 ) -> Result<ExecutorSymbol, Error> {
+    check_order(session, order)?;
     let wanted = required.as_sym_state();
     let mut state = session.inner.lock_live()?;
     let (id, started, (dylib, responsibility)) = match locate(&state, order, name) {

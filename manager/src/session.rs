@@ -168,6 +168,15 @@ pub struct Session {
     pub(crate) inner: Arc<SessionInner>,
 }
 
+/// Handles compare by identity: equal when they are the same session.
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Session {}
+
 impl Default for Session {
     fn default() -> Self {
         Self::new()

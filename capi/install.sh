@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the lazyrt C library the way cargo-c lays it out:
-#   $libdir/liblazyrt.so.0.1.0, liblazyrt.so.0 -> it, liblazyrt.so -> it,
+#   $libdir/liblazyrt.so.0.1.0, liblazyrt.so.0.1 -> it (the SONAME: the
+#   major version, or 0.MINOR while it is 0), liblazyrt.so -> it,
 #   $libdir/liblazyrt.a, $includedir/lazyrt.h, $libdir/pkgconfig/lazyrt.pc
 #
 # Build first:  cargo build --release -p lazyrt-capi
@@ -39,6 +40,8 @@ includedir=${includedir:-$prefix/include}
 
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' "$root/Cargo.toml")
 major=${version%%.*}
+minor=${version#*.}; minor=${minor%%.*}
+if [[ $major == 0 ]]; then abi="0.$minor"; else abi=$major; fi
 for built in "$from/liblazyrt_capi.so" "$from/liblazyrt_capi.a"; do
     if [[ ! -f $built ]]; then
         echo "install.sh: $built is missing: build it with 'cargo build --release -p lazyrt-capi' (or pass --from)" >&2
@@ -48,7 +51,7 @@ done
 
 install -d "$destdir$libdir/pkgconfig" "$destdir$includedir"
 install -m 755 "$from/liblazyrt_capi.so" "$destdir$libdir/liblazyrt.so.$version"
-ln -sf "liblazyrt.so.$version" "$destdir$libdir/liblazyrt.so.$major"
+ln -sf "liblazyrt.so.$version" "$destdir$libdir/liblazyrt.so.$abi"
 ln -sf "liblazyrt.so.$version" "$destdir$libdir/liblazyrt.so"
 install -m 644 "$from/liblazyrt_capi.a" "$destdir$libdir/liblazyrt.a"
 install -m 644 "$here/include/lazyrt.h" "$destdir$includedir/lazyrt.h"

@@ -82,7 +82,7 @@ fn child(n: usize) {
         .map(|(i, s)| lazyrt_entry_spec {
             name: s.as_ptr(),
             tag: i as u64,
-            sve_arguments: false,
+            flags: 0,
         })
         .collect();
     let mut c_entries = vec![lazyrt_entry::default(); n];

@@ -107,9 +107,9 @@ int main(void) {
     static struct jit jit;
     lazyrt_resolver resolver = {&jit, resolve, destroy};
     lazyrt_entry_spec specs[3] = {
-        {"add1", TAG_ADD1, false},
-        {"twice", TAG_TWICE, false},
-        {"square", TAG_SQUARE, false},
+        {"add1", TAG_ADD1, 0},
+        {"twice", TAG_TWICE, 0},
+        {"square", TAG_SQUARE, 0},
     };
     lazyrt_entry entries[3];
     TRY(err, lazyrt_runtime_create_entries(&resolver, specs, 3, entries, err));

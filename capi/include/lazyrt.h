@@ -9,7 +9,11 @@
  * - No Rust panic reaches C: it is reported as LAZYRT_PANIC.
  * - Whoever receives a handle through an `_out` parameter disposes it with
  *   its `_dispose` function (NULL is accepted; a handle disposed twice is
- *   refused with LAZYRT_INVALID_HANDLE). Handles passed to callbacks are
+ *   refused with LAZYRT_INVALID_HANDLE while its address has not been
+ *   reused by a new handle: best effort, set pointers to NULL after
+ *   disposing). Disposing a handle never destroys what it refers to,
+ *   except the session handle, which ends its session (managers live as
+ *   long as their session). Handles passed to callbacks are
  *   borrowed for the call, except the lazyrt_responsibility a materializer
  *   receives, which it owns and must dispose.
  * - A `user_data` given with a `destroy` callback belongs to lazyrt from
@@ -154,6 +158,13 @@
 #define LAZYRT_OTHER 23
 
 /**
+ * Entry flag: the function takes or returns SVE vectors or predicates
+ * (AArch64 SVE PCS), so its first call saves z0-z23 and p0-p15; no effect
+ * elsewhere.
+ */
+#define LAZYRT_ENTRY_SVE_ARGUMENTS 1
+
+/**
  * Symbol flag: visible to lookups from other JITDylibs.
  */
 #define LAZYRT_SYMBOL_EXPORTED 1
@@ -189,6 +200,11 @@
 #define LAZYRT_MATCH_ALL 1
 
 /**
+ * The most dispatcher threads `lazyrt_session_create` starts.
+ */
+#define LAZYRT_MAX_DISPATCHER_THREADS 1024
+
+/**
  * An error object (opaque): a status and a message. Made by
  * `lazyrt_error_create`, disposed by `lazyrt_error_dispose`; must not be
  * used by two threads at once.
@@ -205,9 +221,9 @@ typedef struct lazyrt_jit_dylib lazyrt_jit_dylib;
 
 /**
  * A LazyReexportsManager (opaque): makes the stubs of lazy reexports.
- * Dispose with `lazyrt_lazy_reexports_manager_dispose` (its stubs live on
- * until their definitions are removed; calls of stubs whose manager is
- * gone fail).
+ * Dispose the handle with `lazyrt_lazy_reexports_manager_dispose`; the
+ * manager itself lives as long as its session handle, so its stubs keep
+ * working until their definitions are removed or the session ends.
  */
 typedef struct lazyrt_lazy_reexports_manager lazyrt_lazy_reexports_manager;
 
@@ -461,7 +477,7 @@ typedef struct lazyrt_materialization_unit {
   lazyrt_discard_fn discard;
   /**
    * Called exactly once: after the responsibility given to `materialize`
-   * is disposed, or when the unit is dropped unmaterialized (removed,
+   * (and every one delegated from it) is disposed, or when the unit is dropped unmaterialized (removed,
    * every symbol discarded, the session ended, the define refused).
    */
   void (*destroy)(void *user_data);
@@ -534,10 +550,10 @@ typedef struct lazyrt_entry_spec {
    */
   uint64_t tag;
   /**
-   * The function takes or returns SVE vectors or predicates (AArch64
-   * SVE PCS); no effect elsewhere.
+   * `LAZYRT_ENTRY_*` flags, or-ed (0 for an ordinary function); unknown
+   * bits are `LAZYRT_INVALID_ARGUMENT`.
    */
-  bool sve_arguments;
+  uint32_t flags;
 } lazyrt_entry_spec;
 
 /**
@@ -673,6 +689,8 @@ struct lazyrt_error *lazyrt_error_create(void);
  * Disposes an error object. NULL is accepted; an object disposed twice is
  * reported on stderr and left alone.
  *
+ * The thread that uses the error object.
+ *
  * # Safety
  * `error` is NULL or an object from `lazyrt_error_create` that no other
  * thread uses.
@@ -795,8 +813,10 @@ lazyrt_status lazyrt_lazy_reexports_manager_create(const struct lazyrt_session *
                                                    struct lazyrt_error *error);
 
 /**
- * Disposes a manager handle. NULL is accepted; a handle disposed twice is
- * refused with `LAZYRT_INVALID_HANDLE`.
+ * Disposes a manager handle. The manager lives on with its session (its
+ * stubs keep working, first calls included) until the session handle is
+ * disposed. NULL is accepted; a handle disposed twice is refused with
+ * `LAZYRT_INVALID_HANDLE` (see `lazyrt_jit_dylib_dispose`).
  *
  * Any thread, once no other thread uses this handle.
  *
@@ -897,6 +917,8 @@ lazyrt_status lazyrt_responsibility_requested_symbols(struct lazyrt_responsibili
 
 /**
  * Records the addresses of owed symbols (each owed and not yet resolved).
+ * Lookups waiting only for addresses complete during the call; their
+ * callbacks must not dispose this responsibility.
  *
  * The thread that owns the responsibility.
  *
@@ -974,7 +996,9 @@ lazyrt_status lazyrt_responsibility_replace(struct lazyrt_responsibility *respon
 
 /**
  * Splits `names` off into a new responsibility (for another thread to
- * finish); this one no longer owes them. Both must be disposed.
+ * finish); this one no longer owes them. Both must be disposed; the
+ * unit's user data lives until the last of them is (its `destroy` runs
+ * then).
  *
  * The thread that owns the responsibility.
  *
@@ -1015,9 +1039,11 @@ lazyrt_status lazyrt_responsibility_on_removal(struct lazyrt_responsibility *res
 /**
  * Disposes a responsibility. One that neither emitted nor failed its
  * symbols fails them (waiting lookups get
- * `LAZYRT_RESPONSIBILITY_DROPPED`). Then the unit's `destroy` runs.
- * NULL is accepted; a responsibility disposed twice is refused with
- * `LAZYRT_INVALID_HANDLE`.
+ * `LAZYRT_RESPONSIBILITY_DROPPED`). Then the unit's `destroy` runs,
+ * unless a responsibility delegated from this one is still live (then it
+ * runs with the last of them). NULL is accepted; a responsibility
+ * disposed twice is refused with `LAZYRT_INVALID_HANDLE` (see
+ * `lazyrt_jit_dylib_dispose`).
  *
  * The thread that owns the responsibility.
  *
@@ -1177,7 +1203,9 @@ lazyrt_status lazyrt_runtime_set_failure_handler(const struct lazyrt_failure_han
  * lookup materializes one of the units it starts on its own thread (a
  * first call compiles on the calling thread, with no hand-off); with a
  * pool, the other units a lookup starts (a lookup of many symbols, a
- * materializer's lookups of its callees) compile there in parallel.
+ * materializer's lookups of its callees) compile there in parallel. More
+ * than `LAZYRT_MAX_DISPATCHER_THREADS` is `LAZYRT_INVALID_ARGUMENT`; a
+ * thread the system refuses is `LAZYRT_OTHER` (none is left running).
  *
  * Any thread.
  *
@@ -1248,8 +1276,10 @@ lazyrt_status lazyrt_session_get_jit_dylib(const struct lazyrt_session *session,
 
 /**
  * Clears the JITDylib (every definition removed, their clean-ups run) and
- * removes it from the session. Its handles stay valid to dispose and
- * answer `LAZYRT_UNKNOWN_DYLIB`.
+ * removes it from the session. Its handles stay valid to dispose; the
+ * functions that act on it answer `LAZYRT_UNKNOWN_DYLIB`
+ * (`lazyrt_jit_dylib_contains` answers false), and search and link orders
+ * that list it skip it.
  *
  * Any thread; not from a callback of this session.
  *
@@ -1323,9 +1353,11 @@ lazyrt_status lazyrt_session_set_error_reporter(const struct lazyrt_session *ses
 
 /**
  * Disposes a JITDylib handle (not the JITDylib: see
- * `lazyrt_session_remove_jit_dylib`). NULL is accepted; a handle disposed
- * twice is refused with `LAZYRT_INVALID_HANDLE`. Never pass a borrowed
- * handle (one lazyrt gave a callback).
+ * `lazyrt_session_remove_jit_dylib`). NULL is accepted. A handle disposed
+ * twice is refused with `LAZYRT_INVALID_HANDLE` (so is a borrowed one, a
+ * handle lazyrt gave a callback) as long as its address has not been
+ * reused by a new handle of the same kind: a safety net, not a licence.
+ * Set your pointer to NULL after disposing it.
  *
  * Any thread, once no other thread uses this handle.
  *

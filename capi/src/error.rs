@@ -26,6 +26,8 @@ pub extern "C" fn lazyrt_error_create() -> *mut lazyrt_error {
 /// Disposes an error object. NULL is accepted; an object disposed twice is
 /// reported on stderr and left alone.
 ///
+/// The thread that uses the error object.
+///
 /// # Safety
 /// `error` is NULL or an object from `lazyrt_error_create` that no other
 /// thread uses.

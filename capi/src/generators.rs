@@ -215,6 +215,14 @@ pub unsafe extern "C" fn lazyrt_jit_dylib_add_library_generator(
     const F: &str = "lazyrt_jit_dylib_add_library_generator";
     run(F, error, || {
         use std::os::unix::ffi::OsStrExt;
+        // No library is loaded (its constructors run) for a call that
+        // fails anyway.
+        // SAFETY: the caller's contract.
+        if let Err(no_dylib) = unsafe { boundary::borrow(dylib, F, "dylib") } {
+            // SAFETY: as below (the filter's destroy runs).
+            drop(unsafe { with_filter(DynamicLibraryGenerator::for_current_process(), filter, F) });
+            return Err(no_dylib);
+        }
         if path.is_null() {
             // SAFETY: the caller's contract (the filter's destroy runs).
             drop(unsafe { with_filter(DynamicLibraryGenerator::for_current_process(), filter, F) });

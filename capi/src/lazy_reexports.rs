@@ -9,16 +9,19 @@ use lazyrt::{
 };
 
 use crate::boundary::{
-    self, Failure, Handle, LAZYRT_INVALID_ARGUMENT, UserData, lazyrt_error, lazyrt_status, run,
+    self, Failure, Handle, LAZYRT_FOREIGN_DYLIB, LAZYRT_INVALID_ARGUMENT, UserData, lazyrt_error,
+    lazyrt_status, run,
 };
 use crate::responsibility::lazyrt_symbol_address;
-use crate::session::{lazyrt_jit_dylib, lazyrt_resource_tracker, lazyrt_session, session_of};
-use crate::units::{define, lazyrt_alias, read_aliases};
+use crate::session::{
+    borrow_session, lazyrt_jit_dylib, lazyrt_resource_tracker, lazyrt_session, session_of,
+};
+use crate::units::{check_same_session, define, lazyrt_alias, read_aliases};
 
 /// A LazyReexportsManager (opaque): makes the stubs of lazy reexports.
-/// Dispose with `lazyrt_lazy_reexports_manager_dispose` (its stubs live on
-/// until their definitions are removed; calls of stubs whose manager is
-/// gone fail).
+/// Dispose the handle with `lazyrt_lazy_reexports_manager_dispose`; the
+/// manager itself lives as long as its session handle, so its stubs keep
+/// working until their definitions are removed or the session ends.
 #[allow(non_camel_case_types)]
 pub struct lazyrt_lazy_reexports_manager {
     _private: [u8; 0],
@@ -45,11 +48,18 @@ pub unsafe extern "C" fn lazyrt_lazy_reexports_manager_create(
     const F: &str = "lazyrt_lazy_reexports_manager_create";
     run(F, error, || {
         // SAFETY: the caller's contract.
-        let session = unsafe { boundary::borrow(session, F, "session") }?;
+        let handle = unsafe { borrow_session(session, F) }?;
         if manager_out.is_null() {
             return Err(boundary::null(F, "manager_out"));
         }
-        let manager = LazyReexportsManager::new(session)?;
+        let manager = LazyReexportsManager::new(&handle.session)?;
+        // The session handle keeps every manager: disposing a manager
+        // handle must not strand the stubs it made.
+        handle
+            .managers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(manager.clone());
         // SAFETY: checked non-NULL.
         unsafe {
             manager_out.write(boundary::new_handle::<lazyrt_lazy_reexports_manager>(
@@ -60,8 +70,10 @@ pub unsafe extern "C" fn lazyrt_lazy_reexports_manager_create(
     })
 }
 
-/// Disposes a manager handle. NULL is accepted; a handle disposed twice is
-/// refused with `LAZYRT_INVALID_HANDLE`.
+/// Disposes a manager handle. The manager lives on with its session (its
+/// stubs keep working, first calls included) until the session handle is
+/// disposed. NULL is accepted; a handle disposed twice is refused with
+/// `LAZYRT_INVALID_HANDLE` (see `lazyrt_jit_dylib_dispose`).
 ///
 /// Any thread, once no other thread uses this handle.
 ///
@@ -108,13 +120,25 @@ pub unsafe extern "C" fn lazyrt_jit_dylib_define_lazy_reexports(
         // SAFETY: the caller's contract.
         let manager = unsafe { boundary::borrow(manager, F, "manager") }?;
         let session = session_of(dylib)?;
+        if manager.session()? != session {
+            return Err(Failure::new(
+                LAZYRT_FOREIGN_DYLIB,
+                format!(
+                    "{F}: the manager belongs to another session than JITDylib {}",
+                    dylib.name()
+                ),
+            ));
+        }
         // SAFETY: the caller's contract.
         let aliases = unsafe { read_aliases(&session, aliases, count, F) }?;
         // SAFETY: the caller's contract.
         let tracker = unsafe { tracker.cast::<ResourceTracker>().as_ref() };
         // SAFETY: the caller's contract.
         let unit = match unsafe { source.cast::<JitDylib>().as_ref() } {
-            Some(source) => lazyrt::lazy_reexports_from(manager, source, aliases),
+            Some(source) => {
+                check_same_session(&session, source, F)?;
+                lazyrt::lazy_reexports_from(manager, source, aliases)
+            }
             None => lazyrt::lazy_reexports(manager, aliases),
         };
         define(dylib, tracker, Box::new(unit))

@@ -13,7 +13,8 @@
 //!   is `LAZYRT_PANIC` (a lazyrt bug), never an abort or an unwind.
 //! - **Ownership.** Whoever receives a handle through an `_out` parameter
 //!   disposes it with its `_dispose` function, which accepts NULL and
-//!   refuses a handle disposed twice (`LAZYRT_INVALID_HANDLE`). Handles
+//!   refuses a handle disposed twice (`LAZYRT_INVALID_HANDLE`) while its
+//!   address has not been reused by a new handle (best effort). Handles
 //!   lazyrt passes to callbacks are borrowed for the call, except the
 //!   `lazyrt_responsibility` a materializer receives, which it owns.
 //!   Disposing a handle never destroys what it refers to: a JITDylib is

@@ -8,6 +8,7 @@
 //! leaves a caller hanging.
 
 use std::ffi::{CString, c_char, c_void};
+use std::sync::Arc;
 
 use lazyrt::{ExecutorAddr, JitDylib, MaterializationResponsibility, SymbolFlags, SymbolName};
 
@@ -31,17 +32,44 @@ pub(crate) struct ResponsibilityHandle {
     dylib: JitDylib,
     /// `None` once emitted or failed.
     inner: Option<MaterializationResponsibility>,
-    /// The unit's user data: released with the handle, so a materializer
-    /// finishing on another thread still has it.
-    _data: Option<UserData>,
+    /// The unit's user data, shared with the responsibilities delegated
+    /// from this one: released with the last of them, so a materializer
+    /// (or the thread finishing a delegated part) still has it.
+    data: Option<Arc<UserData>>,
 }
 
 impl ResponsibilityHandle {
-    pub(crate) fn new(inner: MaterializationResponsibility, data: Option<UserData>) -> Self {
+    pub(crate) fn new(inner: MaterializationResponsibility, data: Option<Arc<UserData>>) -> Self {
         Self {
             dylib: inner.target_dylib().clone(),
             inner: Some(inner),
-            _data: data,
+            data,
+        }
+    }
+
+    /// Runs `call` on the responsibility taken out of the handle, so that
+    /// nothing of the handle is borrowed while the session runs what the
+    /// call completes (lookup callbacks, which may even dispose this very
+    /// handle); it is put back only if the call failed. `finishes`: a
+    /// successful call ends the responsibility.
+    fn with_taken(
+        &mut self,
+        function: &str,
+        finishes: bool,
+        call: impl FnOnce(&mut MaterializationResponsibility) -> Result<(), lazyrt::Error>,
+    ) -> Result<(), Failure> {
+        self.live(function)?;
+        let mut taken = self.inner.take().expect("checked live");
+        match call(&mut taken) {
+            Ok(()) if finishes => Ok(()),
+            Ok(()) => {
+                self.inner = Some(taken);
+                Ok(())
+            }
+            Err(e) => {
+                self.inner = Some(taken);
+                Err(e.into())
+            }
         }
     }
 
@@ -234,6 +262,8 @@ pub unsafe extern "C" fn lazyrt_responsibility_requested_symbols(
 }
 
 /// Records the addresses of owed symbols (each owed and not yet resolved).
+/// Lookups waiting only for addresses complete during the call; their
+/// callbacks must not dispose this responsibility.
 ///
 /// The thread that owns the responsibility.
 ///
@@ -253,8 +283,7 @@ pub unsafe extern "C" fn lazyrt_responsibility_notify_resolved(
         let r = unsafe { handle(responsibility, F) }?;
         // SAFETY: the caller's contract.
         let pairs = unsafe { addresses(&r.dylib, symbols, count, F) }?;
-        r.live(F)?.notify_resolved(pairs)?;
-        Ok(())
+        r.with_taken(F, false, |mr| mr.notify_resolved(pairs))
     })
 }
 
@@ -277,11 +306,15 @@ pub unsafe extern "C" fn lazyrt_responsibility_notify_emitted(
 ) -> lazyrt_status {
     const F: &str = "lazyrt_responsibility_notify_emitted";
     run(F, error, || {
+        // Everything is read before the handle is borrowed mutably: a
+        // dependency's JITDylib is often this handle's own target_dylib.
         // SAFETY: the caller's contract.
-        let r = unsafe { handle(responsibility, F) }?;
+        let target = unsafe { boundary::borrow(responsibility.cast_const(), F, "responsibility") }?
+            .dylib
+            .clone();
         // SAFETY: the caller's contract.
         let deps = unsafe { boundary::c_slice(dependencies, count, F, "dependencies") }?;
-        let session = session_of(&r.dylib)?;
+        let session = session_of(&target)?;
         let mut list = Vec::with_capacity(deps.len());
         for (i, d) in deps.iter().enumerate() {
             // SAFETY: the caller's contract.
@@ -291,9 +324,9 @@ pub unsafe extern "C" fn lazyrt_responsibility_notify_emitted(
             let name = unsafe { boundary::c_str(d.name, F, &format!("dependencies[{i}].name")) }?;
             list.push((dylib.clone(), session.intern(name)));
         }
-        r.live(F)?.notify_emitted(&list)?;
-        r.inner = None;
-        Ok(())
+        // SAFETY: the caller's contract.
+        let r = unsafe { handle(responsibility, F) }?;
+        r.with_taken(F, true, |mr| mr.notify_emitted(&list))
     })
 }
 
@@ -317,9 +350,7 @@ pub unsafe extern "C" fn lazyrt_responsibility_notify_ready(
         let r = unsafe { handle(responsibility, F) }?;
         // SAFETY: the caller's contract.
         let pairs = unsafe { addresses(&r.dylib, symbols, count, F) }?;
-        r.live(F)?.notify_ready(pairs)?;
-        r.inner = None;
-        Ok(())
+        r.with_taken(F, true, |mr| mr.notify_ready(pairs))
     })
 }
 
@@ -375,17 +406,23 @@ pub unsafe extern "C" fn lazyrt_responsibility_replace(
 ) -> lazyrt_status {
     const F: &str = "lazyrt_responsibility_replace";
     run(F, error, || {
+        // The unit (and with it the duty to destroy its user data) is
+        // taken before anything can fail.
+        // SAFETY: the caller's contract.
+        let target = unsafe { boundary::borrow(responsibility.cast_const(), F, "responsibility") }
+            .map(|r| r.dylib.clone());
+        // SAFETY: the caller's contract.
+        let unit = unsafe { CUnit::from_c(target.and_then(|d| session_of(&d)), unit, F) }?;
         // SAFETY: the caller's contract.
         let r = unsafe { handle(responsibility, F) }?;
-        // SAFETY: the caller's contract.
-        let unit = unsafe { CUnit::from_c(session_of(&r.dylib), unit, F) }?;
-        r.live(F)?.replace(Box::new(unit))?;
-        Ok(())
+        r.with_taken(F, false, |mr| mr.replace(Box::new(unit)))
     })
 }
 
 /// Splits `names` off into a new responsibility (for another thread to
-/// finish); this one no longer owes them. Both must be disposed.
+/// finish); this one no longer owes them. Both must be disposed; the
+/// unit's user data lives until the last of them is (its `destroy` runs
+/// then).
 ///
 /// The thread that owns the responsibility.
 ///
@@ -412,8 +449,11 @@ pub unsafe extern "C" fn lazyrt_responsibility_delegate(
             return Err(boundary::null(F, "split_out"));
         }
         let split = r.live(F)?.delegate(&names)?;
-        let handle =
-            boundary::new_handle::<lazyrt_responsibility>(ResponsibilityHandle::new(split, None));
+        // The split shares the unit's user data: destroyed with the last.
+        let handle = boundary::new_handle::<lazyrt_responsibility>(ResponsibilityHandle::new(
+            split,
+            r.data.clone(),
+        ));
         // SAFETY: checked non-NULL.
         unsafe { split_out.write(handle) };
         Ok(())
@@ -461,9 +501,11 @@ pub unsafe extern "C" fn lazyrt_responsibility_on_removal(
 
 /// Disposes a responsibility. One that neither emitted nor failed its
 /// symbols fails them (waiting lookups get
-/// `LAZYRT_RESPONSIBILITY_DROPPED`). Then the unit's `destroy` runs.
-/// NULL is accepted; a responsibility disposed twice is refused with
-/// `LAZYRT_INVALID_HANDLE`.
+/// `LAZYRT_RESPONSIBILITY_DROPPED`). Then the unit's `destroy` runs,
+/// unless a responsibility delegated from this one is still live (then it
+/// runs with the last of them). NULL is accepted; a responsibility
+/// disposed twice is refused with `LAZYRT_INVALID_HANDLE` (see
+/// `lazyrt_jit_dylib_dispose`).
 ///
 /// The thread that owns the responsibility.
 ///

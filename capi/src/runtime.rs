@@ -21,10 +21,15 @@ pub struct lazyrt_entry_spec {
     pub name: *const c_char,
     /// Passed to the resolver: the JIT's own key for the function.
     pub tag: u64,
-    /// The function takes or returns SVE vectors or predicates (AArch64
-    /// SVE PCS); no effect elsewhere.
-    pub sve_arguments: bool,
+    /// `LAZYRT_ENTRY_*` flags, or-ed (0 for an ordinary function); unknown
+    /// bits are `LAZYRT_INVALID_ARGUMENT`.
+    pub flags: u32,
 }
+
+/// Entry flag: the function takes or returns SVE vectors or predicates
+/// (AArch64 SVE PCS), so its first call saves z0-z23 and p0-p15; no effect
+/// elsewhere.
+pub const LAZYRT_ENTRY_SVE_ARGUMENTS: u32 = 1;
 
 /// A created entry.
 #[repr(C)]
@@ -170,6 +175,12 @@ pub unsafe extern "C" fn lazyrt_runtime_create_entries(
         let out = unsafe { boundary::c_slice_mut(entries_out, count, F, "entries_out") }?;
         let mut names = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
+            if spec.flags & !LAZYRT_ENTRY_SVE_ARGUMENTS != 0 {
+                return Err(Failure::new(
+                    LAZYRT_INVALID_ARGUMENT,
+                    format!("{F}: `specs[{i}].flags` has unknown bits {:#x}", spec.flags),
+                ));
+            }
             // SAFETY: the caller's contract.
             names.push(unsafe { boundary::c_str(spec.name, F, &format!("specs[{i}].name")) }?);
         }
@@ -178,7 +189,7 @@ pub unsafe extern "C" fn lazyrt_runtime_create_entries(
             CResolver { resolve, data },
             specs.iter().zip(&names).map(|(spec, name)| {
                 let made = EntrySpec::new(name, spec.tag);
-                if spec.sve_arguments {
+                if spec.flags & LAZYRT_ENTRY_SVE_ARGUMENTS != 0 {
                     made.with_sve_arguments()
                 } else {
                     made
@@ -388,12 +399,13 @@ pub unsafe extern "C" fn lazyrt_runtime_set_failure_handler(
 ) -> lazyrt_status {
     const F: &str = "lazyrt_runtime_set_failure_handler";
     run(F, error, || {
-        let rt = runtime(F)?;
         // SAFETY: the caller's contract.
-        match unsafe { handler.as_ref() } {
-            None => rt.set_failure_handler(|_: &ResolveFailure<'_>| Recovery::Abort),
-            Some(handler) => {
-                let data = UserData::new(handler.user_data, handler.destroy);
+        let handler = unsafe { handler.as_ref() };
+        // Taken first: destroy runs on every path below.
+        let data = handler.map(|h| UserData::new(h.user_data, h.destroy));
+        let rt = runtime(F)?;
+        match (handler, data) {
+            (Some(handler), Some(data)) => {
                 let handle = handler.handle.ok_or_else(|| {
                     Failure::new(
                         LAZYRT_INVALID_ARGUMENT,
@@ -402,6 +414,7 @@ pub unsafe extern "C" fn lazyrt_runtime_set_failure_handler(
                 })?;
                 rt.set_failure_handler(CFailureHandler { handle, data });
             }
+            _ => rt.set_failure_handler(|_: &ResolveFailure<'_>| Recovery::Abort),
         }
         Ok(())
     })

@@ -2,16 +2,16 @@
 //! symbols) and `lazyrt_resource_tracker_*`.
 
 use std::ffi::{c_char, c_void};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lazyrt::{
-    ExecutorAddr, ExecutorSymbol, JitDylib, LookupFlags, RequiredState, ResourceTracker, Session,
-    SymbolFlags, SymbolMap, SymbolName, ThreadPoolDispatcher,
+    ExecutorAddr, ExecutorSymbol, JitDylib, LazyReexportsManager, LookupFlags, RequiredState,
+    ResourceTracker, Session, SymbolFlags, SymbolMap, SymbolName, ThreadPoolDispatcher,
 };
 
 use crate::boundary::{
-    self, ErrorObject, Failure, Handle, LAZYRT_INVALID_ARGUMENT, LAZYRT_OK, LAZYRT_UNKNOWN_DYLIB,
-    UserData, lazyrt_error, lazyrt_status, run,
+    self, ErrorObject, Failure, Handle, LAZYRT_INVALID_ARGUMENT, LAZYRT_OK, LAZYRT_OTHER,
+    LAZYRT_UNKNOWN_DYLIB, UserData, lazyrt_error, lazyrt_status, run,
 };
 
 /// A session (opaque): symbol names, JITDylibs, lookups, materialization.
@@ -38,9 +38,30 @@ pub struct lazyrt_resource_tracker {
     _private: [u8; 0],
 }
 
+/// The Rust side of a session handle: the session, and the managers made
+/// for it, kept until the session handle is disposed (so disposing a
+/// manager handle never strands the stubs it made: see
+/// `lazyrt_lazy_reexports_manager_dispose`).
+pub(crate) struct SessionHandle {
+    pub(crate) session: Session,
+    pub(crate) managers: Mutex<Vec<LazyReexportsManager>>,
+}
+
 impl Handle for lazyrt_session {
-    type Rust = Session;
+    type Rust = SessionHandle;
     const KIND: &'static str = "lazyrt_session";
+}
+
+/// Borrows the session behind a session handle.
+///
+/// # Safety
+/// As [`boundary::borrow`].
+pub(crate) unsafe fn borrow_session<'a>(
+    session: *const lazyrt_session,
+    function: &str,
+) -> Result<&'a SessionHandle, Failure> {
+    // SAFETY: the caller's contract.
+    unsafe { boundary::borrow(session, function, "session") }
 }
 
 impl Handle for lazyrt_jit_dylib {
@@ -233,12 +254,18 @@ unsafe fn write_found(
     Ok(())
 }
 
+/// The most dispatcher threads `lazyrt_session_create` starts.
+pub const LAZYRT_MAX_DISPATCHER_THREADS: u32 = 1024;
+const MAX_DISPATCHER_THREADS: u32 = LAZYRT_MAX_DISPATCHER_THREADS;
+
 /// Creates a session. `dispatcher_threads` = 0 runs materialization on the
 /// thread that needs it; N > 0 adds a pool of N threads. Either way a
 /// lookup materializes one of the units it starts on its own thread (a
 /// first call compiles on the calling thread, with no hand-off); with a
 /// pool, the other units a lookup starts (a lookup of many symbols, a
-/// materializer's lookups of its callees) compile there in parallel.
+/// materializer's lookups of its callees) compile there in parallel. More
+/// than `LAZYRT_MAX_DISPATCHER_THREADS` is `LAZYRT_INVALID_ARGUMENT`; a
+/// thread the system refuses is `LAZYRT_OTHER` (none is left running).
 ///
 /// Any thread.
 ///
@@ -257,9 +284,26 @@ pub unsafe extern "C" fn lazyrt_session_create(
         }
         let session = match dispatcher_threads {
             0 => Session::new(),
-            n => Session::with_dispatcher(Arc::new(ThreadPoolDispatcher::new(n as usize))),
+            n if n > MAX_DISPATCHER_THREADS => {
+                return Err(Failure::new(
+                    LAZYRT_INVALID_ARGUMENT,
+                    format!("{F}: `dispatcher_threads` is {n}, more than {MAX_DISPATCHER_THREADS}"),
+                ));
+            }
+            n => {
+                let pool = ThreadPoolDispatcher::try_new(n as usize).map_err(|e| {
+                    Failure::new(
+                        LAZYRT_OTHER,
+                        format!("{F}: cannot start {n} dispatcher threads: {e}"),
+                    )
+                })?;
+                Session::with_dispatcher(Arc::new(pool))
+            }
         };
-        let handle = boundary::new_handle::<lazyrt_session>(session);
+        let handle = boundary::new_handle::<lazyrt_session>(SessionHandle {
+            session,
+            managers: Mutex::new(Vec::new()),
+        });
         // SAFETY: checked non-NULL; the caller's contract.
         unsafe { session_out.write(handle) };
         Ok(())
@@ -283,8 +327,8 @@ pub unsafe extern "C" fn lazyrt_session_dispose(session: *mut lazyrt_session) ->
     const F: &str = "lazyrt_session_dispose";
     boundary::run_reporting(F, || {
         // SAFETY: the caller's contract.
-        if let Some(session) = unsafe { boundary::take_handle(session, F) }? {
-            session.end();
+        if let Some(handle) = unsafe { boundary::take_handle(session, F) }? {
+            handle.session.end();
         }
         Ok(())
     })
@@ -306,7 +350,7 @@ pub unsafe extern "C" fn lazyrt_session_end(
     const F: &str = "lazyrt_session_end";
     run(F, error, || {
         // SAFETY: the caller's contract.
-        unsafe { boundary::borrow(session, F, "session") }?.end();
+        unsafe { borrow_session(session, F) }?.session.end();
         Ok(())
     })
 }
@@ -329,7 +373,7 @@ pub unsafe extern "C" fn lazyrt_session_create_jit_dylib(
     const F: &str = "lazyrt_session_create_jit_dylib";
     run(F, error, || {
         // SAFETY: the caller's contract.
-        let session = unsafe { boundary::borrow(session, F, "session") }?;
+        let session = &unsafe { borrow_session(session, F) }?.session;
         // SAFETY: the caller's contract.
         let name = unsafe { boundary::c_str(name, F, "name") }?;
         if dylib_out.is_null() {
@@ -359,7 +403,7 @@ pub unsafe extern "C" fn lazyrt_session_get_jit_dylib(
     const F: &str = "lazyrt_session_get_jit_dylib";
     run(F, error, || {
         // SAFETY: the caller's contract.
-        let session = unsafe { boundary::borrow(session, F, "session") }?;
+        let session = &unsafe { borrow_session(session, F) }?.session;
         // SAFETY: the caller's contract.
         let name = unsafe { boundary::c_str(name, F, "name") }?;
         if dylib_out.is_null() {
@@ -378,8 +422,10 @@ pub unsafe extern "C" fn lazyrt_session_get_jit_dylib(
 }
 
 /// Clears the JITDylib (every definition removed, their clean-ups run) and
-/// removes it from the session. Its handles stay valid to dispose and
-/// answer `LAZYRT_UNKNOWN_DYLIB`.
+/// removes it from the session. Its handles stay valid to dispose; the
+/// functions that act on it answer `LAZYRT_UNKNOWN_DYLIB`
+/// (`lazyrt_jit_dylib_contains` answers false), and search and link orders
+/// that list it skip it.
 ///
 /// Any thread; not from a callback of this session.
 ///
@@ -395,7 +441,7 @@ pub unsafe extern "C" fn lazyrt_session_remove_jit_dylib(
     const F: &str = "lazyrt_session_remove_jit_dylib";
     run(F, error, || {
         // SAFETY: the caller's contract.
-        let session = unsafe { boundary::borrow(session, F, "session") }?;
+        let session = &unsafe { borrow_session(session, F) }?.session;
         // SAFETY: the caller's contract.
         let dylib = unsafe { boundary::borrow(dylib, F, "dylib") }?;
         session.remove_jit_dylib(dylib)?;
@@ -431,7 +477,7 @@ pub unsafe extern "C" fn lazyrt_session_lookup(
     const F: &str = "lazyrt_session_lookup";
     run(F, error, || {
         // SAFETY: the caller's contract.
-        let session = unsafe { boundary::borrow(session, F, "session") }?;
+        let session = &unsafe { borrow_session(session, F) }?.session;
         // SAFETY: the caller's contract.
         let order = unsafe { search_order(order, order_count, F) }?;
         // SAFETY: the caller's contract.
@@ -486,7 +532,7 @@ pub unsafe extern "C" fn lazyrt_session_lookup_async(
     const F: &str = "lazyrt_session_lookup_async";
     run(F, error, || {
         // SAFETY: the caller's contract.
-        let session = unsafe { boundary::borrow(session, F, "session") }?;
+        let session = &unsafe { borrow_session(session, F) }?.session;
         // SAFETY: the caller's contract.
         let order = unsafe { search_order(order, order_count, F) }?;
         // SAFETY: the caller's contract.
@@ -571,10 +617,11 @@ pub unsafe extern "C" fn lazyrt_session_set_error_reporter(
     const F: &str = "lazyrt_session_set_error_reporter";
     run(F, error, || {
         // SAFETY: the caller's contract.
-        let session = unsafe { boundary::borrow(session, F, "session") }?;
-        // SAFETY: the caller's contract.
         let reporter = unsafe { reporter.as_ref() }.ok_or_else(|| boundary::null(F, "reporter"))?;
+        // Taken first: destroy runs on every path below.
         let data = UserData::new(reporter.user_data, reporter.destroy);
+        // SAFETY: the caller's contract.
+        let session = &unsafe { borrow_session(session, F) }?.session;
         let report = reporter.report.ok_or_else(|| {
             Failure::new(
                 LAZYRT_INVALID_ARGUMENT,
@@ -594,9 +641,11 @@ pub unsafe extern "C" fn lazyrt_session_set_error_reporter(
 }
 
 /// Disposes a JITDylib handle (not the JITDylib: see
-/// `lazyrt_session_remove_jit_dylib`). NULL is accepted; a handle disposed
-/// twice is refused with `LAZYRT_INVALID_HANDLE`. Never pass a borrowed
-/// handle (one lazyrt gave a callback).
+/// `lazyrt_session_remove_jit_dylib`). NULL is accepted. A handle disposed
+/// twice is refused with `LAZYRT_INVALID_HANDLE` (so is a borrowed one, a
+/// handle lazyrt gave a callback) as long as its address has not been
+/// reused by a new handle of the same kind: a safety net, not a licence.
+/// Set your pointer to NULL after disposing it.
 ///
 /// Any thread, once no other thread uses this handle.
 ///

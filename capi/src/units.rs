@@ -10,7 +10,8 @@ use lazyrt::{
 };
 
 use crate::boundary::{
-    self, Failure, LAZYRT_INVALID_ARGUMENT, UserData, lazyrt_error, lazyrt_status, run,
+    self, Failure, LAZYRT_FOREIGN_DYLIB, LAZYRT_INVALID_ARGUMENT, UserData, lazyrt_error,
+    lazyrt_status, run,
 };
 use crate::responsibility::{ResponsibilityHandle, lazyrt_responsibility};
 use crate::session::{
@@ -65,7 +66,7 @@ pub struct lazyrt_materialization_unit {
     /// May be NULL.
     pub discard: lazyrt_discard_fn,
     /// Called exactly once: after the responsibility given to `materialize`
-    /// is disposed, or when the unit is dropped unmaterialized (removed,
+    /// (and every one delegated from it) is disposed, or when the unit is dropped unmaterialized (removed,
     /// every symbol discarded, the session ended, the define refused).
     pub destroy: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
 }
@@ -148,7 +149,7 @@ impl MaterializationUnit for CUnit {
         // disposes it, so a materializer finishing later still has it.
         let handle = boundary::new_handle::<lazyrt_responsibility>(ResponsibilityHandle::new(
             responsibility,
-            Some(data),
+            Some(std::sync::Arc::new(data)),
         ));
         // SAFETY: the C materializer, given its user data and a
         // responsibility it now owns.
@@ -232,6 +233,24 @@ pub struct lazyrt_alias {
     pub flags: lazyrt_symbol_flags,
 }
 
+/// `LAZYRT_FOREIGN_DYLIB` unless `source` belongs to `session`.
+pub(crate) fn check_same_session(
+    session: &Session,
+    source: &JitDylib,
+    function: &str,
+) -> Result<(), Failure> {
+    if source.session()? == *session {
+        return Ok(());
+    }
+    Err(Failure::new(
+        LAZYRT_FOREIGN_DYLIB,
+        format!(
+            "{function}: JITDylib {} (`source`) belongs to another session",
+            source.name()
+        ),
+    ))
+}
+
 /// `alias -> (target, flags)`, as the Rust unit constructors take them.
 pub(crate) type AliasList = Vec<(SymbolName, (SymbolName, SymbolFlags))>;
 
@@ -292,7 +311,10 @@ pub unsafe extern "C" fn lazyrt_jit_dylib_define_reexports(
         let tracker = unsafe { tracker.cast::<ResourceTracker>().as_ref() };
         // SAFETY: the caller's contract.
         let unit = match unsafe { source.cast::<JitDylib>().as_ref() } {
-            Some(source) => lazyrt::reexports(source, aliases),
+            Some(source) => {
+                check_same_session(&session, source, F)?;
+                lazyrt::reexports(source, aliases)
+            }
             None => lazyrt::aliases(aliases),
         };
         define(dylib, tracker, Box::new(unit))

@@ -88,6 +88,7 @@ fn sources() -> Vec<PathBuf> {
         "session_tests.c",
         "unit_tests.c",
         "concurrency_tests.c",
+        "ownership_tests.c",
     ]
     .iter()
     .map(|f| crate_dir().join("tests/c").join(f))
@@ -178,10 +179,8 @@ fn c_suite_against_the_shared_library() {
     // The installed library is what ran, by its SONAME.
     let ldd = Command::new("ldd").arg(&exe).output().expect("ldd");
     let ldd = String::from_utf8_lossy(&ldd.stdout);
-    assert!(
-        ldd.contains("liblazyrt.so.0 =>"),
-        "linked by SONAME:\n{ldd}"
-    );
+    let soname = format!("liblazyrt.so.0.{} =>", env!("CARGO_PKG_VERSION_MINOR"));
+    assert!(ldd.contains(&soname), "linked by SONAME {soname}:\n{ldd}");
 }
 
 #[test]

@@ -62,10 +62,17 @@ fn every_export_states_its_threads_and_runs_inside_the_panic_boundary() {
             exports += 1;
             // Its doc comment (the lines above the attribute) says which
             // threads may call it.
-            let doc: String = lines[..i]
+            let mut doc_lines: Vec<&str> = lines[..i]
                 .iter()
                 .rev()
                 .take_while(|l| l.trim_start().starts_with("///"))
+                .copied()
+                .collect();
+            doc_lines.reverse();
+            // The description, not the `# Safety` section.
+            let doc: String = doc_lines
+                .iter()
+                .take_while(|l| !l.contains("# Safety"))
                 .map(|l| l.to_lowercase())
                 .collect();
             assert!(

@@ -13,6 +13,7 @@ int main(void) {
     session_tests();
     unit_tests();
     concurrency_tests();
+    ownership_tests();
     printf("%d passed, %d failed\n", atomic_load(&harness_passed), atomic_load(&harness_failed));
     return atomic_load(&harness_failed) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

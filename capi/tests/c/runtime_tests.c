@@ -89,7 +89,7 @@ static void test_runtime_entries(void) {
     memset(&state, 0, sizeof state);
     lazyrt_resolver resolver = {&state, resolve_add1, destroy_state};
     lazyrt_entry_spec specs[4] = {
-        {"inc0", 0, false}, {"inc1", 1, false}, {"inc2", 2, false}, {"inc3", 3, false}};
+        {"inc0", 0, 0}, {"inc1", 1, 0}, {"inc2", 2, 0}, {"inc3", 3, 0}};
     lazyrt_entry entries[4];
     CHECK_OK(err, lazyrt_runtime_create_entries(&resolver, specs, 4, entries, err));
     CHECK(atomic_load(&state.calls) == 0, "nothing resolved at creation");
@@ -140,7 +140,7 @@ static void test_runtime_bad_arguments(void) {
     static struct resolver_state state;
     memset(&state, 0, sizeof state);
     lazyrt_entry entries[1];
-    lazyrt_entry_spec spec = {"x", 0, false};
+    lazyrt_entry_spec spec = {"x", 0, 0};
     CHECK_FAILS(err, LAZYRT_NULL_ARGUMENT, lazyrt_runtime_create_entries(NULL, &spec, 1, entries, err),
                 "resolver");
     lazyrt_resolver no_fn = {&state, NULL, destroy_state};
@@ -148,11 +148,11 @@ static void test_runtime_bad_arguments(void) {
                 lazyrt_runtime_create_entries(&no_fn, &spec, 1, entries, err), "resolve");
     CHECK(atomic_load(&state.destroyed) == 1, "destroy runs when creation fails");
     lazyrt_resolver resolver = {&state, resolve_add1, destroy_state};
-    lazyrt_entry_spec bad_name = {"\xff\xfe", 0, false};
+    lazyrt_entry_spec bad_name = {"\xff\xfe", 0, 0};
     CHECK_FAILS(err, LAZYRT_INVALID_ARGUMENT,
                 lazyrt_runtime_create_entries(&resolver, &bad_name, 1, entries, err), "UTF-8");
     CHECK(atomic_load(&state.destroyed) == 2, "destroy runs again");
-    lazyrt_entry_spec null_name = {NULL, 0, false};
+    lazyrt_entry_spec null_name = {NULL, 0, 0};
     CHECK_FAILS(err, LAZYRT_NULL_ARGUMENT,
                 lazyrt_runtime_create_entries(&resolver, &null_name, 1, entries, err), "specs[0].name");
     CHECK_FAILS(err, LAZYRT_NULL_ARGUMENT,
@@ -198,7 +198,7 @@ static void test_failure_handler_fallback(void) {
     memset(&state, 0, sizeof state);
     state.fail = 1;
     lazyrt_resolver resolver = {&state, resolve_add1, destroy_state};
-    lazyrt_entry_spec specs[2] = {{"broken", 0, false}, {"null_answer", 1, false}};
+    lazyrt_entry_spec specs[2] = {{"broken", 0, 0}, {"null_answer", 1, 0}};
     lazyrt_entry entries[2];
     CHECK_OK(err, lazyrt_runtime_create_entries(&resolver, specs, 2, entries, err));
     CHECK(as_fn(entries[0].address)(5) == -1, "failed call jumps to the fallback");

@@ -6,5 +6,6 @@ void runtime_tests(void);
 void session_tests(void);
 void unit_tests(void);
 void concurrency_tests(void);
+void ownership_tests(void);
 
 #endif

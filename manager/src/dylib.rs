@@ -178,7 +178,7 @@ impl JitDylib {
     /// [`JitDylib::search_order`], inline for short orders (no allocation
     /// per lookup); [`Error::DylibRemoved`] once this JITDylib is removed.
     fn order(&self, session: &Session) -> Result<SmallVec<[(JitDylib, LookupFlags); 2]>, Error> {
-        let state = session.inner.lock();
+        let state = session.inner.lock_live()?;
         let dylib = state
             .symbols
             .dylib(self.id)

@@ -1,9 +1,10 @@
 //! Builds the C suites (`tests/c/*.c`) against the installed library and
 //! runs them: shared and static linking, AddressSanitizer with
-//! LeakSanitizer and UBSan, and a C++ compile of the header. Each suite
-//! prints one
-//! "N passed, N failed" line; any failure, warning (`-Werror`) or
-//! sanitizer report fails the test.
+//! LeakSanitizer and UBSan, valgrind's memcheck (where installed: it
+//! checks liblazyrt's own accesses, which ASan does not instrument), and a
+//! C++ compile of the header. Each suite prints one "N passed, N failed"
+//! line; any failure, warning (`-Werror`) or sanitizer report fails the
+//! test.
 //!
 //! The library is installed with `install.sh` into a scratch prefix and
 //! found through its `lazyrt.pc`, as a C project would.
@@ -230,6 +231,43 @@ fn c_suite_under_address_and_leak_sanitizer() {
             ("UBSAN_OPTIONS", "print_stacktrace=1"),
         ],
     );
+}
+
+/// Valgrind's memcheck sees what ASan (which instruments only the C side)
+/// cannot: invalid reads, writes and frees inside liblazyrt itself.
+#[test]
+fn c_suite_under_valgrind() {
+    if let Some(why) = skip_reason() {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        println!("SKIPPED: valgrind is not installed");
+        return;
+    }
+    let exe = build("capi-suite-valgrind", &[], &shared_link());
+    let out = Command::new("valgrind")
+        .args([
+            "--smc-check=all", // stubs are patched code
+            "--error-exitcode=9",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite",
+            "--fair-sched=yes",
+            "-q",
+        ])
+        .arg(&exe)
+        .output()
+        .expect("run valgrind");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(
+        out.status.success() && summary.ends_with(" passed, 0 failed") && !stderr.contains("=="),
+        "valgrind ({}): {summary}\n{stderr}",
+        out.status
+    );
+    println!("under valgrind: {summary}");
 }
 
 #[test]

@@ -9,77 +9,19 @@
 //! The library is installed with `install.sh` into a scratch prefix and
 //! found through its `lazyrt.pc`, as a C project would.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
-fn crate_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{cc, crate_dir, skip_reason};
 
-/// Why the C suites cannot run here, if they cannot.
-fn skip_reason() -> Option<String> {
-    if std::env::var_os("LAZYRT_QEMU").is_some() {
-        return Some("LAZYRT_QEMU: the C suites are built and run natively only".into());
-    }
-    if !cfg!(all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    )) {
-        return Some("lazyrt runs on x86-64 and AArch64 Linux only".into());
-    }
-    if Command::new(cc()).arg("--version").output().is_err() {
-        return Some(format!("no C compiler ({})", cc()));
-    }
-    None
-}
-
-fn cc() -> String {
-    std::env::var("CC").unwrap_or_else(|_| "cc".into())
-}
-
-/// The directory the library was built into (next to this test binary).
-fn built_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    exe.parent().expect("deps").to_path_buf()
-}
-
-/// Installs the library once into a scratch prefix; returns the prefix.
 fn installed() -> &'static Path {
-    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
-    PREFIX.get_or_init(|| {
-        let prefix = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("capi-prefix");
-        let _ = std::fs::remove_dir_all(&prefix);
-        let status = Command::new("bash")
-            .arg(crate_dir().join("install.sh"))
-            .arg("--prefix")
-            .arg(&prefix)
-            .arg("--from")
-            .arg(built_dir())
-            .status()
-            .expect("run install.sh");
-        assert!(status.success(), "install.sh failed");
-        prefix
-    })
+    common::installed("capi-prefix")
 }
 
 fn pkg_config(args: &[&str]) -> Vec<String> {
-    let out = Command::new("pkg-config")
-        .args(args)
-        .arg("lazyrt")
-        .env("PKG_CONFIG_PATH", installed().join("lib/pkgconfig"))
-        .output()
-        .expect("pkg-config (install the pkg-config package)");
-    assert!(
-        out.status.success(),
-        "pkg-config {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("UTF-8")
-        .split_whitespace()
-        .map(String::from)
-        .collect()
+    common::pkg_config(installed(), args)
 }
 
 fn sources() -> Vec<PathBuf> {
@@ -158,10 +100,7 @@ fn run(exe: &Path, env: &[(&str, &str)]) -> String {
 }
 
 fn shared_link() -> Vec<String> {
-    let libdir = installed().join("lib");
-    let mut link = pkg_config(&["--libs"]);
-    link.push(format!("-Wl,-rpath,{}", libdir.display()));
-    link
+    common::shared_link(installed())
 }
 
 #[test]

@@ -4,86 +4,17 @@
 //! its first call, from several threads) where libgccjit is installed, and
 //! both again under AddressSanitizer + LeakSanitizer.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
-fn crate_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn cc() -> String {
-    std::env::var("CC").unwrap_or_else(|_| "cc".into())
-}
-
-fn skip_reason() -> Option<String> {
-    if std::env::var_os("LAZYRT_QEMU").is_some() {
-        return Some("LAZYRT_QEMU: the C examples are built and run natively only".into());
-    }
-    if !cfg!(all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    )) {
-        return Some("lazyrt runs on x86-64 and AArch64 Linux only".into());
-    }
-    if Command::new(cc()).arg("--version").output().is_err() {
-        return Some(format!("no C compiler ({})", cc()));
-    }
-    None
-}
-
-/// Installs the library once into this binary's own scratch prefix (test
-/// binaries may run at the same time as others: no shared prefix).
-fn prefix() -> PathBuf {
-    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
-    PREFIX
-        .get_or_init(|| {
-            let prefix = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("capi-examples-prefix");
-            let _ = std::fs::remove_dir_all(&prefix);
-            let built = std::env::current_exe()
-                .expect("test binary")
-                .parent()
-                .expect("deps")
-                .to_path_buf();
-            let status = Command::new("bash")
-                .arg(crate_dir().join("install.sh"))
-                .args([
-                    "--prefix".as_ref(),
-                    prefix.as_os_str(),
-                    "--from".as_ref(),
-                    built.as_os_str(),
-                ])
-                .status()
-                .expect("run install.sh");
-            assert!(status.success(), "install.sh failed");
-            prefix
-        })
-        .clone()
-}
-
-fn pkg_config(prefix: &Path, args: &[&str]) -> Vec<String> {
-    let out = Command::new("pkg-config")
-        .args(args)
-        .arg("lazyrt")
-        .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
-        .output()
-        .expect("pkg-config");
-    assert!(
-        out.status.success(),
-        "pkg-config: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("UTF-8")
-        .split_whitespace()
-        .map(String::from)
-        .collect()
-}
+use common::{cc, crate_dir, pkg_config, skip_reason};
 
 /// Builds and runs `examples/<name>.c` plainly and under ASan + LSan;
 /// returns the plain run's stdout.
 fn build_and_run(name: &str, extra_libs: &[&str], args: &[&str]) -> String {
-    let prefix = prefix();
+    let prefix = common::installed("capi-examples-prefix");
     let source = crate_dir().join("examples").join(format!("{name}.c"));
     let mut stdout = String::new();
     for (variant, flags) in [
@@ -111,10 +42,9 @@ fn build_and_run(name: &str, extra_libs: &[&str], args: &[&str]) -> String {
                 "-g",
             ])
             .args(flags)
-            .args(pkg_config(&prefix, &["--cflags"]))
+            .args(pkg_config(prefix, &["--cflags"]))
             .arg(&source)
-            .args(pkg_config(&prefix, &["--libs"]))
-            .arg(format!("-Wl,-rpath,{}", prefix.join("lib").display()))
+            .args(common::shared_link(prefix))
             .args(extra_libs)
             .arg("-o")
             .arg(&exe)

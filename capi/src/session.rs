@@ -844,6 +844,29 @@ pub unsafe extern "C" fn lazyrt_jit_dylib_clear(
     })
 }
 
+/// Writes a new handle to the tracker `get` gives for `dylib` to
+/// `tracker_out` (checked before the tracker is made).
+///
+/// # Safety
+/// `dylib` is NULL or a live or borrowed handle; `tracker_out` is NULL or
+/// writable.
+unsafe fn tracker_to(
+    dylib: *const lazyrt_jit_dylib,
+    tracker_out: *mut *mut lazyrt_resource_tracker,
+    function: &str,
+    get: fn(&JitDylib) -> Result<ResourceTracker, lazyrt::Error>,
+) -> Result<(), Failure> {
+    // SAFETY: the caller's contract.
+    let dylib = unsafe { boundary::borrow(dylib, function, "dylib") }?;
+    if tracker_out.is_null() {
+        return Err(boundary::null(function, "tracker_out"));
+    }
+    let tracker = get(dylib)?;
+    // SAFETY: checked non-NULL; writable by the caller's contract.
+    unsafe { tracker_out.write(boundary::new_handle::<lazyrt_resource_tracker>(tracker)) };
+    Ok(())
+}
+
 /// A new resource tracker: definitions made with it are removed together
 /// (`lazyrt_resource_tracker_remove`).
 ///
@@ -861,14 +884,7 @@ pub unsafe extern "C" fn lazyrt_jit_dylib_create_resource_tracker(
     const F: &str = "lazyrt_jit_dylib_create_resource_tracker";
     run(F, error, || {
         // SAFETY: the caller's contract.
-        let dylib = unsafe { boundary::borrow(dylib, F, "dylib") }?;
-        if tracker_out.is_null() {
-            return Err(boundary::null(F, "tracker_out"));
-        }
-        let tracker = dylib.create_resource_tracker()?;
-        // SAFETY: checked non-NULL.
-        unsafe { tracker_out.write(boundary::new_handle::<lazyrt_resource_tracker>(tracker)) };
-        Ok(())
+        unsafe { tracker_to(dylib, tracker_out, F, JitDylib::create_resource_tracker) }
     })
 }
 
@@ -887,14 +903,7 @@ pub unsafe extern "C" fn lazyrt_jit_dylib_default_resource_tracker(
     const F: &str = "lazyrt_jit_dylib_default_resource_tracker";
     run(F, error, || {
         // SAFETY: the caller's contract.
-        let dylib = unsafe { boundary::borrow(dylib, F, "dylib") }?;
-        if tracker_out.is_null() {
-            return Err(boundary::null(F, "tracker_out"));
-        }
-        let tracker = dylib.default_resource_tracker()?;
-        // SAFETY: checked non-NULL.
-        unsafe { tracker_out.write(boundary::new_handle::<lazyrt_resource_tracker>(tracker)) };
-        Ok(())
+        unsafe { tracker_to(dylib, tracker_out, F, JitDylib::default_resource_tracker) }
     })
 }
 

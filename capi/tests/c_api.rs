@@ -44,16 +44,7 @@ fn build(name: &str, extra: &[&str], link: &[String]) -> PathBuf {
     let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let mut command = Command::new(cc());
     command
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pedantic",
-            "-pthread",
-            "-O1",
-            "-g",
-        ])
+        .args(common::C_FLAGS)
         .args(extra)
         .args(pkg_config(&["--cflags"]))
         .args(sources())

@@ -31,16 +31,7 @@ fn build_and_run(name: &str, extra_libs: &[&str], args: &[&str]) -> String {
         let exe =
             PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("example-{name}-{variant}"));
         let out = Command::new(cc())
-            .args([
-                "-std=c11",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                "-pedantic",
-                "-pthread",
-                "-O1",
-                "-g",
-            ])
+            .args(common::C_FLAGS)
             .args(flags)
             .args(pkg_config(prefix, &["--cflags"]))
             .arg(&source)

@@ -13,7 +13,10 @@ use lazyrt::{
     CodeKind, CodeSymbol, CodeUnit, ExecutorAddr, MaterializationResponsibility, SourceLine,
 };
 
-use crate::module::{Body, COMPILED, FAILED, FuncSlot, Inner};
+use cranelift_module::ModuleReloc;
+
+use crate::declarations::{COMPILED, DEFINED, FAILED, FuncSlot};
+use crate::module::{Body, Inner};
 use crate::relocations::{self, Fixups};
 use crate::{FuncId, LazyJit};
 
@@ -35,30 +38,71 @@ pub trait CompileListener: Send + Sync {
 }
 
 impl LazyJit {
-    /// Compiles `func` (the body of `id`) and publishes it. Returns its
+    /// Compiles `body` (the body of `id`) and publishes it. Returns its
     /// address, its size and where its unwind table lies (made only when a
     /// code listener is installed).
-    fn compile_body(&self, id: FuncId, slot: &FuncSlot, body: Body) -> Result<Published, String> {
-        let mut func = match body {
-            Body::Ir(func) => *func,
-            Body::Builder(build) => build(self, id).map_err(|e| format!("building IR: {e}"))?,
+    fn compile_body(
+        &self,
+        id: FuncId,
+        slot: &FuncSlot,
+        body: Body,
+    ) -> Result<Published, CompileFailure> {
+        let mut ctx = match body {
+            Body::Bytes {
+                bytes,
+                alignment,
+                relocs,
+            } => {
+                let fixups = match Fixups::resolve(self, id, &relocs) {
+                    Ok(fixups) => fixups,
+                    Err(reason) => {
+                        return Err(CompileFailure::Link {
+                            reason,
+                            body: Body::Bytes {
+                                bytes,
+                                alignment,
+                                relocs,
+                            },
+                        });
+                    }
+                };
+                return self
+                    .publish(slot, &bytes, alignment, &fixups, None, Vec::new())
+                    .map_err(CompileFailure::Other);
+            }
+            Body::Ir(func) => Context::for_function(*func),
+            Body::Builder(build) => Context::for_function(
+                build(self, id).map_err(|e| CompileFailure::Other(format!("building IR: {e}")))?,
+            ),
         };
-        if func.signature != slot.signature {
-            return Err(format!(
+        if ctx.func.signature != slot.signature {
+            return Err(CompileFailure::Other(format!(
                 "its IR has signature {} but it was declared with {}",
-                func.signature, slot.signature
-            ));
+                ctx.func.signature, slot.signature
+            )));
         }
-        relocations::separate_address_refs(&mut func);
-        let mut ctx = Context::for_function(func);
+        relocations::prepare(&mut ctx.func);
+        if let Err(reason) = relocations::check_links(self, id, &ctx.func) {
+            return Err(CompileFailure::Link {
+                reason,
+                body: Body::Ir(Box::new(ctx.func)),
+            });
+        }
         if let Err(e) = ctx.compile(&*self.inner.isa, &mut ControlPlane::default()) {
-            return Err(cranelift_codegen::print_errors::pretty_error(
-                e.func, e.inner,
+            return Err(CompileFailure::Other(
+                cranelift_codegen::print_errors::pretty_error(e.func, e.inner),
             ));
         }
-        let code = ctx.compiled_code().ok_or("no compiled code")?;
-        let fixups = Fixups::resolve(self, id, code.buffer.relocs(), &ctx.func)?;
-        let bytes = code.code_buffer();
+        let code = ctx
+            .compiled_code()
+            .ok_or_else(|| CompileFailure::Other("no compiled code".into()))?;
+        let relocs: Vec<ModuleReloc> = code
+            .buffer
+            .relocs()
+            .iter()
+            .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id))
+            .collect();
+        let fixups = Fixups::resolve(self, id, &relocs).map_err(CompileFailure::Other)?;
         let isa = &*self.inner.isa;
         let debugged = self.inner.session.has_code_listeners();
         let unwind = debugged
@@ -74,12 +118,45 @@ impl LazyJit {
             (true, Some(map)) => crate::debug_info::source_lines(code, slot.entry.as_str(), &*map),
             _ => Vec::new(),
         };
-        let trailer = unwind
-            .as_ref()
-            .map(|info| move |address| crate::debug_info::eh_frame(isa, info, address));
+        let alignment = u64::from(code.buffer.alignment);
+        self.publish(
+            slot,
+            code.code_buffer(),
+            alignment,
+            &fixups,
+            unwind.as_ref(),
+            lines,
+        )
+        .map_err(CompileFailure::Other)
+    }
+
+    /// Places `code` (with its veneers) in code memory, relocated, and
+    /// re-points nothing yet: the caller publishes the address.
+    fn publish(
+        &self,
+        slot: &FuncSlot,
+        code: &[u8],
+        alignment: u64,
+        fixups: &Fixups,
+        unwind: Option<&cranelift_codegen::isa::unwind::UnwindInfo>,
+        lines: Vec<(u32, std::sync::Arc<str>, u32)>,
+    ) -> Result<Published, String> {
+        let _ = (slot, alignment);
+        let isa = &*self.inner.isa;
+        let (veneer_start, veneer_len) = fixups.veneer_area(code.len());
+        let mut bytes = code.to_vec();
+        if veneer_len > 0 {
+            bytes.resize(veneer_start + veneer_len, 0);
+        }
+        let trailer =
+            unwind.map(|info| move |address| crate::debug_info::eh_frame(isa, info, address));
+        let mut sites = Vec::new();
         let (address, eh_frame) = self.inner.memory.publish(
-            bytes,
-            |code, base| fixups.apply(code, base),
+            &bytes,
+            |bytes, base| {
+                sites = fixups.apply(bytes, code.len(), base)?;
+                Ok(())
+            },
             trailer
                 .as_ref()
                 .map(|t| t as &dyn Fn(u64) -> Option<Vec<u8>>),
@@ -90,9 +167,10 @@ impl LazyJit {
         c.code_bytes.fetch_add(bytes.len(), Ordering::Relaxed);
         Ok(Published {
             address,
-            size: bytes.len(),
+            size: code.len(),
             eh_frame,
             lines,
+            stub_call_sites: sites,
         })
     }
 
@@ -132,6 +210,16 @@ impl LazyJit {
     }
 }
 
+/// Why a function did not compile.
+enum CompileFailure {
+    /// A function or data object it names cannot be bound (yet): not the
+    /// IR's fault, so the body is kept and its next call tries again.
+    Link { reason: String, body: Body },
+    /// Anything else (a verifier error, a builder's error): it needs a new
+    /// definition.
+    Other(String),
+}
+
 /// Where a compiled function was placed.
 struct Published {
     address: u64,
@@ -140,6 +228,8 @@ struct Published {
     eh_frame: Option<(u64, u64)>,
     /// Its line table: `(code offset, file, line)`.
     lines: Vec<(u32, std::sync::Arc<str>, u32)>,
+    /// Its calls bound to stubs, to re-point once their callees compile.
+    stub_call_sites: Vec<relocations::StubCallSite>,
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -172,7 +262,12 @@ pub(crate) fn materialize(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         jit.compile_body(id, &slot, body)
     }))
-    .unwrap_or_else(|p| Err(format!("compiler panicked: {}", panic_message(&*p))));
+    .unwrap_or_else(|p| {
+        Err(CompileFailure::Other(format!(
+            "compiler panicked: {}",
+            panic_message(&*p)
+        )))
+    });
     let elapsed = start.elapsed();
     let c = &jit.inner.counters;
     c.compile_nanos
@@ -200,17 +295,32 @@ pub(crate) fn materialize(
                 return;
             }
             c.compiled.fetch_add(1, Ordering::Relaxed);
+            jit.call_sites_published(id, address, published.stub_call_sites);
             if let Some(l) = &listener {
                 l.compiled(name, ExecutorAddr::new(address), size, elapsed);
             }
         }
-        Err(reason) => {
+        Err(failure) => {
+            let (reason, retry) = match failure {
+                CompileFailure::Link { reason, body } => (reason, Some(body)),
+                CompileFailure::Other(reason) => (reason, None),
+            };
             slot.state.store(FAILED, Ordering::Release);
             c.failed.fetch_add(1, Ordering::Relaxed);
             if let Some(l) = &listener {
                 l.compile_failed(name, &reason);
             }
+            // The error goes to whoever waits for the function (a first
+            // call hands it to its failure handler), once.
             r.fail(format!("compiling {name}: {reason}"));
+            if let Some(body) = retry {
+                // Not the IR's fault: define it again, so its next call
+                // tries again (the callee it lacked may be defined by then).
+                slot.state.store(DEFINED, Ordering::Release);
+                if let Err(e) = jit.redefine(id, &slot, body) {
+                    jit.inner.session.report_error(&e);
+                }
+            }
         }
     }
 }

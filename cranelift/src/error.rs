@@ -6,7 +6,8 @@ use std::fmt;
 use cranelift_codegen::CodegenError;
 use cranelift_codegen::settings::SetError;
 
-use crate::FuncId;
+use cranelift_codegen::ir::Signature;
+use cranelift_module::{DataId, FuncId};
 
 /// Errors of the integration layer.
 #[derive(Debug)]
@@ -40,11 +41,43 @@ pub enum JitError {
     TooManyFunctions(String),
     /// No function has this id.
     UnknownFunction(FuncId),
-    /// A function with this name is already declared.
-    DuplicateName(String),
-    /// The function already has a body.
+    /// No data object has this id.
+    UnknownData(DataId),
+    /// The function was declared again with another signature.
+    IncompatibleSignature {
+        /// Its name.
+        name: String,
+        /// The signature it was declared with first.
+        declared: Signature,
+        /// The one given now.
+        given: Signature,
+    },
+    /// The name was declared as a function and now as data, or the other
+    /// way round (or as data of the other writability).
+    IncompatibleDeclaration(String),
+    /// The function or data object already has a body (and it did not
+    /// fail to compile).
     AlreadyDefined(String),
-    /// The function has no stub yet: call
+    /// The function or data object is declared as an import (a host
+    /// symbol): it cannot be defined here.
+    InvalidImportDefinition(String),
+    /// An import that no host symbol provides.
+    UnresolvedImport(String),
+    /// Thread-local data objects are not supported (as in cranelift-jit).
+    TlsUnsupported(String),
+    /// The data description has no contents (`Init::Uninitialized`).
+    UninitializedData(String),
+    /// A data object could not be placed.
+    Data {
+        /// Its name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The ISA produces position-independent code (`is_pic`); this JIT
+    /// links code at its final address, as cranelift-jit does.
+    PicUnsupported,
+    /// The function has no stub (or the data object no address) yet: call
     /// [`LazyJit::finalize_definitions`](crate::LazyJit::finalize_definitions).
     NotFinalized(String),
 }
@@ -67,10 +100,37 @@ impl fmt::Display for JitError {
                 write!(f, "cannot declare function {n}: too many functions")
             }
             JitError::UnknownFunction(id) => write!(f, "no function {id}"),
-            JitError::DuplicateName(n) => write!(f, "function {n} is already declared"),
-            JitError::AlreadyDefined(n) => write!(f, "function {n} is already defined"),
+            JitError::UnknownData(id) => write!(f, "no data object {id}"),
+            JitError::IncompatibleSignature {
+                name,
+                declared,
+                given,
+            } => write!(
+                f,
+                "function {name} was declared with signature {declared} and now with {given}"
+            ),
+            JitError::IncompatibleDeclaration(n) => {
+                write!(f, "{n} was declared before as something else (function or data, read-only or writable)")
+            }
+            JitError::AlreadyDefined(n) => write!(f, "{n} is already defined"),
+            JitError::InvalidImportDefinition(n) => {
+                write!(f, "{n} is declared as an import and cannot be defined here")
+            }
+            JitError::UnresolvedImport(n) => {
+                write!(f, "import {n} is not a host symbol (no symbol, lookup function or executor symbol has it)")
+            }
+            JitError::TlsUnsupported(n) => {
+                write!(f, "data object {n}: thread-local data is not supported")
+            }
+            JitError::UninitializedData(n) => {
+                write!(f, "data object {n} is defined without contents (Init::Uninitialized)")
+            }
+            JitError::Data { name, reason } => write!(f, "data object {name}: {reason}"),
+            JitError::PicUnsupported => f.write_str(
+                "target ISA: is_pic=true is not supported: code is linked at its final address (set is_pic=false, as cranelift-jit requires)",
+            ),
             JitError::NotFinalized(n) => {
-                write!(f, "function {n} has no stub yet (finalize_definitions)")
+                write!(f, "{n} is not finalized yet (finalize_definitions)")
             }
         }
     }

@@ -120,17 +120,28 @@
 //! - `debug_info.rs`: unwind and line tables for debuggers ([`SourceMap`]);
 //! - `error.rs`: [`JitError`] and [`BuildError`].
 
+mod call_sites;
 mod compile;
+mod data_objects;
 mod debug_info;
+mod declarations;
+mod definitions;
 mod error;
-mod libcalls;
+mod host_symbols;
+mod jit_module;
 mod memory;
 mod module;
 mod relocations;
 
 pub use compile::CompileListener;
+pub use cranelift_module::{
+    DataDescription, DataId, FuncId, FuncOrDataId, Linkage, Module, ModuleError, ModuleResult,
+    default_libcall_names,
+};
 pub use debug_info::SourceMap;
 pub use error::{BuildError, JitError};
+pub use host_symbols::{LibcallNames, SymbolLookupFn, lookup_with_dlsym};
+pub use jit_module::{JITBuilder, JITModule};
 pub use memory::MemoryStats;
-pub use module::{FuncId, JitStats, LazyJit, LazyJitBuilder, executor_isa, host_isa};
-pub use relocations::{ADDRESS_NAMESPACE, CALL_NAMESPACE};
+pub use module::{JitStats, LazyJit, LazyJitBuilder, executor_isa, host_isa};
+pub use relocations::{ADDRESS_NAMESPACE, CALL_NAMESPACE, DATA_NAMESPACE};

@@ -117,6 +117,17 @@ impl CodeMemory {
         Ok(base)
     }
 
+    /// Whether published code can be patched (TEMPORARY).
+    pub(crate) fn can_patch(&self) -> bool {
+        false
+    }
+
+    /// Patches published code (TEMPORARY).
+    pub(crate) fn patch(&self, patches: &[lazyrt::CodePatch]) -> Result<(), String> {
+        let _ = patches;
+        Err("no code regions".into())
+    }
+
     /// Pages used so far.
     pub(crate) fn page_bytes(&self) -> usize {
         let regions = self.regions.lock().unwrap_or_else(|e| e.into_inner());

@@ -3,48 +3,36 @@
 //! queries on them, plus the builder that creates a [`LazyJit`].
 
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use cranelift_codegen::ir::{
-    ExtFuncData, ExternalName, FuncRef, Function, Signature, UserExternalName,
-};
+use cranelift_codegen::ir::{Function, LibCall, Signature};
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
-use lazyrt::{
-    ExecutorAddr, FnUnit, JitDylib, LazyReexportsManager, RequiredState, Session, SymbolFlags,
-    SymbolName, lazy_reexports,
-};
+use cranelift_module::{DataId, FuncId, ModuleReloc};
+use lazyrt::{ExecutorAddr, JitDylib, LazyReexportsManager, RequiredState, Session, SymbolName};
 
-use crate::compile::{self, CompileListener};
+use crate::compile::CompileListener;
+use crate::data_objects::DataMemory;
+use crate::declarations::{COMPILED, DECLARED, DataSlot, Declarations, FAILED, FuncSlot};
+use crate::definitions::Pending;
+use crate::host_symbols::{HostSymbols, LibcallNames, SymbolLookupFn};
 use crate::memory::{self, MemoryStats};
-use crate::relocations::CALL_NAMESPACE;
 use crate::{BuildError, JitError};
-
-/// Identifies a declared function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FuncId(pub(crate) u32);
-
-impl FuncId {
-    /// Its index (declaration order).
-    pub fn as_u32(self) -> u32 {
-        self.0
-    }
-}
-
-impl fmt::Display for FuncId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "func{}", self.0)
-    }
-}
 
 type Builder = Box<dyn FnOnce(&LazyJit, FuncId) -> Result<Function, BuildError> + Send>;
 
+/// A function's body, kept until its first call compiles it.
 pub(crate) enum Body {
     Ir(Box<Function>),
     Builder(Builder),
+    /// Machine code made elsewhere (`define_function_bytes`).
+    Bytes {
+        bytes: Vec<u8>,
+        alignment: u64,
+        relocs: Vec<ModuleReloc>,
+    },
 }
 
 /// Counters of a [`LazyJit`].
@@ -63,31 +51,15 @@ pub struct JitStats {
     /// Call sites bound to a stub (callee not compiled yet, or the stub of a
     /// `func_addr`).
     pub stub_call_sites: usize,
+    /// Call sites bound to a stub and re-pointed at the implementation
+    /// once it compiled (lazy code as fast as eager).
+    pub patched_call_sites: usize,
+    /// Bytes of data objects placed.
+    pub data_bytes: usize,
     /// Total compile time over all threads.
     pub compile_time: Duration,
     /// Code memory.
     pub memory: MemoryStats,
-}
-
-pub(crate) const DECLARED: u8 = 0;
-pub(crate) const DEFINED: u8 = 1;
-pub(crate) const COMPILED: u8 = 2;
-pub(crate) const FAILED: u8 = 3;
-
-pub(crate) struct FuncSlot {
-    pub(crate) entry: SymbolName,
-    pub(crate) implementation_name: SymbolName,
-    pub(crate) signature: Signature,
-    pub(crate) state: AtomicU8,
-    pub(crate) stub: AtomicU64,
-    pub(crate) implementation: AtomicU64,
-}
-
-#[derive(Default)]
-pub(crate) struct Pending {
-    bodies: Vec<(FuncId, Body)>,
-    /// Functions `0..stubs_published` have stubs.
-    stubs_published: usize,
 }
 
 #[derive(Default)]
@@ -106,10 +78,11 @@ pub(crate) struct Inner {
     pub(crate) manager: LazyReexportsManager,
     pub(crate) isa: OwnedTargetIsa,
     pub(crate) memory: memory::CodeMemory,
-    pub(crate) libcalls: crate::libcalls::LibcallTable,
-    pub(crate) funcs: RwLock<Vec<Arc<FuncSlot>>>,
-    pub(crate) names: Mutex<HashMap<String, FuncId>>,
+    pub(crate) data: DataMemory,
+    pub(crate) host: HostSymbols,
+    pub(crate) decls: RwLock<Declarations>,
     pub(crate) pending: Mutex<Pending>,
+    pub(crate) call_sites: crate::call_sites::CallSites,
     pub(crate) listener: RwLock<Option<Arc<dyn CompileListener>>>,
     pub(crate) source_map: RwLock<Option<Arc<dyn crate::SourceMap>>>,
     pub(crate) counters: Counters,
@@ -135,6 +108,9 @@ pub struct LazyJitBuilder {
     dylib: String,
     isa: Option<OwnedTargetIsa>,
     opt_level: &'static str,
+    symbols: HashMap<String, u64>,
+    lookups: Vec<SymbolLookupFn>,
+    libcall_names: Option<LibcallNames>,
 }
 
 impl LazyJitBuilder {
@@ -151,9 +127,33 @@ impl LazyJitBuilder {
         self
     }
 
-    /// Compile for this ISA instead of the host's (it must match the host).
+    /// Compile for this ISA instead of the host's (it must match the
+    /// executor). A position-independent ISA (`is_pic`) is refused by
+    /// [`LazyJitBuilder::build`]: code is linked at its final address.
     pub fn isa(mut self, isa: OwnedTargetIsa) -> Self {
         self.isa = Some(isa);
+        self
+    }
+
+    /// A host symbol JIT'd code may call or read (a function or data the
+    /// JIT declares without defining): its address in the executor. As
+    /// `JITBuilder::symbol`: the last definition of a name wins.
+    pub fn symbol(mut self, name: impl Into<String>, address: *const u8) -> Self {
+        self.symbols.insert(name.into(), address as u64);
+        self
+    }
+
+    /// A function that finds host symbols the symbol table lacks; the last
+    /// added is asked first, then the executor's own symbols (`dlsym`).
+    pub fn symbol_lookup_fn(mut self, lookup: SymbolLookupFn) -> Self {
+        self.lookups.push(lookup);
+        self
+    }
+
+    /// How libcalls are named (default
+    /// `cranelift_module::default_libcall_names()`).
+    pub fn libcall_names(mut self, names: LibcallNames) -> Self {
+        self.libcall_names = Some(names);
         self
     }
 
@@ -171,6 +171,9 @@ impl LazyJitBuilder {
             Some(isa) => isa,
             None => executor_isa(session.executor().info(), self.opt_level)?,
         };
+        if isa.flags().is_pic() {
+            return Err(JitError::PicUnsupported);
+        }
         let dylib = session.create_jit_dylib(&self.dylib)?;
         let manager = LazyReexportsManager::new(&session)?;
         let executor = session.executor().clone();
@@ -180,11 +183,17 @@ impl LazyJitBuilder {
                 dylib,
                 manager,
                 isa,
-                memory: memory::CodeMemory::new(executor),
-                libcalls: Default::default(),
-                funcs: RwLock::new(Vec::new()),
-                names: Mutex::new(HashMap::new()),
+                memory: memory::CodeMemory::new(executor.clone()),
+                data: DataMemory::new(executor),
+                host: HostSymbols::new(
+                    self.symbols,
+                    self.lookups,
+                    self.libcall_names
+                        .unwrap_or_else(cranelift_module::default_libcall_names),
+                ),
+                decls: RwLock::new(Declarations::default()),
                 pending: Mutex::new(Pending::default()),
+                call_sites: Default::default(),
                 listener: RwLock::new(None),
                 source_map: RwLock::new(None),
                 counters: Counters::default(),
@@ -236,6 +245,9 @@ fn isa_with_flags(
     };
     set(&mut flags, "opt_level", opt_level)?;
     set(&mut flags, "is_pic", "false")?;
+    // Libcalls are host symbols, anywhere in the address space: called
+    // through an absolute address, as cranelift-jit does.
+    set(&mut flags, "use_colocated_libcalls", "false")?;
     set(&mut flags, "enable_verifier", "true")?;
     isa.finish(settings::Flags::new(flags))
         .map_err(JitError::Isa)
@@ -262,6 +274,9 @@ impl LazyJit {
             dylib: "main".to_string(),
             isa: None,
             opt_level: "speed",
+            symbols: HashMap::new(),
+            lookups: Vec::new(),
+            libcall_names: None,
         }
     }
 
@@ -322,47 +337,49 @@ impl LazyJit {
 
     pub(crate) fn slot(&self, id: FuncId) -> Result<Arc<FuncSlot>, JitError> {
         self.inner
-            .funcs
+            .decls
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(id.0 as usize)
+            .funcs
+            .get(id.as_u32() as usize)
             .cloned()
             .ok_or(JitError::UnknownFunction(id))
     }
 
-    /// Declares a function: its name (its stub's symbol) and signature.
-    pub fn declare_function(&self, name: &str, signature: Signature) -> Result<FuncId, JitError> {
-        let mut names = self.inner.names.lock().unwrap_or_else(|e| e.into_inner());
-        if names.contains_key(name) {
-            return Err(JitError::DuplicateName(name.to_string()));
-        }
-        let mut funcs = self.inner.funcs.write().unwrap_or_else(|e| e.into_inner());
-        let id = FuncId(
-            u32::try_from(funcs.len()).map_err(|_| JitError::TooManyFunctions(name.to_string()))?,
-        );
-        funcs.push(Arc::new(FuncSlot {
-            entry: self.inner.session.intern(name),
-            implementation_name: self.inner.session.intern(&format!("{name}$impl")),
-            signature,
-            state: AtomicU8::new(DECLARED),
-            stub: AtomicU64::new(0),
-            implementation: AtomicU64::new(0),
-        }));
-        names.insert(name.to_string(), id);
-        Ok(id)
+    pub(crate) fn data_slot(&self, id: DataId) -> Result<Arc<DataSlot>, JitError> {
+        self.inner
+            .decls
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .data
+            .get(id.as_u32() as usize)
+            .cloned()
+            .ok_or(JitError::UnknownData(id))
+    }
+
+    /// The executor address of host symbol `name`, if the host has it.
+    pub(crate) fn host_symbol(&self, name: &str) -> Option<u64> {
+        self.inner
+            .host
+            .lookup(&**self.inner.session.executor(), name)
+    }
+
+    /// The executor address of `libcall`.
+    pub(crate) fn libcall(&self, libcall: LibCall) -> Result<u64, String> {
+        self.inner
+            .host
+            .libcall(&**self.inner.session.executor(), libcall)
     }
 
     /// The id of the function declared as `name`.
     pub fn get_name(&self, name: &str) -> Option<FuncId> {
-        self.inner
-            .names
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .copied()
+        match self.get_func_or_data(name)? {
+            cranelift_module::FuncOrDataId::Func(id) => Some(id),
+            cranelift_module::FuncOrDataId::Data(_) => None,
+        }
     }
 
-    /// The declared name of `id`.
+    /// The declared name of `id` (`.Lfn<id>` if anonymous).
     pub fn name(&self, id: FuncId) -> Result<String, JitError> {
         Ok(self.slot(id)?.entry.as_str().to_string())
     }
@@ -372,111 +389,15 @@ impl LazyJit {
         Ok(self.slot(id)?.signature.clone())
     }
 
-    /// Imports `callee` into `func`: `call` the returned reference to call it
-    /// (through its stub, or directly if it is compiled when `func` is),
-    /// `func_addr` it to get its stable address (the stub).
-    pub fn declare_func_in_func(
-        &self,
-        callee: FuncId,
-        func: &mut Function,
-    ) -> Result<FuncRef, JitError> {
-        let slot = self.slot(callee)?;
-        let signature = func.import_signature(slot.signature.clone());
-        let name =
-            func.declare_imported_user_function(UserExternalName::new(CALL_NAMESPACE, callee.0));
-        Ok(func.import_function(ExtFuncData {
-            name: ExternalName::user(name),
-            signature,
-            colocated: false,
-            patchable: false,
-        }))
-    }
-
-    fn set_body(&self, id: FuncId, body: Body) -> Result<(), JitError> {
-        let slot = self.slot(id)?;
-        if slot
-            .state
-            .compare_exchange(DECLARED, DEFINED, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return Err(JitError::AlreadyDefined(slot.entry.as_str().to_string()));
-        }
-        self.inner
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .bodies
-            .push((id, body));
-        Ok(())
-    }
-
-    /// Gives `id` its IR. It is compiled when first called (or on
-    /// [`LazyJit::compile_all`]).
-    pub fn define_function(&self, id: FuncId, func: Function) -> Result<(), JitError> {
-        self.set_body(id, Body::Ir(Box::new(func)))
-    }
-
-    /// Gives `id` a closure that builds its IR when it is first needed (on the
-    /// compiling thread). An error or panic fails the function like a
-    /// verifier error does.
-    pub fn define_function_with(
-        &self,
-        id: FuncId,
-        build: impl FnOnce(&LazyJit, FuncId) -> Result<Function, BuildError> + Send + 'static,
-    ) -> Result<(), JitError> {
-        self.set_body(id, Body::Builder(Box::new(build)))
-    }
-
-    /// Defines the new bodies in the JITDylib (one materialization unit each)
-    /// and creates the stubs of the functions declared since the last call
-    /// (one lazy-reexports unit, one runtime batch). Compiles nothing.
-    pub fn finalize_definitions(&self) -> Result<(), JitError> {
-        let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let funcs: Vec<Arc<FuncSlot>> = self
-            .inner
-            .funcs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for (id, body) in pending.bodies.drain(..) {
-            let slot = funcs[id.0 as usize].clone();
-            let weak = Arc::downgrade(&self.inner);
-            let unit_name = format!("compile {}", slot.entry);
-            self.inner.dylib.define(FnUnit::new(
-                unit_name,
-                [(slot.implementation_name.clone(), SymbolFlags::CALLABLE)],
-                move |r| compile::materialize(weak, id, slot, body, r),
-            ))?;
-        }
-        let new = &funcs[pending.stubs_published..];
-        if !new.is_empty() {
-            self.inner.dylib.define(lazy_reexports(
-                &self.inner.manager,
-                new.iter().map(|s| {
-                    (
-                        s.entry.clone(),
-                        (
-                            s.implementation_name.clone(),
-                            SymbolFlags::exported_callable(),
-                        ),
-                    )
-                }),
-            ))?;
-            let names: Vec<SymbolName> = new.iter().map(|s| s.entry.clone()).collect();
-            let stubs = self.inner.dylib.lookup(&names, RequiredState::Ready)?;
-            for slot in new {
-                slot.stub
-                    .store(stubs[&slot.entry].address.value(), Ordering::Release);
-            }
-            pending.stubs_published = funcs.len();
-        }
-        Ok(())
-    }
-
-    /// The address of `id`: its stub, the same before and after compilation.
+    /// The address of `id`: its stub, the same before and after
+    /// compilation (for an import, the host's symbol).
     pub fn get_finalized_function(&self, id: FuncId) -> Result<*const u8, JitError> {
         let slot = self.slot(id)?;
         match slot.stub.load(Ordering::Acquire) {
+            0 if !slot.is_definable() => match slot.name.as_deref().and_then(|n| self.host_symbol(n)) {
+                Some(address) => Ok(ExecutorAddr::new(address).to_ptr()),
+                None => Err(JitError::UnresolvedImport(slot.entry.to_string())),
+            },
             0 => Err(JitError::NotFinalized(slot.entry.as_str().to_string())),
             stub => Ok(ExecutorAddr::new(stub).to_ptr()),
         }
@@ -518,11 +439,12 @@ impl LazyJit {
     pub fn compile_all(&self) -> Result<(), JitError> {
         let names: Vec<SymbolName> = self
             .inner
-            .funcs
+            .decls
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .funcs
             .iter()
-            .filter(|s| s.state.load(Ordering::Acquire) != DECLARED)
+            .filter(|s| s.is_definable() && s.state.load(Ordering::Acquire) != DECLARED)
             .map(|s| s.implementation_name.clone())
             .collect();
         self.inner.dylib.lookup(&names, RequiredState::Ready)?;
@@ -532,7 +454,8 @@ impl LazyJit {
     /// Counters.
     pub fn stats(&self) -> JitStats {
         let c = &self.inner.counters;
-        let funcs = self.inner.funcs.read().unwrap_or_else(|e| e.into_inner());
+        let decls = self.inner.decls.read().unwrap_or_else(|e| e.into_inner());
+        let funcs = &decls.funcs;
         JitStats {
             declared: funcs.len(),
             defined: funcs
@@ -543,6 +466,8 @@ impl LazyJit {
             failed: c.failed.load(Ordering::Relaxed),
             direct_call_sites: c.direct.load(Ordering::Relaxed),
             stub_call_sites: c.stub.load(Ordering::Relaxed),
+            patched_call_sites: self.inner.call_sites.patched(),
+            data_bytes: self.inner.data.data_bytes(),
             compile_time: Duration::from_nanos(c.compile_nanos.load(Ordering::Relaxed)),
             memory: MemoryStats {
                 code_bytes: c.code_bytes.load(Ordering::Relaxed),

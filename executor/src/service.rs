@@ -38,6 +38,10 @@ impl Resolve for RemoteResolve {
             crate::peer::PeerError::Disconnected(reason) => {
                 ResolveError::new(format!("the controller is gone ({reason})"))
             }
+            // The controller answered: it holds the truth (the function may
+            // be redefined there), so the failure does not stick and the
+            // next call asks again.
+            crate::peer::PeerError::Remote(reason) => ResolveError::new(reason).retry_later(),
             other => ResolveError::new(other.to_string()),
         })?;
         let address = expect_address(&request, reply).map_err(ResolveError::from_error)?;

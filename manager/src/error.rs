@@ -195,6 +195,24 @@ pub enum Misuse {
     DelegateNotOwed(SymbolName),
 }
 
+impl Error {
+    /// Whether the same lookup may succeed later without anything being
+    /// removed or restarted: the symbol is defined later, or its failed
+    /// definition is replaced (a JIT redefining a function after a compile
+    /// error). A lazy entry's first call that fails this way does not stick:
+    /// its next call asks again.
+    pub fn may_succeed_later(&self) -> bool {
+        matches!(
+            self,
+            Error::SymbolsNotFound { .. }
+                | Error::MaterializationFailed { .. }
+                | Error::ResponsibilityDropped { .. }
+                | Error::NullAddress { .. }
+                | Error::SymbolsRemoved { .. }
+        )
+    }
+}
+
 /// Why the runtime could not resolve an entry: for a failed resolution its
 /// reason alone (the entry is named by the error around it), otherwise the
 /// whole message.

@@ -98,7 +98,7 @@ pub use {
     executor::{
         CodeUnit, ConnectionSpec, DebugOutputs, DebugUnitId, EntryCode, EntryResolver,
         ExecutorError, ExecutorInfo, ExecutorProcess, InProcessExecutor, LazyEntryId,
-        MemorySegment, Protection, RemoteExecutor, RemoteStats,
+        CodePatch, MemorySegment, Protection, RemoteExecutor, RemoteStats,
     },
     lazy_reexports::{
         LazyReexportsManager, LazyReexportsUnit, ReexportsListener, lazy_reexports,

@@ -118,6 +118,7 @@ impl Queries {
         let Some(query) = self.map.get_mut(&id) else {
             return;
         };
+        deferred.failures_delivered += 1;
         if let Completion::Collect(result) = &mut query.completion {
             *result = Some(Err(error.clone()));
             return;

@@ -39,6 +39,8 @@ pub(crate) struct Deferred {
     pub(crate) completions: Vec<(LookupCallback, Result<SymbolMap, Error>)>,
     pub(crate) materialize: Vec<(Box<dyn MaterializationUnit>, MaterializationResponsibility)>,
     pub(crate) errors: Vec<Error>,
+    /// Lookups that were handed a failure (so whoever made them has it).
+    pub(crate) failures_delivered: usize,
 }
 
 impl Deferred {

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::entry_state::{CallStart, EntryCell, Finish};
+use crate::entry_state::{CallStart, EntryCell, Failure, Finish};
 
 /// Why an entry has no implementation to jump to.
 #[derive(Debug)]
@@ -60,6 +60,13 @@ pub trait CallHost {
     /// Keeps the failure of `entry`'s resolver for later calls. Called
     /// before the entry becomes `Failed`: waiters read it as soon as it is.
     fn store_failure(&self, entry: u32, reason: Self::Reason) -> Self::Failure;
+
+    /// Whether this failure must not stick: the entry goes back to
+    /// unresolved and nothing is kept.
+    fn retry_after(&self, reason: &Self::Reason) -> bool;
+
+    /// The failure of this call alone (a retried one: not kept).
+    fn this_call_failure(&self, entry: u32, reason: Self::Reason) -> Self::Failure;
 
     /// Drops the failure kept for `entry` (it was redirected or removed).
     fn drop_failure(&self, entry: u32);
@@ -142,10 +149,24 @@ fn lead<H: CallHost>(
                 Err(Unresolved::Removed(Some(name)))
             }
         },
+        Err(reason) if host.retry_after(&reason) => {
+            // Nothing kept: the entry is UNRESOLVED again, and its next call
+            // (or a waiter, woken now) runs the resolver again.
+            let failure = host.this_call_failure(index, reason);
+            match cell.finish(Err(Failure::Retry)) {
+                Finish::Failed => Err(Unresolved::Failed(failure)),
+                Finish::Published(target) => Ok(target),
+                Finish::Removed => {
+                    let name = host.leading_name(index);
+                    host.retire(index);
+                    Err(Unresolved::Removed(Some(name)))
+                }
+            }
+        }
         Err(reason) => {
             // Store first: waiters read it as soon as the entry is FAILED.
             let stored = host.store_failure(index, reason);
-            match cell.finish(Err(())) {
+            match cell.finish(Err(Failure::Sticky)) {
                 Finish::Failed => Err(Unresolved::Failed(stored)),
                 Finish::Published(target) => {
                     // Redirected while the resolver failed: the redirect wins.

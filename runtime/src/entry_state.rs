@@ -11,6 +11,7 @@
 //!  UNRESOLVED ----------------> RESOLVING ------------> PUBLISHING --> RESOLVED
 //!      ^  \                        |  \ finish(Err)        ^  (slot store)   |
 //!      |   \ redirect (claims      |   `--> FAILED --------'  redirect       |
+//!      |<---- finish(Retry) -------'                                          |
 //!      |    `-- PUBLISHING)        | free: sets FREE_PENDING, the owner      |
 //!      |                           | of RESOLVING/PUBLISHING retires it       |
 //!  reset (allocator)               v                                          |
@@ -114,6 +115,16 @@ pub enum CallStart {
     Removed,
     /// This thread is itself resolving the entry: waiting would never end.
     Cycle,
+}
+
+/// How a failed resolution leaves its entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// `Failed`: later calls fail at once with the stored error.
+    Sticky,
+    /// Back to `Unresolved`: the next call (or a waiter, woken) runs the
+    /// resolver again. Nothing is stored.
+    Retry,
 }
 
 /// The end of a resolution or a redirect.
@@ -339,8 +350,10 @@ impl<'a> EntryCell<'a> {
     }
 
     /// Ends the leader's resolution. With `Ok(address)` the slot is published;
-    /// with `Err(())` the entry becomes `Failed` (store the error first).
-    pub fn finish(&self, outcome: Result<usize, ()>) -> Finish {
+    /// with `Err(Failure::Sticky)` the entry becomes `Failed` (store the
+    /// error first); with `Err(Failure::Retry)` it is `Unresolved` again
+    /// (the slot never left the trampoline).
+    pub fn finish(&self, outcome: Result<usize, Failure>) -> Finish {
         loop {
             let s = self.state.load(Ordering::Acquire);
             debug_assert!(s & LEADING != 0, "finish without leading: {s:#x}");
@@ -356,7 +369,8 @@ impl<'a> EntryCell<'a> {
                 RESOLVING => {
                     let next = match outcome {
                         Ok(_) => PUBLISHING | (s & !PHASE_MASK),
-                        Err(()) => FAILED,
+                        Err(Failure::Sticky) => FAILED,
+                        Err(Failure::Retry) => UNRESOLVED,
                     };
                     if self
                         .state
@@ -377,7 +391,7 @@ impl<'a> EntryCell<'a> {
                             }
                             finish
                         }
-                        Err(()) => {
+                        Err(_) => {
                             if s & WAITERS != 0 {
                                 sync::wake_all(self.state);
                             }

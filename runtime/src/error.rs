@@ -101,6 +101,7 @@ impl RuntimeError {
 pub struct ResolveError {
     message: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    retry: bool,
 }
 
 impl ResolveError {
@@ -109,6 +110,7 @@ impl ResolveError {
         Self {
             message: message.into(),
             source: None,
+            retry: false,
         }
     }
 
@@ -117,7 +119,23 @@ impl ResolveError {
         Self {
             message: error.to_string(),
             source: Some(Arc::new(error)),
+            retry: false,
         }
+    }
+
+    /// Makes the failure not stick: this call still reaches the failure
+    /// handler, but the entry goes back to unresolved, so the next call
+    /// runs the resolver again (which may succeed once the implementation
+    /// is fixed, say redefined after a compile error). Without it, every
+    /// later call fails at once with this error.
+    pub fn retry_later(mut self) -> Self {
+        self.retry = true;
+        self
+    }
+
+    /// Whether [`ResolveError::retry_later`] was asked.
+    pub fn is_retryable(&self) -> bool {
+        self.retry
     }
 
     /// The message.

@@ -159,6 +159,21 @@ impl CallHost for RuntimeHost<'_> {
         stored
     }
 
+    fn retry_after(&self, reason: &FailureReason) -> bool {
+        matches!(reason, FailureReason::Resolver(e) if e.is_retryable())
+    }
+
+    fn this_call_failure(&self, index: u32, reason: FailureReason) -> Arc<StoredFailure> {
+        let _ = index;
+        Arc::new(StoredFailure {
+            name: self
+                .leading_batch()
+                .name(self.block.record(self.local))
+                .into(),
+            reason,
+        })
+    }
+
     fn drop_failure(&self, index: u32) {
         lock(&self.runtime.failures).remove(&index);
     }

@@ -63,7 +63,11 @@ impl Resolve for LocalResolve {
         let address = self
             .0
             .resolve(entry.tag)
-            .map_err(ResolveError::from_error)?;
+            .map_err(|e| {
+                let retry = e.may_succeed_later();
+                let e = ResolveError::from_error(e);
+                if retry { e.retry_later() } else { e }
+            })?;
         address
             .to_non_null()
             .ok_or_else(|| ResolveError::new("resolved to address 0"))

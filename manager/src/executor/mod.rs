@@ -112,6 +112,18 @@ pub struct MemorySegment<'a> {
     pub bytes: &'a [u8],
 }
 
+/// A 4-byte word of published code to replace atomically (TEMPORARY until
+/// the code-region work lands).
+#[derive(Debug, Clone, Copy)]
+pub struct CodePatch {
+    /// Where.
+    pub address: ExecutorAddr,
+    /// What it must hold now.
+    pub expected: u32,
+    /// What it becomes.
+    pub new: u32,
+}
+
 /// The process JIT'd code runs in. See the module docs.
 ///
 /// Methods may be called from any thread, concurrently, including from

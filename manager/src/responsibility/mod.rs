@@ -465,8 +465,9 @@ impl MaterializationResponsibility {
 
     /// Fails every owed symbol: lookups waiting for them fail with
     /// [`Error::MaterializationFailed`] whose source is `cause` (an error,
-    /// or a `String`/`&str` reason), later lookups too, and the error goes to
-    /// the session's reporter.
+    /// or a `String`/`&str` reason), later lookups too. If no lookup was
+    /// waiting, the error goes to the session's reporter instead (so it is
+    /// never lost, and never told twice).
     pub fn fail(mut self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) {
         self.fail_all(Some(crate::error::source_of(cause)));
     }
@@ -519,7 +520,12 @@ impl MaterializationResponsibility {
             let keys: Vec<SymKey> = names.into_iter().map(|n| (self.dylib.id, n)).collect();
             state.fail_responsibility_waiters(self.id, lowest, true, &error, &mut deferred);
             state.fail_symbols(keys, &error, &mut deferred);
-            deferred.errors.push(error);
+            // Whoever waits gets the error (a first call hands it to its
+            // failure handler): the reporter hears only of failures nobody
+            // received, so one failure is one message.
+            if deferred.failures_delivered == 0 {
+                deferred.errors.push(error);
+            }
         }
         session.run_deferred(deferred);
     }

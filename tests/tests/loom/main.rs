@@ -125,6 +125,14 @@ impl<R: Fn() -> Result<usize, String>> CallHost for Host<'_, R> {
         reason
     }
 
+    fn retry_after(&self, reason: &String) -> bool {
+        reason.starts_with("retry")
+    }
+
+    fn this_call_failure(&self, _entry: u32, reason: String) -> String {
+        reason
+    }
+
     fn drop_failure(&self, _entry: u32) {
         *self.entry.failure.lock().unwrap() = None;
     }
@@ -227,6 +235,50 @@ fn three_threads_first_call_one_entry() {
             assert_eq!(h.join().unwrap(), Outcome::Jump(IMPLEMENTATION));
         }
         assert_eq!(entry.resolutions.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A failure that does not stick (`ResolveError::retry_later`: a compile
+/// error the JIT may fix) racing a second call: the failing call fails, the
+/// entry is unresolved again, and the other call either fails the same way
+/// or runs the resolver again and succeeds; never a hang, never a stored
+/// failure, and a later call resolves.
+#[test]
+fn retryable_failure_racing_a_second_call() {
+    loom::model(|| {
+        let entry = Entry::new();
+        let fixed = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let other = {
+            let (entry, fixed) = (entry.clone(), fixed.clone());
+            thread::spawn(move || {
+                call_with(&entry, 1, || {
+                    if fixed.load(Ordering::SeqCst) {
+                        Ok(IMPLEMENTATION)
+                    } else {
+                        Err("retry: not defined yet".to_string())
+                    }
+                })
+            })
+        };
+        let first = call_with(&entry, 2, || Err("retry: not defined yet".to_string()));
+        fixed.store(true, Ordering::SeqCst);
+        let second = other.join().unwrap();
+        assert!(
+            first == Outcome::Failed || first == Outcome::Jump(IMPLEMENTATION),
+            "{first:?}"
+        );
+        assert!(
+            second == Outcome::Failed || second == Outcome::Jump(IMPLEMENTATION),
+            "{second:?}"
+        );
+        assert!(entry.failure.lock().unwrap().is_none(), "a retried failure is never kept");
+        assert_ne!(entry.cell().phase(), Phase::Failed);
+        // Fixed now: the next call resolves (or jumps, if it already did).
+        assert_eq!(
+            call_with(&entry, 3, || Ok(IMPLEMENTATION)),
+            Outcome::Jump(IMPLEMENTATION)
+        );
+        assert_eq!(entry.slot.load(Ordering::SeqCst), IMPLEMENTATION);
     });
 }
 

@@ -74,12 +74,7 @@ impl LazyJit {
     /// `id` was compiled at `address` with `sites` calling stubs: re-point
     /// them at callees compiled meanwhile (file the others), and re-point
     /// the sites of earlier callers that call `id`'s stub.
-    pub(crate) fn call_sites_published(
-        &self,
-        id: FuncId,
-        address: u64,
-        sites: Vec<StubCallSite>,
-    ) {
+    pub(crate) fn call_sites_published(&self, id: FuncId, address: u64, sites: Vec<StubCallSite>) {
         if !self.inner.memory.can_patch() {
             return;
         }
@@ -112,7 +107,11 @@ impl LazyJit {
                 }
             }
             if let Some(callers) = waiting.remove(&id) {
-                patches.extend(callers.into_iter().filter_map(|site| patch_for(site, address)));
+                patches.extend(
+                    callers
+                        .into_iter()
+                        .filter_map(|site| patch_for(site, address)),
+                );
             }
         }
         if patches.is_empty() {

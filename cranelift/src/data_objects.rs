@@ -120,12 +120,11 @@ pub(crate) fn place(jit: &LazyJit, data: &[(DataId, DataDescription)]) -> Result
                 bytes[at..at + contents.len()].copy_from_slice(contents);
             }
             for reloc in description.all_relocs(DATA_POINTER_RELOC) {
-                let target = data_target(jit, &reloc.name, &placed).map_err(|reason| {
-                    JitError::Data {
+                let target =
+                    data_target(jit, &reloc.name, &placed).map_err(|reason| JitError::Data {
                         name: slot.label.clone(),
                         reason,
-                    }
-                })?;
+                    })?;
                 let field = at + reloc.offset as usize;
                 if reloc.offset as u64 + 8 > (*size).max(1) {
                     return Err(JitError::Data {

@@ -72,12 +72,12 @@ impl LazyJit {
         linkage: Linkage,
         signature: &Signature,
     ) -> Result<FuncId, JitError> {
-        let (id, needs_stub) = self.inner.decls.write().unwrap_or_else(|e| e.into_inner()).declare_function(
-            &self.inner.session,
-            name,
-            linkage,
-            signature,
-        )?;
+        let (id, needs_stub) = self
+            .inner
+            .decls
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .declare_function(&self.inner.session, name, linkage, signature)?;
         if needs_stub {
             self.pending().needs_stub.push(id);
         }
@@ -128,10 +128,8 @@ impl LazyJit {
     ) -> Result<FuncRef, JitError> {
         let slot = self.slot(callee)?;
         let signature = func.import_signature(slot.signature.clone());
-        let name = func.declare_imported_user_function(UserExternalName::new(
-            CALL_NAMESPACE,
-            callee.as_u32(),
-        ));
+        let name = func
+            .declare_imported_user_function(UserExternalName::new(CALL_NAMESPACE, callee.as_u32()));
         Ok(func.import_function(ExtFuncData {
             name: ExternalName::user(name),
             signature,
@@ -148,10 +146,8 @@ impl LazyJit {
         func: &mut Function,
     ) -> Result<GlobalValue, JitError> {
         let slot = self.data_slot(data)?;
-        let name = func.declare_imported_user_function(UserExternalName::new(
-            DATA_NAMESPACE,
-            data.as_u32(),
-        ));
+        let name = func
+            .declare_imported_user_function(UserExternalName::new(DATA_NAMESPACE, data.as_u32()));
         Ok(func.create_global_value(GlobalValueData::Symbol {
             name: ExternalName::user(name),
             offset: Imm64::new(0),
@@ -337,7 +333,12 @@ impl LazyJit {
 
     /// Defines `body` as the unit of `name$impl` under a fresh resource
     /// tracker, first removing the previous definition (a failed one).
-    fn define_unit(&self, id: FuncId, slot: &Arc<FuncSlot>, body: Body) -> Result<(), lazyrt::Error> {
+    fn define_unit(
+        &self,
+        id: FuncId,
+        slot: &Arc<FuncSlot>,
+        body: Body,
+    ) -> Result<(), lazyrt::Error> {
         let tracker = self.inner.dylib.create_resource_tracker()?;
         let old = slot
             .tracker

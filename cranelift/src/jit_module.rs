@@ -26,8 +26,8 @@ use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{CodegenError, Context};
 use cranelift_module::{
-    DataDescription, DataId, FuncId, Linkage, Module, ModuleDeclarations, ModuleError,
-    ModuleReloc, ModuleResult,
+    DataDescription, DataId, FuncId, Linkage, Module, ModuleDeclarations, ModuleError, ModuleReloc,
+    ModuleResult,
 };
 use lazyrt::Session;
 
@@ -62,7 +62,9 @@ impl JITBuilder {
         flag_builder.set("use_colocated_libcalls", "false")?;
         flag_builder.set("is_pic", "false")?;
         let isa = cranelift_native::builder()
-            .map_err(|e| ModuleError::Backend(anyhow::anyhow!("host machine is not supported: {e}")))?
+            .map_err(|e| {
+                ModuleError::Backend(anyhow::anyhow!("host machine is not supported: {e}"))
+            })?
             .finish(settings::Flags::new(flag_builder))?;
         Ok(Self::with_isa(isa, libcall_names))
     }
@@ -326,9 +328,8 @@ impl Module for JITModule {
             ));
         }
         if self.jit.isa().flags().enable_verifier() {
-            cranelift_codegen::verify_function(&ctx.func, self.jit.isa()).map_err(|errors| {
-                ModuleError::Compilation(CodegenError::Verifier(errors))
-            })?;
+            cranelift_codegen::verify_function(&ctx.func, self.jit.isa())
+                .map_err(|errors| ModuleError::Compilation(CodegenError::Verifier(errors)))?;
         }
         self.jit
             .define_function(func, ctx.func.clone())

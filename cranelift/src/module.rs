@@ -394,10 +394,12 @@ impl LazyJit {
     pub fn get_finalized_function(&self, id: FuncId) -> Result<*const u8, JitError> {
         let slot = self.slot(id)?;
         match slot.stub.load(Ordering::Acquire) {
-            0 if !slot.is_definable() => match slot.name.as_deref().and_then(|n| self.host_symbol(n)) {
-                Some(address) => Ok(ExecutorAddr::new(address).to_ptr()),
-                None => Err(JitError::UnresolvedImport(slot.entry.to_string())),
-            },
+            0 if !slot.is_definable() => {
+                match slot.name.as_deref().and_then(|n| self.host_symbol(n)) {
+                    Some(address) => Ok(ExecutorAddr::new(address).to_ptr()),
+                    None => Err(JitError::UnresolvedImport(slot.entry.to_string())),
+                }
+            }
             0 => Err(JitError::NotFinalized(slot.entry.as_str().to_string())),
             stub => Ok(ExecutorAddr::new(stub).to_ptr()),
         }

@@ -106,7 +106,10 @@ enum Target {
     Absolute(u64),
     /// A call bound to `callee`'s stub (a site to re-point at the
     /// implementation once it is compiled).
-    Stub { stub: u64, callee: FuncId },
+    Stub {
+        stub: u64,
+        callee: FuncId,
+    },
 }
 
 /// Where a call to (or the address of) `callee` goes, seen from `caller`
@@ -121,7 +124,11 @@ fn function_target(
         return Ok(Target::Own(0));
     }
     let slot = jit.slot(callee).map_err(|e| e.to_string())?;
-    let verb = if call { "calls" } else { "takes the address of" };
+    let verb = if call {
+        "calls"
+    } else {
+        "takes the address of"
+    };
     if slot.is_definable() && slot.state.load(Ordering::Acquire) != DECLARED {
         let implementation = slot.implementation.load(Ordering::Acquire);
         if call && implementation != 0 {
@@ -223,7 +230,11 @@ impl Fixups {
     /// callee to its implementation, other calls and every `func_addr` to
     /// the callee's stub, data to its address, libcalls and imports to the
     /// host's symbols.
-    pub(crate) fn resolve(jit: &LazyJit, id: FuncId, relocs: &[ModuleReloc]) -> Result<Self, String> {
+    pub(crate) fn resolve(
+        jit: &LazyJit,
+        id: FuncId,
+        relocs: &[ModuleReloc],
+    ) -> Result<Self, String> {
         let (mut direct, mut stub) = (0, 0);
         let mut list = Vec::with_capacity(relocs.len());
         let mut call_targets = std::collections::HashSet::new();
@@ -244,7 +255,9 @@ impl Fixups {
                         }
                         target
                     }
-                    DATA_NAMESPACE => Target::Absolute(data_address(jit, DataId::from_u32(*index))?),
+                    DATA_NAMESPACE => {
+                        Target::Absolute(data_address(jit, DataId::from_u32(*index))?)
+                    }
                     other => return Err(format!("unknown external name namespace {other:#x}")),
                 },
                 ModuleRelocTarget::LibCall(libcall) => Target::Absolute(jit.libcall(*libcall)?),
@@ -307,7 +320,8 @@ impl Fixups {
             if let Target::Stub { callee, .. } = target
                 && is_call(kind)
             {
-                let word = u32::from_le_bytes(code[offset..offset + 4].try_into().expect("4 bytes"));
+                let word =
+                    u32::from_le_bytes(code[offset..offset + 4].try_into().expect("4 bytes"));
                 sites.push(StubCallSite {
                     offset,
                     kind,

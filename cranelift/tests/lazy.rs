@@ -479,7 +479,10 @@ fn errors_carry_what_went_wrong_and_name_the_function() {
     let f = jit.declare_function("f", sig(&jit, &[I64], I64)).unwrap();
     // Declaring again with the same signature is the same function (as
     // cranelift-module merges declarations) ...
-    assert_eq!(jit.declare_function("f", sig(&jit, &[I64], I64)).unwrap(), f);
+    assert_eq!(
+        jit.declare_function("f", sig(&jit, &[I64], I64)).unwrap(),
+        f
+    );
     // ... with another, an error naming both.
     let e = jit
         .declare_function("f", sig(&jit, &[I64, I64], I64))
@@ -488,7 +491,11 @@ fn errors_carry_what_went_wrong_and_name_the_function() {
         matches!(&e, JitError::IncompatibleSignature { name, .. } if name == "f"),
         "{e:?}"
     );
-    assert!(e.to_string().contains("function f was declared with signature"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("function f was declared with signature"),
+        "{e}"
+    );
     let e = jit.get_finalized_function(f).unwrap_err();
     assert!(matches!(&e, JitError::NotFinalized(n) if n == "f"), "{e:?}");
     assert!(e.to_string().contains("f is not finalized"), "{e}");

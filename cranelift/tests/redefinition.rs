@@ -1,0 +1,233 @@
+//! What a JIT author hits after the happy path: a failed first call that
+//! must not stick, a callee missing at first and defined later, errors
+//! told once to whoever handles them, builders that declare new callees,
+//! and settings refused up front.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{body, sig};
+use cranelift_codegen::ir::types::I64;
+use cranelift_codegen::ir::{Function, InstBuilder, UserFuncName};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use lazyrt::{FailureHandlerScope, Recovery, ResolveFailure};
+use lazyrt_cranelift::{JitError, LazyJit};
+
+extern "C" fn fallback(_: i64) -> i64 {
+    -1
+}
+
+/// Every failed call's `(name, reason)`; failed calls return -1.
+fn collect_failures() -> (Arc<Mutex<Vec<(String, String)>>>, FailureHandlerScope) {
+    let failures: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let seen = failures.clone();
+    let scope = FailureHandlerScope::new(move |f: &ResolveFailure<'_>| {
+        seen.lock()
+            .unwrap()
+            .push((f.name.to_string(), f.reason.to_string()));
+        Recovery::Jump(
+            std::ptr::NonNull::new(fallback as extern "C" fn(i64) -> i64 as *mut _).unwrap(),
+        )
+    });
+    (failures, scope)
+}
+
+/// Everything the session's reporter hears.
+fn collect_reports(jit: &LazyJit) -> Arc<Mutex<Vec<String>>> {
+    let reports: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = reports.clone();
+    jit.session()
+        .set_error_reporter(move |e| seen.lock().unwrap().push(e.to_string()));
+    reports
+}
+
+fn call(jit: &LazyJit, id: lazyrt_cranelift::FuncId, x: i64) -> i64 {
+    // SAFETY: every function here is i64 -> i64.
+    let f: extern "C" fn(i64) -> i64 =
+        unsafe { std::mem::transmute(jit.get_finalized_function(id).unwrap()) };
+    f(x)
+}
+
+fn constant(jit: &LazyJit, id: lazyrt_cranelift::FuncId, value: i64) -> Function {
+    body(jit, id, |_, b, _| vec![b.ins().iconst(I64, value)])
+}
+
+#[test]
+fn a_function_defined_again_after_a_failed_first_call_works_on_its_next_call() {
+    let jit = LazyJit::new().unwrap();
+    let reports = collect_reports(&jit);
+    let f = jit.declare_function("f", sig(&jit, &[I64], I64)).unwrap();
+    jit.define_function_with(f, |_, _| Err("the frontend could not type-check f".into()))
+        .unwrap();
+    jit.finalize_definitions().unwrap();
+    let (failures, _scope) = collect_failures();
+
+    assert_eq!(call(&jit, f, 0), -1);
+    assert!(jit.has_failed(f));
+    // Fixed: the new definition is compiled by the next call.
+    jit.define_function(f, constant(&jit, f, 100)).unwrap();
+    jit.finalize_definitions().unwrap();
+    assert_eq!(call(&jit, f, 0), 100);
+    assert_eq!(call(&jit, f, 0), 100);
+    assert!(jit.is_compiled(f));
+
+    // The failure was told once, to the handler, with the name and reason;
+    // the reporter heard nothing (the handler had it).
+    let failures = failures.lock().unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].0, "f");
+    assert!(
+        failures[0]
+            .1
+            .contains("compiling f: building IR: the frontend could not type-check f"),
+        "{}",
+        failures[0].1
+    );
+    assert!(
+        reports.lock().unwrap().is_empty(),
+        "{:?}",
+        reports.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_missing_callee_fails_its_caller_by_both_names_and_is_retried_once_defined() {
+    let jit = LazyJit::new().unwrap();
+    let reports = collect_reports(&jit);
+    let caller = jit
+        .declare_function("caller", sig(&jit, &[I64], I64))
+        .unwrap();
+    let later = jit
+        .declare_function("later", sig(&jit, &[I64], I64))
+        .unwrap();
+    jit.define_function(
+        caller,
+        body(&jit, caller, |jit, b, p| {
+            let r = jit.declare_func_in_func(later, b.func).unwrap();
+            let c = b.ins().call(r, &[p[0]]);
+            let v = b.inst_results(c)[0];
+            vec![b.ins().iadd_imm_s(v, 1)]
+        }),
+    )
+    .unwrap();
+    jit.finalize_definitions().unwrap();
+    let (failures, _scope) = collect_failures();
+
+    assert_eq!(call(&jit, caller, 5), -1);
+    {
+        let failures = failures.lock().unwrap();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        let (name, reason) = &failures[0];
+        assert_eq!(name, "caller");
+        assert!(
+            reason.contains(
+                "compiling caller: it calls later, which is declared but neither defined"
+            ),
+            "{reason}"
+        );
+    }
+    // Nothing to redefine for the caller: defining the callee is enough.
+    jit.define_function(
+        later,
+        body(&jit, later, |_, b, p| vec![b.ins().imul_imm_s(p[0], 10)]),
+    )
+    .unwrap();
+    jit.finalize_definitions().unwrap();
+    assert_eq!(call(&jit, caller, 5), 51);
+    assert_eq!(failures.lock().unwrap().len(), 1);
+    assert!(
+        reports.lock().unwrap().is_empty(),
+        "{:?}",
+        reports.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_verifier_error_is_one_message_to_the_handler_and_nothing_on_the_reporter() {
+    let jit = LazyJit::new().unwrap();
+    let reports = collect_reports(&jit);
+    let bad = jit.declare_function("bad", sig(&jit, &[I64], I64)).unwrap();
+    jit.define_function_with(bad, |jit, id| {
+        let mut func = Function::with_name_signature(UserFuncName::default(), jit.signature(id)?);
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let x = b.ins().f64const(1.5);
+        b.ins().return_(&[x]);
+        b.finalize(jit.isa().frontend_config());
+        Ok(func)
+    })
+    .unwrap();
+    jit.finalize_definitions().unwrap();
+    let (failures, _scope) = collect_failures();
+    assert_eq!(call(&jit, bad, 1), -1);
+    // Still failed (its IR is wrong), told again to this call's handler
+    // only, without compiling again.
+    assert_eq!(call(&jit, bad, 1), -1);
+    let failures = failures.lock().unwrap();
+    assert_eq!(failures.len(), 2);
+    assert_eq!(failures[0], failures[1]);
+    assert!(
+        failures[0].1.contains("compiling bad:"),
+        "{}",
+        failures[0].1
+    );
+    assert_eq!(jit.stats().failed, 1, "compiled once");
+    assert!(
+        reports.lock().unwrap().is_empty(),
+        "{:?}",
+        reports.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_builder_may_declare_and_define_new_callees() {
+    let jit = LazyJit::new().unwrap();
+    let outer = jit
+        .declare_function("outer", sig(&jit, &[I64], I64))
+        .unwrap();
+    jit.define_function_with(outer, |jit, id| {
+        let inner = jit.declare_function("inner", sig(jit, &[I64], I64))?;
+        jit.define_function(
+            inner,
+            body(jit, inner, |_, b, p| vec![b.ins().iadd_imm_s(p[0], 7)]),
+        )?;
+        Ok(body(jit, id, |jit, b, p| {
+            let r = jit.declare_func_in_func(inner, b.func).unwrap();
+            let c = b.ins().call(r, &[p[0]]);
+            vec![b.inst_results(c)[0]]
+        }))
+    })
+    .unwrap();
+    jit.finalize_definitions().unwrap();
+    assert_eq!(call(&jit, outer, 35), 42);
+    let inner = jit.get_name("inner").unwrap();
+    assert!(jit.is_compiled(inner));
+    // Its stub exists like any other's.
+    assert!(jit.get_finalized_function(inner).is_ok());
+}
+
+#[test]
+fn position_independent_isas_are_refused_up_front() {
+    let mut flags = settings::builder();
+    flags.set("is_pic", "true").unwrap();
+    let isa = cranelift_native::builder()
+        .unwrap()
+        .finish(settings::Flags::new(flags))
+        .unwrap();
+    let e = LazyJit::builder().isa(isa.clone()).build().err().unwrap();
+    assert!(matches!(e, JitError::PicUnsupported), "{e:?}");
+    assert!(
+        e.to_string().contains("is_pic=true is not supported"),
+        "{e}"
+    );
+    let builder =
+        lazyrt_cranelift::JITBuilder::with_isa(isa, lazyrt_cranelift::default_libcall_names());
+    let e = lazyrt_cranelift::JITModule::try_new(builder).err().unwrap();
+    assert!(matches!(e, JitError::PicUnsupported), "{e:?}");
+}

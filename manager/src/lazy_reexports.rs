@@ -536,14 +536,13 @@ impl EntryResolver for ReexportBatch {
             },
             Err(e) => e,
         };
-        // A failed or abandoned materialization was reported where it
-        // failed (MaterializationResponsibility::fail / drop): once is
-        // enough. Everything else (a missing symbol, a removal, a cycle)
-        // only this first call sees.
-        if !matches!(
-            error,
-            Error::MaterializationFailed { .. } | Error::ResponsibilityDropped { .. }
-        ) {
+        // The call hands the error to its failure handler, whoever handles
+        // it: once is enough. An error that may go away (a missing or
+        // failed definition, which the next call asks about again) is not
+        // reported here, or every call of a broken function would repeat
+        // it; a lasting one (a removal, a cycle) is, once, for the
+        // controller's log (a remote executor's handler is elsewhere).
+        if !error.may_succeed_later() {
             session.report_error(&error);
         }
         Err(error)

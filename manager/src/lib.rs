@@ -96,9 +96,9 @@ pub use {
     code_events::{CodeListener, CodeRegistration, CodeUnitId},
     dispatcher::ThreadPoolDispatcher,
     executor::{
-        CodeUnit, ConnectionSpec, DebugOutputs, DebugUnitId, EntryCode, EntryResolver,
+        CodePatch, CodeUnit, ConnectionSpec, DebugOutputs, DebugUnitId, EntryCode, EntryResolver,
         ExecutorError, ExecutorInfo, ExecutorProcess, InProcessExecutor, LazyEntryId,
-        CodePatch, MemorySegment, Protection, RemoteExecutor, RemoteStats,
+        MemorySegment, Protection, RemoteExecutor, RemoteStats,
     },
     lazy_reexports::{
         LazyReexportsManager, LazyReexportsUnit, ReexportsListener, lazy_reexports,

@@ -88,7 +88,9 @@ pub use state_save::{StateSave, StateSaveVariant};
 #[doc(hidden)]
 pub mod loom_surface {
     pub use crate::call_path::{CallHost, Unresolved, settle};
-    pub use crate::entry_state::{CallStart, EntryCell, Failure, Finish, Free, MAX_THREAD_TOKEN, Redirect};
+    pub use crate::entry_state::{
+        CallStart, EntryCell, Failure, Finish, Free, MAX_THREAD_TOKEN, Redirect,
+    };
 }
 #[cfg(not(lazyrt_loom))]
 pub use {

@@ -60,14 +60,11 @@ struct LocalResolve(Arc<dyn EntryResolver>);
 
 impl Resolve for LocalResolve {
     fn resolve(&self, entry: &EntryInfo<'_>) -> Result<NonNull<c_void>, ResolveError> {
-        let address = self
-            .0
-            .resolve(entry.tag)
-            .map_err(|e| {
-                let retry = e.may_succeed_later();
-                let e = ResolveError::from_error(e);
-                if retry { e.retry_later() } else { e }
-            })?;
+        let address = self.0.resolve(entry.tag).map_err(|e| {
+            let retry = e.may_succeed_later();
+            let e = ResolveError::from_error(e);
+            if retry { e.retry_later() } else { e }
+        })?;
         address
             .to_non_null()
             .ok_or_else(|| ResolveError::new("resolved to address 0"))

@@ -271,7 +271,10 @@ fn retryable_failure_racing_a_second_call() {
             second == Outcome::Failed || second == Outcome::Jump(IMPLEMENTATION),
             "{second:?}"
         );
-        assert!(entry.failure.lock().unwrap().is_none(), "a retried failure is never kept");
+        assert!(
+            entry.failure.lock().unwrap().is_none(),
+            "a retried failure is never kept"
+        );
         assert_ne!(entry.cell().phase(), Phase::Failed);
         // Fixed now: the next call resolves (or jumps, if it already did).
         assert_eq!(

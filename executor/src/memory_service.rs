@@ -29,6 +29,10 @@ pub struct SegmentView<'a> {
 /// Address space one executor may hold reserved at once.
 pub const MAX_RESERVED_BYTES: u64 = 1 << 40;
 
+/// The largest code region (code in it reaches code in it with rel32
+/// calls; a controller wants far less).
+pub const MAX_CODE_REGION_BYTES: u64 = 1 << 32;
+
 struct Reservation {
     len: u64,
     /// Executable ranges finalized (or, in a code region, written) in it:
@@ -139,6 +143,11 @@ impl MemoryService {
         let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
         let held: u64 = reservations.values().map(|r| r.len).sum();
         let len = self.checked_len("reserve code", bytes, held)?;
+        if len > MAX_CODE_REGION_BYTES {
+            return Err(format!(
+                "reserve code: {len} bytes is more than the {MAX_CODE_REGION_BYTES}-byte limit of a code region"
+            ));
+        }
         let maps = code_regions::map(len)?;
         reservations.insert(maps.exec, Reservation::new(len, Some(maps)));
         Ok(maps.exec)

@@ -141,7 +141,7 @@ impl LazyJit {
         unwind: Option<&cranelift_codegen::isa::unwind::UnwindInfo>,
         lines: Vec<(u32, std::sync::Arc<str>, u32)>,
     ) -> Result<Published, String> {
-        let _ = (slot, alignment);
+        let _ = slot;
         let isa = &*self.inner.isa;
         let (veneer_start, veneer_len) = fixups.veneer_area(code.len());
         let mut bytes = code.to_vec();
@@ -153,6 +153,7 @@ impl LazyJit {
         let mut sites = Vec::new();
         let (address, eh_frame) = self.inner.memory.publish(
             &bytes,
+            alignment,
             |bytes, base| {
                 sites = fixups.apply(bytes, code.len(), base)?;
                 Ok(())

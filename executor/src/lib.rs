@@ -27,7 +27,10 @@
 //! - `worker_pool.rs`: the threads serving requests (a blocked request never
 //!   holds up the next);
 //! - `service.rs`: the executor's request handlers and remote resolver;
-//! - `memory_service.rs`: reserve, finalize (W^X), release;
+//! - `memory_service.rs`: reserve, finalize (W^X), release, and code
+//!   regions: write and patch code many functions share;
+//! - `code_regions.rs`: a code region's memfd mapped twice (read+execute,
+//!   and a private read+write alias), atomic patches, fork handling;
 //! - `debug_service.rs`: code units for debuggers and profilers, checked
 //!   against what this process holds;
 //! - `live_entries.rs`: which entries the controller may name;
@@ -41,6 +44,8 @@ pub mod transport;
 
 #[cfg(not(lazyrt_loom))]
 pub mod bootstrap;
+#[cfg(not(lazyrt_loom))]
+pub mod code_regions;
 #[cfg(not(lazyrt_loom))]
 pub mod debug_service;
 #[cfg(not(lazyrt_loom))]

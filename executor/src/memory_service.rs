@@ -2,12 +2,17 @@
 //! into it and protect them (W^X: pages are read+write while written, then
 //! get their final protection, never write+execute), release it.
 //!
+//! Code regions ([`MemoryService::reserve_code`]) are the other kind of
+//! reservation: executable memory many functions share, written and
+//! patched through a private read+write alias (see [`crate::code_regions`]).
+//!
 //! Every address a request names is checked against the reservations this
 //! service made; nothing is written or unmapped anywhere else.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::code_regions::{self, CACHE_LINE, CodeMaps};
 use crate::protocol::Protection;
 
 /// Bytes to write at an address, and the protection they get.
@@ -24,14 +29,42 @@ pub struct SegmentView<'a> {
 /// Address space one executor may hold reserved at once.
 pub const MAX_RESERVED_BYTES: u64 = 1 << 40;
 
+/// The largest code region (code in it reaches code in it with rel32
+/// calls; a controller wants far less).
+pub const MAX_CODE_REGION_BYTES: u64 = 1 << 32;
+
 struct Reservation {
     len: u64,
-    /// Executable ranges finalized in it: `start -> end`.
+    /// Executable ranges finalized (or, in a code region, written) in it:
+    /// `start -> end`.
     code: BTreeMap<u64, u64>,
     /// Pages finalized in it (any protection): `start -> end`. A page is
     /// finalized once: writing it again would make published code
-    /// non-executable (or writable) while other threads may run it.
+    /// non-executable (or writable) while other threads may run it. In a
+    /// code region: the ranges written, exactly.
     pages: BTreeMap<u64, u64>,
+    /// A code region's mappings; `None` for a plain reservation.
+    code_maps: Option<CodeMaps>,
+}
+
+/// Bytes of code to write at an address of a code region.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeWriteView<'a> {
+    /// Where it executes.
+    pub address: u64,
+    /// Contents.
+    pub bytes: &'a [u8],
+}
+
+/// A 4-byte word of written code to replace, if it holds `expected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodePatchView {
+    /// Where the word lies (its execution address).
+    pub address: u64,
+    /// The value it must hold now.
+    pub expected: u32,
+    /// Its new value.
+    pub new: u32,
 }
 
 fn overlaps(spans: &BTreeMap<u64, u64>, start: u64, end: u64) -> bool {
@@ -58,22 +91,9 @@ impl MemoryService {
 
     /// Reserves `bytes` (rounded up to pages), inaccessible until finalized.
     pub fn reserve(&self, bytes: u64) -> Result<u64, String> {
-        if bytes == 0 {
-            return Err("reserve: 0 bytes".to_string());
-        }
-        let len = bytes
-            .checked_next_multiple_of(self.page)
-            .filter(|l| *l <= MAX_RESERVED_BYTES)
-            .ok_or_else(|| {
-                format!("reserve: {bytes} bytes is more than the {MAX_RESERVED_BYTES}-byte limit")
-            })?;
         let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
         let held: u64 = reservations.values().map(|r| r.len).sum();
-        if held + len > MAX_RESERVED_BYTES {
-            return Err(format!(
-                "reserve: {len} bytes would exceed the {MAX_RESERVED_BYTES}-byte limit ({held} held)"
-            ));
-        }
+        let len = self.checked_len("reserve", bytes, held)?;
         // SAFETY: a fresh anonymous mapping with no address hint aliases
         // nothing; PROT_NONE until finalized.
         let base = unsafe {
@@ -93,15 +113,152 @@ impl MemoryService {
             ));
         }
         let base = base as u64;
-        reservations.insert(
-            base,
-            Reservation {
-                len,
-                code: BTreeMap::new(),
-                pages: BTreeMap::new(),
-            },
-        );
+        reservations.insert(base, Reservation::new(len, None));
         Ok(base)
+    }
+
+    fn checked_len(&self, what: &str, bytes: u64, held: u64) -> Result<u64, String> {
+        if bytes == 0 {
+            return Err(format!("{what}: 0 bytes"));
+        }
+        let len = bytes
+            .checked_next_multiple_of(self.page)
+            .filter(|l| *l <= MAX_RESERVED_BYTES)
+            .ok_or_else(|| {
+                format!("{what}: {bytes} bytes is more than the {MAX_RESERVED_BYTES}-byte limit")
+            })?;
+        if held + len > MAX_RESERVED_BYTES {
+            return Err(format!(
+                "{what}: {len} bytes would exceed the {MAX_RESERVED_BYTES}-byte limit ({held} held)"
+            ));
+        }
+        Ok(len)
+    }
+
+    /// Reserves a code region of `bytes` (rounded up to pages): a memfd
+    /// mapped read+execute at the returned base and read+write at an alias
+    /// only this service uses. Fails with the reason where memfds or the
+    /// double mapping are unavailable (the caller then uses pages).
+    pub fn reserve_code(&self, bytes: u64) -> Result<u64, String> {
+        let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        let held: u64 = reservations.values().map(|r| r.len).sum();
+        let len = self.checked_len("reserve code", bytes, held)?;
+        if len > MAX_CODE_REGION_BYTES {
+            return Err(format!(
+                "reserve code: {len} bytes is more than the {MAX_CODE_REGION_BYTES}-byte limit of a code region"
+            ));
+        }
+        let maps = code_regions::map(len)?;
+        reservations.insert(maps.exec, Reservation::new(len, Some(maps)));
+        Ok(maps.exec)
+    }
+
+    /// Writes code into code regions. All are checked before any is
+    /// written: each range must be non-empty, lie inside one code region
+    /// and overlap no range written before (by any request) nor another
+    /// range of this request: published code is never rewritten here.
+    /// Each range then counts as code (calls, debug units, patches).
+    pub fn write_code(&self, writes: &[CodeWriteView<'_>]) -> Result<(), String> {
+        let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        let mut this_request = BTreeMap::new();
+        let mut targets = Vec::with_capacity(writes.len());
+        for w in writes {
+            let range = || {
+                format!(
+                    "{:#x}..{:#x}",
+                    w.address,
+                    w.address.saturating_add(w.bytes.len() as u64)
+                )
+            };
+            let end = w.address.checked_add(w.bytes.len() as u64);
+            let region = end
+                .filter(|_| !w.bytes.is_empty())
+                .and_then(|end| code_region(&reservations, w.address, end));
+            let (Some(end), Some((base, maps))) = (end, region) else {
+                return Err(format!(
+                    "write code: {} is empty or not inside a code region of this executor",
+                    range()
+                ));
+            };
+            if overlaps(&reservations[&base].code, w.address, end)
+                || overlaps(&this_request, w.address, end)
+            {
+                return Err(format!(
+                    "write code: {} overlaps code written before (published code is never rewritten)",
+                    range()
+                ));
+            }
+            this_request.insert(w.address, end);
+            targets.push((base, maps, end));
+        }
+        for (w, (base, maps, end)) in writes.iter().zip(targets) {
+            // SAFETY: inside the region (checked), in bytes never written
+            // before, so no thread runs them yet.
+            unsafe { code_regions::write(&maps, w.address, w.bytes) };
+            if let Some(r) = reservations.get_mut(&base) {
+                r.code.insert(w.address, end);
+                r.pages.insert(w.address, end);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces 4-byte words of written code atomically (see
+    /// [`crate::code_regions`] for why threads may be executing them). All
+    /// are checked before any is applied: each word must lie inside code
+    /// written in a code region, within one 64-byte cache line,
+    /// 4-aligned on AArch64, and hold its `expected` value now.
+    pub fn patch_code(&self, patches: &[CodePatchView]) -> Result<(), String> {
+        if !code_regions::PATCHING_SUPPORTED {
+            return Err("patch code: not supported on this architecture".into());
+        }
+        let reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        let mut targets = Vec::with_capacity(patches.len());
+        for p in patches {
+            let a = p.address;
+            let written = a.checked_add(4).and_then(|end| {
+                let (base, maps) = code_region(&reservations, a, end)?;
+                let r = &reservations[&base];
+                let (_, code_end) = r.code.range(..=a).next_back()?;
+                (end <= *code_end).then_some(maps)
+            });
+            let Some(maps) = written else {
+                return Err(format!(
+                    "patch code: the word at {a:#x} is not inside code written in a code region of this executor"
+                ));
+            };
+            if a % CACHE_LINE > CACHE_LINE - 4 {
+                return Err(format!(
+                    "patch code: the word at {a:#x} straddles a {CACHE_LINE}-byte cache line (it could not be replaced atomically)"
+                ));
+            }
+            if cfg!(target_arch = "aarch64") && a % 4 != 0 {
+                return Err(format!(
+                    "patch code: the word at {a:#x} is not 4-aligned (AArch64 instructions are)"
+                ));
+            }
+            // SAFETY: inside the region (checked above).
+            let found = unsafe { code_regions::read_word(&maps, a) };
+            if found != p.expected {
+                return Err(format!(
+                    "patch code: the word at {a:#x} is {found:#010x}, not the expected {:#010x}",
+                    p.expected
+                ));
+            }
+            targets.push(maps);
+        }
+        for (p, maps) in patches.iter().zip(targets) {
+            // SAFETY: written code, one cache line, aligned where needed
+            // (all checked above).
+            unsafe { code_regions::compare_exchange(&maps, p.address, p.expected, p.new) }
+                .map_err(|found| {
+                    format!(
+                        "patch code: the word at {:#x} changed to {found:#010x} while patching",
+                        p.address
+                    )
+                })?;
+        }
+        Ok(())
     }
 
     /// Writes and protects each segment. All are checked before any is
@@ -123,9 +280,11 @@ impl MemoryService {
                 .range(..=start)
                 .next_back()
                 .filter(|(base, r)| end <= *base + r.len);
-            let Some((_, reservation)) = reservation.filter(|_| !s.bytes.is_empty()) else {
+            let Some((_, reservation)) =
+                reservation.filter(|(_, r)| !s.bytes.is_empty() && r.code_maps.is_none())
+            else {
                 return Err(format!(
-                    "finalize: segment {:#x}..{:#x} is empty or not inside a reservation of this executor",
+                    "finalize: segment {:#x}..{:#x} is empty or not inside a reservation of this executor (code regions take write code)",
                     s.address,
                     s.address.saturating_add(s.bytes.len() as u64)
                 ));
@@ -231,9 +390,42 @@ impl MemoryService {
                 "release: {address:#x} is not a reservation of this executor"
             ));
         };
-        // SAFETY: exactly the range this service mapped; the controller
-        // releases code only once nothing runs it (its entries are freed).
-        unsafe { libc::munmap(address as *mut _, r.len as usize) };
+        match r.code_maps {
+            // SAFETY: the region's own maps, removed from the table above so
+            // unmapped once; the controller releases code only once nothing
+            // runs it (its entries are freed).
+            Some(maps) => unsafe { code_regions::unmap(maps) },
+            // SAFETY: exactly the range this service mapped; as above.
+            None => unsafe {
+                libc::munmap(address as *mut _, r.len as usize);
+            },
+        }
         Ok(())
     }
 }
+
+impl Reservation {
+    fn new(len: u64, code_maps: Option<CodeMaps>) -> Self {
+        Self {
+            len,
+            code: BTreeMap::new(),
+            pages: BTreeMap::new(),
+            code_maps,
+        }
+    }
+}
+
+/// The code region (base, maps) holding all of `start..end`.
+fn code_region(
+    reservations: &BTreeMap<u64, Reservation>,
+    start: u64,
+    end: u64,
+) -> Option<(u64, CodeMaps)> {
+    let (base, r) = reservations.range(..=start).next_back()?;
+    let maps = r.code_maps?;
+    (end <= base + r.len).then_some((*base, maps))
+}
+
+#[cfg(test)]
+#[path = "memory_service_tests.rs"]
+mod tests;

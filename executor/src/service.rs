@@ -14,7 +14,7 @@ use lazyrt_jit_debug::{DebugOutputs, DebugUnitId};
 use crate::bootstrap;
 use crate::debug_service::{self, DebugService};
 use crate::live_entries::LiveEntries;
-use crate::memory_service::{MemoryService, SegmentView};
+use crate::memory_service::{CodePatchView, CodeWriteView, MemoryService, SegmentView};
 use crate::peer::{Peer, RequestHandler, expect_address};
 use crate::protocol::{Reply, Request, Response};
 
@@ -322,6 +322,28 @@ impl RequestHandler for ExecutorService {
             Request::DeregisterCode { id } => {
                 self.debug.deregister(DebugUnitId(id)).map(|()| Reply::Unit)
             }
+            Request::ReserveCode { bytes } => self.memory.reserve_code(bytes).map(Reply::Address),
+            Request::WriteCode { writes } => {
+                let views: Vec<CodeWriteView<'_>> = writes
+                    .iter()
+                    .map(|w| CodeWriteView {
+                        address: w.address,
+                        bytes: &w.bytes,
+                    })
+                    .collect();
+                self.memory.write_code(&views).map(|()| Reply::Unit)
+            }
+            Request::PatchCode { patches } => {
+                let views: Vec<CodePatchView> = patches
+                    .iter()
+                    .map(|p| CodePatchView {
+                        address: p.address,
+                        expected: p.expected,
+                        new: p.new,
+                    })
+                    .collect();
+                self.memory.patch_code(&views).map(|()| Reply::Unit)
+            }
         }
     }
 
@@ -341,6 +363,9 @@ impl RequestHandler for ExecutorService {
                 | Request::EnableDebugOutputs { .. }
                 | Request::RegisterCode { .. }
                 | Request::DeregisterCode { .. }
+                | Request::ReserveCode { .. }
+                | Request::WriteCode { .. }
+                | Request::PatchCode { .. }
         )
     }
 

@@ -36,7 +36,7 @@ fn piece() -> impl Strategy<Value = Piece> {
         (
             1u8..=4,
             0u64..4,
-            1u8..=12,
+            1u8..=18,
             proptest::collection::vec(any::<u8>(), 0..120)
         )
             .prop_map(|(kind, seq, opcode, mut payload)| {

@@ -96,9 +96,9 @@ pub use {
     code_events::{CodeListener, CodeRegistration, CodeUnitId},
     dispatcher::ThreadPoolDispatcher,
     executor::{
-        CodePatch, CodeUnit, ConnectionSpec, DebugOutputs, DebugUnitId, EntryCode, EntryResolver,
-        ExecutorError, ExecutorInfo, ExecutorProcess, InProcessExecutor, LazyEntryId,
-        MemorySegment, Protection, RemoteExecutor, RemoteStats,
+        CodePatch, CodeUnit, CodeWrite, ConnectionSpec, DebugOutputs, DebugUnitId, EntryCode,
+        EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, InProcessExecutor,
+        LazyEntryId, MemorySegment, Protection, RemoteExecutor, RemoteStats,
     },
     lazy_reexports::{
         LazyReexportsManager, LazyReexportsUnit, ReexportsListener, lazy_reexports,

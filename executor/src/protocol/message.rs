@@ -54,6 +54,26 @@ pub struct Segment {
     pub bytes: Vec<u8>,
 }
 
+/// Code bytes to write at `address` (inside a code region).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeBytes {
+    /// Where the bytes execute.
+    pub address: u64,
+    /// The contents.
+    pub bytes: Vec<u8>,
+}
+
+/// A word of written code to replace atomically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WordPatch {
+    /// Where the 4 bytes lie.
+    pub address: u64,
+    /// What they must hold now.
+    pub expected: u32,
+    /// What they become.
+    pub new: u32,
+}
+
 /// What one side asks of the other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -157,6 +177,33 @@ pub enum Request {
         /// As [`Request::RegisterCode`] answered.
         id: u64,
     },
+    /// Opcode 16. Reserves a code region: one memfd mapped read+execute at
+    /// the answered address and read+write at an alias the executor keeps
+    /// to itself. Refused (with the reason) where memfds are unavailable.
+    /// [`Reply::Address`]. Fields: `u64` bytes.
+    ReserveCode {
+        /// Size; rounded up to pages.
+        bytes: u64,
+    },
+    /// Opcode 17. Writes code into code regions through their aliases, then
+    /// synchronises the instruction cache. Each range lies inside one code
+    /// region and overlaps nothing written before: published code is never
+    /// rewritten. [`Reply::Unit`]; may be posted. Fields: `list` of
+    /// (`u64` address, `bytes`).
+    WriteCode {
+        /// The ranges.
+        writes: Vec<CodeBytes>,
+    },
+    /// Opcode 18. Replaces 4-byte words of written code, each with one
+    /// atomic compare-and-swap through the alias, if every word lies in
+    /// written code, within one 64-byte cache line (4-aligned on AArch64),
+    /// and holds its expected value (all checked before any is applied).
+    /// [`Reply::Unit`]. Fields: `list` of (`u64` address, `u32` expected,
+    /// `u32` new).
+    PatchCode {
+        /// The words.
+        patches: Vec<WordPatch>,
+    },
 }
 
 impl Request {
@@ -178,6 +225,9 @@ impl Request {
             Request::EnableDebugOutputs { .. } => 13,
             Request::RegisterCode { .. } => 14,
             Request::DeregisterCode { .. } => 15,
+            Request::ReserveCode { .. } => 16,
+            Request::WriteCode { .. } => 17,
+            Request::PatchCode { .. } => 18,
         }
     }
 
@@ -199,6 +249,9 @@ impl Request {
             Request::EnableDebugOutputs { .. } => "enable debug outputs",
             Request::RegisterCode { .. } => "register code",
             Request::DeregisterCode { .. } => "deregister code",
+            Request::ReserveCode { .. } => "reserve code",
+            Request::WriteCode { .. } => "write code",
+            Request::PatchCode { .. } => "patch code",
         }
     }
 
@@ -260,6 +313,21 @@ impl Request {
             Request::RegisterCode { unit } => code_unit_wire::encode(&mut w, unit),
             Request::DeregisterCode { id } => {
                 w.u64(*id);
+            }
+            Request::ReserveCode { bytes } => {
+                w.u64(*bytes);
+            }
+            Request::WriteCode { writes } => {
+                w.count(writes.len());
+                for c in writes {
+                    w.u64(c.address).bytes(&c.bytes);
+                }
+            }
+            Request::PatchCode { patches } => {
+                w.count(patches.len());
+                for p in patches {
+                    w.u64(p.address).u32(p.expected).u32(p.new);
+                }
             }
         }
         w.into_bytes()
@@ -359,6 +427,32 @@ impl Request {
             15 => Request::DeregisterCode {
                 id: r.u64("deregister.id")?,
             },
+            16 => Request::ReserveCode {
+                bytes: r.u64("reserve_code.bytes")?,
+            },
+            17 => {
+                // Address, then a bytes length: 12 bytes at least.
+                let n = r.count("write_code.writes", 12)?;
+                let mut writes = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let address = r.u64("write_code.address")?;
+                    let bytes = r.bytes("write_code.bytes")?.to_vec();
+                    writes.push(CodeBytes { address, bytes });
+                }
+                Request::WriteCode { writes }
+            }
+            18 => {
+                let n = r.count("patch_code.patches", 16)?;
+                let mut patches = Vec::with_capacity(n);
+                for _ in 0..n {
+                    patches.push(WordPatch {
+                        address: r.u64("patch_code.address")?,
+                        expected: r.u32("patch_code.expected")?,
+                        new: r.u32("patch_code.new")?,
+                    });
+                }
+                Request::PatchCode { patches }
+            }
             value => {
                 return Err(DecodeError::UnknownTag {
                     field: "request opcode",
@@ -475,105 +569,5 @@ impl Reply {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_round_trip() {
-        let all = [
-            Request::Ping,
-            Request::Reserve { bytes: 1 << 20 },
-            Request::Finalize {
-                segments: vec![Segment {
-                    address: 0x1000,
-                    protection: Protection::ReadExecute,
-                    bytes: vec![0xc3],
-                }],
-            },
-            Request::Release { address: 0x1000 },
-            Request::CreateEntries {
-                batch: 3,
-                first_tag: 0,
-                names: ["a", "b"].into_iter().collect(),
-            },
-            Request::Redirect {
-                moves: vec![(1, 0x2000)],
-            },
-            Request::FreeEntries {
-                entries: vec![1, 2],
-            },
-            Request::ResolveEntry { entry: 9 },
-            Request::LookupSymbols {
-                names: vec!["puts".into()],
-            },
-            Request::Call {
-                address: 0x3000,
-                arg_sets: vec![vec![1, 2], vec![]],
-            },
-            Request::ResolveImplementation {
-                batch: 1,
-                tag: 2,
-                entry: 3,
-            },
-            Request::DescribeEntries {
-                entries: vec![4, 5],
-            },
-            Request::EnableDebugOutputs { outputs: 0b1011 },
-            Request::RegisterCode {
-                unit: CodeUnit {
-                    symbols: vec![lazyrt_jit_debug::CodeSymbol {
-                        name: "f$stub".into(),
-                        kind: lazyrt_jit_debug::CodeKind::Stub,
-                        address: lazyrt_runtime::ExecutorAddr::new(0x4000),
-                        size: 8,
-                    }],
-                    eh_frame: Some((lazyrt_runtime::ExecutorAddr::new(0x5000), 64)),
-                    lines: vec![lazyrt_jit_debug::SourceLine {
-                        address: lazyrt_runtime::ExecutorAddr::new(0x4004),
-                        file: "toy.src".into(),
-                        line: 9,
-                    }],
-                },
-            },
-            Request::DeregisterCode { id: 7 },
-        ];
-        for request in all {
-            assert_eq!(Request::decode(&request.encode()).unwrap(), request);
-        }
-    }
-
-    #[test]
-    fn huge_counts_are_refused_before_allocating() {
-        // Opcode 5, batch, first tag, then a name count of u32::MAX with
-        // no bytes.
-        let mut w = WireWriter::new();
-        w.u8(5).u64(0).u64(0).u32(u32::MAX);
-        assert!(matches!(
-            Request::decode(&w.into_bytes()),
-            Err(DecodeError::CountTooLarge { .. })
-        ));
-    }
-
-    #[test]
-    fn write_execute_segments_are_refused() {
-        let mut w = WireWriter::new();
-        w.u8(3).u32(1).u64(0x1000).u8(7).bytes(&[0xc3]);
-        let e = Request::decode(&w.into_bytes()).unwrap_err();
-        assert!(e.to_string().contains("W^X"), "{e}");
-    }
-
-    #[test]
-    fn responses_round_trip() {
-        for response in [
-            Ok(Reply::Unit),
-            Ok(Reply::Address(5)),
-            Ok(Reply::Entries(vec![(1, 2)])),
-            Ok(Reply::Addresses(vec![0, 1])),
-            Ok(Reply::Values(vec![7])),
-            Err("no".to_string()),
-        ] {
-            let bytes = Reply::encode_response(&response);
-            assert_eq!(Reply::decode_response(&bytes).unwrap(), response);
-        }
-    }
-}
+#[path = "message_tests.rs"]
+mod tests;

@@ -42,11 +42,12 @@
 //!    call while the controller may itself be waiting for the executor.
 //!
 //!    **Ordering.** The executor answers `Ping`, `Reserve`, `Finalize`,
-//!    `Release`, `CreateEntries`, `EnableDebugOutputs`, `RegisterCode` and
-//!    `DeregisterCode` on its reading thread,
+//!    `Release`, `CreateEntries`, `EnableDebugOutputs`, `RegisterCode`,
+//!    `DeregisterCode`, `ReserveCode`, `WriteCode` and `PatchCode` on its
+//!    reading thread,
 //!    in arrival order, before it reads the next frame (none of them waits
-//!    for the controller). So a controller may send `Finalize` without
-//!    waiting for its reply: any frame it sends afterwards, such as the
+//!    for the controller). So a controller may send `Finalize` or
+//!    `WriteCode` (or `PatchCode`) without waiting for its reply: any frame it sends afterwards, such as the
 //!    answer that publishes the code's address or a `Call`, is handled
 //!    after the code is in place. Such a request carries [`FLAG_POSTED`]:
 //!    if it fails, the executor hangs up with the reason before it reads
@@ -74,10 +75,11 @@
 //! ## Addresses off the wire
 //!
 //! The executor never trusts an address it receives: memory requests must
-//! fall inside reservations it made, entry ids must be live entries of its
+//! fall inside reservations it made (code writes and patches inside code
+//! regions it made, patches inside code already written there), entry ids must be live entries of its
 //! runtime, and a call's target must be a live entry or inside code the
-//! controller finalized as executable. No request names a function pointer
-//! to call as a handler: requests are a closed set of opcodes. A code unit
+//! controller finalized as executable or wrote into a code region. No
+//! request names a function pointer to call as a handler: requests are a closed set of opcodes. A code unit
 //! registered for debuggers and profilers ([`Request::RegisterCode`]) may
 //! only name ranges of finalized pages or of lazy-entry code (the executor
 //! reads them).
@@ -93,5 +95,8 @@ pub use frame::{
     PROTOCOL_VERSION, read_frame, write_frame, write_frame_with_flags,
 };
 pub use hello::{Hello, NameList};
-pub use message::{MAX_CALL_ARGS, MAX_CALL_THREADS, Protection, Reply, Request, Response, Segment};
+pub use message::{
+    CodeBytes, MAX_CALL_ARGS, MAX_CALL_THREADS, Protection, Reply, Request, Response, Segment,
+    WordPatch,
+};
 pub use wire::{DecodeError, WireReader, WireWriter};

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use lazyrt_executor::bootstrap;
 use lazyrt_executor::debug_service::{self, DebugService};
-use lazyrt_executor::memory_service::{MemoryService, SegmentView};
+use lazyrt_executor::memory_service::{CodePatchView, CodeWriteView, MemoryService, SegmentView};
 use lazyrt_jit_debug::{CodeUnit, DebugOutputs, DebugUnitId};
 use lazyrt_runtime::{EntryCode, EntryInfo, Resolve, ResolveError, Runtime};
 
 use super::{
-    EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, LazyEntryId, MemorySegment,
+    CodePatch, CodeWrite, EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, LazyEntryId,
+    MemorySegment,
 };
 use crate::error::Error;
 use crate::symbol::ExecutorAddr;
@@ -147,6 +148,40 @@ impl ExecutorProcess for InProcessExecutor {
         self.debug
             .release(base.value(), || self.memory.release(base.value()))
             .map_err(|reason| refused("release", reason))
+    }
+
+    fn reserve_code(&self, bytes: u64) -> Result<ExecutorAddr, Error> {
+        self.memory
+            .reserve_code(bytes)
+            .map(ExecutorAddr::new)
+            .map_err(|reason| refused("reserve code", reason))
+    }
+
+    fn write_code(&self, writes: &[CodeWrite<'_>]) -> Result<(), Error> {
+        let views: Vec<CodeWriteView<'_>> = writes
+            .iter()
+            .map(|w| CodeWriteView {
+                address: w.address.value(),
+                bytes: w.bytes,
+            })
+            .collect();
+        self.memory
+            .write_code(&views)
+            .map_err(|reason| refused("write code", reason))
+    }
+
+    fn patch_code(&self, patches: &[CodePatch]) -> Result<(), Error> {
+        let views: Vec<CodePatchView> = patches
+            .iter()
+            .map(|p| CodePatchView {
+                address: p.address.value(),
+                expected: p.expected,
+                new: p.new,
+            })
+            .collect();
+        self.memory
+            .patch_code(&views)
+            .map_err(|reason| refused("patch code", reason))
     }
 
     fn lookup_symbols(&self, names: &[&str]) -> Result<Vec<Option<ExecutorAddr>>, Error> {

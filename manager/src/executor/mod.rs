@@ -24,6 +24,7 @@
 //! `RemoteExecutor::spawn("path/to/lazyrt-executor")?` or
 //! `RemoteExecutor::connect(&"tcp:127.0.0.1:7000".parse()?)?`.
 
+mod code_requests;
 mod in_process;
 mod remote;
 
@@ -112,13 +113,24 @@ pub struct MemorySegment<'a> {
     pub bytes: &'a [u8],
 }
 
-/// A 4-byte word of published code to replace atomically (TEMPORARY until
-/// the code-region work lands).
+/// Code bytes to place in a code region ([`ExecutorProcess::write_code`]).
 #[derive(Debug, Clone, Copy)]
-pub struct CodePatch {
-    /// Where.
+pub struct CodeWrite<'a> {
+    /// Where the bytes execute (inside a region
+    /// [`ExecutorProcess::reserve_code`] returned).
     pub address: ExecutorAddr,
-    /// What it must hold now.
+    /// Contents (already relocated for `address`).
+    pub bytes: &'a [u8],
+}
+
+/// A 4-byte word of published code to replace atomically
+/// ([`ExecutorProcess::patch_code`]): the displacement of an x86-64
+/// `call rel32` (the 4 bytes after `E8`), or an AArch64 `bl`/`b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodePatch {
+    /// Where the word lies (little-endian, as executed).
+    pub address: ExecutorAddr,
+    /// What it must hold now (else nothing is patched).
     pub expected: u32,
     /// What it becomes.
     pub new: u32,
@@ -163,9 +175,42 @@ pub trait ExecutorProcess: Send + Sync + 'static {
     /// must hold no published code.
     fn finalize(&self, segments: &[MemorySegment<'_>]) -> Result<(), Error>;
 
-    /// Releases a reservation (its base, as `reserve` returned it). Nothing
-    /// may run its code any more.
+    /// Releases a reservation or a code region (its base, as `reserve` or
+    /// `reserve_code` returned it; a region's both mappings). Nothing may
+    /// run its code any more.
     fn release(&self, base: ExecutorAddr) -> Result<(), Error>;
+
+    /// Reserves a code region of `bytes` (rounded up to pages) for code
+    /// that many functions share: a `memfd` mapped read+execute at the
+    /// returned base and read+write at an alias only the executor uses, so
+    /// no mapping is ever writable and executable. Fails (with the reason)
+    /// where `memfd_create` or the double mapping is unavailable; callers
+    /// then fall back to [`ExecutorProcess::reserve`] and `finalize`.
+    fn reserve_code(&self, bytes: u64) -> Result<ExecutorAddr, Error>;
+
+    /// Writes code into code regions through their aliases and makes it
+    /// visible to instruction fetch; the ranges then count as code (for
+    /// `call`, debug units, patches). Each range must lie inside one region
+    /// and overlap no range written before: published code is never
+    /// rewritten (other threads may run code next to it meanwhile). All are
+    /// checked before any is written. A remote executor posts the write
+    /// (no round trip; frames sent afterwards see the code in place) and
+    /// hangs up if it is refused, so callers write only ranges they
+    /// allocated.
+    fn write_code(&self, writes: &[CodeWrite<'_>]) -> Result<(), Error>;
+
+    /// Replaces 4-byte words of written code, each with one atomic
+    /// compare-and-swap through the alias followed by an instruction cache
+    /// synchronisation, safe while other threads execute the instruction
+    /// (they run the old or the new one; see
+    /// `lazyrt_executor::code_regions` for the architecture rules). Each
+    /// word must lie inside code written in a code region, not straddle a
+    /// 64-byte cache line, be 4-aligned on AArch64 and hold `expected`;
+    /// all are checked before any is applied (a mismatch is refused with
+    /// the value found). Callers only patch between two valid targets
+    /// (e.g. a stub and its implementation), so a thread still running the
+    /// old word stays correct.
+    fn patch_code(&self, patches: &[CodePatch]) -> Result<(), Error>;
 
     /// Where live entries' stubs and reentry trampolines lie, by entry
     /// (for debuggers and profilers).

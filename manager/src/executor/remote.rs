@@ -27,8 +27,10 @@ use lazyrt_executor::transport::{Channel, ConnectionSpec};
 use lazyrt_jit_debug::{CodeUnit, DebugOutputs, DebugUnitId};
 use lazyrt_runtime::EntryCode;
 
+use super::code_requests;
 use super::{
-    EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, LazyEntryId, MemorySegment,
+    CodePatch, CodeWrite, EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, LazyEntryId,
+    MemorySegment,
 };
 use crate::error::Error;
 use crate::symbol::ExecutorAddr;
@@ -609,6 +611,20 @@ impl ExecutorProcess for RemoteExecutor {
         self.expect_unit(Request::Release {
             address: base.value(),
         })
+    }
+
+    fn reserve_code(&self, bytes: u64) -> Result<ExecutorAddr, Error> {
+        self.expect_address(Request::ReserveCode { bytes })
+    }
+
+    fn write_code(&self, writes: &[CodeWrite<'_>]) -> Result<(), Error> {
+        // Posted, like finalize: served in order before any later frame.
+        code_requests::writes(writes, FINALIZE_CHUNK).try_for_each(|request| self.post(request))
+    }
+
+    fn patch_code(&self, patches: &[CodePatch]) -> Result<(), Error> {
+        // A round trip: a mismatch is the caller's to handle, not a hangup.
+        self.expect_unit(code_requests::patches(patches, FINALIZE_CHUNK)?)
     }
 
     fn describe_lazy_entries(&self, entries: &[LazyEntryId]) -> Result<Vec<EntryCode>, Error> {

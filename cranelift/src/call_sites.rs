@@ -65,7 +65,7 @@ fn patchable(kind: Reloc, field: u64) -> bool {
         // Atomic and seen whole by instruction fetch only within a line.
         Reloc::X86CallPCRel4 => field / 64 == (field + 3) / 64,
         // A whole, aligned instruction.
-        Reloc::Arm64Call => field % 4 == 0,
+        Reloc::Arm64Call => field.is_multiple_of(4),
         _ => false,
     }
 }
@@ -75,9 +75,15 @@ impl LazyJit {
     /// them at callees compiled meanwhile (file the others), and re-point
     /// the sites of earlier callers that call `id`'s stub.
     pub(crate) fn call_sites_published(&self, id: FuncId, address: u64, sites: Vec<StubCallSite>) {
-        if !self.inner.memory.can_patch() {
-            return;
-        }
+        // Its own sites can be patched only where it is packed (not in
+        // pages of its own: no code regions, or a debugger's breakpoints
+        // need private pages); callers waiting for it may be anywhere
+        // packed.
+        let own = if self.inner.memory.is_packed(address) {
+            sites
+        } else {
+            Vec::new()
+        };
         let mut patches = Vec::new();
         {
             let mut waiting = self
@@ -86,7 +92,7 @@ impl LazyJit {
                 .waiting
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            for s in sites {
+            for s in own {
                 let site = Site {
                     field: address + s.offset as u64,
                     kind: s.kind,

@@ -138,8 +138,8 @@ impl Declarations {
                     if slot.signature != *signature {
                         return Err(JitError::IncompatibleSignature {
                             name: name.to_string(),
-                            declared: slot.signature.clone(),
-                            given: signature.clone(),
+                            declared: Box::new(slot.signature.clone()),
+                            given: Box::new(signature.clone()),
                         });
                     }
                     let was = slot.linkage();

@@ -48,9 +48,9 @@ pub enum JitError {
         /// Its name.
         name: String,
         /// The signature it was declared with first.
-        declared: Signature,
+        declared: Box<Signature>,
         /// The one given now.
-        given: Signature,
+        given: Box<Signature>,
     },
     /// The name was declared as a function and now as data, or the other
     /// way round (or as data of the other writability).

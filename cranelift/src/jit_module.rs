@@ -18,6 +18,10 @@
 //! - `symbol_lookup_fn` functions must be callable from any thread (they
 //!   run where functions compile).
 
+// `ModuleResult` is cranelift-module's: the signatures are cranelift-jit's,
+// so a frontend switches without changing its error handling.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 
 use cranelift_codegen::control::ControlPlane;
@@ -160,7 +164,7 @@ fn module_error(e: JitError) -> ModuleError {
             name,
             declared,
             given,
-        } => ModuleError::IncompatibleSignature(name, declared, given),
+        } => ModuleError::IncompatibleSignature(name, *declared, *given),
         JitError::IncompatibleDeclaration(name) => ModuleError::IncompatibleDeclaration(name),
         JitError::AlreadyDefined(name) => ModuleError::DuplicateDefinition(name),
         JitError::InvalidImportDefinition(name) => ModuleError::InvalidImportDefinition(name),

@@ -4,27 +4,40 @@
 //! `LazyReexportsManager` (the equivalent of LLVM ORC's
 //! `LazyReexportsManager`).
 //!
-//! The API follows `cranelift-jit`'s `JITModule` (declare, define, finalize,
-//! get the pointer), so adopting it is a matter of swapping the module type:
+//! Two ways in:
 //!
-//! - every function is declared ([`LazyJit::declare_function`]) and defined
-//!   with its Cranelift IR ([`LazyJit::define_function`]) or with a closure
-//!   that builds the IR when it is first needed
-//!   ([`LazyJit::define_function_with`]); each definition becomes a
+//! - [`JITModule`] and [`JITBuilder`] implement `cranelift-jit`'s API and
+//!   [`cranelift_module::Module`]: a frontend written for
+//!   `cranelift_jit::{JITBuilder, JITModule}` switches by changing that
+//!   import (see [`JITModule`] for what differs, all due to laziness);
+//! - [`LazyJit`], the same JIT behind `&self` methods (shareable across
+//!   threads), with closures that build a function's IR only when it is
+//!   first called ([`LazyJit::define_function_with`]).
+//!
+//! Either way:
+//!
+//! - functions and data objects are declared with a linkage and named in
+//!   the IR as `cranelift-module` names them; each function body becomes a
 //!   materialization unit (`name$impl`) in the JIT's `JITDylib`;
 //! - a function's address is always its **lazy stub** (the lazy reexport
 //!   `name -> name$impl`), handed out before anything is compiled: function
 //!   pointers are stable and comparable, before and after compilation;
 //! - the first call of a stub, from any thread, compiles the function with
-//!   Cranelift, copies it into W^X code memory owned by this crate, resolves
-//!   its relocations and patches the stub; later calls cost one indirect jump;
-//! - calls between JIT'd functions ([`LazyJit::declare_func_in_func`]) go
-//!   through the callee's stub, except when the callee is already compiled:
-//!   then the caller, compiled later, calls its implementation directly.
-//!   `func_addr` always yields the stub;
-//! - a function that fails to compile (a verifier error, a panicking builder)
-//!   fails its responsibility: calls to it reach lazyrt's failure handler with
-//!   the function's name and the reason, and everything else keeps working.
+//!   Cranelift, places it in W^X code memory shared with other functions,
+//!   resolves its relocations and patches the stub;
+//! - calls between JIT'd functions go to the callee's implementation when it
+//!   is compiled, else to its stub, and **a call site bound to a stub is
+//!   re-pointed at the implementation once the callee compiles** (one atomic
+//!   4-byte store through a read-write alias of the code), so lazy code runs
+//!   as fast as eager code; `func_addr` always yields the stub;
+//! - imports and undefined names resolve to host symbols (given to the
+//!   builder, found by lookup functions, or the executor's own); libcalls
+//!   (`memset`, `ceil`, ...) too;
+//! - a function that fails to compile fails its first call (the failure
+//!   handler gets the name and reason, once) without sticking: define it
+//!   again and its next call compiles the new body; a call to a callee
+//!   declared but not yet defined fails its caller by both names and
+//!   succeeds once the callee is defined.
 //!
 //! ## Adoption example
 //!
@@ -106,17 +119,23 @@
 //!
 //! ## Which file owns which step
 //!
-//! - `module.rs`: the [`LazyJit`] and its builder: declaring functions,
-//!   giving them bodies, finalizing (one materialization unit per body, one
-//!   lazy stub per function), and the queries and counters;
+//! - `module.rs`: the [`LazyJit`] and its builder, the queries and
+//!   counters;
+//! - `declarations.rs`: ids, names, linkage merging, per-function state;
+//! - `definitions.rs`: declaring and defining functions and data, and
+//!   finalizing (one unit per body under its own tracker, one lazy stub per
+//!   definable function, data placed);
+//! - `jit_module.rs`: [`JITModule`] / [`JITBuilder`], the
+//!   `cranelift_module::Module` face;
 //! - `compile.rs`: compiling a function on its first call (the
 //!   materializer of `name$impl`) and the [`CompileListener`] hooks;
-//! - `relocations.rs`: how calls between JIT'd functions are named in the
-//!   IR, what each relocation of compiled code points at (the function
-//!   itself, a callee's implementation or stub, a libcall), and patching
-//!   them;
-//! - `libcalls.rs`: the addresses of the libcalls Cranelift's code may call;
-//! - `memory.rs`: the W^X code memory the functions are published in;
+//! - `relocations.rs`: what each relocation points at (the function
+//!   itself, a callee's implementation or stub, data, a host symbol, a
+//!   libcall), veneers for out-of-range calls, and patching them in;
+//! - `call_sites.rs`: re-pointing call sites from stubs to implementations;
+//! - `host_symbols.rs`: host symbols and libcalls;
+//! - `data_objects.rs`: data objects in executor memory;
+//! - `memory.rs`: the W^X code memory (packed code regions, or pages);
 //! - `debug_info.rs`: unwind and line tables for debuggers ([`SourceMap`]);
 //! - `error.rs`: [`JitError`] and [`BuildError`].
 

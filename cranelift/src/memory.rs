@@ -132,7 +132,9 @@ impl CodeMemory {
         // FUNCTION_ALIGN; a page-aligned run satisfies anything up to a page.
         let align = align.max(FUNCTION_ALIGN);
         if !align.is_power_of_two() || align > self.page {
-            return Err(format!("code alignment {align} is not a power of two up to a page"));
+            return Err(format!(
+                "code alignment {align} is not a power of two up to a page"
+            ));
         }
         let mut regions = self.lock();
         // A function with an unwind table is one a debugger or profiler
@@ -265,6 +267,15 @@ impl CodeMemory {
     pub(crate) fn can_patch(&self) -> bool {
         let mut regions = self.lock();
         self.decide(&mut regions) == Placement::Packed
+    }
+
+    /// Whether `address` lies in a code region (packed code, which
+    /// [`CodeMemory::patch`] can patch), not in pages of its own.
+    pub(crate) fn is_packed(&self, address: u64) -> bool {
+        self.lock()
+            .regions
+            .iter()
+            .any(|r| (r.base..r.base + r.used).contains(&address))
     }
 
     /// Replaces 4-byte words of published code atomically (see

@@ -47,8 +47,12 @@ fn first_call_target(code: *const u8) -> u64 {
 
 /// `caller(x) = callee(x) + 1`, `callee(x) = x * 3`.
 fn caller_and_callee(jit: &LazyJit) -> (FuncId, FuncId) {
-    let caller = jit.declare_function("caller", sig(jit, &[I64], I64)).unwrap();
-    let callee = jit.declare_function("callee", sig(jit, &[I64], I64)).unwrap();
+    let caller = jit
+        .declare_function("caller", sig(jit, &[I64], I64))
+        .unwrap();
+    let callee = jit
+        .declare_function("callee", sig(jit, &[I64], I64))
+        .unwrap();
     jit.define_function(
         caller,
         body(jit, caller, |jit, b, p| {

@@ -51,13 +51,15 @@ fn b(e: Expr) -> Box<Expr> {
     Box::new(e)
 }
 
+/// A data object: name, writable, contents as i64s, relocations (element
+/// index, function or data name).
+type DataObject = (&'static str, bool, Vec<i64>, Vec<(usize, &'static str)>);
+
 struct Program {
     functions: Vec<(&'static str, usize, Expr)>,
     /// Host functions: name, arity.
     imports: Vec<(&'static str, usize)>,
-    /// Data: name, writable, contents as i64s, relocations (element index,
-    /// function or data name).
-    data: Vec<(&'static str, bool, Vec<i64>, Vec<(usize, &'static str)>)>,
+    data: Vec<DataObject>,
 }
 
 /// Everything the frontend needs beyond `Module`: finalization and

@@ -19,9 +19,12 @@ extern "C" fn fallback(_: i64) -> i64 {
     -1
 }
 
-/// Every failed call's `(name, reason)`; failed calls return -1.
-fn collect_failures() -> (Arc<Mutex<Vec<(String, String)>>>, FailureHandlerScope) {
-    let failures: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+/// Every failed call's `(name, reason)`.
+type Failures = Arc<Mutex<Vec<(String, String)>>>;
+
+/// Collects failed calls on this thread; they return -1.
+fn collect_failures() -> (Failures, FailureHandlerScope) {
+    let failures: Failures = Arc::default();
     let seen = failures.clone();
     let scope = FailureHandlerScope::new(move |f: &ResolveFailure<'_>| {
         seen.lock()

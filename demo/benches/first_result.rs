@@ -29,9 +29,7 @@ fn main() {
         lazy.push(report.lazy.first_result.as_secs_f64() * 1e3);
         eager.push(report.eager.first_result.as_secs_f64() * 1e3);
         fraction.push(report.lazy.compiled as f64 / options.functions as f64);
-        steady.push(
-            report.lazy.main_steady.as_secs_f64() / report.eager.main_steady.as_secs_f64(),
-        );
+        steady.push(report.lazy.main_steady.as_secs_f64() / report.eager.main_steady.as_secs_f64());
         let memory = report.lazy.stats.memory;
         pages.push(memory.page_bytes as f64 / memory.code_bytes.max(1) as f64);
         patched.push(report.lazy.stats.patched_call_sites as f64);

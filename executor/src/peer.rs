@@ -292,6 +292,17 @@ impl Peer {
                 Ok(())
             }
             Err(e) => {
+                // The other side may have hung up with a reason that is
+                // still on its way to the reading thread (it wrote the
+                // hangup, then closed, and this write hit the closed end
+                // first): that reason says more than a broken pipe, so
+                // give the reader a moment to deliver it.
+                for _ in 0..40 {
+                    if let Some(reason) = self.closed() {
+                        return Err(PeerError::Disconnected(reason));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
                 let reason = format!("sending failed: {e}");
                 self.close(reason.clone());
                 Err(PeerError::Disconnected(reason))

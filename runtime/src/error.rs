@@ -99,7 +99,9 @@ impl RuntimeError {
 /// create from a message or from any error; cloning shares the wrapped error.
 #[derive(Debug, Clone)]
 pub struct ResolveError {
-    message: String,
+    // Boxed: the error travels inside `RuntimeError` and the manager's
+    // errors, which stay small.
+    message: Box<str>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     retry: bool,
 }
@@ -108,7 +110,7 @@ impl ResolveError {
     /// An error with this message.
     pub fn new(message: impl Into<String>) -> Self {
         Self {
-            message: message.into(),
+            message: message.into().into_boxed_str(),
             source: None,
             retry: false,
         }
@@ -117,7 +119,7 @@ impl ResolveError {
     /// Wraps another error; the message is its `Display`.
     pub fn from_error(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self {
-            message: error.to_string(),
+            message: error.to_string().into_boxed_str(),
             source: Some(Arc::new(error)),
             retry: false,
         }

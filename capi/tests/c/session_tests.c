@@ -357,6 +357,16 @@ static void fail_at_once(void *user_data, lazyrt_responsibility *r) {
     lazyrt_error_dispose(err);
 }
 
+static void resolve_then_fail(void *user_data, lazyrt_responsibility *r) {
+    (void)user_data;
+    lazyrt_error *err = lazyrt_error_create();
+    lazyrt_symbol_address resolved = {"late", 0x1234};
+    CHECK_OK(err, lazyrt_responsibility_notify_resolved(r, &resolved, 1, err));
+    CHECK_OK(err, lazyrt_responsibility_fail(r, "emitting late failed", err));
+    CHECK_OK(err, lazyrt_responsibility_dispose(r));
+    lazyrt_error_dispose(err);
+}
+
 static void test_error_reporter(void) {
     lazyrt_error *err = lazyrt_error_create();
     lazyrt_session *session = new_session(err, 0);
@@ -371,8 +381,18 @@ static void test_error_reporter(void) {
     uint64_t address;
     CHECK_FAILS(err, LAZYRT_MATERIALIZATION_FAILED, lookup1(jd, "doomed", &address, err), "doomed", "main",
                 "cannot compile doomed: bad IR");
+    // The lookup had the failure: the reporter is not told it again.
+    CHECK(atomic_load(&state.reports) == 0, "reporter told a failure the lookup had (%d)", atomic_load(&state.reports));
+    // A failure after the only lookup was answered (addresses only) has no
+    // other recipient: the reporter hears it, once.
+    lazyrt_symbol_definition late = {"late", LAZYRT_SYMBOL_EXPORTED | LAZYRT_SYMBOL_CALLABLE};
+    lazyrt_materialization_unit late_unit = {"late unit", &late, 1, NULL, resolve_then_fail, NULL, NULL};
+    CHECK_OK(err, lazyrt_jit_dylib_define_unit(jd, NULL, &late_unit, err));
+    const char *late_name = "late";
+    CHECK_OK(err, lazyrt_jit_dylib_lookup(jd, &late_name, 1, LAZYRT_RESOLVED, &address, NULL, err));
+    CHECK(address == 0x1234, "resolved address %llx", (unsigned long long)address);
     CHECK(atomic_load(&state.reports) == 1, "reporter saw the failure once (%d)", atomic_load(&state.reports));
-    CHECK(strstr(state.message, "bad IR") != NULL, "reported message: %s", state.message);
+    CHECK(strstr(state.message, "emitting late failed") != NULL, "reported message: %s", state.message);
     CHECK_OK(err, lazyrt_jit_dylib_dispose(jd));
     CHECK_OK(err, lazyrt_session_dispose(session));
     CHECK(atomic_load(&state.destroyed) == 1, "reporter destroyed with the session");

@@ -28,7 +28,11 @@ fn a_missing_implementation_reaches_the_failure_handler_once_looked_up() {
         ]
     );
     // Told once, to the handler: the reporter hears nothing.
-    assert!(reported.lock().unwrap().is_empty(), "{:?}", reported.lock().unwrap());
+    assert!(
+        reported.lock().unwrap().is_empty(),
+        "{:?}",
+        reported.lock().unwrap()
+    );
     // The failure does not stick: the next call looks the implementation
     // up again (it fails the same way while it is still missing) ...
     assert_eq!(call(stub, 1), FALLBACK);
@@ -37,7 +41,13 @@ fn a_missing_implementation_reaches_the_failure_handler_once_looked_up() {
     // ... and works once it is defined.
     let imp = fx.session.intern("ghost$impl");
     fx.jd
-        .define_absolute([(imp, fn_addr(plus_one), SymbolFlags::CALLABLE)])
+        .define_absolute([(
+            imp,
+            lazyrt::ExecutorSymbol {
+                address: fn_addr(plus_one),
+                flags: SymbolFlags::CALLABLE,
+            },
+        )])
         .unwrap();
     assert_eq!(call(stub, 1), 2);
     assert_eq!(call(stub, 2), 3);
@@ -74,11 +84,17 @@ fn a_failed_materialization_is_told_once_to_the_failure_handler() {
     assert_eq!(call(stub, 1), FALLBACK);
     assert_eq!(
         *seen.lock().unwrap(),
-        vec!["lazyrt: cannot resolve doomed: failed to materialize [doomed$impl] in JITDylib main: verifier error"]
+        vec![
+            "lazyrt: cannot resolve doomed: failed to materialize [doomed$impl] in JITDylib main: verifier error"
+        ]
     );
     // The first call had it, so the reporter did not: one failure, one
     // message.
-    assert!(reported.lock().unwrap().is_empty(), "{:?}", reported.lock().unwrap());
+    assert!(
+        reported.lock().unwrap().is_empty(),
+        "{:?}",
+        reported.lock().unwrap()
+    );
     // The next call is told again (the session keeps the failure; nothing
     // is materialized twice) until the definition is replaced.
     assert_eq!(call(stub, 1), FALLBACK);
@@ -93,22 +109,28 @@ fn a_failure_nobody_waits_for_goes_to_the_error_reporter() {
     let r2 = reported.clone();
     fx.session
         .set_error_reporter(move |e| r2.lock().unwrap().push(e.to_string()));
-    let imp = fx.session.intern("orphan$impl");
-    // The unit fails a symbol nobody looked up yet (one it owes besides
-    // the requested one): nobody else could tell.
-    let asked = fx.session.intern("asked$impl");
+    let late = fx.session.intern("late$impl");
+    let name = late.clone();
+    // Resolved (the lookup, which asked for addresses only, is answered),
+    // then failed while emitting: nobody waits any more, so only the
+    // reporter can tell.
     fx.jd
         .define(FnUnit::new(
-            "two",
-            [
-                (asked.clone(), SymbolFlags::CALLABLE),
-                (imp.clone(), SymbolFlags::CALLABLE),
-            ],
-            move |r: MaterializationResponsibility| r.fail("verifier error"),
+            "late",
+            [(late.clone(), SymbolFlags::CALLABLE)],
+            move |mut r: MaterializationResponsibility| {
+                r.notify_resolved([(name.clone(), fn_addr(plus_one))])
+                    .unwrap();
+                r.fail("emitting failed");
+            },
         ))
         .unwrap();
-    assert!(fx.jd.lookup(&[asked], RequiredState::Ready).is_err());
-    assert!(reported.lock().unwrap().is_empty(), "the lookup had it");
+    let found = fx.jd.lookup(&[late], RequiredState::Resolved).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        *reported.lock().unwrap(),
+        vec!["failed to materialize [late$impl] in JITDylib main: emitting failed"]
+    );
 }
 
 #[test]

@@ -235,7 +235,6 @@ impl Harness {
         let (source, rt) = (*source, rt.clone());
         let outcome = match rt.clone() {
             EntryRt::Target(k) => Ok(k),
-            EntryRt::Failed(msg) => Err(msg),
             EntryRt::Unresolved => {
                 self.model_first_calls += 1;
                 let outcome = self.resolve(source, i);
@@ -246,10 +245,12 @@ impl Harness {
                 else {
                     unreachable!("checked above");
                 };
-                *rt = match &outcome {
-                    Ok(k) => EntryRt::Target(*k),
-                    Err(msg) => EntryRt::Failed(msg.clone()),
-                };
+                // A failure does not stick (every failure here may go
+                // away: a missing, failed or null implementation): the next
+                // call looks the implementation up again.
+                if let Ok(k) = &outcome {
+                    *rt = EntryRt::Target(*k);
+                }
                 outcome
             }
         };

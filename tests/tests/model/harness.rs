@@ -20,8 +20,6 @@ pub(crate) enum EntryRt {
     Unresolved,
     /// Calls jump to `KNOWN[k]`.
     Target(usize),
-    /// The first call failed with this message.
-    Failed(String),
 }
 
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@
 //! called are compiled.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I64};
@@ -443,4 +444,70 @@ fn a_module_generic_frontend_gives_the_same_results_on_cranelift_jit_and_lazyrt(
         lazy.get_finalized_function(names.funcs["fib"]),
         jit.get_finalized_function(names.funcs["fib"]).unwrap()
     );
+}
+
+#[test]
+fn through_the_module_api_a_caller_of_a_missing_function_fails_then_works_once_it_is_defined() {
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = failures.clone();
+    let _scope = lazyrt::FailureHandlerScope::new(move |f: &lazyrt::ResolveFailure<'_>| {
+        seen.lock()
+            .unwrap()
+            .push(format!("{}: {}", f.name, f.reason));
+        lazyrt::Recovery::Jump(
+            std::ptr::NonNull::new(minus_one as extern "C" fn(i64) -> i64 as *mut _).unwrap(),
+        )
+    });
+    let program = Program {
+        functions: vec![("uses_later", 1, Call("later", vec![Arg(0)]))],
+        // Declared here as an import too: the linkages merge to Export.
+        imports: vec![("later", 1)],
+        data: vec![],
+    };
+    let mut module = lazyrt_cranelift::JITModule::new(
+        lazyrt_cranelift::JITBuilder::new(default_libcall_names()).unwrap(),
+    );
+    // `later` is declared (Export) but not defined, and no host symbol.
+    let later_sig = signature(&module, 1);
+    let later = module
+        .declare_function("later", Linkage::Export, &later_sig)
+        .unwrap();
+    let names = load(&mut module, &program);
+    // SAFETY: i64 -> i64.
+    let uses_later: extern "C" fn(i64) -> i64 =
+        unsafe { std::mem::transmute(module.get_finalized_function(names.funcs["uses_later"])) };
+    assert_eq!(uses_later(4), -1);
+    {
+        let failures = failures.lock().unwrap();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].starts_with("uses_later: ")
+                && failures[0].contains(
+                    "compiling uses_later: it calls later, which is declared but neither defined"
+                ),
+            "{}",
+            failures[0]
+        );
+    }
+    // Define `later` now: the caller needs no new definition.
+    let mut ctx = module.make_context();
+    ctx.func.signature = later_sig;
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let x = b.block_params(entry)[0];
+    let y = b.ins().imul_imm_s(x, 10);
+    b.ins().return_(&[y]);
+    b.finalize(module.target_config());
+    module.define_function(later, &mut ctx).unwrap();
+    module.finalize_definitions().unwrap();
+    assert_eq!(uses_later(4), 40);
+    assert_eq!(failures.lock().unwrap().len(), 1);
+}
+
+extern "C" fn minus_one(_: i64) -> i64 {
+    -1
 }

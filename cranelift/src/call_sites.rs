@@ -75,6 +75,9 @@ impl LazyJit {
     /// them at callees compiled meanwhile (file the others), and re-point
     /// the sites of earlier callers that call `id`'s stub.
     pub(crate) fn call_sites_published(&self, id: FuncId, address: u64, sites: Vec<StubCallSite>) {
+        if self.inner.memory.patching_is_off() {
+            return; // the executor said why, once
+        }
         // Its own sites can be patched only where it is packed (not in
         // pages of its own: no code regions, or a debugger's breakpoints
         // need private pages); callers waiting for it may be anywhere

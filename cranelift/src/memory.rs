@@ -68,6 +68,8 @@ pub(crate) struct CodeMemory {
     executor: Arc<dyn ExecutorProcess>,
     page: u64,
     regions: Mutex<Regions>,
+    /// Why the executor refuses to patch published code, once it said so.
+    patching_off: std::sync::OnceLock<String>,
 }
 
 /// Code memory statistics.
@@ -89,6 +91,7 @@ impl CodeMemory {
                 regions: Vec::new(),
                 pages: Vec::new(),
             }),
+            patching_off: std::sync::OnceLock::new(),
         }
     }
 
@@ -289,7 +292,23 @@ impl CodeMemory {
                 "code patching needs code regions; this executor has none (no memfd_create?), so functions live in pages of their own".into(),
             );
         }
-        self.executor.patch_code(patches).map_err(|e| e.to_string())
+        if let Some(why) = self.patching_off.get() {
+            return Err(why.clone());
+        }
+        let result = self.executor.patch_code(patches).map_err(|e| e.to_string());
+        if let Err(why) = &result
+            && why.contains("patch code: off in this executor")
+        {
+            // Said once; later patches are skipped without a request.
+            let _ = self.patching_off.set(why.clone());
+        }
+        result
+    }
+
+    /// Whether patching is known to be off in the executor (its reason is
+    /// reported once, by the first patch that learnt it).
+    pub(crate) fn patching_is_off(&self) -> bool {
+        self.patching_off.get().is_some()
     }
 }
 
@@ -365,7 +384,7 @@ mod tests {
                 1,
                 |code, address| {
                     seen.set(address);
-                    code[1] = 9; // the immediate
+                    code.copy_from_slice(&returns(9)); // as relocation would
                     Ok(())
                 },
                 Some(&trailer),
@@ -438,6 +457,15 @@ mod tests {
             expected: word(site, one),
             new: word(site, two),
         };
+        let aliased_patches_run = lazyrt::Runtime::global().unwrap().direct_stubs().0;
+        if !aliased_patches_run {
+            // qemu-user, or LAZYRT_DIRECT_STUBS=off: refused, said once.
+            let e = memory.patch(&[patch]).unwrap_err();
+            assert!(e.contains("off in this executor"), "{e}");
+            assert!(memory.patching_is_off());
+            assert_eq!(run(caller), 1);
+            return;
+        }
         memory.patch(&[patch]).expect("patch");
         assert_eq!(run(caller), 2);
         assert!(memory.patch(&[patch]).is_err(), "a stale expected value");

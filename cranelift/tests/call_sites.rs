@@ -12,6 +12,14 @@ use cranelift_codegen::ir::InstBuilder;
 use cranelift_codegen::ir::types::I64;
 use lazyrt_cranelift::{FuncId, LazyJit};
 
+/// Whether the executor patches published code: the runtime's start-up
+/// probe saw a store through a code alias executed (not under qemu-user,
+/// which misses such writes, nor with `LAZYRT_DIRECT_STUBS=off`). Without
+/// it, call sites keep calling stubs, which is still correct.
+fn patching_on() -> bool {
+    lazyrt::Runtime::global().unwrap().direct_stubs().0
+}
+
 fn call(jit: &LazyJit, id: FuncId, x: i64) -> i64 {
     // SAFETY: every function here is i64 -> i64.
     let f: extern "C" fn(i64) -> i64 =
@@ -19,9 +27,34 @@ fn call(jit: &LazyJit, id: FuncId, x: i64) -> i64 {
     f(x)
 }
 
-/// The 4-byte field of the first `call rel32` / `bl` in `code` and the
-/// address it calls.
-fn first_call_target(code: *const u8) -> u64 {
+/// Where the first `call rel32` / `bl` in `code` ends up, following a
+/// veneer (`jmp *0(%rip)` / `ldr x16, #8; br x16`, placed after the
+/// function for a target out of the instruction's range), and whether it
+/// went through one.
+fn first_call_target(code: *const u8) -> (u64, bool) {
+    let target = first_call_field_target(code);
+    // SAFETY: the target is code: a veneer in the caller's allocation, a
+    // stub or a function, each at least 8 bytes long.
+    let head = unsafe { (target as *const u64).read_unaligned() };
+    let veneer = if cfg!(target_arch = "aarch64") {
+        head == 0xd61f_0200_5800_0050
+    } else {
+        head & 0xffff_ffff_ffff == 0x0000_0000_25ff
+    };
+    if veneer {
+        let at = if cfg!(target_arch = "aarch64") { 8 } else { 6 };
+        // SAFETY: the veneer's 8-byte literal.
+        (
+            unsafe { ((target + at) as *const u64).read_unaligned() },
+            true,
+        )
+    } else {
+        (target, false)
+    }
+}
+
+/// The address the first `call rel32` / `bl` in `code` calls.
+fn first_call_field_target(code: *const u8) -> u64 {
     if cfg!(target_arch = "aarch64") {
         for i in 0..64 {
             // SAFETY: inside the compiled function (it is longer than the
@@ -80,14 +113,38 @@ fn a_call_bound_to_a_stub_calls_the_implementation_once_the_callee_compiles() {
     jit.compile(caller).unwrap();
     let code = jit.implementation(caller).unwrap();
     let stub = jit.get_finalized_function(callee).unwrap() as u64;
-    assert_eq!(first_call_target(code), stub);
+    let (target, via_veneer) = first_call_target(code);
+    assert_eq!(target, stub);
     // ... until the callee compiles (here, on the first call through it).
+    let reports: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let seen = reports.clone();
+    jit.session()
+        .set_error_reporter(move |e| seen.lock().unwrap().push(e.to_string()));
     assert_eq!(call(&jit, caller, 5), 16);
     let implementation = jit.implementation(callee).unwrap() as u64;
-    assert_eq!(first_call_target(code), implementation);
     let stats = jit.stats();
-    assert_eq!(stats.patched_call_sites, 1);
     assert_eq!(stats.stub_call_sites, 1);
+    if via_veneer {
+        // The stub was out of the call's range (seen under qemu-user's
+        // address layout): the site keeps its veneer to the stub.
+        assert_eq!(first_call_target(code), (stub, true));
+        assert_eq!(stats.patched_call_sites, 0);
+    } else if patching_on() {
+        assert_eq!(first_call_target(code), (implementation, false));
+        assert_eq!(stats.patched_call_sites, 1);
+        assert!(reports.lock().unwrap().is_empty());
+    } else {
+        // Left on the stub, and why is said once.
+        assert_eq!(first_call_target(code), (stub, false));
+        assert_eq!(stats.patched_call_sites, 0);
+        let reports = reports.lock().unwrap();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(
+            reports[0].contains("off in this executor"),
+            "{}",
+            reports[0]
+        );
+    }
     // Still right, now without the stub; and the stub stays the address.
     assert_eq!(call(&jit, caller, 6), 19);
     assert_eq!(jit.get_finalized_function(callee).unwrap() as u64, stub);
@@ -101,7 +158,7 @@ fn a_caller_compiled_after_its_callee_calls_it_directly_from_the_start() {
     assert_eq!(call(&jit, caller, 1), 4);
     let code = jit.implementation(caller).unwrap();
     assert_eq!(
-        first_call_target(code),
+        first_call_target(code).0,
         jit.implementation(callee).unwrap() as u64
     );
     let stats = jit.stats();
@@ -161,11 +218,13 @@ fn threads_calling_while_call_sites_are_re_pointed_always_get_the_right_result()
         }
         let stats = jit.stats();
         assert_eq!(stats.compiled, n);
-        // Every site bound to a stub was re-pointed (none straddles here
-        // unless unlucky with placement: allow those).
-        assert!(
-            stats.patched_call_sites + stats.direct_call_sites >= n - 1 - 2,
-            "{stats:?}"
-        );
+        // Every site bound to a stub was re-pointed (none straddles a
+        // cache line here unless unlucky with placement: allow two).
+        if patching_on() {
+            assert!(
+                stats.patched_call_sites + stats.direct_call_sites >= n - 1 - 2,
+                "{stats:?}"
+            );
+        }
     }
 }

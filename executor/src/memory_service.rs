@@ -212,6 +212,24 @@ impl MemoryService {
         if !code_regions::PATCHING_SUPPORTED {
             return Err("patch code: not supported on this architecture".into());
         }
+        // The runtime's start-up probe stored a jump through a code alias
+        // and ran it: if this CPU (or emulator: qemu-user caches translated
+        // code per virtual page and misses writes through another mapping)
+        // kept running the old code, or aliased patching is turned off,
+        // published code is never patched (callers keep their stubs).
+        match lazyrt_runtime::Runtime::global() {
+            Ok(runtime) if runtime.direct_stubs().0 => {}
+            Ok(runtime) => {
+                return Err(format!(
+                    "patch code: off in this executor ({})",
+                    runtime
+                        .direct_stubs()
+                        .1
+                        .unwrap_or("aliased patches are not executed")
+                ));
+            }
+            Err(e) => return Err(format!("patch code: no runtime ({e})")),
+        }
         let reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
         let mut targets = Vec::with_capacity(patches.len());
         for p in patches {

@@ -576,11 +576,13 @@ impl Report {
             ));
         }
         out.push_str(&format!(
-            "  call sites    lazy: {} direct, {} via stub · eager: {} direct, {} via stub\n",
+            "  call sites    lazy: {} direct, {} via stub ({} re-pointed to the callee once compiled) · eager: {} direct, {} via stub ({} re-pointed)\n",
             thousands(l.stats.direct_call_sites),
             thousands(l.stats.stub_call_sites),
+            thousands(l.stats.patched_call_sites),
             thousands(e.stats.direct_call_sites),
-            thousands(e.stats.stub_call_sites)
+            thousands(e.stats.stub_call_sites),
+            thousands(e.stats.patched_call_sites)
         ));
         out.push_str(&format!(
             "  code memory   lazy {} KiB code in {} KiB of pages · eager {} KiB in {} KiB · compile time lazy {} vs eager {} (CPU)\n",

@@ -16,12 +16,12 @@
 //! same pages: a new function is copied in through the alias into bytes no
 //! earlier write covered (published code is never rewritten by a write),
 //! then the instruction cache is synchronised for its execution address.
-//! Without `memfd_create` (old kernels, sandboxes) [`map`] fails with a
+//! Without `memfd_create` (old kernels, sandboxes) `map` fails with a
 //! reason and the controller falls back to a run of pages per function.
 //!
 //! ## Patching code that may be executing
 //!
-//! [`compare_exchange`] replaces one 4-byte word of published code with one
+//! `compare_exchange` replaces one 4-byte word of published code with one
 //! atomic read-modify-write through the alias. It is meant for the
 //! displacement of an x86-64 `call rel32` (the 4 bytes after `E8`) and for
 //! a whole AArch64 `bl imm26` / `b imm26` instruction, re-pointed from a

@@ -15,7 +15,7 @@ use lazyrt::{
 
 use cranelift_module::ModuleReloc;
 
-use crate::declarations::{COMPILED, DEFINED, FAILED, FuncSlot};
+use crate::declarations::{COMPILED, FAILED, FuncSlot};
 use crate::module::{Body, Inner};
 use crate::relocations::{self, Fixups};
 use crate::{FuncId, LazyJit};
@@ -306,7 +306,6 @@ pub(crate) fn materialize(
                 CompileFailure::Link { reason, body } => (reason, Some(body)),
                 CompileFailure::Other(reason) => (reason, None),
             };
-            slot.state.store(FAILED, Ordering::Release);
             c.failed.fetch_add(1, Ordering::Relaxed);
             if let Some(l) = &listener {
                 l.compile_failed(name, &reason);
@@ -314,13 +313,20 @@ pub(crate) fn materialize(
             // The error goes to whoever waits for the function (a first
             // call hands it to its failure handler), once.
             r.fail(format!("compiling {name}: {reason}"));
-            if let Some(body) = retry {
-                // Not the IR's fault: define it again, so its next call
-                // tries again (the callee it lacked may be defined by then).
-                slot.state.store(DEFINED, Ordering::Release);
-                if let Err(e) = jit.redefine(id, &slot, body) {
-                    jit.inner.session.report_error(&e);
+            match retry {
+                // Not the IR's fault: it stays defined (a new definition is
+                // refused meanwhile) and is defined again at once, so its
+                // next call tries again (the callee it lacked may be
+                // defined by then).
+                Some(body) => {
+                    if let Err(e) = jit.redefine(id, &slot, body) {
+                        slot.state.store(FAILED, Ordering::Release);
+                        jit.inner.session.report_error(&e);
+                    }
                 }
+                // Only now, after the waiting callers were told: a new
+                // definition replaces this unit from here on.
+                None => slot.state.store(FAILED, Ordering::Release),
             }
         }
     }

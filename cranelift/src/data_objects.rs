@@ -67,7 +67,7 @@ pub(crate) fn place(jit: &LazyJit, data: &[(DataId, DataDescription)]) -> Result
         let mut end = 0u64;
         for (id, description) in data {
             let slot = jit.data_slot(*id)?;
-            if slot.writable != writable {
+            if slot.writable() != writable {
                 continue;
             }
             let default = if writable {
@@ -76,10 +76,13 @@ pub(crate) fn place(jit: &LazyJit, data: &[(DataId, DataDescription)]) -> Result
                 READONLY_DATA_ALIGNMENT
             };
             let align = description.align.unwrap_or(default).max(1);
-            if !align.is_power_of_two() {
+            let page = memory.executor.info().page_size;
+            if !align.is_power_of_two() || align > page {
                 return Err(JitError::Data {
                     name: slot.label.clone(),
-                    reason: format!("alignment {align} is not a power of two"),
+                    reason: format!(
+                        "alignment {align} is not a power of two up to the page size ({page})"
+                    ),
                 });
             }
             let size = match &description.init {

@@ -69,6 +69,8 @@ pub(crate) struct FuncSlot {
     pub(crate) state: AtomicU8,
     /// Its stub (0 until finalized).
     pub(crate) stub: AtomicU64,
+    /// Its lazy reexport is defined (the stub may still be looked up).
+    pub(crate) stub_defined: std::sync::atomic::AtomicBool,
     /// Its compiled code (0 until compiled).
     pub(crate) implementation: AtomicU64,
     /// The tracker its current definition (`$impl` unit) lives under:
@@ -94,7 +96,9 @@ pub(crate) struct DataSlot {
     /// For messages: the name or `.Ldata<id>`.
     pub(crate) label: String,
     linkage: AtomicU8,
-    pub(crate) writable: bool,
+    /// Merged over its declarations while it has no body (as
+    /// cranelift-module merges them: writable if any says so).
+    writable: std::sync::atomic::AtomicBool,
     /// `DECLARED`, `DEFINED` (waiting for finalization) or `COMPILED`
     /// (allocated and written).
     pub(crate) state: AtomicU8,
@@ -106,6 +110,21 @@ impl DataSlot {
     pub(crate) fn linkage(&self) -> Linkage {
         linkage_of(self.linkage.load(Ordering::Acquire))
     }
+
+    pub(crate) fn writable(&self) -> bool {
+        self.writable.load(Ordering::Acquire)
+    }
+}
+
+/// Whether `name` is one this crate makes for itself: an anonymous
+/// function's or data object's (`.Lfn<id>`, `.Ldata<id>`) or an
+/// implementation's (`<name>$impl`).
+fn is_reserved(name: &str) -> bool {
+    let numbered = |prefix: &str| {
+        name.strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    numbered(".Lfn") || numbered(".Ldata") || name.ends_with("$impl")
 }
 
 /// Every declaration of one JIT, by id and by name.
@@ -132,6 +151,9 @@ impl Declarations {
         signature: &Signature,
     ) -> Result<(FuncId, bool), JitError> {
         if let Some(name) = name {
+            if is_reserved(name) {
+                return Err(JitError::ReservedName(name.to_string()));
+            }
             match self.names.get(name) {
                 Some(FuncOrDataId::Func(id)) => {
                     let slot = &self.funcs[id.as_u32() as usize];
@@ -170,6 +192,7 @@ impl Declarations {
             linkage: AtomicU8::new(linkage_code(linkage)),
             state: AtomicU8::new(DECLARED),
             stub: AtomicU64::new(0),
+            stub_defined: Default::default(),
             implementation: AtomicU64::new(0),
             tracker: Mutex::new(None),
         }));
@@ -196,11 +219,19 @@ impl Declarations {
             return Err(JitError::TlsUnsupported(label_of(self.data.len())));
         }
         if let Some(name) = name {
+            if is_reserved(name) {
+                return Err(JitError::ReservedName(name.to_string()));
+            }
             match self.names.get(name) {
                 Some(FuncOrDataId::Data(id)) => {
                     let slot = &self.data[id.as_u32() as usize];
-                    if slot.writable != writable {
-                        return Err(JitError::IncompatibleDeclaration(name.to_string()));
+                    if writable && !slot.writable() {
+                        // Placed read-only already: it cannot become
+                        // writable; before that it merges.
+                        if slot.state.load(Ordering::Acquire) != DECLARED {
+                            return Err(JitError::IncompatibleDeclaration(name.to_string()));
+                        }
+                        slot.writable.store(true, Ordering::Release);
                     }
                     let merged = merge_linkage(slot.linkage(), linkage);
                     slot.linkage.store(linkage_code(merged), Ordering::Release);
@@ -221,7 +252,7 @@ impl Declarations {
             name: name.map(str::to_string),
             label: label_of(index as usize),
             linkage: AtomicU8::new(linkage_code(linkage)),
-            writable,
+            writable: std::sync::atomic::AtomicBool::new(writable),
             state: AtomicU8::new(DECLARED),
             address: AtomicU64::new(0),
             size: AtomicU64::new(0),

@@ -241,11 +241,23 @@ impl LazyJit {
     /// materialization unit per new body, the stubs of the new definable
     /// functions (one lazy-reexports unit, one runtime batch), the new data
     /// objects written to executor memory. Compiles nothing. On an error,
-    /// what was not finalized stays pending.
+    /// what was not finalized stays pending (a body whose unit could not be
+    /// defined leaves its function failed, so it can be defined again).
+    ///
+    /// Finalizations run one at a time: a compile that needs a callee a
+    /// builder just defined waits for one in flight on another thread.
     pub fn finalize_definitions(&self) -> Result<(), JitError> {
         if FINALIZING.get() {
-            return Ok(()); // already inside (a data relocation): no recursion
+            // This thread is inside a finalization already (a data
+            // relocation, or a compile it runs while waiting): what it
+            // needs is being finalized below it and cannot be waited for.
+            return Ok(());
         }
+        let _one_at_a_time = self
+            .inner
+            .finalizing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         FINALIZING.set(true);
         struct Reset;
         impl Drop for Reset {
@@ -254,8 +266,8 @@ impl LazyJit {
             }
         }
         let _reset = Reset;
-        // Taken out, so no lock is held while units are defined and stubs
-        // made (a compile on another thread may finalize meanwhile).
+        // Taken out, so the pending lock is not held while units are
+        // defined and stubs made (declaring and defining go on meanwhile).
         let (mut bodies, mut ids, data) = {
             let mut pending = self.pending();
             (
@@ -281,6 +293,9 @@ impl LazyJit {
                 }
             };
             if let Err(e) = self.define_unit(id, &slot, body) {
+                // Its body is gone with the unit: failed, so it can be
+                // defined again.
+                slot.state.store(FAILED, Ordering::Release);
                 put_back(bodies, ids, data);
                 return Err(e.into());
             }
@@ -309,19 +324,31 @@ impl LazyJit {
         Ok(())
     }
 
+    /// Defines the stubs of `new` (those not defined by an earlier attempt)
+    /// and looks them up; a failed lookup is retried by the next
+    /// finalization without defining them again.
     fn create_stubs(&self, new: &[Arc<FuncSlot>]) -> Result<(), JitError> {
-        self.inner.dylib.define(lazy_reexports(
-            &self.inner.manager,
-            new.iter().map(|s| {
-                (
-                    s.entry.clone(),
+        let undefined: Vec<&Arc<FuncSlot>> = new
+            .iter()
+            .filter(|s| !s.stub_defined.load(Ordering::Acquire))
+            .collect();
+        if !undefined.is_empty() {
+            self.inner.dylib.define(lazy_reexports(
+                &self.inner.manager,
+                undefined.iter().map(|s| {
                     (
-                        s.implementation_name.clone(),
-                        SymbolFlags::exported_callable(),
-                    ),
-                )
-            }),
-        ))?;
+                        s.entry.clone(),
+                        (
+                            s.implementation_name.clone(),
+                            SymbolFlags::exported_callable(),
+                        ),
+                    )
+                }),
+            ))?;
+            for slot in &undefined {
+                slot.stub_defined.store(true, Ordering::Release);
+            }
+        }
         let names: Vec<SymbolName> = new.iter().map(|s| s.entry.clone()).collect();
         let stubs = self.inner.dylib.lookup(&names, RequiredState::Ready)?;
         for slot in new {
@@ -332,22 +359,20 @@ impl LazyJit {
     }
 
     /// Defines `body` as the unit of `name$impl` under a fresh resource
-    /// tracker, first removing the previous definition (a failed one).
+    /// tracker, first removing the previous definition (a failed one). One
+    /// at a time per function (the tracker's lock is held throughout), so
+    /// two replacements never remove each other's unit.
     fn define_unit(
         &self,
         id: FuncId,
         slot: &Arc<FuncSlot>,
         body: Body,
     ) -> Result<(), lazyrt::Error> {
-        let tracker = self.inner.dylib.create_resource_tracker()?;
-        let old = slot
-            .tracker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(tracker.clone());
-        if let Some(old) = old {
+        let mut current = slot.tracker.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = current.take() {
             old.remove()?;
         }
+        let tracker = self.inner.dylib.create_resource_tracker()?;
         let weak = Arc::downgrade(&self.inner);
         let unit_slot = slot.clone();
         self.inner.dylib.define_with(
@@ -357,7 +382,9 @@ impl LazyJit {
                 move |r| crate::compile::materialize(weak, id, unit_slot, body, r),
             ),
             &tracker,
-        )
+        )?;
+        *current = Some(tracker);
+        Ok(())
     }
 
     /// Replaces the failed definition of `id` with `body` at once (a body

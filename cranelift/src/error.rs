@@ -74,6 +74,10 @@ pub enum JitError {
         /// Why.
         reason: String,
     },
+    /// The name is one this JIT makes for itself (`.Lfn<hex>`,
+    /// `.Ldata<hex>` for anonymous declarations, `<name>$impl` for
+    /// implementations).
+    ReservedName(String),
     /// The ISA produces position-independent code (`is_pic`); this JIT
     /// links code at its final address, as cranelift-jit does.
     PicUnsupported,
@@ -126,6 +130,10 @@ impl fmt::Display for JitError {
                 write!(f, "data object {n} is defined without contents (Init::Uninitialized)")
             }
             JitError::Data { name, reason } => write!(f, "data object {name}: {reason}"),
+            JitError::ReservedName(n) => write!(
+                f,
+                "{n} is a name this JIT makes for itself (.Lfn<hex>, .Ldata<hex>, <name>$impl): declare another"
+            ),
             JitError::PicUnsupported => f.write_str(
                 "target ISA: is_pic=true is not supported: code is linked at its final address (set is_pic=false, as cranelift-jit requires)",
             ),

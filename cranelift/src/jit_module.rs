@@ -202,7 +202,8 @@ impl JITModule {
     }
 
     /// The lazy JIT underneath (stats, compile listener, session, eager
-    /// compilation).
+    /// compilation). Declare through the `JITModule`, not through it: the
+    /// module's declarations and the JIT's must stay in step.
     pub fn lazy_jit(&self) -> &LazyJit {
         &self.jit
     }
@@ -264,22 +265,23 @@ impl Module for JITModule {
         linkage: Linkage,
         signature: &ir::Signature,
     ) -> ModuleResult<FuncId> {
-        let (id, _) = self
-            .declarations
-            .declare_function(name, linkage, signature)?;
+        // The JIT first: if it refuses, the module's table is untouched.
         let mirrored = self
             .jit
             .declare_function_with_linkage(name, linkage, signature)
             .map_err(module_error)?;
+        let (id, _) = self
+            .declarations
+            .declare_function(name, linkage, signature)?;
         self.mirror(id, mirrored)
     }
 
     fn declare_anonymous_function(&mut self, signature: &ir::Signature) -> ModuleResult<FuncId> {
-        let id = self.declarations.declare_anonymous_function(signature)?;
         let mirrored = self
             .jit
             .declare_anonymous_function(signature)
             .map_err(module_error)?;
+        let id = self.declarations.declare_anonymous_function(signature)?;
         self.mirror(id, mirrored)
     }
 

@@ -82,6 +82,8 @@ pub(crate) struct Inner {
     pub(crate) host: HostSymbols,
     pub(crate) decls: RwLock<Declarations>,
     pub(crate) pending: Mutex<Pending>,
+    /// Held by the finalization in progress (they run one at a time).
+    pub(crate) finalizing: Mutex<()>,
     pub(crate) call_sites: crate::call_sites::CallSites,
     pub(crate) listener: RwLock<Option<Arc<dyn CompileListener>>>,
     pub(crate) source_map: RwLock<Option<Arc<dyn crate::SourceMap>>>,
@@ -193,6 +195,7 @@ impl LazyJitBuilder {
                 ),
                 decls: RwLock::new(Declarations::default()),
                 pending: Mutex::new(Pending::default()),
+                finalizing: Mutex::new(()),
                 call_sites: Default::default(),
                 listener: RwLock::new(None),
                 source_map: RwLock::new(None),

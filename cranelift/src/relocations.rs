@@ -134,12 +134,23 @@ fn function_target(
         if call && implementation != 0 {
             return Ok(Target::Absolute(implementation));
         }
+        let mut finalized = Ok(());
         if slot.stub.load(Ordering::Acquire) == 0 {
-            // Declared and defined while this function was being built.
-            jit.finalize_definitions().map_err(|e| e.to_string())?;
+            // Declared and defined while this function was being built (or
+            // being finalized on another thread, which this waits for).
+            // Someone else's pending definitions may fail to finalize: only
+            // this callee's stub matters here.
+            finalized = jit.finalize_definitions();
         }
         return match slot.stub.load(Ordering::Acquire) {
-            0 => Err(format!("it {verb} {}, which has no stub", slot.entry)),
+            0 => Err(format!(
+                "it {verb} {}, which has no stub yet{}",
+                slot.entry,
+                finalized
+                    .err()
+                    .map(|e| format!(" (finalizing: {e})"))
+                    .unwrap_or_default()
+            )),
             stub => Ok(Target::Stub { stub, callee }),
         };
     }
@@ -161,11 +172,23 @@ fn function_target(
 /// was defined while the caller was being built.
 fn data_address(jit: &LazyJit, data: DataId) -> Result<u64, String> {
     let slot = jit.data_slot(data).map_err(|e| e.to_string())?;
+    let mut finalized = Ok(());
     if slot.state.load(Ordering::Acquire) == DEFINED {
-        jit.finalize_definitions().map_err(|e| e.to_string())?;
+        finalized = jit.finalize_definitions();
     }
-    if slot.state.load(Ordering::Acquire) == COMPILED {
-        return Ok(slot.address.load(Ordering::Acquire));
+    match slot.state.load(Ordering::Acquire) {
+        COMPILED => return Ok(slot.address.load(Ordering::Acquire)),
+        DEFINED => {
+            return Err(format!(
+                "it uses data {}, which is defined but not placed yet{}",
+                slot.label,
+                finalized
+                    .err()
+                    .map(|e| format!(" (finalizing: {e})"))
+                    .unwrap_or_default()
+            ));
+        }
+        _ => {}
     }
     if let Some(name) = &slot.name
         && let Some(address) = jit.host_symbol(name)

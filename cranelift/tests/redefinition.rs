@@ -234,3 +234,55 @@ fn position_independent_isas_are_refused_up_front() {
     let e = lazyrt_cranelift::JITModule::try_new(builder).err().unwrap();
     assert!(matches!(e, JitError::PicUnsupported), "{e:?}");
 }
+
+#[test]
+fn declarations_merge_writability_and_refuse_the_jits_own_names() {
+    use lazyrt_cranelift::{DataDescription, Linkage};
+    let jit = LazyJit::new().unwrap();
+    // Read-only, then writable: writable (as cranelift-module merges).
+    let d = jit
+        .declare_data("table", Linkage::Export, false, false)
+        .unwrap();
+    assert_eq!(
+        jit.declare_data("table", Linkage::Local, true, false)
+            .unwrap(),
+        d
+    );
+    let mut description = DataDescription::new();
+    description.define(vec![1u8; 8].into_boxed_slice());
+    jit.define_data(d, &description).unwrap();
+    jit.finalize_definitions().unwrap();
+    let (address, size) = jit.get_finalized_data(d).unwrap();
+    assert_eq!(size, 8);
+    // SAFETY: an 8-byte writable data object.
+    unsafe { *(address as *mut u64) = 7 };
+    // Placed already: a later declaration cannot change it.
+    let ro = jit
+        .declare_data("ro", Linkage::Export, false, false)
+        .unwrap();
+    jit.define_data(ro, &description).unwrap();
+    jit.finalize_definitions().unwrap();
+    let e = jit
+        .declare_data("ro", Linkage::Export, true, false)
+        .unwrap_err();
+    assert!(
+        matches!(e, JitError::IncompatibleDeclaration(ref n) if n == "ro"),
+        "{e:?}"
+    );
+
+    for name in [".Lfn1", ".Ldata2a", "f$impl"] {
+        let e = jit
+            .declare_function(name, sig(&jit, &[I64], I64))
+            .unwrap_err();
+        assert!(
+            matches!(e, JitError::ReservedName(ref n) if n == name),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("makes for itself"), "{e}");
+    }
+    // Names that only look alike are fine.
+    jit.declare_function(".Lfnord", sig(&jit, &[I64], I64))
+        .unwrap();
+    jit.declare_function("f$impl2", sig(&jit, &[I64], I64))
+        .unwrap();
+}

@@ -38,13 +38,17 @@ impl Resolve for RemoteResolve {
             crate::peer::PeerError::Disconnected(reason) => {
                 ResolveError::new(format!("the controller is gone ({reason})"))
             }
-            // The controller answered: it holds the truth (the function may
-            // be redefined there), so the failure does not stick and the
-            // next call asks again.
-            crate::peer::PeerError::Remote(reason) => ResolveError::new(reason).retry_later(),
             other => ResolveError::new(other.to_string()),
         })?;
-        let address = expect_address(&request, reply).map_err(ResolveError::from_error)?;
+        let address = match reply {
+            // The controller says whether a later call may succeed (the
+            // function may be defined again there).
+            Reply::Unresolved { reason, retry } => {
+                let error = ResolveError::new(reason);
+                return Err(if retry { error.retry_later() } else { error });
+            }
+            reply => expect_address(&request, reply).map_err(ResolveError::from_error)?,
+        };
         NonNull::new(address as *mut c_void)
             .ok_or_else(|| ResolveError::new("the controller answered a null address"))
     }

@@ -540,7 +540,7 @@ impl EntryResolver for ReexportBatch {
         // it: once is enough. An error that may go away (a missing or
         // failed definition, which the next call asks about again) is not
         // reported here, or every call of a broken function would repeat
-        // it; a lasting one (a removal, a cycle) is, once, for the
+        // it; a lasting one (a JITDylib removed, a cycle) is, once, for the
         // controller's log (a remote executor's handler is elsewhere).
         if !error.may_succeed_later() {
             session.report_error(&error);

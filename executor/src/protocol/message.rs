@@ -143,7 +143,7 @@ pub enum Request {
         arg_sets: Vec<Vec<u64>>,
     },
     /// Opcode 11, executor to controller: the implementation of entry `tag`
-    /// of `batch`, on its first call. [`Reply::Address`].
+    /// of `batch`, on its first call. [`Reply::Address`], or [`Reply::Unresolved`].
     ResolveImplementation {
         /// As given in [`Request::CreateEntries`].
         batch: u64,
@@ -491,6 +491,18 @@ pub enum Reply {
     Addresses(Vec<u64>),
     /// Tag 4: values returned by calls.
     Values(Vec<u64>),
+    /// Tag 5: the answer to [`Request::ResolveImplementation`] when the
+    /// controller cannot resolve the entry: its reason (a string) and
+    /// whether a later call may succeed (`u8`, 0 or 1: the implementation
+    /// is missing or failed to compile, and may be defined again). The
+    /// executor's first call fails either way; with `retry` the entry stays
+    /// unresolved, so its next call asks again; without, it stays failed.
+    Unresolved {
+        /// Why.
+        reason: String,
+        /// Whether a later call may succeed.
+        retry: bool,
+    },
 }
 
 /// A response: a [`Reply`] or an error message.
@@ -525,6 +537,9 @@ impl Reply {
                     Reply::Values(v) => {
                         w.u8(4).u64_list(v);
                     }
+                    Reply::Unresolved { reason, retry } => {
+                        w.u8(5).string(reason).u8(u8::from(*retry));
+                    }
                 }
             }
         }
@@ -548,6 +563,19 @@ impl Reply {
                 }
                 3 => Reply::Addresses(r.u64_list("reply.addresses")?),
                 4 => Reply::Values(r.u64_list("reply.values")?),
+                5 => Reply::Unresolved {
+                    reason: r.string("reply.reason")?,
+                    retry: match r.u8("reply.retry")? {
+                        0 => false,
+                        1 => true,
+                        value => {
+                            return Err(DecodeError::UnknownTag {
+                                field: "reply.retry",
+                                value,
+                            });
+                        }
+                    },
+                },
                 value => {
                     return Err(DecodeError::UnknownTag {
                         field: "reply tag",

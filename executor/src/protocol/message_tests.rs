@@ -154,9 +154,24 @@ fn responses_round_trip() {
         Ok(Reply::Entries(vec![(1, 2)])),
         Ok(Reply::Addresses(vec![0, 1])),
         Ok(Reply::Values(vec![7])),
+        Ok(Reply::Unresolved {
+            reason: "symbols not found: [f$impl]".to_string(),
+            retry: true,
+        }),
+        Ok(Reply::Unresolved {
+            reason: "JITDylib main was removed".to_string(),
+            retry: false,
+        }),
         Err("no".to_string()),
     ] {
         let bytes = Reply::encode_response(&response);
         assert_eq!(Reply::decode_response(&bytes).unwrap(), response);
     }
+    // A retry flag other than 0 or 1 is malformed.
+    let mut bytes = Reply::encode_response(&Ok(Reply::Unresolved {
+        reason: String::new(),
+        retry: true,
+    }));
+    *bytes.last_mut().unwrap() = 2;
+    assert!(Reply::decode_response(&bytes).is_err());
 }

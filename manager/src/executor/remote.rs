@@ -142,9 +142,13 @@ impl RequestHandler for ControllerHandler {
                 let outer = SERVING.with(|s| s.replace(Some(entry)));
                 let result = resolver.resolve(tag);
                 SERVING.with(|s| s.set(outer));
-                result
-                    .map(|a| Reply::Address(a.value()))
-                    .map_err(|e| e.to_string())
+                Ok(match result {
+                    Ok(address) => Reply::Address(address.value()),
+                    Err(e) => Reply::Unresolved {
+                        reason: e.to_string(),
+                        retry: e.may_succeed_later(),
+                    },
+                })
             }
             other => Err(format!(
                 "the controller does not serve {} requests",

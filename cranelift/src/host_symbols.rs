@@ -100,15 +100,3 @@ impl HostSymbols {
         })
     }
 }
-
-/// The process-wide lookup `cranelift-jit` starts with: `dlsym` over the
-/// process and its libraries. (The executor's own lookup does this for an
-/// in-process executor already; this is for builders that want it
-/// explicitly.)
-pub fn lookup_with_dlsym(name: &str) -> Option<*const u8> {
-    let name = std::ffi::CString::new(name).ok()?;
-    // SAFETY: `name` is a valid C string; RTLD_DEFAULT searches the global
-    // scope, and dlsym only reads.
-    let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-    (!found.is_null()).then_some(found as *const u8)
-}

@@ -159,7 +159,7 @@ pub use cranelift_module::{
 };
 pub use debug_info::SourceMap;
 pub use error::{BuildError, JitError};
-pub use host_symbols::{LibcallNames, SymbolLookupFn, lookup_with_dlsym};
+pub use host_symbols::{LibcallNames, SymbolLookupFn};
 pub use jit_module::{JITBuilder, JITModule};
 pub use memory::MemoryStats;
 pub use module::{JitStats, LazyJit, LazyJitBuilder, executor_isa, host_isa};

@@ -9,9 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use common::{body, sig};
 use cranelift_codegen::ir::types::I64;
-use cranelift_codegen::ir::{Function, InstBuilder, UserFuncName};
+use cranelift_codegen::ir::{Function, InstBuilder};
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use lazyrt::{FailureHandlerScope, Recovery, ResolveFailure};
 use lazyrt_cranelift::{JitError, LazyJit};
 
@@ -152,18 +151,9 @@ fn a_verifier_error_is_one_message_to_the_handler_and_nothing_on_the_reporter() 
     let jit = LazyJit::new().unwrap();
     let reports = collect_reports(&jit);
     let bad = jit.declare_function("bad", sig(&jit, &[I64], I64)).unwrap();
+    // Returns an f64 from an i64 function: the verifier rejects it.
     jit.define_function_with(bad, |jit, id| {
-        let mut func = Function::with_name_signature(UserFuncName::default(), jit.signature(id)?);
-        let mut fctx = FunctionBuilderContext::new();
-        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-        let entry = b.create_block();
-        b.append_block_params_for_function_params(entry);
-        b.switch_to_block(entry);
-        b.seal_block(entry);
-        let x = b.ins().f64const(1.5);
-        b.ins().return_(&[x]);
-        b.finalize(jit.isa().frontend_config());
-        Ok(func)
+        Ok(body(jit, id, |_, b, _| vec![b.ins().f64const(1.5)]))
     })
     .unwrap();
     jit.finalize_definitions().unwrap();

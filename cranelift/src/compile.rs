@@ -35,6 +35,23 @@ pub trait CompileListener: Send + Sync {
     fn compile_failed(&self, name: &str, reason: &str) {
         let _ = (name, reason);
     }
+    /// `name` starts compiling by speculation, before anything called it
+    /// ([`lazyrt::Session::set_speculation`]). By default
+    /// [`CompileListener::compile_started`].
+    fn speculative_compile_started(&self, name: &str) {
+        self.compile_started(name);
+    }
+    /// `name` was compiled by speculation. By default
+    /// [`CompileListener::compiled`].
+    fn compiled_speculatively(
+        &self,
+        name: &str,
+        address: ExecutorAddr,
+        code_size: usize,
+        elapsed: Duration,
+    ) {
+        self.compiled(name, address, code_size, elapsed);
+    }
 }
 
 impl LazyJit {
@@ -104,6 +121,7 @@ impl LazyJit {
             .collect();
         let fixups = Fixups::resolve(self, id, &relocs).map_err(CompileFailure::Other)?;
         let isa = &*self.inner.isa;
+        // (Its uncompiled callees ride along in `fixups` to speculation.)
         let debugged = self.inner.session.has_code_listeners();
         let unwind = debugged
             .then(|| code.create_unwind_info(isa).ok().flatten())
@@ -172,6 +190,7 @@ impl LazyJit {
             eh_frame,
             lines,
             stub_call_sites: sites,
+            uncompiled_callees: fixups.uncompiled_callees.clone(),
         })
     }
 
@@ -212,7 +231,7 @@ impl LazyJit {
 }
 
 /// Why a function did not compile.
-enum CompileFailure {
+pub(crate) enum CompileFailure {
     /// A function or data object it names cannot be bound (yet): not the
     /// IR's fault, so the body is kept and its next call tries again.
     Link { reason: String, body: Body },
@@ -231,6 +250,9 @@ struct Published {
     lines: Vec<(u32, std::sync::Arc<str>, u32)>,
     /// Its calls bound to stubs, to re-point once their callees compile.
     stub_call_sites: Vec<relocations::StubCallSite>,
+    /// Callees not compiled yet, with their call-site counts: what it will
+    /// likely call next (reported to speculation).
+    uncompiled_callees: Vec<(FuncId, u32)>,
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -256,11 +278,26 @@ pub(crate) fn materialize(
     let jit = LazyJit { inner };
     let listener = jit.listener();
     let name = slot.entry.as_str();
+    let speculative = r.is_speculative();
     if let Some(l) = &listener {
-        l.compile_started(name);
+        if speculative {
+            l.speculative_compile_started(name);
+        } else {
+            l.compile_started(name);
+        }
     }
     let start = Instant::now();
+    // A speculative compile that fails is tried again when the function is
+    // called, so it keeps a copy of what it compiles.
+    let mut retry_copy = None;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let body = if speculative {
+            let body = body.into_retryable(&jit, id)?;
+            retry_copy = body.try_clone();
+            body
+        } else {
+            body
+        };
         jit.compile_body(id, &slot, body)
     }))
     .unwrap_or_else(|p| {
@@ -276,12 +313,14 @@ pub(crate) fn materialize(
     match result {
         Ok(published) => {
             let (address, size) = (published.address, published.size);
+            jit.speculate_after(id, &published.uncompiled_callees, &r);
             // Debuggers learn the name before anyone can run the code.
             jit.announce(name, &published);
             // The code is published (executable) already: callers compiled
             // from now on may bind to it, and once the session reports the
             // symbol ready, `implementation` and `is_compiled` agree.
             slot.implementation.store(address, Ordering::Release);
+            slot.speculative.store(speculative, Ordering::Release);
             slot.state.store(COMPILED, Ordering::Release);
             // It calls other functions through their stubs, or directly
             // only once they are compiled: nothing it needs is unready, so
@@ -296,28 +335,39 @@ pub(crate) fn materialize(
                 return;
             }
             c.compiled.fetch_add(1, Ordering::Relaxed);
+            if speculative {
+                c.speculative.fetch_add(1, Ordering::Relaxed);
+            }
             jit.call_sites_published(id, address, published.stub_call_sites);
             if let Some(l) = &listener {
-                l.compiled(name, ExecutorAddr::new(address), size, elapsed);
+                let address = ExecutorAddr::new(address);
+                if speculative {
+                    l.compiled_speculatively(name, address, size, elapsed);
+                } else {
+                    l.compiled(name, address, size, elapsed);
+                }
             }
         }
         Err(failure) => {
             let (reason, retry) = match failure {
                 CompileFailure::Link { reason, body } => (reason, Some(body)),
-                CompileFailure::Other(reason) => (reason, None),
+                // Nobody asked for it yet: whoever calls it compiles it
+                // again and hears the error.
+                CompileFailure::Other(reason) => (reason, retry_copy),
             };
             c.failed.fetch_add(1, Ordering::Relaxed);
             if let Some(l) = &listener {
                 l.compile_failed(name, &reason);
             }
             // The error goes to whoever waits for the function (a first
-            // call hands it to its failure handler), once.
+            // call hands it to its failure handler), once; a speculative
+            // compile nobody waits for tells nobody.
             r.fail(format!("compiling {name}: {reason}"));
             match retry {
-                // Not the IR's fault: it stays defined (a new definition is
-                // refused meanwhile) and is defined again at once, so its
-                // next call tries again (the callee it lacked may be
-                // defined by then).
+                // Not the IR's fault (or a speculative compile): it stays
+                // defined (a new definition is refused meanwhile) and is
+                // defined again at once, so its next call tries again (the
+                // callee it lacked may be defined by then).
                 Some(body) => {
                     if let Err(e) = jit.redefine(id, &slot, body) {
                         slot.state.store(FAILED, Ordering::Release);

@@ -73,6 +73,8 @@ pub(crate) struct FuncSlot {
     pub(crate) stub_defined: std::sync::atomic::AtomicBool,
     /// Its compiled code (0 until compiled).
     pub(crate) implementation: AtomicU64,
+    /// Its code was compiled by speculation, before anything demanded it.
+    pub(crate) speculative: std::sync::atomic::AtomicBool,
     /// The tracker its current definition (`$impl` unit) lives under:
     /// removed to replace a failed definition.
     pub(crate) tracker: Mutex<Option<ResourceTracker>>,
@@ -194,6 +196,7 @@ impl Declarations {
             stub: AtomicU64::new(0),
             stub_defined: Default::default(),
             implementation: AtomicU64::new(0),
+            speculative: Default::default(),
             tracker: Mutex::new(None),
         }));
         if let Some(name) = name {

@@ -151,6 +151,7 @@ mod jit_module;
 mod memory;
 mod module;
 mod relocations;
+mod speculation;
 
 pub use compile::CompileListener;
 pub use cranelift_module::{

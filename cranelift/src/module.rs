@@ -35,6 +35,43 @@ pub(crate) enum Body {
     },
 }
 
+impl Body {
+    /// This body as IR or bytes (a builder is run now), so that it can be
+    /// copied for a retry.
+    pub(crate) fn into_retryable(
+        self,
+        jit: &LazyJit,
+        id: FuncId,
+    ) -> Result<Body, crate::compile::CompileFailure> {
+        match self {
+            Body::Builder(build) => match build(jit, id) {
+                Ok(func) => Ok(Body::Ir(Box::new(func))),
+                Err(e) => Err(crate::compile::CompileFailure::Other(format!(
+                    "building IR: {e}"
+                ))),
+            },
+            other => Ok(other),
+        }
+    }
+
+    /// A copy, unless it is a builder (which runs once).
+    pub(crate) fn try_clone(&self) -> Option<Body> {
+        match self {
+            Body::Ir(func) => Some(Body::Ir(func.clone())),
+            Body::Builder(_) => None,
+            Body::Bytes {
+                bytes,
+                alignment,
+                relocs,
+            } => Some(Body::Bytes {
+                bytes: bytes.clone(),
+                alignment: *alignment,
+                relocs: relocs.clone(),
+            }),
+        }
+    }
+}
+
 /// Counters of a [`LazyJit`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JitStats {
@@ -46,6 +83,9 @@ pub struct JitStats {
     pub compiled: usize,
     /// Functions whose compilation failed.
     pub failed: usize,
+    /// Functions compiled by speculation (before anything demanded them):
+    /// part of `compiled`.
+    pub speculative_compiles: usize,
     /// Call sites bound directly to an already compiled implementation.
     pub direct_call_sites: usize,
     /// Call sites bound to a stub (callee not compiled yet, or the stub of a
@@ -65,6 +105,7 @@ pub struct JitStats {
 #[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) compiled: AtomicUsize,
+    pub(crate) speculative: AtomicUsize,
     pub(crate) failed: AtomicUsize,
     pub(crate) direct: AtomicUsize,
     pub(crate) stub: AtomicUsize,
@@ -85,6 +126,8 @@ pub(crate) struct Inner {
     /// Held by the finalization in progress (they run one at a time).
     pub(crate) finalizing: Mutex<()>,
     pub(crate) call_sites: crate::call_sites::CallSites,
+    /// Calls of uncompiled functions, for speculation.
+    pub(crate) call_graph: crate::speculation::CallGraph,
     pub(crate) listener: RwLock<Option<Arc<dyn CompileListener>>>,
     pub(crate) source_map: RwLock<Option<Arc<dyn crate::SourceMap>>>,
     pub(crate) counters: Counters,
@@ -197,6 +240,7 @@ impl LazyJitBuilder {
                 pending: Mutex::new(Pending::default()),
                 finalizing: Mutex::new(()),
                 call_sites: Default::default(),
+                call_graph: Default::default(),
                 listener: RwLock::new(None),
                 source_map: RwLock::new(None),
                 counters: Counters::default(),
@@ -423,6 +467,14 @@ impl LazyJit {
             .is_ok_and(|s| s.state.load(Ordering::Acquire) == COMPILED)
     }
 
+    /// Whether `id` was compiled by speculation
+    /// ([`lazyrt::Session::set_speculation`]) rather than by a call.
+    pub fn was_compiled_speculatively(&self, id: FuncId) -> bool {
+        self.slot(id).is_ok_and(|s| {
+            s.state.load(Ordering::Acquire) == COMPILED && s.speculative.load(Ordering::Acquire)
+        })
+    }
+
     /// Whether `id`'s compilation failed.
     pub fn has_failed(&self, id: FuncId) -> bool {
         self.slot(id)
@@ -469,6 +521,7 @@ impl LazyJit {
                 .count(),
             compiled: c.compiled.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
+            speculative_compiles: c.speculative.load(Ordering::Relaxed),
             direct_call_sites: c.direct.load(Ordering::Relaxed),
             stub_call_sites: c.stub.load(Ordering::Relaxed),
             patched_call_sites: self.inner.call_sites.patched(),

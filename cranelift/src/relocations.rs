@@ -245,6 +245,9 @@ pub(crate) struct Fixups {
     pub(crate) direct: usize,
     /// Call sites (and `func_addr`s) bound to a stub.
     pub(crate) stub: usize,
+    /// The callees bound to a stub (not compiled yet), with how many sites
+    /// name each: what speculation compiles next, heaviest first.
+    pub(crate) uncompiled_callees: Vec<(FuncId, u32)>,
 }
 
 impl Fixups {
@@ -261,6 +264,7 @@ impl Fixups {
         let (mut direct, mut stub) = (0, 0);
         let mut list = Vec::with_capacity(relocs.len());
         let mut call_targets = std::collections::HashSet::new();
+        let mut uncompiled: std::collections::HashMap<u32, u32> = Default::default();
         for reloc in relocs {
             let target = match &reloc.name {
                 ModuleRelocTarget::FunctionOffset(f, offset) if *f == id => {
@@ -272,7 +276,10 @@ impl Fixups {
                         let target =
                             function_target(jit, Some(id), FuncId::from_u32(*index), call)?;
                         match target {
-                            Target::Stub { .. } => stub += 1,
+                            Target::Stub { .. } => {
+                                stub += 1;
+                                *uncompiled.entry(*index).or_default() += 1;
+                            }
                             Target::Absolute(_) if call => direct += 1,
                             _ => {}
                         }
@@ -301,6 +308,14 @@ impl Fixups {
             veneers: call_targets.len(),
             direct,
             stub,
+            uncompiled_callees: {
+                let mut callees: Vec<(FuncId, u32)> = uncompiled
+                    .into_iter()
+                    .map(|(index, sites)| (FuncId::from_u32(index), sites))
+                    .collect();
+                callees.sort_by_key(|(f, sites)| (std::cmp::Reverse(*sites), f.as_u32()));
+                callees
+            },
         })
     }
 

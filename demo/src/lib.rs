@@ -4,6 +4,7 @@
 
 pub mod program;
 pub mod remote;
+pub mod speculation;
 pub mod trace;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use lazyrt_cranelift::{CompileListener, JitStats, LazyJit};
 
 pub use program::Program;
 pub use remote::{ExecutorChoice, RemoteFigures};
+pub use speculation::SpeculationFigures;
 pub use trace::Tracer;
 
 /// Command-line options.
@@ -46,6 +48,9 @@ pub struct Options {
     /// Debugger and profiler outputs (`--gdb`, `--perf map|jitdump`) for
     /// every run's code.
     pub debug: DebugOutputs,
+    /// Speculate callees to this depth in the lazy run (one dispatcher
+    /// thread), and compare with the same run without speculation.
+    pub speculate: Option<u32>,
 }
 
 /// The outputs [`demo`] turns on in every session it makes.
@@ -77,6 +82,7 @@ impl Options {
             json: false,
             executor: ExecutorChoice::InProcess,
             debug: DebugOutputs::default(),
+            speculate: None,
         }
     }
 }
@@ -105,6 +111,14 @@ pub struct Run {
     pub contended_waits: u64,
     /// Mean time of one steady-state `main` call.
     pub main_steady: Duration,
+    /// The longest first call of `main` over the threads (wall time).
+    pub first_main: Duration,
+    /// Per program function: compiled in this run.
+    pub compiled_set: Vec<bool>,
+    /// Per program function: compiled by speculation in this run.
+    pub speculative_set: Vec<bool>,
+    /// What speculation did (all zero without it).
+    pub speculation: lazyrt::SpeculationStats,
     /// Nanoseconds per call of a compiled function through its stub.
     pub stub_call_ns: f64,
     /// Nanoseconds per call of the same function's implementation.
@@ -148,6 +162,21 @@ impl CompileListener for CompileTrace {
             Some(("bytes", code_size as u64)),
         );
     }
+    fn compiled_speculatively(
+        &self,
+        name: &str,
+        _address: ExecutorAddr,
+        code_size: usize,
+        elapsed: Duration,
+    ) {
+        // Its own category (and name), so Perfetto colours it apart.
+        self.0.span_ending_now(
+            "speculate",
+            format!("speculative compile {name}"),
+            elapsed,
+            Some(("bytes", code_size as u64)),
+        );
+    }
     fn compile_failed(&self, name: &str, _reason: &str) {
         self.0.instant("compile", format!("compile {name} FAILED"));
     }
@@ -164,15 +193,32 @@ pub fn run(
     repeats: usize,
     tracer: Option<Arc<Tracer>>,
 ) -> Result<Run, DemoError> {
+    run_with(program, threads, eager, repeats, tracer, None)
+}
+
+/// [`run`]; with `speculate`, the lazy run's session has one dispatcher
+/// thread and speculates callees to that depth (`Some(0)`: the same
+/// session without speculation).
+pub fn run_with(
+    program: &Arc<Program>,
+    threads: usize,
+    eager: bool,
+    repeats: usize,
+    tracer: Option<Arc<Tracer>>,
+    speculate: Option<u32>,
+) -> Result<Run, DemoError> {
     let threads = threads.max(1);
     let t0 = Instant::now();
     if let Some(t) = &tracer {
         t.name_thread("loader");
     }
-    let session = if eager {
-        Session::with_dispatcher(Arc::new(ThreadPoolDispatcher::new(threads)))
-    } else {
-        Session::new()
+    let session = match (eager, speculate) {
+        (true, _) => Session::with_dispatcher(Arc::new(ThreadPoolDispatcher::new(threads))),
+        (false, Some(depth)) => Session::builder()
+            .dispatcher(Arc::new(ThreadPoolDispatcher::try_new(1)?))
+            .speculation(lazyrt::SpeculationPolicy::callees(depth))
+            .build(),
+        (false, None) => Session::new(),
     };
     enable_debug_outputs(&session)?;
     let jit = LazyJit::builder().session(session).build()?;
@@ -227,6 +273,7 @@ pub fn run(
                     let start = Instant::now();
                     let first = main(program.depth, a, b);
                     let first_at = t0.elapsed();
+                    let first_main = start.elapsed();
                     if let Some(tr) = &tracer {
                         tr.span_ending_now(
                             "run",
@@ -251,7 +298,7 @@ pub fn run(
                             None,
                         );
                     }
-                    (first, first_at, agree, steady)
+                    (first, first_at, agree, steady, first_main)
                 })
         })
         .collect::<Result<_, _>>()?;
@@ -259,8 +306,10 @@ pub fn run(
     let mut first_result = Duration::MAX;
     let mut repeats_agree = true;
     let mut steady_total = Duration::ZERO;
+    let mut first_main = Duration::ZERO;
     for h in handles {
-        let (r, at, agree, steady) = h.join().map_err(|_| "a caller thread panicked")?;
+        let (r, at, agree, steady, main_time) = h.join().map_err(|_| "a caller thread panicked")?;
+        first_main = first_main.max(main_time);
         results.push(r);
         first_result = first_result.min(at);
         repeats_agree &= agree;
@@ -270,7 +319,13 @@ pub fn run(
     if tracer.is_some() {
         Runtime::global()?.set_wait_observer(None);
     }
-    let compiled = ids.iter().filter(|id| jit.is_compiled(**id)).count();
+    let compiled_set: Vec<bool> = ids.iter().map(|id| jit.is_compiled(*id)).collect();
+    let speculative_set: Vec<bool> = ids
+        .iter()
+        .map(|id| jit.was_compiled_speculatively(*id))
+        .collect();
+    let compiled = compiled_set.iter().filter(|c| **c).count();
+    let speculation = jit.session().speculation_stats();
     let (stub_call_ns, direct_call_ns) = call_overhead(&jit, bump)?;
     let first_calls = std::mem::take(&mut *first_calls.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Run {
@@ -283,6 +338,10 @@ pub fn run(
         first_calls,
         contended_waits,
         main_steady: steady_total / (threads * repeats).max(1) as u32,
+        first_main,
+        compiled_set,
+        speculative_set,
+        speculation,
         stub_call_ns,
         direct_call_ns,
         stats: jit.stats(),
@@ -355,6 +414,9 @@ pub struct Report {
     pub trace: Option<(PathBuf, usize, usize)>,
     /// The out-of-process figures, when the lazy run was remote.
     pub remote: Option<RemoteFigures>,
+    /// With `--speculate`: the lazy run (speculating) against the same run
+    /// without speculation.
+    pub speculation: Option<SpeculationFigures>,
 }
 
 /// Runs the demo: generate, run lazily and eagerly, write the trace.
@@ -376,6 +438,11 @@ pub fn demo(options: &Options) -> Result<Report, DemoError> {
                 "--trace records the in-process runs only: drop --executor or --trace".into(),
             );
         }
+        if options.speculate.is_some() {
+            return Err(
+                "--speculate measures in-process runs only: drop --executor or --speculate".into(),
+            );
+        }
         let executor = remote::connect(&options.executor)?;
         let (lazy, figures) =
             remote::run_remote(&program, options.threads, options.repeats, executor)?;
@@ -387,6 +454,7 @@ pub fn demo(options: &Options) -> Result<Report, DemoError> {
             eager,
             trace: None,
             remote: Some(figures),
+            speculation: None,
         });
     }
     let (lazy, eager) = if options.eager {
@@ -398,22 +466,24 @@ pub fn demo(options: &Options) -> Result<Report, DemoError> {
             eager_tracer,
         )?;
         (
-            run(
+            run_with(
                 &program,
                 options.threads,
                 false,
                 options.repeats,
                 lazy_tracer,
+                options.speculate,
             )?,
             eager,
         )
     } else {
-        let lazy = run(
+        let lazy = run_with(
             &program,
             options.threads,
             false,
             options.repeats,
             lazy_tracer,
+            options.speculate,
         )?;
         (
             lazy,
@@ -425,6 +495,20 @@ pub fn demo(options: &Options) -> Result<Report, DemoError> {
                 eager_tracer,
             )?,
         )
+    };
+    let speculation = match options.speculate {
+        Some(depth) => {
+            let without = run_with(
+                &program,
+                options.threads,
+                false,
+                options.repeats,
+                None,
+                Some(0),
+            )?;
+            Some(SpeculationFigures::compare(depth, &lazy, &without))
+        }
+        None => None,
     };
     let mut trace = None;
     if let (Some(path), Some(tracer)) = (&options.trace, &tracer) {
@@ -438,6 +522,7 @@ pub fn demo(options: &Options) -> Result<Report, DemoError> {
         eager,
         trace,
         remote: None,
+        speculation,
     })
 }
 
@@ -449,7 +534,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
@@ -593,6 +678,9 @@ impl Report {
             ms(l.stats.compile_time),
             ms(e.stats.compile_time)
         ));
+        if let Some(figures) = &self.speculation {
+            out.push_str(&figures.render());
+        }
         let checked = l.results.len() * (1 + self.options.repeats);
         if self.correct() {
             out.push_str(&format!(

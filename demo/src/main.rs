@@ -110,6 +110,29 @@ struct DemoArgs {
     /// (jit-PID.dump for `perf inject --jit`), or `map,jitdump`
     #[arg(long, value_name = "KINDS", value_parser = parse_perf)]
     perf: Option<DebugOutputs>,
+
+    /// Compile the callees of compiled functions ahead of their first
+    /// call, to depth N (1 to 8; 1 if N is left out), on one dispatcher
+    /// thread, and compare with the same run without speculation
+    #[arg(
+        long,
+        value_name = "N",
+        num_args = 0..=1,
+        default_missing_value = "1",
+        value_parser = parse_speculation_depth
+    )]
+    speculate: Option<u32>,
+}
+
+/// `--speculate`'s depth.
+fn parse_speculation_depth(s: &str) -> Result<u32, String> {
+    let n = at_least(s, 1, "depth 1 compiles the callees of what a call compiled")?;
+    if n > 8 {
+        return Err(format!(
+            "{n} is not in the allowed range 1..=8 (past a few steps speculation compiles the whole program)"
+        ));
+    }
+    Ok(n as u32)
 }
 
 /// `--perf`'s value: `map`, `jitdump` or both, comma-separated.
@@ -146,6 +169,7 @@ impl DemoArgs {
                 ..DebugOutputs::default()
             }
             .union(self.perf.unwrap_or_default()),
+            speculate: self.speculate,
         }
     }
 }

@@ -106,9 +106,11 @@ pub fn run_remote(
             vec![program.depth as u64, a as u64, b as u64]
         })
         .collect();
+    let main_start = Instant::now();
     // SAFETY: main is (i64, i64, i64) -> i64, callable from any thread.
     let first = unsafe { executor.call(main, &sets) }?;
     let first_result = t0.elapsed();
+    let first_main = main_start.elapsed();
     let results: Vec<i64> = first.iter().map(|v| *v as i64).collect();
     let stats = executor.stats();
     let mut repeats_agree = true;
@@ -126,7 +128,8 @@ pub fn run_remote(
         })
         .collect::<Result<_, _>>()?;
     pings.sort();
-    let compiled = ids.iter().filter(|id| jit.is_compiled(**id)).count();
+    let compiled_set: Vec<bool> = ids.iter().map(|id| jit.is_compiled(*id)).collect();
+    let compiled = compiled_set.iter().filter(|c| **c).count();
     let first_calls = std::mem::take(&mut *first_calls.lock().unwrap_or_else(|e| e.into_inner()));
     let run = Run {
         eager: false,
@@ -140,6 +143,10 @@ pub fn run_remote(
         // Each round is one request: main on every thread, plus a round
         // trip and thread start-up.
         main_steady: steady / repeats.max(1) as u32,
+        first_main,
+        speculative_set: vec![false; compiled_set.len()],
+        compiled_set,
+        speculation: Default::default(),
         stub_call_ns: f64::NAN,
         direct_call_ns: f64::NAN,
         stats: jit.stats(),

@@ -187,3 +187,26 @@ fn perf_map_from_the_environment_names_the_demo_functions() {
     assert!(map.lines().any(|l| l.ends_with(" main$stub")), "{map}");
     assert!(map.lines().any(|l| l.ends_with(" f1")), "{map}");
 }
+
+#[test]
+fn speculation_depth_out_of_range_is_rejected() {
+    usage_error(&["--speculate", "0"], &["--speculate", "1.."]);
+    usage_error(&["demo", "--speculate", "9"], &["--speculate", "1..=8"]);
+}
+
+#[test]
+fn speculate_reports_what_it_compiled_ahead() {
+    let out = runs(&[
+        "demo",
+        "--functions",
+        "300",
+        "--threads",
+        "1",
+        "--repeats",
+        "1",
+        "--speculate",
+    ]);
+    assert!(out.contains("speculation   depth 1 on 1 dispatcher thread"), "{out}");
+    assert!(out.contains("hit rate"), "{out}");
+    assert!(out.contains("correctness   OK"), "{out}");
+}

@@ -25,6 +25,16 @@ pub type Task = Box<dyn FnOnce() + Send + 'static>;
 pub trait Dispatcher: Send + Sync {
     /// Runs `task` now or later, on some thread.
     fn dispatch(&self, task: Task);
+    /// Runs `task` only on a worker that has nothing else to do: after every
+    /// task given to [`Dispatcher::dispatch`] (queued now or later) has been
+    /// taken, and never inside [`Dispatcher::wait_helping`]. This is where
+    /// speculative compilation runs. A dispatcher without idle workers (the
+    /// default, and [`InPlaceDispatcher`]) gives the task back, and the
+    /// caller drops it: speculation never runs on a thread that needs its
+    /// own result.
+    fn dispatch_idle(&self, task: Task) -> Result<(), Task> {
+        Err(task)
+    }
     /// Called by a thread about to block until `done()`: if the thread is one
     /// of this dispatcher's workers, run queued tasks until `done()` and
     /// return true; otherwise return false (the caller blocks by itself).
@@ -63,6 +73,9 @@ struct PoolShared {
 #[cfg(not(lazyrt_loom))]
 struct PoolQueue {
     tasks: VecDeque<Task>,
+    /// [`Dispatcher::dispatch_idle`]'s tasks: taken only when `tasks` is
+    /// empty, and never by a worker helping a wait.
+    idle: VecDeque<Task>,
     shutting_down: bool,
 }
 
@@ -95,6 +108,7 @@ impl ThreadPoolDispatcher {
         let shared = Arc::new(PoolShared {
             queue: Mutex::new(PoolQueue {
                 tasks: VecDeque::new(),
+                idle: VecDeque::new(),
                 shutting_down: false,
             }),
             ready: Condvar::new(),
@@ -146,7 +160,15 @@ fn worker(shared: &PoolShared) {
                     break task;
                 }
                 if queue.shutting_down {
+                    // Idle work is optional: dropped (each task's drop
+                    // says so to whoever queued it), not run.
+                    let idle = std::mem::take(&mut queue.idle);
+                    drop(queue);
+                    drop(idle);
                     return;
+                }
+                if let Some(task) = queue.idle.pop_front() {
+                    break task;
                 }
                 queue = shared.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
             }
@@ -174,6 +196,18 @@ impl Dispatcher for ThreadPoolDispatcher {
         queue.tasks.push_back(task);
         drop(queue);
         self.shared.ready.notify_one();
+    }
+
+    fn dispatch_idle(&self, task: Task) -> Result<(), Task> {
+        let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.shutting_down {
+            return Err(task);
+        }
+        queue.idle.push_back(task);
+        drop(queue);
+        // Every sleeper: one woken inside wait_helping would not take it.
+        self.shared.ready.notify_all();
+        Ok(())
     }
 
     fn wait_helping(&self, done: &dyn Fn() -> bool) -> bool {

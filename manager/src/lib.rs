@@ -58,6 +58,7 @@
 //! - `unit.rs`: materialization units (custom, closures, aliases, reexports);
 //! - `dispatcher.rs`: where materialization runs;
 //! - `generator.rs`: definition generators;
+//! - `speculation.rs`: compiling likely next symbols on idle workers;
 //! - `lazy_reexports.rs`: the LazyReexportsManager and redirectable entries;
 //! - `symbol.rs`, `id_hash.rs`, `slab.rs`: names, flags, addresses, and the
 //!   table types the state is built from.
@@ -81,6 +82,7 @@ mod removal;
 mod responsibility;
 mod session;
 mod slab;
+mod speculation;
 mod state;
 mod symbol;
 mod symbol_table;
@@ -123,6 +125,7 @@ pub use {
     session::{
         LookupCallback, LookupFlags, RequiredState, SearchOrder, Session, SessionBuilder, SymbolMap,
     },
+    speculation::{SpeculationHint, SpeculationPolicy, SpeculationStats},
     symbol::{ExecutorAddr, ExecutorSymbol, SymbolFlags, SymbolName},
     tracker::ResourceTracker,
     unit::{FnUnit, MaterializationUnit, ReexportsUnit, aliases, reexports},

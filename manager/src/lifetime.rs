@@ -94,6 +94,7 @@ impl SessionInner {
         }
         drop(leftovers.units);
         drop(leftovers.dylibs);
+        self.speculator.end();
         self.dispatcher.shutdown();
         for cleanup in leftovers.cleanups {
             cleanup();

@@ -342,7 +342,7 @@ pub(crate) fn lookup_one(
     };
     drop(state);
     if let Some((unit, responsibility)) = started {
-        crate::dispatcher::run_task(move || unit.materialize(responsibility));
+        crate::speculation::materialize(session, unit, responsibility);
     }
     let mut state = session.inner.lock();
     let collected = state.queries.take_collected(id);

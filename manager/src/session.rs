@@ -74,6 +74,8 @@ pub(crate) struct SessionInner {
     /// Code listeners ([`crate::code_events`]).
     #[cfg(not(lazyrt_loom))]
     pub(crate) code_events: crate::code_events::CodeEvents,
+    /// What is compiled before it is called ([`crate::speculation`]).
+    pub(crate) speculator: crate::speculation::Speculator,
     reporter: RwLock<ErrorReporter>,
 }
 
@@ -81,6 +83,7 @@ pub(crate) struct SessionInner {
 #[must_use]
 pub struct SessionBuilder {
     dispatcher: Option<Arc<dyn Dispatcher>>,
+    speculation: crate::speculation::SpeculationPolicy,
     #[cfg(not(lazyrt_loom))]
     executor: Option<Arc<dyn crate::executor::ExecutorProcess>>,
 }
@@ -103,6 +106,13 @@ impl SessionBuilder {
         self
     }
 
+    /// Compile likely next symbols on idle dispatcher threads (default:
+    /// off). See [`Session::set_speculation`].
+    pub fn speculation(mut self, policy: crate::speculation::SpeculationPolicy) -> Self {
+        self.speculation = policy;
+        self
+    }
+
     /// The session.
     pub fn build(self) -> Session {
         #[cfg(not(lazyrt_loom))]
@@ -113,6 +123,7 @@ impl SessionBuilder {
                 .get_or_init(|| Arc::new(crate::executor::InProcessExecutor::new()))
                 .clone()
         });
+        let speculation = self.speculation;
         let session = Session {
             inner: Arc::new(SessionInner {
                 pool: SymbolPool::new(),
@@ -124,11 +135,13 @@ impl SessionBuilder {
                 executor,
                 #[cfg(not(lazyrt_loom))]
                 code_events: Default::default(),
+                speculator: crate::speculation::Speculator::new(),
                 reporter: RwLock::new(Arc::new(|e: &Error| eprintln!("lazyrt: {e}"))),
             }),
         };
         #[cfg(not(lazyrt_loom))]
         session.apply_debug_environment();
+        session.inner.speculator.set_policy(speculation);
         session
     }
 }
@@ -199,6 +212,7 @@ impl Session {
     pub fn builder() -> SessionBuilder {
         SessionBuilder {
             dispatcher: None,
+            speculation: Default::default(),
             #[cfg(not(lazyrt_loom))]
             executor: None,
         }
@@ -265,6 +279,7 @@ impl Session {
                 dylib: dylib.name.clone(),
             });
         }
+        self.inner.speculator.forget_dylib(dylib.id);
         dylib.clear()?;
         let mut state = self.inner.lock_live()?;
         let removed = state
@@ -284,6 +299,34 @@ impl Session {
             cleanup();
         }
         Ok(())
+    }
+
+    /// Sets what this session compiles before it is called: with a policy
+    /// on, materializers' reports of likely next symbols
+    /// ([`MaterializationResponsibility::speculate`]) and the policy's hint
+    /// are materialized on idle dispatcher threads (a
+    /// [`ThreadPoolDispatcher`](crate::ThreadPoolDispatcher); the default
+    /// [`InPlaceDispatcher`] has none, so nothing is speculated). Turning it
+    /// off drops what is queued.
+    ///
+    /// [`MaterializationResponsibility::speculate`]: crate::MaterializationResponsibility::speculate
+    pub fn set_speculation(&self, policy: crate::speculation::SpeculationPolicy) {
+        self.inner.speculator.set_policy(policy);
+    }
+
+    /// Whether a speculation policy is on (one atomic load).
+    pub fn is_speculating(&self) -> bool {
+        self.inner.speculator.is_on()
+    }
+
+    /// The speculation policy in force.
+    pub fn speculation(&self) -> crate::speculation::SpeculationPolicy {
+        self.inner.speculator.policy()
+    }
+
+    /// What speculation has done so far.
+    pub fn speculation_stats(&self) -> crate::speculation::SpeculationStats {
+        self.inner.speculator.stats()
     }
 
     /// Replaces the error reporter (default: print `lazyrt: <error>` to
@@ -416,6 +459,7 @@ impl Session {
             self.report_error(error);
         }
         for (unit, responsibility) in deferred.materialize {
+            self.inner.speculator.hint_for(self, &responsibility);
             self.inner
                 .dispatcher
                 .dispatch(Box::new(move || unit.materialize(responsibility)));
@@ -424,7 +468,7 @@ impl Session {
             callback(result);
         }
         if let Some((unit, responsibility)) = inline {
-            crate::dispatcher::run_task(move || unit.materialize(responsibility));
+            crate::speculation::materialize(self, unit, responsibility);
         }
     }
 }

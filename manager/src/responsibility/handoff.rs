@@ -80,6 +80,7 @@ impl MaterializationResponsibility {
         let id = state.symbols.new_responsibility_id();
         let mut split =
             MaterializationResponsibility::new(self.dylib.clone(), UnitSymbols::new(), id);
+        split.speculation = self.speculation;
         for &i in &positions {
             let owed = &self.owed[i];
             if let Some(entry) = state.symbols.owned_by(self.dylib.id, self.id, &owed.name) {

@@ -11,6 +11,7 @@
 //! [`delegate`]: MaterializationResponsibility::delegate
 
 mod handoff;
+mod speculative;
 
 use crate::dylib::JitDylib;
 use crate::error::{Error, Misuse};
@@ -47,6 +48,9 @@ pub struct MaterializationResponsibility {
     /// Name -> position in `owed`, built on first need for large sets
     /// (small ones are searched; in-order bulk results never need it).
     index: Option<IdMap<SymbolName, u32>>,
+    /// Steps from demanded code when started by speculation
+    /// (`speculative.rs`); `None` when a lookup asked for it.
+    speculation: Option<u32>,
 }
 
 impl std::fmt::Debug for MaterializationResponsibility {
@@ -83,6 +87,7 @@ impl MaterializationResponsibility {
             id,
             owed,
             index: None,
+            speculation: None,
         }
     }
 
@@ -522,10 +527,15 @@ impl MaterializationResponsibility {
             state.fail_symbols(keys, &error, &mut deferred);
             // Whoever waits gets the error (a first call hands it to its
             // failure handler): the reporter hears only of failures nobody
-            // received, so one failure is one message.
-            if deferred.failures_delivered == 0 {
+            // received, so one failure is one message. A speculative one
+            // nobody waited for is not news: the symbol's demand lookup
+            // gets it.
+            if deferred.failures_delivered == 0 && self.speculation.is_none() {
                 deferred.errors.push(error);
             }
+        }
+        if self.speculation.is_some() {
+            crate::speculation::count_failure(&session);
         }
         session.run_deferred(deferred);
     }

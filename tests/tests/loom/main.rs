@@ -16,6 +16,7 @@
 #![cfg(lazyrt_loom)]
 
 mod manager;
+mod speculation;
 
 use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};

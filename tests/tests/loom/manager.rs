@@ -19,11 +19,11 @@ use lazyrt_runtime::loom_surface::Redirect;
 
 use super::{Entry, Outcome, REDIRECTED, TRAMPOLINE, call_with};
 
-const IMPLEMENTATION: ExecutorAddr = ExecutorAddr::new(0x2000);
+pub(super) const IMPLEMENTATION: ExecutorAddr = ExecutorAddr::new(0x2000);
 /// The second symbol of the two-symbol unit.
 const IMPLEMENTATION_B: ExecutorAddr = ExecutorAddr::new(0x2008);
 
-fn bounded(f: impl Fn() + Send + Sync + 'static) {
+pub(super) fn bounded(f: impl Fn() + Send + Sync + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(2);
     builder.check(f);

@@ -7,4 +7,5 @@ mod definitions;
 mod readiness;
 mod resolution;
 mod responsibility;
+mod speculation;
 mod support;

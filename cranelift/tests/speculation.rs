@@ -1,0 +1,175 @@
+//! Speculation through the Cranelift layer: callees compiled on an idle
+//! dispatcher thread before their first call, and a speculative compile
+//! that fails retried by the call that needs the function.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{body, sig};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::I64;
+use cranelift_codegen::ir::{Function, InstBuilder, UserFuncName};
+use lazyrt::{
+    FailureHandlerScope, Recovery, ResolveFailure, Session, SpeculationPolicy, ThreadPoolDispatcher,
+};
+use lazyrt_cranelift::{FuncId, LazyJit};
+
+extern "C" fn fallback(_: i64) -> i64 {
+    -1
+}
+
+fn speculating_jit(depth: u32) -> (LazyJit, Arc<Mutex<Vec<String>>>) {
+    let session = Session::builder()
+        .dispatcher(Arc::new(ThreadPoolDispatcher::new(1)))
+        .speculation(SpeculationPolicy::callees(depth))
+        .build();
+    let reports: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = reports.clone();
+    session.set_error_reporter(move |e| seen.lock().unwrap().push(e.to_string()));
+    (
+        LazyJit::builder().session(session).build().unwrap(),
+        reports,
+    )
+}
+
+fn call(jit: &LazyJit, id: FuncId, x: i64) -> i64 {
+    // SAFETY: every function here is i64 -> i64.
+    let f: extern "C" fn(i64) -> i64 =
+        unsafe { std::mem::transmute(jit.get_finalized_function(id).unwrap()) };
+    f(x)
+}
+
+/// `main(x) = x > 0 ? callee(x) + 1 : 0`: `callee` runs only when asked.
+fn define_main(jit: &LazyJit, main: FuncId, callee: FuncId) {
+    jit.define_function(
+        main,
+        body(jit, main, |jit, b, p| {
+            let r = jit.declare_func_in_func(callee, b.func).unwrap();
+            let (then, done) = (b.create_block(), b.create_block());
+            b.append_block_param(done, I64);
+            let positive = b.ins().icmp_imm_s(IntCC::SignedGreaterThan, p[0], 0);
+            let zero = b.ins().iconst(I64, 0);
+            b.ins().brif(positive, then, &[], done, &[zero.into()]);
+            b.switch_to_block(then);
+            b.seal_block(then);
+            let c = b.ins().call(r, &[p[0]]);
+            let v = b.inst_results(c)[0];
+            let v = b.ins().iadd_imm_s(v, 1);
+            b.ins().jump(done, &[v.into()]);
+            b.switch_to_block(done);
+            b.seal_block(done);
+            vec![b.block_params(done)[0]]
+        }),
+    )
+    .unwrap();
+}
+
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn callees_are_compiled_before_their_first_call_and_to_the_policy_depth() {
+    let (jit, reports) = speculating_jit(2);
+    let ids: Vec<FuncId> = ["main", "a", "b", "c"]
+        .iter()
+        .map(|n| jit.declare_function(n, sig(&jit, &[I64], I64)).unwrap())
+        .collect();
+    let (main, a, b, c) = (ids[0], ids[1], ids[2], ids[3]);
+    define_main(&jit, main, a); // main -> a -> b -> c: c is 3 steps away
+    define_main(&jit, a, b);
+    define_main(&jit, b, c);
+    jit.define_function(
+        c,
+        body(&jit, c, |_, b, p| vec![b.ins().imul_imm_s(p[0], 10)]),
+    )
+    .unwrap();
+    jit.finalize_definitions().unwrap();
+
+    assert_eq!(call(&jit, main, 0), 0); // compiles main only; calls nothing
+    wait_for("a and b compiled by speculation", || {
+        jit.is_compiled(a) && jit.is_compiled(b)
+    });
+    assert!(jit.was_compiled_speculatively(a));
+    assert!(jit.was_compiled_speculatively(b));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!jit.is_compiled(c), "c is past depth 2");
+    assert_eq!(call(&jit, main, 4), 43);
+    assert!(
+        !jit.was_compiled_speculatively(c),
+        "c was compiled by its call"
+    );
+    let stats = jit.stats();
+    assert_eq!(stats.speculative_compiles, 2, "{stats:?}");
+    assert_eq!(stats.compiled, 4, "nothing compiled twice: {stats:?}");
+    assert_eq!(jit.session().speculation_stats().materialized, 2);
+    assert!(reports.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_failed_speculative_compile_is_retried_and_told_once_to_the_caller_that_needs_it() {
+    let (jit, reports) = speculating_jit(1);
+    let main = jit
+        .declare_function("main", sig(&jit, &[I64], I64))
+        .unwrap();
+    let bad = jit.declare_function("bad", sig(&jit, &[I64], I64)).unwrap();
+    define_main(&jit, main, bad);
+    // Its IR does not match its declaration: every compile fails.
+    let mut wrong = Function::with_name_signature(UserFuncName::default(), sig(&jit, &[], I64));
+    {
+        let mut fctx = cranelift_frontend::FunctionBuilderContext::new();
+        let mut b = cranelift_frontend::FunctionBuilder::new(&mut wrong, &mut fctx);
+        let entry = b.create_block();
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let v = b.ins().iconst(I64, 7);
+        b.ins().return_(&[v]);
+        b.finalize(jit.isa().frontend_config());
+    }
+    jit.define_function(bad, wrong).unwrap();
+    jit.finalize_definitions().unwrap();
+
+    assert_eq!(call(&jit, main, 0), 0);
+    wait_for("the speculative compile of bad to fail", || {
+        jit.session().speculation_stats().failed == 1
+    });
+    assert!(!jit.has_failed(bad), "a speculative failure does not stick");
+    assert!(
+        reports.lock().unwrap().is_empty(),
+        "nobody called bad yet: {:?}",
+        reports.lock().unwrap()
+    );
+
+    let failures: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let seen = failures.clone();
+    let _scope = FailureHandlerScope::new(move |f: &ResolveFailure<'_>| {
+        seen.lock()
+            .unwrap()
+            .push((f.name.to_string(), f.reason.to_string()));
+        Recovery::Jump(
+            std::ptr::NonNull::new(fallback as extern "C" fn(i64) -> i64 as *mut _).unwrap(),
+        )
+    });
+    assert_eq!(call(&jit, main, 3), 0, "bad's fallback returns -1, plus 1");
+    let failures = failures.lock().unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].0, "bad");
+    assert!(
+        failures[0]
+            .1
+            .contains("compiling bad: its IR has signature"),
+        "{}",
+        failures[0].1
+    );
+    assert_eq!(jit.stats().failed, 2, "compiled again by the call");
+    assert!(reports.lock().unwrap().is_empty());
+}

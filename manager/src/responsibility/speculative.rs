@@ -1,0 +1,54 @@
+//! What a responsibility knows of speculation: whether it was started
+//! speculatively, and the materializer's report of what its code will
+//! likely need next ([`crate::speculation`] queues and runs the guesses).
+
+use super::MaterializationResponsibility;
+use crate::symbol::SymbolName;
+
+impl MaterializationResponsibility {
+    /// Whether this materialization was started by speculation rather than
+    /// by a lookup (a first call). Listeners and tracers use it to tell the
+    /// two apart; a materializer may keep what it needs to try again, since
+    /// a speculative failure is retried when the symbol is demanded.
+    pub fn is_speculative(&self) -> bool {
+        self.speculation.is_some()
+    }
+
+    /// Steps from demanded code: `Some(1)` for a callee of a function a
+    /// call compiled, `Some(2)` for its callees; `None` when demanded.
+    pub fn speculation_depth(&self) -> Option<u32> {
+        self.speculation
+    }
+
+    pub(crate) fn set_speculation_depth(&mut self, depth: u32) {
+        self.speculation = Some(depth);
+    }
+
+    /// Whether [`MaterializationResponsibility::speculate`] would queue
+    /// anything: check it before working out callees.
+    pub fn speculation_wanted(&self) -> bool {
+        let Ok(session) = self.dylib.session() else {
+            return false;
+        };
+        let depth = self.speculation.map_or(1, |d| d + 1);
+        session.inner.speculator.takes_reports_at(depth)
+    }
+
+    /// Reports the symbols this unit's code will likely need next (a
+    /// function's callees), each with a weight (call sites, loop depth:
+    /// heavier first), looked up in the search order of
+    /// [`MaterializationResponsibility::target_dylib`]. With speculation on
+    /// ([`crate::Session::set_speculation`]) idle dispatcher threads
+    /// materialize them before they are called; otherwise this does
+    /// nothing.
+    pub fn speculate(&self, likely: impl IntoIterator<Item = (SymbolName, u32)>) {
+        let Ok(session) = self.dylib.session() else {
+            return;
+        };
+        let depth = self.speculation.map_or(1, |d| d + 1);
+        let speculator = &session.inner.speculator;
+        if speculator.takes_reports_at(depth) {
+            speculator.guess(&session, &self.dylib, depth, likely);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Speculation in the session: guesses materialized on idle pool workers,
+//! demand first, never twice, and dropped with their JITDylib.
+
+use super::support::*;
+use lazyrt::SpeculationPolicy;
+
+fn pool_session(depth: u32) -> Session {
+    Session::builder()
+        .dispatcher(Arc::new(ThreadPoolDispatcher::new(1)))
+        .speculation(SpeculationPolicy::callees(depth))
+        .build()
+}
+
+/// A unit for `name` that records its materialization in `log` (and
+/// whether it was speculative), after waiting for `gate` if given.
+fn logged_unit(
+    name: &SymbolName,
+    log: &Arc<Mutex<Vec<(String, bool)>>>,
+    gate: Option<mpsc::Receiver<()>>,
+) -> impl MaterializationUnit + 'static {
+    let (n, log) = (name.clone(), log.clone());
+    let gate = Mutex::new(gate);
+    FnUnit::new(
+        "logged",
+        [(name.clone(), SymbolFlags::exported_callable())],
+        move |mut r: MaterializationResponsibility| {
+            if let Some(gate) = gate.lock().unwrap().take() {
+                log.lock()
+                    .unwrap()
+                    .push((format!("{} waits", n.as_str()), r.is_speculative()));
+                gate.recv().unwrap();
+            }
+            log.lock()
+                .unwrap()
+                .push((n.as_str().to_string(), r.is_speculative()));
+            r.notify_ready([(n, addr(0x1000))]).unwrap();
+        },
+    )
+}
+
+/// Defines `root`, whose materializer reports `guesses` as likely next.
+fn define_reporter(jd: &JitDylib, root: &SymbolName, guesses: Vec<SymbolName>) {
+    let name = root.clone();
+    jd.define(FnUnit::new(
+        "reporter",
+        [(root.clone(), SymbolFlags::exported_callable())],
+        move |mut r: MaterializationResponsibility| {
+            r.speculate(guesses.iter().map(|g| (g.clone(), 1)));
+            r.notify_ready([(name, addr(0x2000))]).unwrap();
+        },
+    ))
+    .unwrap();
+}
+
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn demand_goes_before_queued_speculation_and_never_waits_behind_it() {
+    let session = pool_session(1);
+    let jd = session.create_jit_dylib("main").unwrap();
+    let log: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let (open_gate, gate) = mpsc::channel();
+    let mut gate = Some(gate);
+    let names: Vec<SymbolName> = ["s1", "s2", "s3", "d1", "d2"]
+        .iter()
+        .map(|n| session.intern(n))
+        .collect();
+    // Among equal guesses the newest goes first: s3 holds the only worker
+    // until the gate opens.
+    for (i, n) in names.iter().enumerate() {
+        let gate = if i == 2 { gate.take() } else { None };
+        jd.define(logged_unit(n, &log, gate)).unwrap();
+    }
+    let root = session.intern("root");
+    define_reporter(&jd, &root, names[..3].to_vec());
+    jd.lookup(std::slice::from_ref(&root), RequiredState::Ready)
+        .unwrap();
+    wait_for("the worker to start s3", || !log.lock().unwrap().is_empty());
+    // A caller's own lookup runs on its own thread: not behind s3.
+    jd.lookup(std::slice::from_ref(&names[3]), RequiredState::Ready)
+        .unwrap();
+    assert_eq!(
+        log.lock().unwrap().as_slice(),
+        [("s3 waits".to_string(), true), ("d1".to_string(), false)]
+    );
+    // Work dispatched to the pool (an asynchronous lookup) goes before the
+    // speculation queued ahead of it.
+    let (tx, rx) = mpsc::channel();
+    session.lookup(
+        &[(jd.clone(), LookupFlags::MatchAllSymbols)],
+        vec![names[4].clone()],
+        RequiredState::Ready,
+        move |r| tx.send(r.is_ok()).unwrap(),
+    );
+    open_gate.send(()).unwrap();
+    assert!(rx.recv_timeout(Duration::from_secs(20)).unwrap());
+    wait_for("s2 and s1", || log.lock().unwrap().len() == 6);
+    let log = log.lock().unwrap();
+    let order: Vec<&str> = log.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(order, ["s3 waits", "d1", "s3", "d2", "s2", "s1"], "{log:?}");
+    let speculative: Vec<&str> = log
+        .iter()
+        .filter(|(_, s)| *s)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(speculative, ["s3 waits", "s3", "s2", "s1"], "{log:?}");
+}
+
+#[test]
+fn a_first_call_racing_speculation_never_materializes_twice() {
+    for round in 0..200 {
+        let session = pool_session(1);
+        let jd = session.create_jit_dylib("main").unwrap();
+        let counts: Vec<Arc<AtomicUsize>> = (0..8).map(|_| Arc::default()).collect();
+        let names: Vec<SymbolName> = (0..8).map(|i| session.intern(&format!("f{i}"))).collect();
+        for (i, n) in names.iter().enumerate() {
+            jd.define(counting_unit(
+                std::slice::from_ref(n),
+                0x1000,
+                counts[i].clone(),
+            ))
+            .unwrap();
+        }
+        let root = session.intern("root");
+        define_reporter(&jd, &root, names.clone());
+        let barrier = Arc::new(Barrier::new(3));
+        let callers: Vec<_> = (0..2)
+            .map(|t| {
+                let (jd, names, barrier) = (jd.clone(), names.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    for n in names.iter().rev().skip(t) {
+                        let found = jd.lookup(std::slice::from_ref(n), RequiredState::Ready);
+                        assert_eq!(found.unwrap()[n].address, addr(0x1000));
+                    }
+                })
+            })
+            .collect();
+        jd.lookup(std::slice::from_ref(&root), RequiredState::Ready)
+            .unwrap();
+        barrier.wait();
+        for c in callers {
+            c.join().unwrap();
+        }
+        wait_for("the speculation queue to drain", || {
+            let s = session.speculation_stats();
+            s.materialized + s.skipped == s.queued
+        });
+        for (i, c) in counts.iter().enumerate() {
+            assert_eq!(c.load(Ordering::SeqCst), 1, "round {round}: f{i}");
+        }
+    }
+}
+
+#[test]
+fn removing_a_jit_dylib_drops_its_queued_speculation_and_frees_its_units() {
+    let session = pool_session(1);
+    let jd = session.create_jit_dylib("main").unwrap();
+    let log: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let (open_gate, gate) = mpsc::channel();
+    let names: Vec<SymbolName> = (0..6).map(|i| session.intern(&format!("g{i}"))).collect();
+    // What the units hold: freed when they are, not leaked by the queue.
+    let token = Arc::new(());
+    // The newest guess goes first: g5 holds the only worker.
+    jd.define(logged_unit(&names[5], &log, Some(gate))).unwrap();
+    for n in &names[..5] {
+        let held = token.clone();
+        let unit = logged_unit(n, &log, None);
+        jd.define(FnUnit::new(
+            "holder",
+            [(n.clone(), SymbolFlags::exported_callable())],
+            move |r: MaterializationResponsibility| {
+                let _held = &held;
+                Box::new(unit).materialize(r)
+            },
+        ))
+        .unwrap();
+    }
+    let root = session.intern("root");
+    define_reporter(&jd, &root, names.clone());
+    jd.lookup(std::slice::from_ref(&root), RequiredState::Ready)
+        .unwrap();
+    wait_for("g5 to start", || !log.lock().unwrap().is_empty());
+    session.remove_jit_dylib(&jd).unwrap();
+    open_gate.send(()).unwrap();
+    wait_for("the worker to finish g5", || {
+        session.speculation_stats().materialized == 1
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let stats = session.speculation_stats();
+    assert_eq!(stats.dropped_removed, 5, "{stats:?}");
+    assert!(
+        log.lock().unwrap().iter().all(|(n, _)| n.starts_with("g5")),
+        "{:?}",
+        log.lock().unwrap()
+    );
+    assert_eq!(Arc::strong_count(&token), 1, "the removed units are freed");
+    assert!(matches!(
+        jd.lookup(std::slice::from_ref(&names[1]), RequiredState::Ready),
+        Err(Error::DylibRemoved { .. })
+    ));
+}
+
+#[test]
+fn an_in_place_session_speculates_nothing_and_says_so() {
+    let session = Session::builder()
+        .speculation(SpeculationPolicy::callees(1))
+        .build();
+    let jd = session.create_jit_dylib("main").unwrap();
+    let f = session.intern("f");
+    let count = Arc::new(AtomicUsize::new(0));
+    jd.define(counting_unit(
+        std::slice::from_ref(&f),
+        0x1000,
+        count.clone(),
+    ))
+    .unwrap();
+    let root = session.intern("root");
+    define_reporter(&jd, &root, vec![f.clone()]);
+    jd.lookup(std::slice::from_ref(&root), RequiredState::Ready)
+        .unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+    assert_eq!(session.speculation_stats().no_idle_workers, 1);
+    assert!(!SpeculationPolicy::off().is_on());
+}

@@ -41,6 +41,11 @@ pub trait CompileListener: Send + Sync {
     fn speculative_compile_started(&self, name: &str) {
         self.compile_started(name);
     }
+    /// `name`'s speculative compile failed; the function is compiled
+    /// again when called. By default [`CompileListener::compile_failed`].
+    fn speculative_compile_failed(&self, name: &str, reason: &str) {
+        self.compile_failed(name, reason);
+    }
     /// `name` was compiled by speculation. By default
     /// [`CompileListener::compiled`].
     fn compiled_speculatively(
@@ -63,6 +68,7 @@ impl LazyJit {
         id: FuncId,
         slot: &FuncSlot,
         body: Body,
+        r: &MaterializationResponsibility,
     ) -> Result<Published, CompileFailure> {
         let mut ctx = match body {
             Body::Bytes {
@@ -88,6 +94,7 @@ impl LazyJit {
                     .map_err(CompileFailure::Other);
             }
             Body::Ir(func) => Context::for_function(*func),
+            Body::Failed(reason) => return Err(CompileFailure::Other(reason)),
             Body::Builder(build) => Context::for_function(
                 build(self, id).map_err(|e| CompileFailure::Other(format!("building IR: {e}")))?,
             ),
@@ -105,6 +112,9 @@ impl LazyJit {
                 body: Body::Ir(Box::new(ctx.func)),
             });
         }
+        // Its first callees are called as soon as it runs: compile them
+        // while this compiles.
+        self.speculate_before(&ctx.func, r);
         if let Err(e) = ctx.compile(&*self.inner.isa, &mut ControlPlane::default()) {
             return Err(CompileFailure::Other(
                 cranelift_codegen::print_errors::pretty_error(e.func, e.inner),
@@ -137,15 +147,20 @@ impl LazyJit {
             _ => Vec::new(),
         };
         let alignment = u64::from(code.buffer.alignment);
-        self.publish(
-            slot,
-            code.code_buffer(),
-            alignment,
-            &fixups,
-            unwind.as_ref(),
-            lines,
-        )
-        .map_err(CompileFailure::Other)
+        let mut published = self
+            .publish(
+                slot,
+                code.code_buffer(),
+                alignment,
+                &fixups,
+                unwind.as_ref(),
+                lines,
+            )
+            .map_err(CompileFailure::Other)?;
+        if self.inner.session.is_speculating() {
+            published.continuations = crate::speculation::continuations(&ctx.func);
+        }
+        Ok(published)
     }
 
     /// Places `code` (with its veneers) in code memory, relocated, and
@@ -191,6 +206,7 @@ impl LazyJit {
             lines,
             stub_call_sites: sites,
             uncompiled_callees: fixups.uncompiled_callees.clone(),
+            continuations: Vec::new(),
         })
     }
 
@@ -253,6 +269,9 @@ struct Published {
     /// Callees not compiled yet, with their call-site counts: what it will
     /// likely call next (reported to speculation).
     uncompiled_callees: Vec<(FuncId, u32)>,
+    /// What runs after each of its calls returns (from its IR; empty for
+    /// bytes or without speculation).
+    continuations: crate::speculation::Continuations,
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -292,13 +311,13 @@ pub(crate) fn materialize(
     let mut retry_copy = None;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let body = if speculative {
-            let body = body.into_retryable(&jit, id)?;
+            let body = body.into_retryable(&jit, id);
             retry_copy = body.try_clone();
             body
         } else {
             body
         };
-        jit.compile_body(id, &slot, body)
+        jit.compile_body(id, &slot, body, &r)
     }))
     .unwrap_or_else(|p| {
         Err(CompileFailure::Other(format!(
@@ -311,9 +330,8 @@ pub(crate) fn materialize(
     c.compile_nanos
         .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     match result {
-        Ok(published) => {
+        Ok(mut published) => {
             let (address, size) = (published.address, published.size);
-            jit.speculate_after(id, &published.uncompiled_callees, &r);
             // Debuggers learn the name before anyone can run the code.
             jit.announce(name, &published);
             // The code is published (executable) already: callers compiled
@@ -339,6 +357,13 @@ pub(crate) fn materialize(
                 c.speculative.fetch_add(1, Ordering::Relaxed);
             }
             jit.call_sites_published(id, address, published.stub_call_sites);
+            // After it is ready: the caller that waits runs it meanwhile.
+            jit.speculate_after(
+                id,
+                &published.uncompiled_callees,
+                std::mem::take(&mut published.continuations),
+                &r,
+            );
             if let Some(l) = &listener {
                 let address = ExecutorAddr::new(address);
                 if speculative {
@@ -349,25 +374,42 @@ pub(crate) fn materialize(
             }
         }
         Err(failure) => {
-            let (reason, retry) = match failure {
+            let (reason, mut retry) = match failure {
                 CompileFailure::Link { reason, body } => (reason, Some(body)),
-                // Nobody asked for it yet: whoever calls it compiles it
-                // again and hears the error.
-                CompileFailure::Other(reason) => (reason, retry_copy),
+                CompileFailure::Other(reason) => (reason, None),
             };
-            c.failed.fetch_add(1, Ordering::Relaxed);
             if let Some(l) = &listener {
-                l.compile_failed(name, &reason);
+                if speculative {
+                    l.speculative_compile_failed(name, &reason);
+                } else {
+                    l.compile_failed(name, &reason);
+                }
             }
+            if speculative {
+                // Nobody asked for it: it goes back to the JITDylib as it
+                // was (a builder's error is kept to be told), so the call
+                // that needs it compiles it and hears the error itself. A
+                // call that raced in is handed the new unit at once.
+                c.speculative_failed.fetch_add(1, Ordering::Relaxed);
+                let body = retry
+                    .take()
+                    .or(retry_copy)
+                    .unwrap_or_else(|| Body::Failed(reason.clone()));
+                match r.replace(Box::new(jit.compile_unit(id, &slot, body))) {
+                    Ok(()) => return,
+                    // Removed meanwhile, or the session ended: told below.
+                    Err(e) => jit.inner.session.report_error(&e),
+                }
+            }
+            c.failed.fetch_add(1, Ordering::Relaxed);
             // The error goes to whoever waits for the function (a first
-            // call hands it to its failure handler), once; a speculative
-            // compile nobody waits for tells nobody.
+            // call hands it to its failure handler), once.
             r.fail(format!("compiling {name}: {reason}"));
             match retry {
-                // Not the IR's fault (or a speculative compile): it stays
-                // defined (a new definition is refused meanwhile) and is
-                // defined again at once, so its next call tries again (the
-                // callee it lacked may be defined by then).
+                // Not the IR's fault: it stays defined (a new definition
+                // is refused meanwhile) and is defined again at once, so
+                // its next call tries again (the callee it lacked may be
+                // defined by then).
                 Some(body) => {
                     if let Err(e) = jit.redefine(id, &slot, body) {
                         slot.state.store(FAILED, Ordering::Release);

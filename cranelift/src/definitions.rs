@@ -373,18 +373,27 @@ impl LazyJit {
             old.remove()?;
         }
         let tracker = self.inner.dylib.create_resource_tracker()?;
-        let weak = Arc::downgrade(&self.inner);
-        let unit_slot = slot.clone();
-        self.inner.dylib.define_with(
-            FnUnit::new(
-                format!("compile {}", slot.entry),
-                [(slot.implementation_name.clone(), SymbolFlags::CALLABLE)],
-                move |r| crate::compile::materialize(weak, id, unit_slot, body, r),
-            ),
-            &tracker,
-        )?;
+        self.inner
+            .dylib
+            .define_with(self.compile_unit(id, slot, body), &tracker)?;
         *current = Some(tracker);
         Ok(())
+    }
+
+    /// The unit of `name$impl`: compiles `body` when looked up.
+    pub(crate) fn compile_unit(
+        &self,
+        id: FuncId,
+        slot: &Arc<FuncSlot>,
+        body: Body,
+    ) -> impl lazyrt::MaterializationUnit + use<> {
+        let weak = Arc::downgrade(&self.inner);
+        let unit_slot = slot.clone();
+        FnUnit::new(
+            format!("compile {}", slot.entry),
+            [(slot.implementation_name.clone(), SymbolFlags::CALLABLE)],
+            move |r| crate::compile::materialize(weak, id, unit_slot, body, r),
+        )
     }
 
     /// Replaces the failed definition of `id` with `body` at once (a body

@@ -27,6 +27,9 @@ type Builder = Box<dyn FnOnce(&LazyJit, FuncId) -> Result<Function, BuildError> 
 pub(crate) enum Body {
     Ir(Box<Function>),
     Builder(Builder),
+    /// A builder's error, kept to be told to the call that needs the
+    /// function (its builder ran in a speculative compile).
+    Failed(String),
     /// Machine code made elsewhere (`define_function_bytes`).
     Bytes {
         bytes: Vec<u8>,
@@ -36,21 +39,15 @@ pub(crate) enum Body {
 }
 
 impl Body {
-    /// This body as IR or bytes (a builder is run now), so that it can be
-    /// copied for a retry.
-    pub(crate) fn into_retryable(
-        self,
-        jit: &LazyJit,
-        id: FuncId,
-    ) -> Result<Body, crate::compile::CompileFailure> {
+    /// This body as IR, bytes or a builder's error (a builder runs now),
+    /// so that it can be copied for a retry.
+    pub(crate) fn into_retryable(self, jit: &LazyJit, id: FuncId) -> Body {
         match self {
             Body::Builder(build) => match build(jit, id) {
-                Ok(func) => Ok(Body::Ir(Box::new(func))),
-                Err(e) => Err(crate::compile::CompileFailure::Other(format!(
-                    "building IR: {e}"
-                ))),
+                Ok(func) => Body::Ir(Box::new(func)),
+                Err(e) => Body::Failed(format!("building IR: {e}")),
             },
-            other => Ok(other),
+            other => other,
         }
     }
 
@@ -59,6 +56,7 @@ impl Body {
         match self {
             Body::Ir(func) => Some(Body::Ir(func.clone())),
             Body::Builder(_) => None,
+            Body::Failed(reason) => Some(Body::Failed(reason.clone())),
             Body::Bytes {
                 bytes,
                 alignment,
@@ -86,6 +84,9 @@ pub struct JitStats {
     /// Functions compiled by speculation (before anything demanded them):
     /// part of `compiled`.
     pub speculative_compiles: usize,
+    /// Speculative compiles that failed (not in `failed`: the function is
+    /// compiled again when called).
+    pub speculative_failures: usize,
     /// Call sites bound directly to an already compiled implementation.
     pub direct_call_sites: usize,
     /// Call sites bound to a stub (callee not compiled yet, or the stub of a
@@ -106,6 +107,7 @@ pub struct JitStats {
 pub(crate) struct Counters {
     pub(crate) compiled: AtomicUsize,
     pub(crate) speculative: AtomicUsize,
+    pub(crate) speculative_failed: AtomicUsize,
     pub(crate) failed: AtomicUsize,
     pub(crate) direct: AtomicUsize,
     pub(crate) stub: AtomicUsize,
@@ -522,6 +524,7 @@ impl LazyJit {
             compiled: c.compiled.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
             speculative_compiles: c.speculative.load(Ordering::Relaxed),
+            speculative_failures: c.speculative_failed.load(Ordering::Relaxed),
             direct_call_sites: c.direct.load(Ordering::Relaxed),
             stub_call_sites: c.stub.load(Ordering::Relaxed),
             patched_call_sites: self.inner.call_sites.patched(),

@@ -115,34 +115,42 @@ fn callees_are_compiled_before_their_first_call_and_to_the_policy_depth() {
     assert!(reports.lock().unwrap().is_empty());
 }
 
-#[test]
-fn a_failed_speculative_compile_is_retried_and_told_once_to_the_caller_that_needs_it() {
+/// Defines `bad` so that every compile fails: its IR does not match its
+/// declaration, or (with `builder`) its builder fails.
+fn define_bad(jit: &LazyJit, bad: FuncId, builder: bool) {
+    if builder {
+        jit.define_function_with(bad, |_, _| Err("bad does not type-check".into()))
+            .unwrap();
+        return;
+    }
+    let mut wrong = Function::with_name_signature(UserFuncName::default(), sig(jit, &[], I64));
+    let mut fctx = cranelift_frontend::FunctionBuilderContext::new();
+    let mut b = cranelift_frontend::FunctionBuilder::new(&mut wrong, &mut fctx);
+    let entry = b.create_block();
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let v = b.ins().iconst(I64, 7);
+    b.ins().return_(&[v]);
+    b.finalize(jit.isa().frontend_config());
+    jit.define_function(bad, wrong).unwrap();
+}
+
+fn failed_speculation_is_retried_by_the_call(builder: bool, expected: &str) {
     let (jit, reports) = speculating_jit(1);
     let main = jit
         .declare_function("main", sig(&jit, &[I64], I64))
         .unwrap();
     let bad = jit.declare_function("bad", sig(&jit, &[I64], I64)).unwrap();
     define_main(&jit, main, bad);
-    // Its IR does not match its declaration: every compile fails.
-    let mut wrong = Function::with_name_signature(UserFuncName::default(), sig(&jit, &[], I64));
-    {
-        let mut fctx = cranelift_frontend::FunctionBuilderContext::new();
-        let mut b = cranelift_frontend::FunctionBuilder::new(&mut wrong, &mut fctx);
-        let entry = b.create_block();
-        b.switch_to_block(entry);
-        b.seal_block(entry);
-        let v = b.ins().iconst(I64, 7);
-        b.ins().return_(&[v]);
-        b.finalize(jit.isa().frontend_config());
-    }
-    jit.define_function(bad, wrong).unwrap();
+    define_bad(&jit, bad, builder);
     jit.finalize_definitions().unwrap();
 
     assert_eq!(call(&jit, main, 0), 0);
     wait_for("the speculative compile of bad to fail", || {
-        jit.session().speculation_stats().failed == 1
+        jit.stats().speculative_failures == 1
     });
     assert!(!jit.has_failed(bad), "a speculative failure does not stick");
+    assert_eq!(jit.stats().failed, 0);
     assert!(
         reports.lock().unwrap().is_empty(),
         "nobody called bad yet: {:?}",
@@ -163,13 +171,21 @@ fn a_failed_speculative_compile_is_retried_and_told_once_to_the_caller_that_need
     let failures = failures.lock().unwrap();
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].0, "bad");
-    assert!(
-        failures[0]
-            .1
-            .contains("compiling bad: its IR has signature"),
-        "{}",
-        failures[0].1
-    );
-    assert_eq!(jit.stats().failed, 2, "compiled again by the call");
+    assert!(failures[0].1.contains(expected), "{}", failures[0].1);
+    assert_eq!(jit.stats().failed, 1, "compiled again by the call");
+    assert!(jit.has_failed(bad), "the call's failure sticks as usual");
     assert!(reports.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_failed_speculative_compile_is_retried_and_told_once_to_the_caller_that_needs_it() {
+    failed_speculation_is_retried_by_the_call(false, "compiling bad: its IR has signature");
+}
+
+#[test]
+fn a_builder_failing_in_speculation_is_told_once_to_the_caller_that_needs_it() {
+    failed_speculation_is_retried_by_the_call(
+        true,
+        "compiling bad: building IR: bad does not type-check",
+    );
 }

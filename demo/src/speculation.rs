@@ -91,11 +91,11 @@ impl SpeculationFigures {
             100.0 * self.precompiled_fraction(),
             self.stats.queued,
             self.stats.skipped,
-            crate::ms(self.first_main),
-            crate::ms(self.first_main_without),
+            crate::report::ms(self.first_main),
+            crate::report::ms(self.first_main_without),
             self.first_main_ratio(),
-            crate::ms(self.first_result),
-            crate::ms(self.first_result_without),
+            crate::report::ms(self.first_result),
+            crate::report::ms(self.first_result_without),
         )
     }
 }

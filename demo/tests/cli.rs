@@ -206,7 +206,10 @@ fn speculate_reports_what_it_compiled_ahead() {
         "1",
         "--speculate",
     ]);
-    assert!(out.contains("speculation   depth 1 on 1 dispatcher thread"), "{out}");
+    assert!(
+        out.contains("speculation   depth 1 on 1 dispatcher thread"),
+        "{out}"
+    );
     assert!(out.contains("hit rate"), "{out}");
     assert!(out.contains("correctness   OK"), "{out}");
 }

@@ -25,19 +25,22 @@ pub type Task = Box<dyn FnOnce() + Send + 'static>;
 pub trait Dispatcher: Send + Sync {
     /// Runs `task` now or later, on some thread.
     fn dispatch(&self, task: Task);
-    /// Runs `task` only on a worker that has nothing else to do: after every
-    /// task given to [`Dispatcher::dispatch`] (queued now or later) has been
-    /// taken, and never inside [`Dispatcher::wait_helping`]. This is where
-    /// speculative compilation runs. A dispatcher without idle workers (the
-    /// default, and [`InPlaceDispatcher`]) gives the task back, and the
-    /// caller drops it: speculation never runs on a thread that needs its
-    /// own result.
+    /// Runs `task` later, on a worker that has nothing else to do: only when
+    /// no task given to [`Dispatcher::dispatch`] is queued, and never inside
+    /// [`Dispatcher::wait_helping`]; demand dispatched while it runs must
+    /// not wait for it when a thread is blocked on that demand (the pool
+    /// lets that thread run it). This is where speculative compilation
+    /// runs. Never run it on the calling thread. A dispatcher without idle
+    /// workers (the default, and [`InPlaceDispatcher`]) gives the task
+    /// back, and the caller drops it: speculation never runs on a thread
+    /// that needs its own result.
     fn dispatch_idle(&self, task: Task) -> Result<(), Task> {
         Err(task)
     }
     /// Called by a thread about to block until `done()`: if the thread is one
     /// of this dispatcher's workers, run queued tasks until `done()` and
-    /// return true; otherwise return false (the caller blocks by itself).
+    /// return true. Other threads may be let in too (return true once
+    /// `done()`), or turned away with false (the caller blocks by itself).
     fn wait_helping(&self, done: &dyn Fn() -> bool) -> bool {
         let _ = done;
         false
@@ -67,7 +70,10 @@ impl Dispatcher for InPlaceDispatcher {
 #[cfg(not(lazyrt_loom))]
 struct PoolShared {
     queue: Mutex<PoolQueue>,
+    /// Workers (and workers helping a wait) sleep here.
     ready: Condvar,
+    /// Other threads blocked in a lookup sleep here (see `wait_helping`).
+    helpers: Condvar,
 }
 
 #[cfg(not(lazyrt_loom))]
@@ -76,7 +82,19 @@ struct PoolQueue {
     /// [`Dispatcher::dispatch_idle`]'s tasks: taken only when `tasks` is
     /// empty, and never by a worker helping a wait.
     idle: VecDeque<Task>,
+    /// Workers started.
+    workers: usize,
+    /// Workers running an idle task now.
+    speculating: usize,
     shutting_down: bool,
+}
+
+#[cfg(not(lazyrt_loom))]
+impl PoolQueue {
+    /// Every worker is busy with idle work: demand would wait behind it.
+    fn all_speculating(&self) -> bool {
+        self.workers > 0 && self.speculating == self.workers
+    }
 }
 
 /// A fixed pool of worker threads sharing one queue.
@@ -109,9 +127,12 @@ impl ThreadPoolDispatcher {
             queue: Mutex::new(PoolQueue {
                 tasks: VecDeque::new(),
                 idle: VecDeque::new(),
+                workers: 0,
+                speculating: 0,
                 shutting_down: false,
             }),
             ready: Condvar::new(),
+            helpers: Condvar::new(),
         });
         let pool = Self {
             shared,
@@ -123,11 +144,17 @@ impl ThreadPoolDispatcher {
                 .name(format!("lazyrt-pool-{i}"))
                 .spawn(move || worker(&shared));
             match spawned {
-                Ok(handle) => pool
-                    .workers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(handle),
+                Ok(handle) => {
+                    pool.shared
+                        .queue
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .workers += 1;
+                    pool.workers
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(handle);
+                }
                 Err(e) => {
                     pool.shutdown();
                     return Err(e);
@@ -153,11 +180,11 @@ thread_local! {
 fn worker(shared: &PoolShared) {
     WORKER_OF.with(|w| w.set(shared));
     loop {
-        let task = {
+        let (task, idle) = {
             let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
             loop {
                 if let Some(task) = queue.tasks.pop_front() {
-                    break task;
+                    break (task, false);
                 }
                 if queue.shutting_down {
                     // Idle work is optional: dropped (each task's drop
@@ -168,12 +195,23 @@ fn worker(shared: &PoolShared) {
                     return;
                 }
                 if let Some(task) = queue.idle.pop_front() {
-                    break task;
+                    queue.speculating += 1;
+                    if queue.all_speculating() && !queue.tasks.is_empty() {
+                        shared.helpers.notify_all();
+                    }
+                    break (task, true);
                 }
                 queue = shared.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
             }
         };
         run_task(task);
+        if idle {
+            shared
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .speculating -= 1;
+        }
     }
 }
 
@@ -194,8 +232,14 @@ impl Dispatcher for ThreadPoolDispatcher {
             return run_task(task);
         }
         queue.tasks.push_back(task);
+        let all_speculating = queue.all_speculating();
         drop(queue);
         self.shared.ready.notify_one();
+        if all_speculating {
+            // No worker takes it before its idle task ends: a thread
+            // blocked on a lookup may run it (wait_helping).
+            self.shared.helpers.notify_all();
+        }
     }
 
     fn dispatch_idle(&self, task: Task) -> Result<(), Task> {
@@ -210,29 +254,41 @@ impl Dispatcher for ThreadPoolDispatcher {
         Ok(())
     }
 
+    /// A worker runs queued demand tasks while it waits. Another thread
+    /// (a first call blocked on work it dispatched) runs them only while
+    /// every worker is busy with idle (speculative) work, so demand never
+    /// waits behind speculation; otherwise it sleeps until `done()`.
     fn wait_helping(&self, done: &dyn Fn() -> bool) -> bool {
         let shared: *const PoolShared = &*self.shared;
-        if WORKER_OF.with(|w| w.get()) != shared {
-            return false;
-        }
+        let is_worker = WORKER_OF.with(|w| w.get()) == shared;
+        let sleep_on = if is_worker {
+            &self.shared.ready
+        } else {
+            &self.shared.helpers
+        };
         loop {
             let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
             // Checked under the queue lock: wake_helpers takes it too, so a
             // completion cannot slip between this check and the wait.
             if done() {
+                if is_worker && !queue.tasks.is_empty() {
+                    // The wake-up that brought us here may have been for
+                    // a task: pass it on.
+                    self.shared.ready.notify_one();
+                }
                 return true;
             }
-            match queue.tasks.pop_front() {
+            let task = if is_worker || queue.all_speculating() {
+                queue.tasks.pop_front()
+            } else {
+                None
+            };
+            match task {
                 Some(task) => {
                     drop(queue);
                     run_task(task);
                 }
-                None => drop(
-                    self.shared
-                        .ready
-                        .wait(queue)
-                        .unwrap_or_else(|e| e.into_inner()),
-                ),
+                None => drop(sleep_on.wait(queue).unwrap_or_else(|e| e.into_inner())),
             }
         }
     }
@@ -240,6 +296,7 @@ impl Dispatcher for ThreadPoolDispatcher {
     fn wake_helpers(&self) {
         let _queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         self.shared.ready.notify_all();
+        self.shared.helpers.notify_all();
     }
 
     /// Finishes queued work, then joins the workers (a worker shutting its
@@ -251,6 +308,7 @@ impl Dispatcher for ThreadPoolDispatcher {
             .unwrap_or_else(|e| e.into_inner())
             .shutting_down = true;
         self.shared.ready.notify_all();
+        self.shared.helpers.notify_all();
         let current = std::thread::current().id();
         let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
         for handle in workers {

@@ -279,7 +279,6 @@ impl Session {
                 dylib: dylib.name.clone(),
             });
         }
-        self.inner.speculator.forget_dylib(dylib.id);
         dylib.clear()?;
         let mut state = self.inner.lock_live()?;
         let removed = state
@@ -295,6 +294,7 @@ impl Session {
         // Clean-ups run user code (code listeners, a remote executor's
         // round trips): never under the session lock.
         drop(state);
+        self.inner.speculator.forget_dylib(dylib.id);
         for cleanup in late {
             cleanup();
         }
@@ -459,7 +459,7 @@ impl Session {
             self.report_error(error);
         }
         for (unit, responsibility) in deferred.materialize {
-            self.inner.speculator.hint_for(self, &responsibility);
+            self.inner.speculator.hint_later(self, &responsibility);
             self.inner
                 .dispatcher
                 .dispatch(Box::new(move || unit.materialize(responsibility)));

@@ -166,8 +166,9 @@ impl MaterializationResponsibility {
             return Vec::new();
         };
         let state = session.inner.lock();
-        // A lookup waiting on the whole responsibility requested all of it.
-        let all = state.responsibility_waited(self.id);
+        // A lookup waiting on the whole responsibility requested all of it;
+        // so did speculation.
+        let all = self.speculation.is_some() || state.responsibility_waited(self.id);
         let mut requested: Vec<SymbolName> = self
             .live()
             .filter(|o| all || state.waiters.contains(self.dylib.id, &o.name))

@@ -46,9 +46,11 @@ impl MaterializationResponsibility {
             return;
         };
         let depth = self.speculation.map_or(1, |d| d + 1);
-        let speculator = &session.inner.speculator;
-        if speculator.takes_reports_at(depth) {
-            speculator.guess(&session, &self.dylib, depth, likely);
+        if session.inner.speculator.takes_reports_at(depth) {
+            // Collected before any lock is taken: the iterator may do
+            // anything.
+            let likely: Vec<(SymbolName, u32)> = likely.into_iter().collect();
+            crate::speculation::guess_pending(&session, &self.dylib, depth, likely);
         }
     }
 }

@@ -104,10 +104,12 @@ impl SymbolTables {
             record(tracker, &symbols);
         }
         if let Definition::Unit(unit, _) = definition {
+            let serial = self.new_unit_serial();
             self.units.fill(
                 unit_id,
                 PendingUnit {
                     unit,
+                    serial,
                     // Inline (and the list freed now) for a one-symbol unit.
                     symbols: SmallVec::from_vec(symbols),
                 },
@@ -194,8 +196,10 @@ impl SymbolTables {
                 }
                 // Its symbol list moves in below, after the table took
                 // its own references.
+                let serial = self.new_unit_serial();
                 let id = self.units.insert(PendingUnit {
                     unit,
+                    serial,
                     symbols: SmallVec::new(),
                 });
                 (id, Some(tracker))

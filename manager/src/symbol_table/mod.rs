@@ -103,6 +103,9 @@ impl SymbolEntry {
 /// A unit defined in a JITDylib, not yet materializing.
 pub(crate) struct PendingUnit {
     pub(crate) unit: Box<dyn MaterializationUnit>,
+    /// Unique per definition (slots are reused): what speculation checks
+    /// to know a guessed unit is still the one defined.
+    pub(crate) serial: u64,
     /// Its symbols still owned by it (weak ones may have been overridden).
     pub(crate) symbols: UnitSymbols,
 }
@@ -177,6 +180,7 @@ pub(crate) struct SymbolTables {
     dylibs: IdMap<u32, DylibState>,
     next_dylib: u32,
     units: Slab<PendingUnit>,
+    next_unit_serial: u64,
     next_responsibility: u32,
     /// Counter of lookup passes (never 0), marking the rows a pass found.
     lookup_pass: u16,
@@ -188,6 +192,7 @@ impl SymbolTables {
             dylibs: IdMap::default(),
             next_dylib: 0,
             units: Slab::new(),
+            next_unit_serial: 0,
             next_responsibility: 0,
             lookup_pass: 0,
         }
@@ -295,6 +300,12 @@ impl SymbolTables {
     }
 
     /// The pending unit in slot `unit`.
+    /// A serial for a new pending unit.
+    pub(crate) fn new_unit_serial(&mut self) -> u64 {
+        self.next_unit_serial += 1;
+        self.next_unit_serial
+    }
+
     pub(crate) fn pending_unit(&self, unit: u32) -> Option<&PendingUnit> {
         self.units.get(unit)
     }
@@ -309,7 +320,12 @@ impl SymbolTables {
         symbols: UnitSymbols,
     ) -> u32 {
         let names: SmallVec<[SymbolName; 2]> = symbols.iter().map(|(n, _)| n.clone()).collect();
-        let slot = self.units.insert(PendingUnit { unit, symbols });
+        let serial = self.new_unit_serial();
+        let slot = self.units.insert(PendingUnit {
+            unit,
+            serial,
+            symbols,
+        });
         for name in &names {
             if let Some(entry) = self.row_mut(dylib, name) {
                 entry.state = SymState::Pending;

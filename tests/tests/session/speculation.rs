@@ -52,6 +52,59 @@ fn define_reporter(jd: &JitDylib, root: &SymbolName, guesses: Vec<SymbolName>) {
     .unwrap();
 }
 
+/// A pool session whose `names` are guessed by a demanded `root`, the
+/// last of them (the newest guess, so the first taken) holding the only
+/// worker until `open_gate` is sent to. `define_rest` defines the others.
+struct Gated {
+    session: Session,
+    jd: JitDylib,
+    log: Arc<Mutex<Vec<(String, bool)>>>,
+    open_gate: mpsc::Sender<()>,
+    names: Vec<SymbolName>,
+}
+
+impl Gated {
+    fn new(prefix: &str, n: usize, define_rest: impl Fn(&Self, &SymbolName)) -> Self {
+        let session = pool_session(1);
+        let jd = session.create_jit_dylib("main").unwrap();
+        let (open_gate, gate) = mpsc::channel();
+        let names: Vec<SymbolName> = (0..n)
+            .map(|i| session.intern(&format!("{prefix}{i}")))
+            .collect();
+        let fx = Self {
+            session,
+            jd,
+            log: Arc::default(),
+            open_gate,
+            names,
+        };
+        fx.jd
+            .define(logged_unit(&fx.names[n - 1], &fx.log, Some(gate)))
+            .unwrap();
+        for name in &fx.names[..n - 1] {
+            define_rest(&fx, name);
+        }
+        let root = fx.session.intern("root");
+        define_reporter(&fx.jd, &root, fx.names.clone());
+        fx.jd
+            .lookup(std::slice::from_ref(&root), RequiredState::Ready)
+            .unwrap();
+        wait_for("the gated guess to start", || {
+            !fx.log.lock().unwrap().is_empty()
+        });
+        fx
+    }
+
+    fn logged(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
 fn wait_for(what: &str, done: impl Fn() -> bool) {
     let start = std::time::Instant::now();
     while !done() {
@@ -70,7 +123,7 @@ fn demand_goes_before_queued_speculation_and_never_waits_behind_it() {
     let log: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
     let (open_gate, gate) = mpsc::channel();
     let mut gate = Some(gate);
-    let names: Vec<SymbolName> = ["s1", "s2", "s3", "d1", "d2"]
+    let names: Vec<SymbolName> = ["s1", "s2", "s3", "d1", "d2", "b1", "b2"]
         .iter()
         .map(|n| session.intern(n))
         .collect();
@@ -92,6 +145,20 @@ fn demand_goes_before_queued_speculation_and_never_waits_behind_it() {
         log.lock().unwrap().as_slice(),
         [("s3 waits".to_string(), true), ("d1".to_string(), false)]
     );
+    // A lookup of two units runs one on this thread and dispatches the
+    // other; with the only worker speculating, this thread runs it too.
+    let (done, found) = mpsc::channel();
+    let (s, j, wanted) = (session.clone(), jd.clone(), names[5..].to_vec());
+    std::thread::spawn(move || {
+        let order = [(j, LookupFlags::MatchAllSymbols)];
+        let _ = done.send(s.lookup_blocking(&order, wanted, RequiredState::Ready));
+    });
+    let both = found
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the blocked caller ran its dispatched unit itself")
+        .unwrap();
+    assert_eq!(both.len(), 2);
+    assert_eq!(log.lock().unwrap().len(), 4, "{:?}", log.lock().unwrap());
     // Work dispatched to the pool (an asynchronous lookup) goes before the
     // speculation queued ahead of it.
     let (tx, rx) = mpsc::channel();
@@ -103,10 +170,15 @@ fn demand_goes_before_queued_speculation_and_never_waits_behind_it() {
     );
     open_gate.send(()).unwrap();
     assert!(rx.recv_timeout(Duration::from_secs(20)).unwrap());
-    wait_for("s2 and s1", || log.lock().unwrap().len() == 6);
+    wait_for("s2 and s1", || log.lock().unwrap().len() == 8);
     let log = log.lock().unwrap();
-    let order: Vec<&str> = log.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(order, ["s3 waits", "d1", "s3", "d2", "s2", "s1"], "{log:?}");
+    let mut order: Vec<&str> = log.iter().map(|(n, _)| n.as_str()).collect();
+    order[2..4].sort();
+    assert_eq!(
+        order,
+        ["s3 waits", "d1", "b1", "b2", "s3", "d2", "s2", "s1"],
+        "{log:?}"
+    );
     let speculative: Vec<&str> = log
         .iter()
         .filter(|(_, s)| *s)
@@ -163,49 +235,35 @@ fn a_first_call_racing_speculation_never_materializes_twice() {
 
 #[test]
 fn removing_a_jit_dylib_drops_its_queued_speculation_and_frees_its_units() {
-    let session = pool_session(1);
-    let jd = session.create_jit_dylib("main").unwrap();
-    let log: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
-    let (open_gate, gate) = mpsc::channel();
-    let names: Vec<SymbolName> = (0..6).map(|i| session.intern(&format!("g{i}"))).collect();
     // What the units hold: freed when they are, not leaked by the queue.
     let token = Arc::new(());
-    // The newest guess goes first: g5 holds the only worker.
-    jd.define(logged_unit(&names[5], &log, Some(gate))).unwrap();
-    for n in &names[..5] {
+    let fx = Gated::new("g", 6, |fx, n| {
         let held = token.clone();
-        let unit = logged_unit(n, &log, None);
-        jd.define(FnUnit::new(
-            "holder",
-            [(n.clone(), SymbolFlags::exported_callable())],
-            move |r: MaterializationResponsibility| {
-                let _held = &held;
-                Box::new(unit).materialize(r)
-            },
-        ))
-        .unwrap();
-    }
-    let root = session.intern("root");
-    define_reporter(&jd, &root, names.clone());
-    jd.lookup(std::slice::from_ref(&root), RequiredState::Ready)
-        .unwrap();
-    wait_for("g5 to start", || !log.lock().unwrap().is_empty());
-    session.remove_jit_dylib(&jd).unwrap();
-    open_gate.send(()).unwrap();
+        let unit = logged_unit(n, &fx.log, None);
+        fx.jd
+            .define(FnUnit::new(
+                "holder",
+                [(n.clone(), SymbolFlags::exported_callable())],
+                move |r: MaterializationResponsibility| {
+                    let _held = &held;
+                    Box::new(unit).materialize(r)
+                },
+            ))
+            .unwrap();
+    });
+    fx.session.remove_jit_dylib(&fx.jd).unwrap();
+    fx.open_gate.send(()).unwrap();
     wait_for("the worker to finish g5", || {
-        session.speculation_stats().materialized == 1
+        fx.session.speculation_stats().materialized == 1
     });
     std::thread::sleep(Duration::from_millis(50));
-    let stats = session.speculation_stats();
+    let stats = fx.session.speculation_stats();
     assert_eq!(stats.dropped_removed, 5, "{stats:?}");
-    assert!(
-        log.lock().unwrap().iter().all(|(n, _)| n.starts_with("g5")),
-        "{:?}",
-        log.lock().unwrap()
-    );
+    assert_eq!(fx.logged(), ["g5 waits", "g5"]);
     assert_eq!(Arc::strong_count(&token), 1, "the removed units are freed");
     assert!(matches!(
-        jd.lookup(std::slice::from_ref(&names[1]), RequiredState::Ready),
+        fx.jd
+            .lookup(std::slice::from_ref(&fx.names[1]), RequiredState::Ready),
         Err(Error::DylibRemoved { .. })
     ));
 }
@@ -231,4 +289,112 @@ fn an_in_place_session_speculates_nothing_and_says_so() {
     assert_eq!(count.load(Ordering::SeqCst), 0);
     assert_eq!(session.speculation_stats().no_idle_workers, 1);
     assert!(!SpeculationPolicy::off().is_on());
+}
+
+#[test]
+fn a_panicking_hint_loses_only_its_answer_and_runs_off_the_callers_thread() {
+    let session = Session::with_dispatcher(Arc::new(ThreadPoolDispatcher::new(1)));
+    let jd = session.create_jit_dylib("main").unwrap();
+    let names: Vec<SymbolName> = ["root", "boom", "f"]
+        .iter()
+        .map(|n| session.intern(n))
+        .collect();
+    let (root, boom, f) = (names[0].clone(), names[1].clone(), names[2].clone());
+    let caller = std::thread::current().id();
+    let next = f.clone();
+    session.set_speculation(SpeculationPolicy::hinted(1, move |name: &SymbolName| {
+        assert_ne!(
+            std::thread::current().id(),
+            caller,
+            "a hint runs on a worker"
+        );
+        match name.as_str() {
+            "boom" => panic!("a hint that panics"),
+            "root" => vec![(next.clone(), 1)],
+            _ => Vec::new(),
+        }
+    }));
+    let counts: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
+    for (n, count) in names.iter().zip(&counts) {
+        jd.define(counting_unit(
+            std::slice::from_ref(n),
+            0x1000,
+            count.clone(),
+        ))
+        .unwrap();
+    }
+    // Both lookups materialize on this thread; their hints run on the worker.
+    jd.lookup(std::slice::from_ref(&boom), RequiredState::Ready)
+        .unwrap();
+    jd.lookup(std::slice::from_ref(&root), RequiredState::Ready)
+        .unwrap();
+    wait_for("f to be speculated", || {
+        counts[2].load(Ordering::SeqCst) == 1
+    });
+    let stats = session.speculation_stats();
+    assert_eq!(stats.hint_panics, 1, "{stats:?}");
+    assert_eq!(stats.materialized, 1, "{stats:?}");
+    // The speculation goes on after the panic.
+    assert_eq!(
+        jd.lookup(std::slice::from_ref(&f), RequiredState::Ready)
+            .unwrap()[&f]
+            .address,
+        addr(0x1000)
+    );
+}
+
+#[test]
+fn a_guess_whose_tracker_was_removed_and_symbol_defined_again_is_dropped() {
+    let session = pool_session(1);
+    let jd = session.create_jit_dylib("main").unwrap();
+    let log: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let (open_gate, gate) = mpsc::channel();
+    let (hold, f) = (session.intern("hold"), session.intern("f"));
+    // f is guessed before `hold` (the newest goes first): `hold` takes the
+    // worker while f waits in the queue.
+    jd.define(logged_unit(&hold, &log, Some(gate))).unwrap();
+    let tracker = jd.create_resource_tracker().unwrap();
+    jd.define_with(logged_unit(&f, &log, None), &tracker)
+        .unwrap();
+    let root = session.intern("root");
+    define_reporter(&jd, &root, vec![f.clone(), hold.clone()]);
+    jd.lookup(std::slice::from_ref(&root), RequiredState::Ready)
+        .unwrap();
+    wait_for("hold to start", || !log.lock().unwrap().is_empty());
+    // f's definition is replaced: the queued guess is not about this one.
+    tracker.remove().unwrap();
+    jd.define(logged_unit(&f, &log, None)).unwrap();
+    open_gate.send(()).unwrap();
+    wait_for("the queue to drain", || {
+        let s = session.speculation_stats();
+        s.materialized + s.skipped == 2
+    });
+    assert_eq!(session.speculation_stats().materialized, 1);
+    let names: Vec<String> = log.lock().unwrap().iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(names, ["hold waits", "hold"]);
+}
+
+#[test]
+fn ending_a_session_with_speculation_queued_drops_it() {
+    let fx = Gated::new("q", 4, |fx, n| {
+        fx.jd.define(logged_unit(n, &fx.log, None)).unwrap();
+    });
+    let ender = {
+        let session = fx.session.clone();
+        std::thread::spawn(move || session.end())
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    fx.open_gate.send(()).unwrap();
+    ender.join().unwrap();
+    assert_eq!(
+        fx.logged(),
+        ["q3 waits", "q3"],
+        "nothing started after the end"
+    );
+    assert!(fx.session.has_ended());
+    fx.session.set_speculation(SpeculationPolicy::callees(1));
+    assert!(
+        !fx.session.is_speculating(),
+        "an ended session speculates nothing"
+    );
 }

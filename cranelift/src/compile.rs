@@ -41,10 +41,11 @@ pub trait CompileListener: Send + Sync {
     fn speculative_compile_started(&self, name: &str) {
         self.compile_started(name);
     }
-    /// `name`'s speculative compile failed; the function is compiled
-    /// again when called. By default [`CompileListener::compile_failed`].
+    /// `name`'s speculative compile failed; nothing is told to anyone
+    /// else: the function is compiled again when called, and that compile
+    /// reports its own outcome ([`CompileListener::compile_failed`]).
     fn speculative_compile_failed(&self, name: &str, reason: &str) {
-        self.compile_failed(name, reason);
+        let _ = (name, reason);
     }
     /// `name` was compiled by speculation. By default
     /// [`CompileListener::compiled`].
@@ -114,7 +115,12 @@ impl LazyJit {
         }
         // Its first callees are called as soon as it runs: compile them
         // while this compiles.
-        self.speculate_before(&ctx.func, r);
+        let mut plan = if self.inner.session.is_speculating() {
+            crate::speculation::call_plan(&ctx.func)
+        } else {
+            Default::default()
+        };
+        self.speculate_before(&plan, r);
         if let Err(e) = ctx.compile(&*self.inner.isa, &mut ControlPlane::default()) {
             return Err(CompileFailure::Other(
                 cranelift_codegen::print_errors::pretty_error(e.func, e.inner),
@@ -157,9 +163,7 @@ impl LazyJit {
                 lines,
             )
             .map_err(CompileFailure::Other)?;
-        if self.inner.session.is_speculating() {
-            published.continuations = crate::speculation::continuations(&ctx.func);
-        }
+        published.continuations = std::mem::take(&mut plan.continuations);
         Ok(published)
     }
 
@@ -391,14 +395,17 @@ pub(crate) fn materialize(
                 // that needs it compiles it and hears the error itself. A
                 // call that raced in is handed the new unit at once.
                 c.speculative_failed.fetch_add(1, Ordering::Relaxed);
+                slot.speculation_failed.store(true, Ordering::Release);
                 let body = retry
                     .take()
                     .or(retry_copy)
                     .unwrap_or_else(|| Body::Failed(reason.clone()));
                 match r.replace(Box::new(jit.compile_unit(id, &slot, body))) {
                     Ok(()) => return,
-                    // Removed meanwhile, or the session ended: told below.
-                    Err(e) => jit.inner.session.report_error(&e),
+                    // The session ended: nobody to tell.
+                    Err(lazyrt::Error::SessionEnded) => return,
+                    // Removed meanwhile: failed below (nobody waits).
+                    Err(_) => {}
                 }
             }
             c.failed.fetch_add(1, Ordering::Relaxed);

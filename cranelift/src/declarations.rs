@@ -75,6 +75,9 @@ pub(crate) struct FuncSlot {
     pub(crate) implementation: AtomicU64,
     /// Its code was compiled by speculation, before anything demanded it.
     pub(crate) speculative: std::sync::atomic::AtomicBool,
+    /// Its current definition failed a speculative compile: not guessed
+    /// again (its call compiles it).
+    pub(crate) speculation_failed: std::sync::atomic::AtomicBool,
     /// The tracker its current definition (`$impl` unit) lives under:
     /// removed to replace a failed definition.
     pub(crate) tracker: Mutex<Option<ResourceTracker>>,
@@ -197,6 +200,7 @@ impl Declarations {
             stub_defined: Default::default(),
             implementation: AtomicU64::new(0),
             speculative: Default::default(),
+            speculation_failed: Default::default(),
             tracker: Mutex::new(None),
         }));
         if let Some(name) = name {

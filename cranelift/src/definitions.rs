@@ -373,6 +373,8 @@ impl LazyJit {
             old.remove()?;
         }
         let tracker = self.inner.dylib.create_resource_tracker()?;
+        slot.speculation_failed
+            .store(false, std::sync::atomic::Ordering::Release);
         self.inner
             .dylib
             .define_with(self.compile_unit(id, slot, body), &tracker)?;

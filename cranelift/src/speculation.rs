@@ -7,8 +7,11 @@
 //! - **First callee** (reported before the function compiles, ranked
 //!   first): a function calls its first call site's callee as soon as it
 //!   runs, so that callee compiles on the idle worker while this one
-//!   compiles, instead of after it on the calling thread. Whether the call
-//!   runs depends on the arguments: it is a guess.
+//!   compiles, instead of after it on the calling thread. It is certain
+//!   when the call's block post-dominates the entry; otherwise (the call is
+//!   behind a branch on the arguments) it is reported as uncertain, one
+//!   step further ([`MaterializationResponsibility::speculate_uncertain`]),
+//!   so a depth-1 policy leaves it out.
 //! - **Continuation** (reported after): a function `h` compiled because it
 //!   was called proves that its caller `g` got to that call. When `h`
 //!   returns, `g` goes on, and some of `g`'s calls are certain to run
@@ -29,6 +32,8 @@
 //! compiled ahead (measured; see docs/speculation.md). Only functions not
 //! compiled yet are reported; the session's policy decides how deep to
 //! follow guesses and how many compile at once.
+//!
+//! [`MaterializationResponsibility::speculate_uncertain`]: lazyrt::MaterializationResponsibility::speculate_uncertain
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -112,29 +117,34 @@ impl LazyJit {
                 edges.continuations.insert(id, continuations);
             }
         }
-        self.report(likely, r);
+        self.report(likely, true, r);
     }
 
-    /// Before `func` (being compiled by `r`) compiles: its first direct
-    /// callee (in layout order), which it calls as soon as it runs.
-    pub(crate) fn speculate_before(&self, func: &Function, r: &MaterializationResponsibility) {
-        if !self.inner.session.is_speculating() || !r.speculation_wanted() {
-            return;
-        }
-        let first = func
-            .layout
-            .blocks()
-            .flat_map(|block| func.layout.block_insts(block))
-            .find_map(|inst| direct_callee(func, inst));
-        if let Some(callee) = first {
-            self.report(vec![(callee, FIRST_CALLEE_WEIGHT)], r);
+    /// Before a function compiles (by `r`): its first direct callee,
+    /// which it calls as soon as it runs (certainly, if the call's block
+    /// post-dominates the entry; otherwise one step further).
+    pub(crate) fn speculate_before(&self, plan: &CallPlan, r: &MaterializationResponsibility) {
+        if let Some((callee, certain)) = plan.first_callee
+            && self.inner.session.is_speculating()
+        {
+            self.report(vec![(callee, FIRST_CALLEE_WEIGHT)], certain, r);
         }
     }
 
     /// Reports `likely` (function, weight) to speculation, each function
     /// once at its heaviest, leaving out what is compiled.
-    fn report(&self, mut likely: Vec<(FuncId, u32)>, r: &MaterializationResponsibility) {
-        if likely.is_empty() || !r.speculation_wanted() {
+    fn report(
+        &self,
+        mut likely: Vec<(FuncId, u32)>,
+        certain: bool,
+        r: &MaterializationResponsibility,
+    ) {
+        let wanted = if certain {
+            r.speculation_wanted()
+        } else {
+            r.uncertain_speculation_wanted()
+        };
+        if likely.is_empty() || !wanted {
             return;
         }
         // One guess per function, at its heaviest.
@@ -144,15 +154,18 @@ impl LazyJit {
             .into_iter()
             .filter_map(|(f, weight)| {
                 let slot = self.slot(f).ok()?;
+                let acquire = std::sync::atomic::Ordering::Acquire;
                 let waiting = slot.is_definable()
-                    && slot
-                        .implementation
-                        .load(std::sync::atomic::Ordering::Acquire)
-                        == 0;
+                    && slot.implementation.load(acquire) == 0
+                    && !slot.speculation_failed.load(acquire);
                 waiting.then(|| (slot.implementation_name.clone(), weight))
             })
             .collect();
-        r.speculate(names);
+        if certain {
+            r.speculate(names);
+        } else {
+            r.speculate_uncertain(names);
+        }
     }
 }
 
@@ -169,9 +182,19 @@ fn direct_callee(func: &Function, inst: Inst) -> Option<FuncId> {
     (user.namespace == CALL_NAMESPACE).then(|| FuncId::from_u32(user.index))
 }
 
-/// The continuation of every direct call site of `func`. See the module
-/// docs.
-pub(crate) fn continuations(func: &Function) -> Continuations {
+/// What a function's IR says about its calls, worked out before it
+/// compiles.
+#[derive(Default)]
+pub(crate) struct CallPlan {
+    /// Its first direct call's callee, and whether that call runs whenever
+    /// the function does (its block post-dominates the entry).
+    pub(crate) first_callee: Option<(FuncId, bool)>,
+    /// What runs after each of its calls returns.
+    pub(crate) continuations: Continuations,
+}
+
+/// The [`CallPlan`] of `func`. See the module docs.
+pub(crate) fn call_plan(func: &Function) -> CallPlan {
     let blocks: Vec<Block> = func.layout.blocks().collect();
     let calls: Vec<Vec<FuncId>> = blocks
         .iter()
@@ -182,26 +205,39 @@ pub(crate) fn continuations(func: &Function) -> Continuations {
                 .collect()
         })
         .collect();
-    if calls.iter().all(Vec::is_empty) {
-        return Vec::new();
-    }
+    let Some(first_block) = calls.iter().position(|c| !c.is_empty()) else {
+        return CallPlan::default();
+    };
     let after_blocks = post_dominators(func, &blocks);
+    // The entry is the first block of the layout.
+    let first_certain = after_blocks
+        .as_ref()
+        .is_some_and(|pd| pd[0].contains(first_block));
     let mut out = Vec::new();
     for (b, sites) in calls.iter().enumerate() {
         for (s, callee) in sites.iter().enumerate() {
-            let mut after: Vec<FuncId> = sites[s + 1..].to_vec();
+            // The later calls of its block, then those of the blocks that
+            // post-dominate it, in layout order; at most the limit.
+            let later = &sites[s + 1..];
+            let mut after: Vec<FuncId> = later.iter().take(CONTINUATION_LIMIT).copied().collect();
             if let Some(pd) = &after_blocks {
                 for (other, their) in calls.iter().enumerate() {
+                    if after.len() >= CONTINUATION_LIMIT {
+                        break;
+                    }
                     if other != b && pd[b].contains(other) {
-                        after.extend_from_slice(their);
+                        let room = CONTINUATION_LIMIT - after.len();
+                        after.extend(their.iter().take(room));
                     }
                 }
             }
-            after.truncate(CONTINUATION_LIMIT);
             out.push((*callee, after));
         }
     }
-    out
+    CallPlan {
+        first_callee: Some((calls[first_block][0], first_certain)),
+        continuations: out,
+    }
 }
 
 /// A set of block indexes.
@@ -235,11 +271,33 @@ fn post_dominators(func: &Function, blocks: &[Block]) -> Option<Vec<BlockSet>> {
                 .collect()
         })
         .collect();
+    // Post-dominance is about the paths to an exit: a block that reaches
+    // none (an endless loop) is post-dominated by nothing but itself, and a
+    // successor that reaches none is no path to an exit.
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, out) in succs.iter().enumerate() {
+        for s in out {
+            preds[*s].push(i);
+        }
+    }
+    let mut reaches_exit = vec![false; n];
+    let mut work: Vec<usize> = (0..n).filter(|i| succs[*i].is_empty()).collect();
+    for i in &work {
+        reaches_exit[*i] = true;
+    }
+    while let Some(i) = work.pop() {
+        for p in &preds[i] {
+            if !reaches_exit[*p] {
+                reaches_exit[*p] = true;
+                work.push(*p);
+            }
+        }
+    }
     let words = n.div_ceil(64);
     let full = BlockSet(vec![u64::MAX; words]);
     let mut pd: Vec<BlockSet> = (0..n)
         .map(|i| {
-            if succs[i].is_empty() {
+            if succs[i].is_empty() || !reaches_exit[i] {
                 let mut only = BlockSet(vec![0; words]);
                 only.insert(i);
                 only
@@ -253,11 +311,11 @@ fn post_dominators(func: &Function, blocks: &[Block]) -> Option<Vec<BlockSet>> {
     for _ in 0..64 {
         let mut changed = false;
         for i in (0..n).rev() {
-            if succs[i].is_empty() {
+            if succs[i].is_empty() || !reaches_exit[i] {
                 continue;
             }
             let mut next = full.clone();
-            for s in &succs[i] {
+            for s in succs[i].iter().filter(|s| reaches_exit[**s]) {
                 for (w, x) in next.0.iter_mut().zip(&pd[*s].0) {
                     *w &= x;
                 }
@@ -273,4 +331,137 @@ fn post_dominators(func: &Function, blocks: &[Block]) -> Option<Vec<BlockSet>> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_codegen::ir::types::I64;
+    use cranelift_codegen::ir::{
+        AbiParam, ExtFuncData, InstBuilder, Signature, UserExternalName, UserFuncName,
+    };
+    use cranelift_codegen::isa::CallConv;
+    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+
+    /// Builds `fn(x) -> x` whose blocks call functions 1.. as `shape` says:
+    /// per block, the callees called in order, then how it ends.
+    enum End {
+        Branch(usize, usize),
+        Jump(usize),
+        Return,
+    }
+
+    fn function(shape: &[(&[u32], End)]) -> Function {
+        let mut sig = Signature::new(CallConv::SystemV);
+        sig.params.push(AbiParam::new(I64));
+        sig.returns.push(AbiParam::new(I64));
+        let mut func = Function::with_name_signature(UserFuncName::default(), sig.clone());
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+        let blocks: Vec<Block> = shape.iter().map(|_| b.create_block()).collect();
+        b.append_block_params_for_function_params(blocks[0]);
+        let sigref = b.import_signature(sig);
+        let mut x = None;
+        for (i, (calls, end)) in shape.iter().enumerate() {
+            b.switch_to_block(blocks[i]);
+            let v = *x.get_or_insert_with(|| b.block_params(blocks[0])[0]);
+            for callee in *calls {
+                let name = b
+                    .func
+                    .declare_imported_user_function(UserExternalName::new(CALL_NAMESPACE, *callee));
+                let f = b.import_function(ExtFuncData {
+                    name: ExternalName::user(name),
+                    signature: sigref,
+                    colocated: false,
+                    patchable: false,
+                });
+                b.ins().call(f, &[v]);
+            }
+            match end {
+                End::Branch(t, e) => {
+                    b.ins().brif(v, blocks[*t], &[], blocks[*e], &[]);
+                }
+                End::Jump(t) => {
+                    b.ins().jump(blocks[*t], &[]);
+                }
+                End::Return => {
+                    b.ins().return_(&[v]);
+                }
+            }
+        }
+        b.seal_all_blocks();
+        let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
+        let isa = cranelift_native::builder().unwrap().finish(flags).unwrap();
+        b.finalize(isa.frontend_config());
+        func
+    }
+
+    fn ids(list: &[u32]) -> Vec<FuncId> {
+        list.iter().map(|i| FuncId::from_u32(*i)).collect()
+    }
+
+    #[test]
+    fn continuations_are_the_calls_every_path_goes_through() {
+        // block0: f1; branch -> block1 (f2) | block2 (f3); both -> block3 (f4, f5)
+        let plan = call_plan(&function(&[
+            (&[1], End::Branch(1, 2)),
+            (&[2], End::Jump(3)),
+            (&[3], End::Jump(3)),
+            (&[4, 5], End::Return),
+        ]));
+        assert_eq!(plan.first_callee, Some((FuncId::from_u32(1), true)));
+        let got: Vec<(FuncId, Vec<FuncId>)> = plan.continuations;
+        assert_eq!(
+            got,
+            vec![
+                (FuncId::from_u32(1), ids(&[4, 5])),
+                (FuncId::from_u32(2), ids(&[4, 5])),
+                (FuncId::from_u32(3), ids(&[4, 5])),
+                (FuncId::from_u32(4), ids(&[5])),
+                (FuncId::from_u32(5), ids(&[])),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_first_call_behind_an_early_return_is_uncertain() {
+        // block0: branch -> block1 (return) | block2 (f7, f8; return)
+        let plan = call_plan(&function(&[
+            (&[], End::Branch(1, 2)),
+            (&[], End::Return),
+            (&[7, 8], End::Return),
+        ]));
+        assert_eq!(plan.first_callee, Some((FuncId::from_u32(7), false)));
+        assert_eq!(plan.continuations[0], (FuncId::from_u32(7), ids(&[8])));
+    }
+
+    #[test]
+    fn a_loop_without_an_exit_claims_nothing_after_it() {
+        // block0: f1 -> block1: f2 -> block1 (forever)
+        let plan = call_plan(&function(&[(&[1], End::Jump(1)), (&[2], End::Jump(1))]));
+        assert_eq!(plan.first_callee, Some((FuncId::from_u32(1), true)));
+        assert_eq!(
+            plan.continuations,
+            vec![
+                (FuncId::from_u32(1), ids(&[])),
+                (FuncId::from_u32(2), ids(&[]))
+            ]
+        );
+        // block0: branch -> block1 (f1; forever) | block2 (f2; return)
+        let plan = call_plan(&function(&[
+            (&[], End::Branch(1, 2)),
+            (&[1], End::Jump(1)),
+            (&[2], End::Return),
+        ]));
+        assert_eq!(plan.first_callee, Some((FuncId::from_u32(1), false)));
+    }
+
+    #[test]
+    fn continuations_stop_at_the_limit() {
+        let many: Vec<u32> = (1..=100).collect();
+        let plan = call_plan(&function(&[(&many, End::Return)]));
+        assert_eq!(plan.continuations.len(), 100);
+        assert_eq!(plan.continuations[0].1.len(), CONTINUATION_LIMIT);
+        assert_eq!(plan.continuations[99].1, ids(&[]));
+    }
 }

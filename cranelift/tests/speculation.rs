@@ -77,42 +77,107 @@ fn wait_for(what: &str, done: impl Fn() -> bool) {
     }
 }
 
-#[test]
-fn callees_are_compiled_before_their_first_call_and_to_the_policy_depth() {
-    let (jit, reports) = speculating_jit(2);
+/// `main -> a -> b -> c`, each call behind a branch on the argument.
+fn chain(jit: &LazyJit) -> [FuncId; 4] {
     let ids: Vec<FuncId> = ["main", "a", "b", "c"]
         .iter()
-        .map(|n| jit.declare_function(n, sig(&jit, &[I64], I64)).unwrap())
+        .map(|n| jit.declare_function(n, sig(jit, &[I64], I64)).unwrap())
         .collect();
-    let (main, a, b, c) = (ids[0], ids[1], ids[2], ids[3]);
-    define_main(&jit, main, a); // main -> a -> b -> c: c is 3 steps away
-    define_main(&jit, a, b);
-    define_main(&jit, b, c);
+    let [main, a, b, c] = [ids[0], ids[1], ids[2], ids[3]];
+    define_main(jit, main, a);
+    define_main(jit, a, b);
+    define_main(jit, b, c);
     jit.define_function(
         c,
-        body(&jit, c, |_, b, p| vec![b.ins().imul_imm_s(p[0], 10)]),
+        body(jit, c, |_, b, p| vec![b.ins().imul_imm_s(p[0], 10)]),
     )
     .unwrap();
     jit.finalize_definitions().unwrap();
+    [main, a, b, c]
+}
 
-    assert_eq!(call(&jit, main, 0), 0); // compiles main only; calls nothing
-    wait_for("a and b compiled by speculation", || {
-        jit.is_compiled(a) && jit.is_compiled(b)
-    });
+#[test]
+fn uncertain_callees_are_compiled_ahead_one_step_further() {
+    for (depth, ahead) in [(1, 0), (2, 1), (4, 2)] {
+        let (jit, reports) = speculating_jit(depth);
+        let [main, a, b, c] = chain(&jit);
+        assert_eq!(call(&jit, main, 0), 0); // compiles main only; calls nothing
+        let expected = &[a, b][..ahead];
+        wait_for("the callees to be compiled ahead", || {
+            expected.iter().all(|f| jit.is_compiled(*f))
+        });
+        for f in expected {
+            assert!(jit.was_compiled_speculatively(*f), "depth {depth}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(jit.stats().speculative_compiles, ahead, "depth {depth}");
+        assert!(!jit.is_compiled(c), "c is 6 steps away");
+        assert_eq!(call(&jit, main, 4), 43);
+        let stats = jit.stats();
+        assert_eq!(stats.compiled, 4, "nothing compiled twice: {stats:?}");
+        assert!(reports.lock().unwrap().is_empty());
+    }
+}
+
+/// `main(x) = a(x) + b(x)`: both calls run whenever main does.
+fn straight_line(jit: &LazyJit) -> [FuncId; 3] {
+    let ids: Vec<FuncId> = ["main", "a", "b"]
+        .iter()
+        .map(|n| jit.declare_function(n, sig(jit, &[I64], I64)).unwrap())
+        .collect();
+    let [main, a, b] = [ids[0], ids[1], ids[2]];
+    jit.define_function(
+        main,
+        body(jit, main, |jit, bd, p| {
+            let (ra, rb) = (
+                jit.declare_func_in_func(a, bd.func).unwrap(),
+                jit.declare_func_in_func(b, bd.func).unwrap(),
+            );
+            let ca = bd.ins().call(ra, &[p[0]]);
+            let va = bd.inst_results(ca)[0];
+            let cb = bd.ins().call(rb, &[p[0]]);
+            let vb = bd.inst_results(cb)[0];
+            vec![bd.ins().iadd(va, vb)]
+        }),
+    )
+    .unwrap();
+    for (f, k) in [(a, 2), (b, 3)] {
+        jit.define_function(
+            f,
+            body(jit, f, |_, bd, p| vec![bd.ins().imul_imm_s(p[0], k)]),
+        )
+        .unwrap();
+    }
+    jit.finalize_definitions().unwrap();
+    [main, a, b]
+}
+
+#[test]
+fn a_certain_first_callee_is_compiled_ahead_at_depth_1() {
+    let (jit, _reports) = speculating_jit(1);
+    let [main, a, _] = straight_line(&jit);
+    jit.compile(main).unwrap(); // demanded: its first callee is certain
+    wait_for("a compiled ahead", || jit.is_compiled(a));
     assert!(jit.was_compiled_speculatively(a));
+    assert_eq!(call(&jit, main, 5), 25);
+}
+
+#[test]
+fn a_called_function_speculates_what_its_caller_calls_next() {
+    let (jit, _reports) = speculating_jit(1);
+    let [main, a, b] = straight_line(&jit);
+    // main compiled with no room for guesses: nothing ahead of its call.
+    jit.session()
+        .set_speculation(SpeculationPolicy::callees(1).queue_capacity(0));
+    jit.compile(main).unwrap();
+    assert!(!jit.is_compiled(a));
+    jit.session().set_speculation(SpeculationPolicy::callees(1));
+    // a compiled by a call: main goes on to b once a returns.
+    jit.compile(a).unwrap();
+    wait_for("b compiled ahead", || jit.is_compiled(b));
     assert!(jit.was_compiled_speculatively(b));
-    std::thread::sleep(Duration::from_millis(50));
-    assert!(!jit.is_compiled(c), "c is past depth 2");
-    assert_eq!(call(&jit, main, 4), 43);
-    assert!(
-        !jit.was_compiled_speculatively(c),
-        "c was compiled by its call"
-    );
-    let stats = jit.stats();
-    assert_eq!(stats.speculative_compiles, 2, "{stats:?}");
-    assert_eq!(stats.compiled, 4, "nothing compiled twice: {stats:?}");
-    assert_eq!(jit.session().speculation_stats().materialized, 2);
-    assert!(reports.lock().unwrap().is_empty());
+    assert!(!jit.was_compiled_speculatively(a));
+    assert_eq!(call(&jit, main, 5), 25);
 }
 
 /// Defines `bad` so that every compile fails: its IR does not match its
@@ -136,7 +201,8 @@ fn define_bad(jit: &LazyJit, bad: FuncId, builder: bool) {
 }
 
 fn failed_speculation_is_retried_by_the_call(builder: bool, expected: &str) {
-    let (jit, reports) = speculating_jit(1);
+    // bad is behind a branch: an uncertain guess, 2 steps away.
+    let (jit, reports) = speculating_jit(2);
     let main = jit
         .declare_function("main", sig(&jit, &[I64], I64))
         .unwrap();

@@ -111,9 +111,10 @@ struct DemoArgs {
     #[arg(long, value_name = "KINDS", value_parser = parse_perf)]
     perf: Option<DebugOutputs>,
 
-    /// Compile the callees of compiled functions ahead of their first
-    /// call, to depth N (1 to 8; 1 if N is left out), on one dispatcher
-    /// thread, and compare with the same run without speculation
+    /// Compile functions ahead of their first call on one dispatcher
+    /// thread, and compare with the same run without: depth 1 (the default
+    /// if N is left out) compiles what compiled code certainly calls next,
+    /// 2 adds calls behind branches, up to 8
     #[arg(
         long,
         value_name = "N",

@@ -78,7 +78,9 @@ struct PoolShared {
 
 #[cfg(not(lazyrt_loom))]
 struct PoolQueue {
-    tasks: VecDeque<Task>,
+    /// Demand tasks, each with the thread that dispatched it (see
+    /// `wait_helping`).
+    tasks: VecDeque<(Task, u64)>,
     /// [`Dispatcher::dispatch_idle`]'s tasks: taken only when `tasks` is
     /// empty, and never by a worker helping a wait.
     idle: VecDeque<Task>,
@@ -183,7 +185,7 @@ fn worker(shared: &PoolShared) {
         let (task, idle) = {
             let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
             loop {
-                if let Some(task) = queue.tasks.pop_front() {
+                if let Some((task, _)) = queue.tasks.pop_front() {
                     break (task, false);
                 }
                 if queue.shutting_down {
@@ -196,9 +198,6 @@ fn worker(shared: &PoolShared) {
                 }
                 if let Some(task) = queue.idle.pop_front() {
                     queue.speculating += 1;
-                    if queue.all_speculating() && !queue.tasks.is_empty() {
-                        shared.helpers.notify_all();
-                    }
                     break (task, true);
                 }
                 queue = shared.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
@@ -213,6 +212,22 @@ fn worker(shared: &PoolShared) {
                 .speculating -= 1;
         }
     }
+}
+
+/// A number for the calling thread, unique in the process.
+#[cfg(not(lazyrt_loom))]
+fn this_thread() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    ID.with(|id| {
+        if id.get() == 0 {
+            id.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        id.get()
+    })
 }
 
 /// Runs a task; a panicking task must not take its thread down with it.
@@ -231,13 +246,13 @@ impl Dispatcher for ThreadPoolDispatcher {
             // Late work after shutdown still runs rather than being lost.
             return run_task(task);
         }
-        queue.tasks.push_back(task);
+        queue.tasks.push_back((task, this_thread()));
         let all_speculating = queue.all_speculating();
         drop(queue);
         self.shared.ready.notify_one();
         if all_speculating {
-            // No worker takes it before its idle task ends: a thread
-            // blocked on a lookup may run it (wait_helping).
+            // No worker takes it before its idle task ends: the thread
+            // that dispatched it may be blocked on it (wait_helping).
             self.shared.helpers.notify_all();
         }
     }
@@ -255,9 +270,11 @@ impl Dispatcher for ThreadPoolDispatcher {
     }
 
     /// A worker runs queued demand tasks while it waits. Another thread
-    /// (a first call blocked on work it dispatched) runs them only while
-    /// every worker is busy with idle (speculative) work, so demand never
-    /// waits behind speculation; otherwise it sleeps until `done()`.
+    /// (a first call blocked on work it dispatched) runs the tasks it
+    /// dispatched itself, and only while every worker is busy with idle
+    /// (speculative) work, so its demand never waits behind speculation;
+    /// otherwise it sleeps until `done()`. It never runs another thread's
+    /// work (which could need what this thread is materializing).
     fn wait_helping(&self, done: &dyn Fn() -> bool) -> bool {
         let shared: *const PoolShared = &*self.shared;
         let is_worker = WORKER_OF.with(|w| w.get()) == shared;
@@ -278,8 +295,13 @@ impl Dispatcher for ThreadPoolDispatcher {
                 }
                 return true;
             }
-            let task = if is_worker || queue.all_speculating() {
-                queue.tasks.pop_front()
+            let task = if is_worker {
+                queue.tasks.pop_front().map(|(task, _)| task)
+            } else if queue.all_speculating() {
+                let me = this_thread();
+                let mine = queue.tasks.iter().position(|(_, by)| *by == me);
+                mine.and_then(|at| queue.tasks.remove(at))
+                    .map(|(task, _)| task)
             } else {
                 None
             };

@@ -58,7 +58,8 @@
 //! - `unit.rs`: materialization units (custom, closures, aliases, reexports);
 //! - `dispatcher.rs`: where materialization runs;
 //! - `generator.rs`: definition generators;
-//! - `speculation.rs`: compiling likely next symbols on idle workers;
+//! - `speculation/`: compiling likely next symbols on idle workers (the
+//!   policy, the queue, the pulls);
 //! - `lazy_reexports.rs`: the LazyReexportsManager and redirectable entries;
 //! - `symbol.rs`, `id_hash.rs`, `slab.rs`: names, flags, addresses, and the
 //!   table types the state is built from.

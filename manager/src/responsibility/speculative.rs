@@ -25,27 +25,49 @@ impl MaterializationResponsibility {
     }
 
     /// Whether [`MaterializationResponsibility::speculate`] would queue
-    /// anything: check it before working out callees.
+    /// anything: check it before working out what to report.
     pub fn speculation_wanted(&self) -> bool {
+        self.wants_at(1)
+    }
+
+    /// Whether [`MaterializationResponsibility::speculate_uncertain`]
+    /// would queue anything.
+    pub fn uncertain_speculation_wanted(&self) -> bool {
+        self.wants_at(2)
+    }
+
+    /// Reports the symbols this unit's code will run next (the functions a
+    /// compiled function certainly calls), each with a weight (call
+    /// sites, nearness: heavier first), looked up in the search order of
+    /// [`MaterializationResponsibility::target_dylib`]. With speculation on
+    /// ([`crate::Session::set_speculation`]) idle dispatcher threads
+    /// materialize them before they are called, up to the policy's depth
+    /// (these are one step further than this unit); otherwise this does
+    /// nothing.
+    pub fn speculate(&self, likely: impl IntoIterator<Item = (SymbolName, u32)>) {
+        self.report(1, likely);
+    }
+
+    /// [`MaterializationResponsibility::speculate`] for symbols that may
+    /// or may not run next (a call behind a branch on the arguments): they
+    /// count one step further, so a depth-1 policy leaves them out.
+    pub fn speculate_uncertain(&self, likely: impl IntoIterator<Item = (SymbolName, u32)>) {
+        self.report(2, likely);
+    }
+
+    fn wants_at(&self, steps: u32) -> bool {
         let Ok(session) = self.dylib.session() else {
             return false;
         };
-        let depth = self.speculation.map_or(1, |d| d + 1);
+        let depth = self.speculation.unwrap_or(0) + steps;
         session.inner.speculator.takes_reports_at(depth)
     }
 
-    /// Reports the symbols this unit's code will likely need next (a
-    /// function's callees), each with a weight (call sites, loop depth:
-    /// heavier first), looked up in the search order of
-    /// [`MaterializationResponsibility::target_dylib`]. With speculation on
-    /// ([`crate::Session::set_speculation`]) idle dispatcher threads
-    /// materialize them before they are called; otherwise this does
-    /// nothing.
-    pub fn speculate(&self, likely: impl IntoIterator<Item = (SymbolName, u32)>) {
+    fn report(&self, steps: u32, likely: impl IntoIterator<Item = (SymbolName, u32)>) {
         let Ok(session) = self.dylib.session() else {
             return;
         };
-        let depth = self.speculation.map_or(1, |d| d + 1);
+        let depth = self.speculation.unwrap_or(0) + steps;
         if session.inner.speculator.takes_reports_at(depth) {
             // Collected before any lock is taken: the iterator may do
             // anything.

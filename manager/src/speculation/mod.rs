@@ -30,7 +30,7 @@
 //! - a first call materializes its own function on its own thread (caller
 //!   runs), so it never waits behind a speculative compile of another unit;
 //!   a blocked lookup whose work was dispatched while every pool worker is
-//!   busy speculating runs that work itself
+//!   busy speculating runs that work (and only its own) itself
 //!   ([`Dispatcher::wait_helping`]);
 //! - a speculative compile is an ordinary materialization: a first call
 //!   that arrives during it waits for that same compile (nothing is compiled
@@ -187,8 +187,8 @@ pub struct SpeculationStats {
     pub queued: u64,
     /// Guesses dropped because the queue was full.
     pub dropped_full: u64,
-    /// Guesses dropped because their symbol or JITDylib was removed (or
-    /// defined again since), or speculation was turned off or the session
+    /// Guesses dropped because their JITDylib was removed, their symbol
+    /// was defined again since, speculation was turned off or the session
     /// ended.
     pub dropped_removed: u64,
     /// Guesses whose symbol was not pending (started, done, failed, or not
@@ -197,6 +197,8 @@ pub struct SpeculationStats {
     /// Speculative materializations started.
     pub materialized: u64,
     /// Speculative materializations that failed (no reporter message).
+    /// Units that hand themselves back instead are not counted here (the
+    /// Cranelift layer counts them: `JitStats::speculative_failures`).
     pub failed: u64,
     /// Hint calls that panicked (their answers are dropped).
     pub hint_panics: u64,

@@ -40,11 +40,12 @@ impl PullToken {
                 let started = take(&session, &guess);
                 let mut queue = speculator.lock();
                 match &started {
-                    Some(_) => queue.stats.materialized += 1,
-                    None => queue.stats.skipped += 1,
+                    Taken::Unit(..) => queue.stats.materialized += 1,
+                    Taken::NotPending => queue.stats.skipped += 1,
+                    Taken::Redefined => queue.stats.dropped_removed += 1,
                 }
                 drop(queue);
-                if let Some((unit, responsibility)) = started {
+                if let Taken::Unit(unit, responsibility) = started {
                     // Only the unit's own handles keep the session alive
                     // while it materializes (dropping the last `Session`
                     // ends it, as always).
@@ -153,20 +154,34 @@ fn pending_unit(
     Some((at, row.unit, serial))
 }
 
+/// What a pull found for its guess.
+enum Taken {
+    /// The unit, as a speculative responsibility.
+    Unit(Box<dyn MaterializationUnit>, MaterializationResponsibility),
+    /// The symbol is started, done, failed, or gone.
+    NotPending,
+    /// The symbol was removed and defined again: not what was guessed.
+    Redefined,
+}
+
 /// Takes the unit of `guess`'s symbol if it is still pending with the unit
-/// it had when guessed (a symbol removed, or removed and defined again,
-/// is not what was guessed), as a speculative responsibility.
-fn take(
-    session: &Session,
-    guess: &Guess,
-) -> Option<(Box<dyn MaterializationUnit>, MaterializationResponsibility)> {
-    let order = guess.dylib.search_order().ok()?;
-    let mut state = session.inner.lock_live().ok()?;
-    let (at, unit, serial) = pending_unit(&state, &order, &guess.name)?;
+/// it had when guessed.
+fn take(session: &Session, guess: &Guess) -> Taken {
+    let Ok(order) = guess.dylib.search_order() else {
+        return Taken::NotPending;
+    };
+    let Ok(mut state) = session.inner.lock_live() else {
+        return Taken::NotPending;
+    };
+    let Some((at, unit, serial)) = pending_unit(&state, &order, &guess.name) else {
+        return Taken::NotPending;
+    };
     if serial != guess.unit {
-        return None;
+        return Taken::Redefined;
     }
-    let (unit, mut responsibility) = state.take_unit(&order[at].0, unit)?;
+    let Some((unit, mut responsibility)) = state.take_unit(&order[at].0, unit) else {
+        return Taken::NotPending;
+    };
     drop(state);
     responsibility.set_speculation_depth(guess.depth);
     // Its own hint too (on this worker: it is already speculative work).
@@ -174,7 +189,7 @@ fn take(
         .inner
         .speculator
         .hint_later(session, &responsibility);
-    Some((unit, responsibility))
+    Taken::Unit(unit, responsibility)
 }
 
 /// Materializes `unit` on this thread (a demanded unit), first queueing a

@@ -2,7 +2,7 @@
 //! bounded; hint requests waiting for a worker; and the pulls handed to
 //! the dispatcher within the policy's budget.
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::pull::PullToken;
 use super::{SpeculationPolicy, SpeculationStats};
@@ -20,30 +20,12 @@ pub(super) struct Guess {
     pub(super) name: SymbolName,
     pub(super) depth: u32,
     pub(super) unit: u64,
-    rank: Rank,
 }
 
 /// Best first: nearest to demanded code, heaviest, then newest (the code
 /// that made it is what runs now; older guesses are more often stale).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Rank(std::cmp::Reverse<u32>, u32, u64);
-
-impl PartialEq for Guess {
-    fn eq(&self, other: &Self) -> bool {
-        self.rank == other.rank
-    }
-}
-impl Eq for Guess {}
-impl PartialOrd for Guess {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Guess {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.rank.cmp(&other.rank)
-    }
-}
 
 /// Symbols whose hint is to be asked, on a worker.
 pub(super) struct HintRequest {
@@ -61,10 +43,11 @@ pub(super) enum Work {
 
 pub(super) struct Queue {
     policy: SpeculationPolicy,
-    guesses: BinaryHeap<Guess>,
-    /// `(dylib id, name)` -> the rank of its live guess. A better report
-    /// of a queued symbol pushes a new entry; an entry whose rank is not
-    /// the live one is stale and skipped when popped.
+    /// The guesses by rank (unique: it ends with an arrival number): the
+    /// best is the last, the first is dropped when a better one arrives at
+    /// a full queue.
+    guesses: BTreeMap<Rank, Guess>,
+    /// `(dylib id, name)` -> the rank of its guess: one per symbol.
     queued: HashMap<(u32, SymbolName), Rank>,
     hints: VecDeque<HintRequest>,
     /// Pulls handed to the dispatcher and not finished.
@@ -88,7 +71,7 @@ impl Speculator {
             on: AtomicBool::new(false),
             queue: Mutex::new(Queue {
                 policy: SpeculationPolicy::off(),
-                guesses: BinaryHeap::new(),
+                guesses: BTreeMap::new(),
                 queued: HashMap::new(),
                 hints: VecDeque::new(),
                 pulls: 0,
@@ -133,18 +116,17 @@ impl Speculator {
         let before = queue.queued.len();
         queue.queued.retain(|(d, _), _| *d != dylib);
         queue.stats.dropped_removed += (before - queue.queued.len()) as u64;
-        let guesses = std::mem::take(&mut queue.guesses);
-        queue.guesses = guesses
-            .into_iter()
-            .filter(|g| g.dylib.id != dylib)
-            .collect();
+        queue.guesses.retain(|_, g| g.dylib.id != dylib);
         queue.hints.retain(|h| h.dylib.id != dylib);
     }
 
     /// The session ends: nothing more is speculated.
     pub(crate) fn end(&self) {
-        self.set_policy(SpeculationPolicy::off());
-        self.lock().ended = true;
+        let mut queue = self.lock();
+        queue.ended = true;
+        self.on.store(false, Ordering::Release);
+        queue.clear();
+        queue.policy = SpeculationPolicy::off();
     }
 
     /// Whether guesses at `depth` would be taken from materializers.
@@ -173,34 +155,42 @@ impl Speculator {
         for (name, weight, unit) in likely {
             queue.seq += 1;
             let rank = Rank(std::cmp::Reverse(depth), weight, queue.seq);
-            let key = (dylib.id, name.clone());
-            match queue.queued.get(&key) {
-                Some(live) if *live > rank.with_seq(live.2) => continue,
-                Some(_) => {}
-                None if queue.queued.len() >= queue.policy.queue_capacity => {
-                    queue.stats.dropped_full += 1;
+            let key = (dylib.id, name);
+            if let Some(&live) = queue.queued.get(&key) {
+                // One guess per symbol: the better one (the newer one of
+                // equals), or the one about its current definition.
+                let same_unit = queue.guesses.get(&live).is_some_and(|g| g.unit == unit);
+                if same_unit && live > rank.with_seq(live.2) {
                     continue;
                 }
-                None => queue.stats.queued += 1,
+                queue.guesses.remove(&live);
+            } else if queue.queued.len() >= queue.policy.queue_capacity {
+                // Full: the worst guess makes room for a better one.
+                match queue.guesses.first_key_value() {
+                    Some((&worst, _)) if worst < rank => {
+                        let evicted = queue.guesses.remove(&worst).expect("the worst guess");
+                        queue.queued.remove(&(evicted.dylib.id, evicted.name));
+                    }
+                    _ => {
+                        queue.stats.dropped_full += 1;
+                        continue;
+                    }
+                }
+                queue.stats.dropped_full += 1;
+                queue.stats.queued += 1;
+            } else {
+                queue.stats.queued += 1;
             }
-            queue.queued.insert(key, rank);
-            queue.guesses.push(Guess {
-                dylib: dylib.clone(),
-                name,
-                depth,
-                unit,
+            queue.queued.insert(key.clone(), rank);
+            queue.guesses.insert(
                 rank,
-            });
-        }
-        // Stale entries (re-ranked guesses) are not worth keeping around.
-        if queue.guesses.len() > 2 * queue.queued.len() + 64 {
-            let Queue {
-                guesses, queued, ..
-            } = &mut *queue;
-            let live = std::mem::take(guesses)
-                .into_iter()
-                .filter(|g| queued.get(&(g.dylib.id, g.name.clone())) == Some(&g.rank));
-            *guesses = live.collect();
+                Guess {
+                    dylib: dylib.clone(),
+                    name: key.1,
+                    depth,
+                    unit,
+                },
+            );
         }
         self.hand_out_pulls(session, queue);
     }
@@ -237,14 +227,9 @@ impl Speculator {
         {
             return Some(Work::Hint(request, hint));
         }
-        while let Some(guess) = queue.guesses.pop() {
-            let key = (guess.dylib.id, guess.name.clone());
-            if queue.queued.get(&key) == Some(&guess.rank) {
-                queue.queued.remove(&key);
-                return Some(Work::Guess(guess));
-            }
-        }
-        None
+        let (_, guess) = queue.guesses.pop_last()?;
+        queue.queued.remove(&(guess.dylib.id, guess.name.clone()));
+        Some(Work::Guess(guess))
     }
 
     /// Starts pulls until the budget or the work runs out.

@@ -300,14 +300,14 @@ impl SymbolTables {
     }
 
     /// The pending unit in slot `unit`.
+    pub(crate) fn pending_unit(&self, unit: u32) -> Option<&PendingUnit> {
+        self.units.get(unit)
+    }
+
     /// A serial for a new pending unit.
     pub(crate) fn new_unit_serial(&mut self) -> u64 {
         self.next_unit_serial += 1;
         self.next_unit_serial
-    }
-
-    pub(crate) fn pending_unit(&self, unit: u32) -> Option<&PendingUnit> {
-        self.units.get(unit)
     }
 
     /// Adds a pending unit for `symbols` of JITDylib `dylib`, handed back

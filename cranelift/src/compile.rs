@@ -393,7 +393,7 @@ pub(crate) fn materialize(
                 // Nobody asked for it: it goes back to the JITDylib as it
                 // was (a builder's error is kept to be told), so the call
                 // that needs it compiles it and hears the error itself. A
-                // call that raced in is handed the new unit at once.
+                // call that raced in gets the new unit as demand work.
                 c.speculative_failed.fetch_add(1, Ordering::Relaxed);
                 slot.speculation_failed.store(true, Ordering::Release);
                 let body = retry
@@ -404,7 +404,7 @@ pub(crate) fn materialize(
                     Ok(()) => return,
                     // The session ended: nobody to tell.
                     Err(lazyrt::Error::SessionEnded) => return,
-                    // Removed meanwhile: failed below (nobody waits).
+                    // Its JITDylib is gone (or a misuse): failed below.
                     Err(_) => {}
                 }
             }

@@ -210,9 +210,10 @@ pub(crate) fn call_plan(func: &Function) -> CallPlan {
     };
     let after_blocks = post_dominators(func, &blocks);
     // The entry is the first block of the layout.
-    let first_certain = after_blocks
-        .as_ref()
-        .is_some_and(|pd| pd[0].contains(first_block));
+    let first_certain = first_block == 0
+        || after_blocks
+            .as_ref()
+            .is_some_and(|pd| pd[0].contains(first_block));
     let mut out = Vec::new();
     for (b, sites) in calls.iter().enumerate() {
         for (s, callee) in sites.iter().enumerate() {
@@ -271,9 +272,9 @@ fn post_dominators(func: &Function, blocks: &[Block]) -> Option<Vec<BlockSet>> {
                 .collect()
         })
         .collect();
-    // Post-dominance is about the paths to an exit: a block that reaches
-    // none (an endless loop) is post-dominated by nothing but itself, and a
-    // successor that reaches none is no path to an exit.
+    // A block that reaches no exit (an endless loop) is post-dominated by
+    // nothing but itself: nothing after it is certain to run, and a branch
+    // into it makes nothing after the branch certain either.
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, out) in succs.iter().enumerate() {
         for s in out {
@@ -315,7 +316,7 @@ fn post_dominators(func: &Function, blocks: &[Block]) -> Option<Vec<BlockSet>> {
                 continue;
             }
             let mut next = full.clone();
-            for s in succs[i].iter().filter(|s| reaches_exit[**s]) {
+            for s in &succs[i] {
                 for (w, x) in next.0.iter_mut().zip(&pd[*s].0) {
                     *w &= x;
                 }
@@ -454,6 +455,14 @@ mod tests {
             (&[2], End::Return),
         ]));
         assert_eq!(plan.first_callee, Some((FuncId::from_u32(1), false)));
+        // block0: branch -> block1 (forever) | block2 (f7; return): f7 runs
+        // only on one side of the branch.
+        let plan = call_plan(&function(&[
+            (&[], End::Branch(1, 2)),
+            (&[], End::Jump(1)),
+            (&[7], End::Return),
+        ]));
+        assert_eq!(plan.first_callee, Some((FuncId::from_u32(7), false)));
     }
 
     #[test]
@@ -463,5 +472,10 @@ mod tests {
         assert_eq!(plan.continuations.len(), 100);
         assert_eq!(plan.continuations[0].1.len(), CONTINUATION_LIMIT);
         assert_eq!(plan.continuations[99].1, ids(&[]));
+        // Across blocks: the later calls of its block, then the next block's.
+        let (first, second): (Vec<u32>, Vec<u32>) = ((1..=10).collect(), (11..=30).collect());
+        let plan = call_plan(&function(&[(&first, End::Jump(1)), (&second, End::Return)]));
+        let expected: Vec<u32> = (2..=17).collect();
+        assert_eq!(plan.continuations[0].1, ids(&expected));
     }
 }

@@ -29,7 +29,7 @@ pub trait Dispatcher: Send + Sync {
     /// no task given to [`Dispatcher::dispatch`] is queued, and never inside
     /// [`Dispatcher::wait_helping`]; demand dispatched while it runs must
     /// not wait for it when a thread is blocked on that demand (the pool
-    /// lets that thread run it). This is where speculative compilation
+    /// lets the blocked lookup that dispatched it run it). This is where speculative compilation
     /// runs. Never run it on the calling thread. A dispatcher without idle
     /// workers (the default, and [`InPlaceDispatcher`]) gives the task
     /// back, and the caller drops it: speculation never runs on a thread
@@ -78,8 +78,8 @@ struct PoolShared {
 
 #[cfg(not(lazyrt_loom))]
 struct PoolQueue {
-    /// Demand tasks, each with the thread that dispatched it (see
-    /// `wait_helping`).
+    /// Demand tasks, each with the blocking lookup that dispatched it (0:
+    /// none; see `wait_helping`).
     tasks: VecDeque<(Task, u64)>,
     /// [`Dispatcher::dispatch_idle`]'s tasks: taken only when `tasks` is
     /// empty, and never by a worker helping a wait.
@@ -214,20 +214,55 @@ fn worker(shared: &PoolShared) {
     }
 }
 
-/// A number for the calling thread, unique in the process.
-#[cfg(not(lazyrt_loom))]
-fn this_thread() -> u64 {
+/// The blocking lookup this thread is in: the one whose units it is
+/// dispatching now, and the one it waits for (0: none).
+#[derive(Clone, Copy, Default)]
+#[cfg_attr(lazyrt_loom, allow(dead_code))] // read by the pool only
+struct LookupTags {
+    dispatching: u64,
+    waiting: u64,
+}
+
+thread_local! {
+    static LOOKUP: std::cell::Cell<LookupTags> = const {
+        std::cell::Cell::new(LookupTags { dispatching: 0, waiting: 0 })
+    };
+}
+
+/// A tag for a new blocking lookup, unique in the process.
+pub(crate) fn new_lookup_tag() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    }
-    ID.with(|id| {
-        if id.get() == 0 {
-            id.set(NEXT.fetch_add(1, Ordering::Relaxed));
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Runs `f` (dispatching the units of blocking lookup `tag`): a pool tags
+/// what it is given meanwhile with `tag`.
+pub(crate) fn dispatching_for<R>(tag: u64, f: impl FnOnce() -> R) -> R {
+    with_tags(|t| t.dispatching = tag, f)
+}
+
+/// Runs `f` (waiting for blocking lookup `tag`): a pool lets this thread
+/// run that lookup's tasks meanwhile.
+pub(crate) fn waiting_for<R>(tag: u64, f: impl FnOnce() -> R) -> R {
+    with_tags(|t| t.waiting = tag, f)
+}
+
+/// Runs `f` with this thread's tags changed by `change`, restoring them
+/// after (also when `f` panics).
+fn with_tags<R>(change: impl FnOnce(&mut LookupTags), f: impl FnOnce() -> R) -> R {
+    struct Restore(LookupTags);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LOOKUP.with(|l| l.set(self.0));
         }
-        id.get()
-    })
+    }
+    let before = LOOKUP.with(|l| l.get());
+    let mut changed = before;
+    change(&mut changed);
+    LOOKUP.with(|l| l.set(changed));
+    let _restore = Restore(before);
+    f()
 }
 
 /// Runs a task; a panicking task must not take its thread down with it.
@@ -246,12 +281,14 @@ impl Dispatcher for ThreadPoolDispatcher {
             // Late work after shutdown still runs rather than being lost.
             return run_task(task);
         }
-        queue.tasks.push_back((task, this_thread()));
+        queue
+            .tasks
+            .push_back((task, LOOKUP.with(|l| l.get().dispatching)));
         let all_speculating = queue.all_speculating();
         drop(queue);
         self.shared.ready.notify_one();
         if all_speculating {
-            // No worker takes it before its idle task ends: the thread
+            // No worker takes it before its idle task ends: the lookup
             // that dispatched it may be blocked on it (wait_helping).
             self.shared.helpers.notify_all();
         }
@@ -270,11 +307,12 @@ impl Dispatcher for ThreadPoolDispatcher {
     }
 
     /// A worker runs queued demand tasks while it waits. Another thread
-    /// (a first call blocked on work it dispatched) runs the tasks it
-    /// dispatched itself, and only while every worker is busy with idle
-    /// (speculative) work, so its demand never waits behind speculation;
-    /// otherwise it sleeps until `done()`. It never runs another thread's
-    /// work (which could need what this thread is materializing).
+    /// (a first call blocked on units its lookup dispatched) runs the tasks
+    /// of the lookup it waits for, and only while every worker is busy with
+    /// idle (speculative) work, so its demand never waits behind
+    /// speculation; otherwise it sleeps until `done()`. It never runs other
+    /// work, which could need what this thread is materializing further
+    /// down its stack (another thread's, or an outer lookup's).
     fn wait_helping(&self, done: &dyn Fn() -> bool) -> bool {
         let shared: *const PoolShared = &*self.shared;
         let is_worker = WORKER_OF.with(|w| w.get()) == shared;
@@ -298,9 +336,12 @@ impl Dispatcher for ThreadPoolDispatcher {
             let task = if is_worker {
                 queue.tasks.pop_front().map(|(task, _)| task)
             } else if queue.all_speculating() {
-                let me = this_thread();
-                let mine = queue.tasks.iter().position(|(_, by)| *by == me);
-                mine.and_then(|at| queue.tasks.remove(at))
+                let waited = LOOKUP.with(|l| l.get().waiting);
+                let ours = queue
+                    .tasks
+                    .iter()
+                    .position(|(_, by)| waited != 0 && *by == waited);
+                ours.and_then(|at| queue.tasks.remove(at))
                     .map(|(task, _)| task)
             } else {
                 None

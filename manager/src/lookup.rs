@@ -28,7 +28,7 @@ pub(crate) fn lookup(
     symbols: &[SymbolName],
     required: RequiredState,
     callback: LookupCallback,
-    caller_runs: bool,
+    caller_runs: Option<u64>,
 ) {
     if let Err(foreign) = check_order(session, order) {
         return callback(Err(foreign));

@@ -362,7 +362,7 @@ impl Session {
         on_complete: impl FnOnce(Result<SymbolMap, Error>) + Send + 'static,
     ) {
         let callback = Box::new(on_complete);
-        crate::lookup::lookup(self, order, &symbols, required, callback, false);
+        crate::lookup::lookup(self, order, &symbols, required, callback, None);
     }
 
     /// [`Session::lookup`], waiting for the result.
@@ -407,7 +407,10 @@ impl Session {
                 dispatcher.wake_helpers();
             }
         });
-        crate::lookup::lookup(self, order, symbols, required, callback, true);
+        // Tags the units it dispatches: while the pool is busy speculating,
+        // this thread may run those (and only those) as it waits.
+        let tag = crate::dispatcher::new_lookup_tag();
+        crate::lookup::lookup(self, order, symbols, required, callback, Some(tag));
         let take = |slot: &ResultSlot| -> Option<Result<SymbolMap, Error>> {
             let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
             match state.0.take() {
@@ -429,7 +432,9 @@ impl Session {
                 .0
                 .is_some()
         };
-        if !self.inner.dispatcher.wait_helping(&finished) {
+        let dispatcher = &self.inner.dispatcher;
+        let helped = crate::dispatcher::waiting_for(tag, || dispatcher.wait_helping(&finished));
+        if !helped {
             let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
             while state.0.is_none() {
                 state = slot.ready.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -441,16 +446,17 @@ impl Session {
     /// Runs what was collected under the lock: materializations
     /// (on the dispatcher), error reports and lookup callbacks.
     pub(crate) fn run_deferred(&self, deferred: Deferred) {
-        self.run_deferred_with(deferred, false);
+        self.run_deferred_with(deferred, None);
     }
 
-    /// [`Session::run_deferred`]; with `caller_runs`, one materialization
-    /// runs on this thread after the others are dispatched.
-    pub(crate) fn run_deferred_with(&self, mut deferred: Deferred, caller_runs: bool) {
+    /// [`Session::run_deferred`]; with `caller_runs` (the tag of the
+    /// blocking lookup this thread runs), one materialization runs on this
+    /// thread after the others are dispatched under that tag.
+    pub(crate) fn run_deferred_with(&self, mut deferred: Deferred, caller_runs: Option<u64>) {
         if deferred.is_empty() {
             return; // the common case of a resolve or emit nobody waits on
         }
-        let inline = if caller_runs {
+        let inline = if caller_runs.is_some() {
             deferred.materialize.pop()
         } else {
             None
@@ -458,12 +464,14 @@ impl Session {
         for error in &deferred.errors {
             self.report_error(error);
         }
-        for (unit, responsibility) in deferred.materialize {
-            self.inner.speculator.hint_later(self, &responsibility);
-            self.inner
-                .dispatcher
-                .dispatch(Box::new(move || unit.materialize(responsibility)));
-        }
+        crate::dispatcher::dispatching_for(caller_runs.unwrap_or(0), || {
+            for (unit, responsibility) in deferred.materialize {
+                self.inner.speculator.hint_later(self, &responsibility);
+                self.inner
+                    .dispatcher
+                    .dispatch(Box::new(move || unit.materialize(responsibility)));
+            }
+        });
         for (callback, result) in deferred.completions {
             callback(result);
         }

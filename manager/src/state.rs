@@ -142,7 +142,8 @@ impl State {
             return None;
         }
         let (pending, id) = self.symbols.start_unit(jd.id, unit)?;
-        let responsibility = MaterializationResponsibility::new(jd.clone(), pending.symbols, id);
+        let responsibility =
+            MaterializationResponsibility::new(jd.clone(), pending.symbols, id, pending.serial);
         Some((pending.unit, responsibility))
     }
 }

@@ -44,9 +44,12 @@ impl MaterializationResponsibility {
                 return Ok(()); // removed meanwhile
             }
             let names: Vec<SymbolName> = symbols.iter().map(|(n, _)| n.clone()).collect();
-            let unit_id = state
-                .symbols
-                .hand_back(self.dylib.id, unit, SmallVec::from_vec(symbols));
+            let unit_id = state.symbols.hand_back(
+                self.dylib.id,
+                unit,
+                SmallVec::from_vec(symbols),
+                self.serial,
+            );
             for name in &names {
                 // Whoever waited on this responsibility for these symbols
                 // waits on them by name now (and so starts the new unit).
@@ -78,8 +81,12 @@ impl MaterializationResponsibility {
         let session = self.dylib.session()?;
         let mut state = session.inner.lock_live()?;
         let id = state.symbols.new_responsibility_id();
-        let mut split =
-            MaterializationResponsibility::new(self.dylib.clone(), UnitSymbols::new(), id);
+        let mut split = MaterializationResponsibility::new(
+            self.dylib.clone(),
+            UnitSymbols::new(),
+            id,
+            self.serial,
+        );
         split.speculation = self.speculation;
         for &i in &positions {
             let owed = &self.owed[i];

@@ -51,6 +51,9 @@ pub struct MaterializationResponsibility {
     /// Steps from demanded code when started by speculation
     /// (`speculative.rs`); `None` when a lookup asked for it.
     speculation: Option<u32>,
+    /// The serial of the definition its unit came from (kept by units it
+    /// hands back: still the same definition).
+    serial: u64,
 }
 
 impl std::fmt::Debug for MaterializationResponsibility {
@@ -68,7 +71,7 @@ const SEARCH_LIMIT: usize = 16;
 const _: () = assert!(size_of::<Owed>() == size_of::<(SymbolName, SymbolFlags)>());
 
 impl MaterializationResponsibility {
-    pub(crate) fn new(dylib: JitDylib, symbols: UnitSymbols, id: u32) -> Self {
+    pub(crate) fn new(dylib: JitDylib, symbols: UnitSymbols, id: u32, serial: u64) -> Self {
         let owe = |(name, flags)| Owed {
             name,
             flags,
@@ -88,6 +91,7 @@ impl MaterializationResponsibility {
             owed,
             index: None,
             speculation: None,
+            serial,
         }
     }
 

@@ -14,8 +14,9 @@ impl MaterializationResponsibility {
         self.speculation.is_some()
     }
 
-    /// Steps from demanded code: `Some(1)` for a callee of a function a
-    /// call compiled, `Some(2)` for its callees; `None` when demanded.
+    /// Steps from demanded code: `Some(1)` for what demanded code certainly
+    /// runs next, `Some(2)` for what it may run next or what that runs
+    /// next for sure; `None` when demanded.
     pub fn speculation_depth(&self) -> Option<u32> {
         self.speculation
     }
@@ -59,7 +60,7 @@ impl MaterializationResponsibility {
         let Ok(session) = self.dylib.session() else {
             return false;
         };
-        let depth = self.speculation.unwrap_or(0) + steps;
+        let depth = self.speculation.unwrap_or(0).saturating_add(steps);
         session.inner.speculator.takes_reports_at(depth)
     }
 
@@ -67,7 +68,7 @@ impl MaterializationResponsibility {
         let Ok(session) = self.dylib.session() else {
             return;
         };
-        let depth = self.speculation.unwrap_or(0) + steps;
+        let depth = self.speculation.unwrap_or(0).saturating_add(steps);
         if session.inner.speculator.takes_reports_at(depth) {
             // Collected before any lock is taken: the iterator may do
             // anything.

@@ -122,9 +122,15 @@ impl SpeculationPolicy {
         }
     }
 
-    /// What materializers report as likely next (callees), to `depth`
-    /// steps from demanded code: 1 compiles the callees of what a call
-    /// compiled, 2 their callees too. 0 is [`SpeculationPolicy::off`].
+    /// What materializers report, to `depth` steps from demanded code: a
+    /// certain report ([`MaterializationResponsibility::speculate`]) is
+    /// one step from its unit, an uncertain one
+    /// ([`MaterializationResponsibility::speculate_uncertain`]) two. So 1
+    /// compiles what demanded code certainly runs next; 2 adds what it may
+    /// run next. 0 is [`SpeculationPolicy::off`].
+    ///
+    /// [`MaterializationResponsibility::speculate`]: crate::MaterializationResponsibility::speculate
+    /// [`MaterializationResponsibility::speculate_uncertain`]: crate::MaterializationResponsibility::speculate_uncertain
     pub fn callees(depth: u32) -> Self {
         Self {
             depth,
@@ -162,8 +168,9 @@ impl SpeculationPolicy {
         self
     }
 
-    /// At most `guesses` queued; later ones are dropped (and counted) until
-    /// the queue drains (default 4096).
+    /// At most `guesses` queued (default 4096): when full, a better guess
+    /// takes the place of the worst, and a worse one is dropped (both
+    /// counted in `dropped_full`).
     pub fn queue_capacity(mut self, guesses: usize) -> Self {
         self.queue_capacity = guesses;
         self
@@ -187,12 +194,13 @@ pub struct SpeculationStats {
     pub queued: u64,
     /// Guesses dropped because the queue was full.
     pub dropped_full: u64,
-    /// Guesses dropped because their JITDylib was removed, their symbol
-    /// was defined again since, speculation was turned off or the session
-    /// ended.
+    /// Guesses dropped because their JITDylib was removed (at removal),
+    /// their symbol was defined again since, or speculation was turned
+    /// off.
     pub dropped_removed: u64,
-    /// Guesses whose symbol was not pending (started, done, failed, or not
-    /// defined) when reported or when a worker took them: nothing to do.
+    /// Guesses whose symbol was not pending (started, done, failed, removed
+    /// or not defined) when reported or when a worker took them: nothing
+    /// to do.
     pub skipped: u64,
     /// Speculative materializations started.
     pub materialized: u64,

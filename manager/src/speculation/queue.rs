@@ -157,10 +157,11 @@ impl Speculator {
             let rank = Rank(std::cmp::Reverse(depth), weight, queue.seq);
             let key = (dylib.id, name);
             if let Some(&live) = queue.queued.get(&key) {
-                // One guess per symbol: the better one (the newer one of
-                // equals), or the one about its current definition.
-                let same_unit = queue.guesses.get(&live).is_some_and(|g| g.unit == unit);
-                if same_unit && live > rank.with_seq(live.2) {
+                // One guess per symbol: about its newest definition (serials
+                // only grow; a late report may carry an older one), then
+                // the better one (the newer one of equals).
+                let live_unit = queue.guesses.get(&live).map_or(0, |g| g.unit);
+                if unit < live_unit || (unit == live_unit && live > rank.with_seq(live.2)) {
                     continue;
                 }
                 queue.guesses.remove(&live);
@@ -201,7 +202,7 @@ impl Speculator {
         if !self.is_on() {
             return;
         }
-        let depth = r.speculation_depth().map_or(1, |d| d + 1);
+        let depth = r.speculation_depth().map_or(1, |d| d.saturating_add(1));
         let mut queue = self.lock();
         if queue.policy.hint.is_none() || depth > queue.policy.depth {
             return;

@@ -312,15 +312,16 @@ impl SymbolTables {
 
     /// Adds a pending unit for `symbols` of JITDylib `dylib`, handed back
     /// by the responsibility that owned them (`replace`): their rows are
-    /// pending again, pointing at the unit. Returns its slot.
+    /// pending again, pointing at the unit, which keeps the serial of the
+    /// definition it came from. Returns its slot.
     pub(crate) fn hand_back(
         &mut self,
         dylib: u32,
         unit: Box<dyn MaterializationUnit>,
         symbols: UnitSymbols,
+        serial: u64,
     ) -> u32 {
         let names: SmallVec<[SymbolName; 2]> = symbols.iter().map(|(n, _)| n.clone()).collect();
-        let serial = self.new_unit_serial();
         let slot = self.units.insert(PendingUnit {
             unit,
             serial,

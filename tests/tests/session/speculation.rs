@@ -404,3 +404,52 @@ fn ending_a_session_with_speculation_queued_drops_it() {
         "an ended session speculates nothing"
     );
 }
+
+#[test]
+fn a_full_queue_keeps_the_best_guess_per_symbol() {
+    let session = Session::builder()
+        .dispatcher(Arc::new(ThreadPoolDispatcher::new(1)))
+        .speculation(SpeculationPolicy::callees(2).queue_capacity(2))
+        .build();
+    let jd = session.create_jit_dylib("main").unwrap();
+    let log: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let (open_gate, gate) = mpsc::channel();
+    let names: Vec<SymbolName> = ["hold", "a", "b", "c"]
+        .iter()
+        .map(|n| session.intern(n))
+        .collect();
+    jd.define(logged_unit(&names[0], &log, Some(gate))).unwrap();
+    for n in &names[1..] {
+        jd.define(logged_unit(n, &log, None)).unwrap();
+    }
+    let (hold, a, b, c) = (&names[0], &names[1], &names[2], &names[3]);
+    // root reports `hold` (taken at once, holding the worker), then, with
+    // the worker busy: a and b uncertain (filling the queue), a again
+    // certain (one guess per symbol: it moves up), c certain (evicts b,
+    // the worst).
+    let root = session.intern("root");
+    let (h, ga, gb, gc) = (hold.clone(), a.clone(), b.clone(), c.clone());
+    let (started, own) = (log.clone(), root.clone());
+    jd.define(FnUnit::new(
+        "reporter",
+        [(root.clone(), SymbolFlags::exported_callable())],
+        move |mut r: MaterializationResponsibility| {
+            r.speculate([(h.clone(), 1)]);
+            wait_for("hold to start", || !started.lock().unwrap().is_empty());
+            r.speculate_uncertain([(ga.clone(), 1), (gb.clone(), 1)]);
+            r.speculate([(ga.clone(), 1)]);
+            r.speculate([(gc.clone(), 1)]);
+            r.notify_ready([(own, addr(0x2000))]).unwrap();
+        },
+    ))
+    .unwrap();
+    jd.lookup(std::slice::from_ref(&root), RequiredState::Ready)
+        .unwrap();
+    open_gate.send(()).unwrap();
+    wait_for("the queue to drain", || log.lock().unwrap().len() == 4);
+    let stats = session.speculation_stats();
+    assert_eq!(stats.dropped_full, 1, "{stats:?}");
+    let order: Vec<String> = log.lock().unwrap().iter().map(|(n, _)| n.clone()).collect();
+    // Certain guesses first, the newest of equals first.
+    assert_eq!(order, ["hold waits", "hold", "c", "a"], "{stats:?}");
+}

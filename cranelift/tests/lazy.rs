@@ -269,9 +269,7 @@ fn more_than_eight_mixed_arguments_pass_through_the_first_call() {
     );
 }
 
-extern "C" fn fallback(_x: i64) -> i64 {
-    -1
-}
+use common::fallback;
 
 #[test]
 fn a_verifier_error_reaches_the_failure_handler_with_the_name_and_the_rest_works() {
@@ -312,16 +310,7 @@ fn a_verifier_error_reaches_the_failure_handler_with_the_name_and_the_rest_works
     .unwrap();
     jit.finalize_definitions().unwrap();
 
-    let failures: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let seen = failures.clone();
-    let _scope = FailureHandlerScope::new(move |f: &ResolveFailure<'_>| {
-        seen.lock()
-            .unwrap()
-            .push((f.name.to_string(), f.reason.to_string()));
-        Recovery::Jump(
-            std::ptr::NonNull::new(fallback as extern "C" fn(i64) -> i64 as *mut _).unwrap(),
-        )
-    });
+    let (failures, _scope) = common::collect_failures();
     // SAFETY: all i64 -> i64.
     let (bad_fn, calls_bad_fn, fact_fn) = unsafe {
         (

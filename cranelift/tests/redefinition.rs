@@ -7,34 +7,11 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{body, sig};
+use common::{body, collect_failures, sig};
 use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{Function, InstBuilder};
 use cranelift_codegen::settings::{self, Configurable};
-use lazyrt::{FailureHandlerScope, Recovery, ResolveFailure};
 use lazyrt_cranelift::{JitError, LazyJit};
-
-extern "C" fn fallback(_: i64) -> i64 {
-    -1
-}
-
-/// Every failed call's `(name, reason)`.
-type Failures = Arc<Mutex<Vec<(String, String)>>>;
-
-/// Collects failed calls on this thread; they return -1.
-fn collect_failures() -> (Failures, FailureHandlerScope) {
-    let failures: Failures = Arc::default();
-    let seen = failures.clone();
-    let scope = FailureHandlerScope::new(move |f: &ResolveFailure<'_>| {
-        seen.lock()
-            .unwrap()
-            .push((f.name.to_string(), f.reason.to_string()));
-        Recovery::Jump(
-            std::ptr::NonNull::new(fallback as extern "C" fn(i64) -> i64 as *mut _).unwrap(),
-        )
-    });
-    (failures, scope)
-}
 
 /// Everything the session's reporter hears.
 fn collect_reports(jit: &LazyJit) -> Arc<Mutex<Vec<String>>> {

@@ -7,18 +7,12 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{body, sig};
+use common::{body, collect_failures, sig};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{Function, InstBuilder, UserFuncName};
-use lazyrt::{
-    FailureHandlerScope, Recovery, ResolveFailure, Session, SpeculationPolicy, ThreadPoolDispatcher,
-};
+use lazyrt::{Session, SpeculationPolicy, ThreadPoolDispatcher};
 use lazyrt_cranelift::{FuncId, LazyJit};
-
-extern "C" fn fallback(_: i64) -> i64 {
-    -1
-}
 
 fn speculating_jit(depth: u32) -> (LazyJit, Arc<Mutex<Vec<String>>>) {
     let session = Session::builder()
@@ -223,16 +217,7 @@ fn failed_speculation_is_retried_by_the_call(builder: bool, expected: &str) {
         reports.lock().unwrap()
     );
 
-    let failures: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let seen = failures.clone();
-    let _scope = FailureHandlerScope::new(move |f: &ResolveFailure<'_>| {
-        seen.lock()
-            .unwrap()
-            .push((f.name.to_string(), f.reason.to_string()));
-        Recovery::Jump(
-            std::ptr::NonNull::new(fallback as extern "C" fn(i64) -> i64 as *mut _).unwrap(),
-        )
-    });
+    let (failures, _scope) = collect_failures();
     assert_eq!(call(&jit, main, 3), 0, "bad's fallback returns -1, plus 1");
     let failures = failures.lock().unwrap();
     assert_eq!(failures.len(), 1, "{failures:?}");

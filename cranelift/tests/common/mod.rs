@@ -4,7 +4,32 @@
 
 use cranelift_codegen::ir::{AbiParam, Function, InstBuilder, Signature, UserFuncName, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use lazyrt::{FailureHandlerScope, Recovery, ResolveFailure};
 use lazyrt_cranelift::{FuncId, LazyJit};
+use std::sync::{Arc, Mutex};
+
+/// What a failed `i64 -> i64` call returns instead.
+pub extern "C" fn fallback(_: i64) -> i64 {
+    -1
+}
+
+/// Every failed call's `(name, reason)`.
+pub type Failures = Arc<Mutex<Vec<(String, String)>>>;
+
+/// Collects failed calls on this thread; they return -1 ([`fallback`]).
+pub fn collect_failures() -> (Failures, FailureHandlerScope) {
+    let failures: Failures = Arc::default();
+    let seen = failures.clone();
+    let scope = FailureHandlerScope::new(move |f: &ResolveFailure<'_>| {
+        seen.lock()
+            .unwrap()
+            .push((f.name.to_string(), f.reason.to_string()));
+        Recovery::Jump(
+            std::ptr::NonNull::new(fallback as extern "C" fn(i64) -> i64 as *mut _).unwrap(),
+        )
+    });
+    (failures, scope)
+}
 
 /// A signature of the JIT's calling convention.
 pub fn sig(

@@ -14,6 +14,8 @@ use clap::{Args, Parser, Subcommand};
 use lazyrt::DebugOutputs;
 use lazyrt_demo::{ExecutorChoice, Options};
 
+mod run_objects;
+
 /// lazyrt: a lazy-compilation runtime for JITs.
 ///
 /// Without a subcommand, runs `demo` (the default) with the options given:
@@ -36,6 +38,14 @@ enum Command {
     /// each function on its first call; then compiles the same program eagerly
     /// and compares times and every result.
     Demo(DemoArgs),
+    /// Link relocatable x86-64 objects (C programs) function by function on first call, and run main
+    ///
+    /// `lazyrt run [--eager] [--stats] [--trace FILE] [-L DIR] [-l NAME] [--lib PATH] OBJ... -- ARGS`:
+    /// each function is linked on its first call (its callers' calls are then
+    /// patched to direct calls); --eager links everything before main. Exits
+    /// with the program's status, or 125 with `lazyrt run: error: ...` if the
+    /// objects cannot be linked.
+    Run(run_objects::RunArgs),
 }
 
 /// `lazyrt demo`'s options. Defaults come from [`Options::defaults`], which
@@ -214,6 +224,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Demo(args)) => args,
+        Some(Command::Run(args)) => run_objects::run(args),
         None => cli.demo,
     };
     demo(&args.into_options())

@@ -1,0 +1,264 @@
+//! End-to-end tests of `lazyrt run`, the lazy ELF object linker.
+//!
+//! Each program of `tests/c_programs/<name>/` is compiled with `cc -c` in
+//! three modes (`-O2` with a section per function and data object, `-O2`
+//! with one `.text`, `-O0` with a section per function), linked natively
+//! and run; then its objects run under `lazyrt run` and `lazyrt run
+//! --eager`, whose exit status, stdout and stderr must be identical to the
+//! native run's. The native run must exit with the program's own non-zero
+//! status, so a suite that runs nothing cannot pass. The programs cover jump
+//! tables, hot/cold splitting, computed goto, thread-local storage in every
+//! access model with threads, constructor and destructor order, weak and
+//! COMMON symbols, function-pointer identity, setjmp/longjmp, stdio, environ
+//! and libm, deep and mutual recursion across objects, many functions of
+//! which few are called, varargs and structs by value.
+//!
+//! Bad input must fail with exit status 125 and a `lazyrt run: error:`
+//! naming the problem: a truncated object, a text file, an AArch64 object,
+//! an undefined symbol, duplicate definitions, an unsupported relocation.
+//! `--stats` must show that lazy linking leaves most functions unlinked.
+//!
+//! The tests skip (saying so on stderr) when there is no `cc`. Built on
+//! x86-64 Linux only, the linker's target.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+#[path = "c_programs/harness.rs"]
+mod harness;
+
+use std::fs;
+
+use harness::{Workdir, assert_link_error, can_run, compile_source, lazyrt_run, parse_stats};
+
+/// One test per program (`name => the exit status of its main`), and the
+/// list of them all.
+macro_rules! c_programs {
+    ($($name:ident => $exit:expr,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                harness::check_program(stringify!($name), $exit);
+            }
+        )*
+        const PROGRAMS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+c_programs! {
+    switch_tables => 42,
+    cold_split => 3,
+    computed_goto => 21,
+    tls => 8,
+    ctors_dtors => 7,
+    weak_common => 33,
+    fn_pointers => 12,
+    setjmp_longjmp => 5,
+    stdio_environ => 17,
+    recursion => 9,
+    many_functions => 77,
+    varargs_structs => 55,
+}
+
+#[test]
+fn every_program_directory_has_a_test() {
+    let dir = harness::programs_dir();
+    let mut found: Vec<String> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("cannot read a directory entry").path())
+        .filter(|path| path.is_dir())
+        .map(|path| {
+            path.file_name()
+                .expect("a directory has a name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    found.sort();
+    let mut listed: Vec<String> = PROGRAMS.iter().map(|&p| String::from(p)).collect();
+    listed.sort();
+    assert_eq!(
+        found,
+        listed,
+        "the directories of {} and the c_programs! list differ",
+        dir.display()
+    );
+}
+
+/// Runs `lazyrt run` and `lazyrt run --eager` on `objects`, asserting both
+/// are link errors mentioning `mentions` (see [`assert_link_error`]).
+fn both_fail(objects: &[&std::path::Path], what: &str, mentions: &[&[&str]]) {
+    for eager in [false, true] {
+        let mut args: Vec<&std::ffi::OsStr> = if eager {
+            vec!["--eager".as_ref()]
+        } else {
+            Vec::new()
+        };
+        args.extend(objects.iter().map(|o| o.as_os_str()));
+        let what = format!("{what}{}", if eager { " (--eager)" } else { "" });
+        assert_link_error(&lazyrt_run(&args, &what), &what, mentions);
+    }
+}
+
+const SMALL_MAIN: &str = "int main(void) { return 3; }\n";
+
+#[test]
+fn truncated_object_is_malformed() {
+    if !can_run("truncated_object_is_malformed") {
+        return;
+    }
+    let work = Workdir::new("truncated");
+    let real =
+        fs::read(compile_source(work.path(), "whole.c", SMALL_MAIN)).expect("cannot read whole.o");
+    assert!(real.len() > 100, "whole.o is only {} bytes", real.len());
+    let truncated = work.path().join("truncated.o");
+    fs::write(&truncated, &real[..100]).expect("cannot write truncated.o");
+    both_fail(
+        &[&truncated],
+        "a truncated object",
+        &[&["malformed", "not an ELF"]],
+    );
+}
+
+#[test]
+fn text_file_is_not_an_elf() {
+    if !can_run("text_file_is_not_an_elf") {
+        return;
+    }
+    let work = Workdir::new("text");
+    let text = work.path().join("x.o");
+    fs::write(&text, "this is not an object file\n").expect("cannot write x.o");
+    both_fail(&[&text], "a text file", &[&["malformed", "not an ELF"]]);
+}
+
+#[test]
+fn aarch64_object_is_rejected() {
+    if !can_run("aarch64_object_is_rejected") {
+        return;
+    }
+    let work = Workdir::new("aarch64");
+    let mut bytes =
+        fs::read(compile_source(work.path(), "arm.c", SMALL_MAIN)).expect("cannot read arm.o");
+    // e_machine, a little-endian u16 at offset 18: EM_X86_64 (62) becomes
+    // EM_AARCH64 (183).
+    assert_eq!(
+        bytes[18..20],
+        [62, 0],
+        "arm.o is not an x86-64 object to begin with"
+    );
+    bytes[18..20].copy_from_slice(&183u16.to_le_bytes());
+    let arm = work.path().join("arm64.o");
+    fs::write(&arm, bytes).expect("cannot write arm64.o");
+    both_fail(&[&arm], "an AArch64 object", &[&["not an x86-64"]]);
+}
+
+#[test]
+fn undefined_symbol_names_symbol_and_object() {
+    if !can_run("undefined_symbol_names_symbol_and_object") {
+        return;
+    }
+    let work = Workdir::new("undefined");
+    let main = compile_source(
+        work.path(),
+        "undef_main.c",
+        "int nowhere_defined(int);\nint main(void) { return nowhere_defined(4) + 1; }\n",
+    );
+    both_fail(
+        &[&main],
+        "an undefined symbol",
+        &[&["undefined symbol `nowhere_defined`"], &["undef_main.o"]],
+    );
+}
+
+#[test]
+fn duplicate_definitions_name_both_objects() {
+    if !can_run("duplicate_definitions_name_both_objects") {
+        return;
+    }
+    let work = Workdir::new("duplicate");
+    let main = compile_source(
+        work.path(),
+        "dup_main.c",
+        "int dup_fn(void);\nint main(void) { return dup_fn(); }\n",
+    );
+    let one = compile_source(work.path(), "dup_one.c", "int dup_fn(void) { return 1; }\n");
+    let two = compile_source(work.path(), "dup_two.c", "int dup_fn(void) { return 2; }\n");
+    both_fail(
+        &[&main, &one, &two],
+        "duplicate definitions",
+        &[
+            &["duplicate definition of `dup_fn`"],
+            &["dup_one.o"],
+            &["dup_two.o"],
+        ],
+    );
+}
+
+#[test]
+fn unsupported_relocation_names_section() {
+    if !can_run("unsupported_relocation_names_section") {
+        return;
+    }
+    let work = Workdir::new("reloc");
+    // main's own section holds an R_X86_64_GOTPLT64 (a large-model GOT
+    // relocation), so even lazily it is met before main runs.
+    let asm = "\t.section .text.main,\"ax\",@progbits\n\t.globl main\n\t.type main, @function\n\
+               main:\n\txorl %eax, %eax\n\tret\n1:\t.quad 0\n\t.reloc 1b, R_X86_64_GOTPLT64, main\n\
+               \t.size main, .-main\n\t.section .note.GNU-stack,\"\",@progbits\n";
+    let obj = compile_source(work.path(), "bad_reloc.s", asm);
+    both_fail(
+        &[&obj],
+        "an unsupported relocation",
+        &[&["unsupported relocation"], &[".text.main"]],
+    );
+}
+
+#[test]
+fn stats_count_functions_never_linked() {
+    if !can_run("stats_count_functions_never_linked") {
+        return;
+    }
+    let program = harness::Program::load("many_functions");
+    let work = Workdir::new("stats");
+    let objects = program.compile(&harness::MODES[0], work.path());
+    let stats = |options: &[&str]| {
+        let what = format!("lazyrt run {} (many_functions)", options.join(" "));
+        let out = program.run_lazyrt(options, &objects, &what);
+        assert_eq!(
+            out.status.code(),
+            Some(77),
+            "{what}: {}; stderr:\n{}",
+            out.status_text(),
+            out.stderr
+        );
+        parse_stats(&out.stderr).unwrap_or_else(|| {
+            panic!("{what}: no `lazyrt run: functions: D defined, L linked, N never linked` line in stderr:\n{}", out.stderr)
+        })
+    };
+
+    let (defined, linked, never) = stats(&["--stats"]);
+    // 300 generated functions and main, of which main reaches about 16.
+    assert!(
+        defined >= 301,
+        "lazy: {defined} functions defined, expected at least 301"
+    );
+    assert_eq!(
+        linked + never,
+        defined,
+        "lazy: linked + never linked != defined"
+    );
+    assert!(linked >= 1, "lazy: no function linked, not even main");
+    assert!(
+        linked * 4 < defined,
+        "lazy: {linked} of {defined} functions linked; main reaches about 16"
+    );
+
+    let (eager_defined, eager_linked, eager_never) = stats(&["--eager", "--stats"]);
+    assert_eq!(
+        eager_defined, defined,
+        "--eager counts other functions than the lazy run"
+    );
+    assert_eq!(
+        (eager_linked, eager_never),
+        (defined, 0),
+        "--eager: not every function was linked"
+    );
+}

@@ -1,0 +1,188 @@
+//! Symbols from outside the objects: the host process (libc and whatever
+//! it has loaded), libraries opened for the program (`-l NAME` searched in
+//! `-L` directories and the system's, `--lib PATH`), and the few the
+//! linker provides itself (what `libc_nonshared.a` gives a natively linked
+//! program, `__dso_handle`, the `__tls_get_addr` emulation).
+//!
+//! Libraries are opened `RTLD_NOW | RTLD_GLOBAL` and never closed: linked
+//! code and its data may keep pointers into them until the process exits.
+
+use std::ffi::{CString, c_void};
+use std::path::{Path, PathBuf};
+
+use crate::error::{LinkError, Result};
+
+/// A library to open for the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Library {
+    /// `-l NAME`: `libNAME.so` in the search directories.
+    Name(String),
+    /// `--lib PATH`: that file.
+    Path(PathBuf),
+}
+
+/// The host's symbols, as the linked program sees them.
+pub struct HostSymbols {
+    handles: Vec<*mut c_void>,
+}
+
+// SAFETY: dlopen handles are process-wide and dlsym is thread-safe.
+unsafe impl Send for HostSymbols {}
+// SAFETY: as above.
+unsafe impl Sync for HostSymbols {}
+
+const SYSTEM_DIRS: &[&str] = &[
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+    "/usr/local/lib",
+];
+
+#[cfg(lazyrt_linker_runtime)]
+unsafe extern "C" {
+    fn lazyrt_linker_atexit(function: extern "C" fn()) -> i32;
+    fn lazyrt_linker_at_quick_exit(function: extern "C" fn()) -> i32;
+    fn lazyrt_linker_pthread_atfork(
+        a: extern "C" fn(),
+        b: extern "C" fn(),
+        c: extern "C" fn(),
+    ) -> i32;
+    static lazyrt_linker_dso_handle: *mut c_void;
+}
+
+/// What the linker itself defines for programs.
+fn builtin(name: &str) -> Option<u64> {
+    #[cfg(lazyrt_linker_runtime)]
+    {
+        let address = match name {
+            "__tls_get_addr" => crate::static_tls::tls_get_addr_address(),
+            "atexit" => lazyrt_linker_atexit as *const () as u64,
+            "at_quick_exit" => lazyrt_linker_at_quick_exit as *const () as u64,
+            "pthread_atfork" => lazyrt_linker_pthread_atfork as *const () as u64,
+            "__dso_handle" => (&raw const lazyrt_linker_dso_handle) as u64,
+            _ => return None,
+        };
+        Some(address)
+    }
+    #[cfg(not(lazyrt_linker_runtime))]
+    {
+        let _ = name;
+        None
+    }
+}
+
+fn dlopen(path: &Path) -> std::result::Result<*mut c_void, String> {
+    let c_path = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| "the path contains a NUL byte".to_string())?;
+    // SAFETY: c_path is a valid C string; dlopen has no other precondition.
+    let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if handle.is_null() {
+        // SAFETY: dlerror returns a C string (or NULL) owned by libc.
+        let message = unsafe { libc::dlerror() };
+        let reason = if message.is_null() {
+            "dlopen failed".to_string()
+        } else {
+            // SAFETY: a non-NULL dlerror result is a valid C string.
+            unsafe { std::ffi::CStr::from_ptr(message) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        return Err(reason);
+    }
+    Ok(handle)
+}
+
+/// The shared object a `libNAME.so` file stands for: itself, or for a GNU
+/// ld script (Debian's `libm.so`, `libc.so`) the first `.so` path in it.
+fn real_library(path: &Path) -> Option<PathBuf> {
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.starts_with(b"\x7fELF") {
+        return Some(path.to_path_buf());
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    text.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .find(|token| token.starts_with('/') && token.contains(".so"))
+        .map(PathBuf::from)
+}
+
+fn find_library(name: &str, search_dirs: &[PathBuf]) -> Option<PathBuf> {
+    let file = format!("lib{name}.so");
+    let dirs = search_dirs
+        .iter()
+        .cloned()
+        .chain(SYSTEM_DIRS.iter().map(PathBuf::from));
+    for dir in dirs {
+        let candidate = dir.join(&file);
+        if candidate.exists()
+            && let Some(real) = real_library(&candidate)
+        {
+            return Some(real);
+        }
+        // Runtime-only installs have just libNAME.so.N.
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            let mut versioned: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|f| f.to_str())
+                        .is_some_and(|f| f.starts_with(&format!("{file}.")))
+                })
+                .collect();
+            versioned.sort();
+            if let Some(first) = versioned.into_iter().next() {
+                return Some(first);
+            }
+        }
+    }
+    None
+}
+
+impl HostSymbols {
+    /// Opens `libraries` (in order; `-l` names searched in `search_dirs`
+    /// first, then the system's directories).
+    pub fn open(libraries: &[Library], search_dirs: &[PathBuf]) -> Result<Self> {
+        let mut handles = Vec::new();
+        for library in libraries {
+            let (label, path) = match library {
+                Library::Name(name) => {
+                    let path =
+                        find_library(name, search_dirs).ok_or_else(|| LinkError::Library {
+                            library: format!("-l{name}"),
+                            reason: format!(
+                                "lib{name}.so not found in the -L directories or {}",
+                                SYSTEM_DIRS.join(", ")
+                            ),
+                        })?;
+                    (format!("-l{name}"), path)
+                }
+                Library::Path(path) => (path.display().to_string(), path.clone()),
+            };
+            let handle = dlopen(&path).map_err(|reason| LinkError::Library {
+                library: label,
+                reason,
+            })?;
+            handles.push(handle);
+        }
+        Ok(Self { handles })
+    }
+
+    /// The address of `name`: the linker's own definitions first, then the
+    /// opened libraries in order, then the process's global scope.
+    pub fn lookup(&self, name: &str) -> Option<u64> {
+        if let Some(address) = builtin(name) {
+            return Some(address);
+        }
+        let c_name = CString::new(name).ok()?;
+        for &handle in self.handles.iter().chain([libc::RTLD_DEFAULT].iter()) {
+            // SAFETY: a handle from dlopen (never closed) or RTLD_DEFAULT.
+            let address = unsafe { libc::dlsym(handle, c_name.as_ptr()) };
+            if !address.is_null() {
+                return Some(address as u64);
+            }
+        }
+        None
+    }
+}

@@ -56,6 +56,7 @@ c_programs! {
     recursion => 9,
     many_functions => 77,
     varargs_structs => 55,
+    intra_object_r11 => 11,
 }
 
 #[test]

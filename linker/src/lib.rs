@@ -31,8 +31,11 @@
 //! - `intra_object_calls.rs`: first calls within an object keep `r11`;
 //! - `static_tls.rs`: thread-local storage;
 //! - `program.rs`: loading, lazy entries, linking units, patching calls;
-//! - `startup.rs`: constructors, `main`, destructors.
+//! - `startup.rs`: constructors, `main`, destructors;
+//! - `dry_run.rs`: a whole link at fixed addresses, nothing mapped (fuzzing,
+//!   relocation tests).
 
+mod dry_run;
 mod error;
 mod host_libraries;
 mod image;
@@ -46,6 +49,7 @@ mod startup;
 mod static_tls;
 mod units;
 
+pub use dry_run::{DryRun, DryRunAddresses, dry_run};
 pub use error::{LinkError, RelocationSite, Result};
 pub use host_libraries::Library;
 pub use input::{ObjectFile, parse_object};

@@ -57,6 +57,7 @@ c_programs! {
     many_functions => 77,
     varargs_structs => 55,
     intra_object_r11 => 11,
+    unwind_backtrace => 13,
 }
 
 #[test]
@@ -261,5 +262,75 @@ fn stats_count_functions_never_linked() {
         (eager_linked, eager_never),
         (defined, 0),
         "--eager: not every function was linked"
+    );
+}
+
+#[test]
+fn trace_has_one_event_per_link() {
+    if !can_run("trace_has_one_event_per_link") {
+        return;
+    }
+    let program = harness::Program::load("recursion");
+    let work = Workdir::new("trace");
+    let objects = program.compile(&harness::MODES[0], work.path());
+    let trace = work.path().join("links.json");
+    let trace_arg = trace.display().to_string();
+    let out = program.run_lazyrt(
+        &["--stats", "--trace", &trace_arg],
+        &objects,
+        "lazyrt run --trace (recursion)",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(9),
+        "{}; stderr:\n{}",
+        out.status_text(),
+        out.stderr
+    );
+    let text = fs::read_to_string(&trace)
+        .unwrap_or_else(|e| panic!("no trace at {}: {e}", trace.display()));
+    let json: serde_json::Value = serde_json::from_str(&text).expect("the trace is JSON");
+    let events = json["traceEvents"]
+        .as_array()
+        .expect("traceEvents is an array");
+    let linked_units = out
+        .stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("lazyrt run: units: "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("a `lazyrt run: units: N of M linked` line");
+    assert_eq!(events.len(), linked_units, "one event per linked unit");
+    assert!(
+        events.iter().any(|e| e["name"] == "link main"),
+        "main's link is in the trace"
+    );
+    for event in events {
+        assert_eq!(event["ph"], "X");
+        assert!(event["dur"].as_f64().is_some_and(|d| d >= 0.0));
+    }
+}
+
+#[test]
+fn hidden_references_are_not_bound_to_libraries() {
+    if !can_run("hidden_references_are_not_bound_to_libraries") {
+        return;
+    }
+    let work = Workdir::new("hidden");
+    let object = compile_source(
+        work.path(),
+        "hidden_puts.c",
+        "extern int puts(const char *) __attribute__((visibility(\"hidden\")));\n\
+         int main(void) { puts(\"x\"); return 0; }\n",
+    );
+    let out = lazyrt_run(&[object.as_os_str()], "lazyrt run hidden_puts.o");
+    assert_link_error(
+        &out,
+        "a hidden reference to puts",
+        &[
+            &["undefined symbol `puts`"],
+            &["hidden_puts.o"],
+            &["hidden"],
+        ],
     );
 }

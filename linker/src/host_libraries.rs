@@ -169,6 +169,11 @@ impl HostSymbols {
         Ok(Self { handles })
     }
 
+    /// Whether the linker itself defines `name` for programs.
+    pub fn is_builtin(name: &str) -> bool {
+        builtin(name).is_some()
+    }
+
     /// The address of `name`: the linker's own definitions first, then the
     /// opened libraries in order, then the process's global scope.
     pub fn lookup(&self, name: &str) -> Option<u64> {

@@ -150,6 +150,9 @@ pub struct InputSymbol {
     pub value: u64,
     /// Size.
     pub size: u64,
+    /// Not default visibility (hidden, internal, protected): an undefined
+    /// reference must be defined by the objects, never by a library.
+    pub hidden: bool,
 }
 
 impl InputSymbol {
@@ -515,6 +518,7 @@ fn parse_symbols(
             place,
             value: sym.st_value(endian),
             size: sym.st_size(endian),
+            hidden: sym.st_visibility() != elf::STV_DEFAULT,
         });
     }
     let _ = SectionIndex(0);

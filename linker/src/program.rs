@@ -427,7 +427,9 @@ impl Program {
             if name == "_GLOBAL_OFFSET_TABLE_" {
                 continue;
             }
-            match host_symbols.lookup(name) {
+            let hidden =
+                resolution.hidden_references.contains(name) && !HostSymbols::is_builtin(name);
+            match host_symbols.lookup(name).filter(|_| !hidden) {
                 Some(address) => {
                     host.insert(name.clone(), address);
                 }
@@ -438,13 +440,17 @@ impl Program {
             }
         }
         if let Some((name, referenced_by)) = missing.into_iter().min() {
+            let mut referenced_by = referenced_by
+                .iter()
+                .map(|&o| objects[o as usize].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if resolution.hidden_references.contains(name) {
+                referenced_by.push_str(", with hidden visibility: only the objects may define it");
+            }
             return Err(LinkError::UndefinedSymbol {
                 symbol: name.clone(),
-                referenced_by: referenced_by
-                    .iter()
-                    .map(|&o| objects[o as usize].name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                referenced_by,
             });
         }
         let plan = plan(&objects, &resolution);

@@ -42,6 +42,9 @@ pub struct Resolution {
     /// Names referenced but not defined by any object, with the objects
     /// that reference them and whether every reference is weak.
     pub undefined: HashMap<String, (Vec<u32>, bool)>,
+    /// Undefined names some object references with hidden, internal or
+    /// protected visibility: only the objects may define them.
+    pub hidden_references: HashSet<String>,
 }
 
 /// Drops the sections of COMDAT groups whose signature an earlier object
@@ -77,6 +80,9 @@ pub fn resolve(objects: &[ObjectFile]) -> Result<Resolution> {
             let discarded = matches!(symbol.place, SymbolPlace::Section(i) if object.sections[i as usize].discarded);
             match symbol.place {
                 SymbolPlace::Undefined => {
+                    if symbol.hidden {
+                        resolution.hidden_references.insert(symbol.name.clone());
+                    }
                     let entry = resolution
                         .undefined
                         .entry(symbol.name.clone())

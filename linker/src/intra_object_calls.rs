@@ -57,7 +57,7 @@ pub fn guarded_entries(
                 {
                     continue;
                 }
-                let Some(e) = plan.entry_for(objects, resolution, o as u32, r) else {
+                let Some(e) = plan.entry_for(objects, resolution, o as u32, r, true) else {
                     continue;
                 };
                 let entry = &plan.entries[e as usize];

@@ -182,7 +182,9 @@ pub fn relocate_section(
                 let entry = if sec.kind == SectionKind::EhFrame {
                     None
                 } else {
-                    binder.plan.entry_for(objects, values.resolution, object, r)
+                    binder
+                        .plan
+                        .entry_for(objects, values.resolution, object, r, code)
                 };
                 if let Some(e) = entry {
                     let entry = &binder.plan.entries[e as usize];

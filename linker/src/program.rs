@@ -324,6 +324,7 @@ impl ProgramInner {
                                 &self.resolution,
                                 o as u32,
                                 r,
+                                true,
                             ) {
                                 Some(e) => entry_address[e as usize],
                                 None => match value {

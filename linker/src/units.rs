@@ -90,15 +90,23 @@ impl UnitPlan {
     /// The entry a reference binds to, if it refers to a function's start
     /// by address: a function symbol, or a section symbol whose offset (the
     /// addend, plus 4 for a 32-bit PC-relative field ending its
-    /// instruction) is where a function starts.
+    /// instruction) is where a function starts. `from_code`: whether the
+    /// referencing section is code.
     pub fn entry_for(
         &self,
         objects: &[ObjectFile],
         resolution: &Resolution,
         object: u32,
         relocation: &Relocation,
+        from_code: bool,
     ) -> Option<u32> {
         if !relocation.kind.takes_address() && !relocation.kind.needs_got() {
+            return None;
+        }
+        // In data, a PC-relative field is a relative table entry (a jump
+        // table's `.L5 - .L4`), never a function's address: its addend is
+        // not an offset in the target section.
+        if !from_code && relocation.kind.is_pc_relative() {
             return None;
         }
         let (o, section, value, is_section, _) =
@@ -210,7 +218,10 @@ pub fn plan(objects: &[ObjectFile], resolution: &Resolution) -> UnitPlan {
             {
                 continue;
             }
-            if plan.entry_for(objects, resolution, o, relocation).is_some() {
+            if plan
+                .entry_for(objects, resolution, o, relocation, true)
+                .is_some()
+            {
                 continue;
             }
             let (a, b) = (find(&mut parent, i as u32), find(&mut parent, j));

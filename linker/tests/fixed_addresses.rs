@@ -272,3 +272,29 @@ f:
         "{error}"
     );
 }
+
+#[test]
+fn relative_table_entries_in_data_are_code_offsets_never_stubs() {
+    // A jump-table entry is `label - table` (PC32 in data against the
+    // section symbol); here its addend + 4 happens to be where g starts,
+    // which must not make it g's stub.
+    let source = r#"
+    .text
+    .type f,@function
+f:
+    nop; nop; nop; nop; nop; nop; nop; nop
+    .type g,@function
+g:
+    ret
+    .section .rodata.table,"a",@progbits
+table:
+    .long f + 4 - table
+"#;
+    let Some(result) = link("relative_table", source, DryRunAddresses::default()) else {
+        return;
+    };
+    let run = result.expect("links");
+    let (table_at, table) = &run.sections[&(0, ".rodata.table".to_string())];
+    let (text_at, _) = run.sections[&(0, ".text".to_string())];
+    assert_eq!((*table_at as i64 + i32_at(table, 0)) as u64, text_at + 4);
+}

@@ -65,7 +65,11 @@ pub fn dry_run(inputs: &[(String, Vec<u8>)], addresses: DryRunAddresses) -> Resu
         .collect::<Result<Vec<_>>>()?;
     discard_duplicate_comdats(&mut objects);
     let resolution = resolve(&objects)?;
-    let mut undefined: Vec<&String> = resolution.undefined.keys().collect();
+    let mut undefined: Vec<&String> = resolution
+        .undefined
+        .keys()
+        .filter(|n| *n != "_GLOBAL_OFFSET_TABLE_" && *n != "__dso_handle")
+        .collect();
     undefined.sort();
     let host: HashMap<String, u64> = undefined
         .iter()

@@ -2,7 +2,8 @@
 //! it has loaded), libraries opened for the program (`-l NAME` searched in
 //! `-L` directories and the system's, `--lib PATH`), and the few the
 //! linker provides itself (what `libc_nonshared.a` gives a natively linked
-//! program, `__dso_handle`, the `__tls_get_addr` emulation).
+//! program, the `__tls_get_addr` emulation; `__dso_handle` is a word of
+//! each program's own data, see `image.rs`).
 //!
 //! Libraries are opened `RTLD_NOW | RTLD_GLOBAL` and never closed: linked
 //! code and its data may keep pointers into them until the process exits.
@@ -50,7 +51,6 @@ unsafe extern "C" {
         b: extern "C" fn(),
         c: extern "C" fn(),
     ) -> i32;
-    static lazyrt_linker_dso_handle: *mut c_void;
 }
 
 /// What the linker itself defines for programs.
@@ -62,7 +62,6 @@ fn builtin(name: &str) -> Option<u64> {
             "atexit" => lazyrt_linker_atexit as *const () as u64,
             "at_quick_exit" => lazyrt_linker_at_quick_exit as *const () as u64,
             "pthread_atfork" => lazyrt_linker_pthread_atfork as *const () as u64,
-            "__dso_handle" => (&raw const lazyrt_linker_dso_handle) as u64,
             _ => return None,
         };
         Some(address)

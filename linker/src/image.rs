@@ -95,6 +95,9 @@ pub struct Placement {
     pub got_offset: HashMap<GotKey, u64>,
     /// Offset of the GOT's base.
     pub got_base: u64,
+    /// Offset of the program's `__dso_handle` (8 bytes of read-only data,
+    /// so `lea __dso_handle(%rip)` reaches it).
+    pub dso_handle: u64,
     /// Bytes and alignment of the TLS image.
     pub tls_bytes: u64,
     /// Alignment of the TLS image.
@@ -220,6 +223,7 @@ pub fn layout(
     }
     p.init_arrays = inits.iter().map(|&(_, o, s)| (o, s)).collect();
     p.fini_arrays = finis.iter().map(|&(_, o, s)| (o, s)).collect();
+    p.dso_handle = place(&mut data, 8, 8);
     p.got_base = data.next_multiple_of(16);
     data = p.got_base;
     for key in got {
@@ -309,6 +313,11 @@ impl SymbolValues<'_> {
                     ));
                 }
                 None if sym.name == "_GLOBAL_OFFSET_TABLE_" => return Some(SymbolValue::GotBase),
+                None if sym.name == "__dso_handle" => {
+                    return Some(SymbolValue::Address(
+                        self.bases.data + self.placement.dso_handle,
+                    ));
+                }
                 None => {
                     let address = *self.host.get(&sym.name)?;
                     return Some(if sym.kind == SymbolKind::Tls {
@@ -322,6 +331,14 @@ impl SymbolValues<'_> {
         let target = &self.objects[o as usize].symbols[s as usize];
         match target.place {
             SymbolPlace::Absolute => Some(SymbolValue::Address(target.value)),
+            SymbolPlace::Section(section)
+                if self.objects[o as usize].sections[section as usize].discarded =>
+            {
+                let (ko, ks) = self.objects[o as usize].sections[section as usize].replaced_by?;
+                Some(SymbolValue::Address(
+                    self.section_address(ko, ks)? + target.value,
+                ))
+            }
             SymbolPlace::Section(section) => {
                 let kind = self.objects[o as usize].sections[section as usize].kind;
                 if matches!(kind, SectionKind::TlsData | SectionKind::TlsZeroed) {

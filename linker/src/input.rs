@@ -74,6 +74,10 @@ pub struct InputSection {
     /// Dropped because another object's COMDAT group with the same
     /// signature was kept.
     pub discarded: bool,
+    /// For a dropped section: the kept group's section of the same name
+    /// (object, section), which references from outside the group (the
+    /// object's `.eh_frame`) resolve to instead.
+    pub replaced_by: Option<(u32, u32)>,
 }
 
 /// One relocation, classified.
@@ -270,8 +274,25 @@ pub fn parse_object(name: &str, data: &[u8]) -> Result<ObjectFile> {
                 &section_name,
             )?);
         }
-        if size > 1 << 32 {
-            return Err(malformed(name, format!("{section_name}: size {size:#x}")));
+        if size > 1 << 30 {
+            return Err(malformed(
+                name,
+                format!("{section_name}: size {size:#x} (more than 1 GiB)"),
+            ));
+        }
+        if kind == SectionKind::Code && sh_type == elf::SHT_NOBITS {
+            return Err(malformed(
+                name,
+                format!("{section_name}: executable section without contents (SHT_NOBITS)"),
+            ));
+        }
+        if kind.is_loaded() && align > 4096 {
+            return Err(LinkError::Unsupported {
+                object: name.into(),
+                what: format!(
+                    "{section_name}'s {align}-byte alignment (at most the page size, 4096)"
+                ),
+            });
         }
         sections.push(InputSection {
             name: section_name,
@@ -281,10 +302,12 @@ pub fn parse_object(name: &str, data: &[u8]) -> Result<ObjectFile> {
             align,
             relocations: Vec::new(),
             discarded: false,
+            replaced_by: None,
         });
     }
 
-    let symbols = parse_symbols(name, endian, &symtab, sections.len())?;
+    let sizes: Vec<u64> = sections.iter().map(|s| s.size).collect();
+    let symbols = parse_symbols(name, endian, &symtab, &sizes)?;
 
     for header in table.iter() {
         match header.sh_type(endian) {
@@ -439,7 +462,7 @@ fn parse_symbols(
     name: &str,
     endian: Endianness,
     symtab: &SymbolTable<'_>,
-    section_count: usize,
+    section_sizes: &[u64],
 ) -> Result<Vec<InputSymbol>> {
     let mut symbols = Vec::with_capacity(symtab.len());
     for (index, sym) in symtab.enumerate() {
@@ -472,12 +495,33 @@ fn parse_symbols(
             i => SymbolPlace::Section(u32::from(i)),
         };
         if let SymbolPlace::Section(s) = place
-            && s as usize >= section_count
+            && s as usize >= section_sizes.len()
         {
             return Err(malformed(
                 name,
                 format!("symbol `{symbol_name}` in section {s}, which does not exist"),
             ));
+        }
+        let (value, size) = (sym.st_value(endian), sym.st_size(endian));
+        match place {
+            SymbolPlace::Section(s) if value > section_sizes[s as usize] => {
+                return Err(malformed(
+                    name,
+                    format!(
+                        "symbol `{symbol_name}` at {value:#x}, beyond the end of its section ({:#x} bytes)",
+                        section_sizes[s as usize]
+                    ),
+                ));
+            }
+            SymbolPlace::Common { align }
+                if !align.is_power_of_two() || align > 4096 || size > 1 << 30 =>
+            {
+                return Err(malformed(
+                    name,
+                    format!("COMMON symbol `{symbol_name}`: size {size:#x}, alignment {align:#x}"),
+                ));
+            }
+            _ => {}
         }
         let binding = match sym.st_bind() {
             elf::STB_LOCAL => Binding::Local,

@@ -11,7 +11,8 @@
 //!
 //! ```text
 //!   caller: call guard_f          (patched to `call f` once f is linked)
-//!   guard_f:     mov %r11, %fs:SAVE       save r11 (a slot of the static TLS block)
+//!   guard_f:     jmp .+5                   (patched to `jmp f` once f is linked)
+//!                mov %r11, %fs:SAVE       save r11 (a slot of the static TLS block)
 //!                jmp *guard_entry_f        a second lazy entry of f ...
 //!   restore_f:   mov %fs:SAVE, %r11       ... whose implementation restores r11
 //!                jmp f                     and enters f with every register as the caller left it
@@ -20,8 +21,10 @@
 //! The second entry resolves (linking `f`'s unit once, however it is
 //! reached) to `restore_f`, written when `f`'s unit is linked. Calls
 //! between objects need no guard: GCC assumes a full clobber for them.
-//! Between saving and restoring, a thread runs only the resolver (never
-//! program code), so one slot per thread suffices.
+//! Linking `f` also patches the guard's first jump to go straight to `f`,
+//! so calls that could not be patched (a field across a cache line) stop
+//! using the slot. Between saving and restoring, a thread runs only the
+//! resolver (never program code), so one slot per thread suffices.
 
 use std::collections::HashMap;
 
@@ -74,14 +77,20 @@ pub fn guarded_entries(
 /// The guard of an entry whose second lazy entry's stub is at `entry`.
 pub fn guard_code(save_tp_offset: i32, entry: u64) -> [u8; GUARD_BYTES as usize] {
     let mut code = [0xcc; GUARD_BYTES as usize];
+    // jmp .+5 (its rel32, at GUARD_JUMP_FIELD, becomes f's once linked)
+    code[..5].copy_from_slice(&[0xe9, 0, 0, 0, 0]);
     // mov %r11, %fs:save_tp_offset
-    code[..5].copy_from_slice(&[0x64, 0x4c, 0x89, 0x1c, 0x25]);
-    code[5..9].copy_from_slice(&save_tp_offset.to_le_bytes());
+    code[5..10].copy_from_slice(&[0x64, 0x4c, 0x89, 0x1c, 0x25]);
+    code[10..14].copy_from_slice(&save_tp_offset.to_le_bytes());
     // jmp *0(%rip); .quad entry
-    code[9..15].copy_from_slice(&[0xff, 0x25, 0, 0, 0, 0]);
-    code[15..23].copy_from_slice(&entry.to_le_bytes());
+    code[14..20].copy_from_slice(&[0xff, 0x25, 0, 0, 0, 0]);
+    code[20..28].copy_from_slice(&entry.to_le_bytes());
     code
 }
+
+/// Offset in a guard of its first jump's rel32 (guards are 32-byte
+/// aligned, so it never crosses a cache line).
+pub const GUARD_JUMP_FIELD: u64 = 1;
 
 /// The restore thunk at `at` entering the function at `implementation`
 /// (within ±2 GiB: both are in the code region).
@@ -108,14 +117,15 @@ mod tests {
     #[test]
     fn guard_and_restore_encode_the_documented_instructions() {
         let guard = guard_code(-0x1000, 0x1122_3344_5566_7788);
+        assert_eq!(guard[..5], [0xe9, 0, 0, 0, 0]);
         // 64 4c 89 1c 25 00 f0 ff ff: mov %r11,%fs:0xfffffffffffff000
         assert_eq!(
-            guard[..9],
+            guard[5..14],
             [0x64, 0x4c, 0x89, 0x1c, 0x25, 0x00, 0xf0, 0xff, 0xff]
         );
-        assert_eq!(guard[9..15], [0xff, 0x25, 0, 0, 0, 0]);
+        assert_eq!(guard[14..20], [0xff, 0x25, 0, 0, 0, 0]);
         assert_eq!(
-            u64::from_le_bytes(guard[15..23].try_into().unwrap()),
+            u64::from_le_bytes(guard[20..28].try_into().unwrap()),
             0x1122_3344_5566_7788
         );
         let restore = restore_code(-0x1000, 0x10_0000, 0x10_0100);

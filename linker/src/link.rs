@@ -174,6 +174,21 @@ pub fn relocate_section(
             RelocationKind::GotRelative32 => {
                 got(GotKey::Address(symbol_key(objects, object, r.symbol))) + a - p
             }
+            RelocationKind::GotOffset64 => match symbol_value()? {
+                SymbolValue::Address(s) => {
+                    s as i128 + a - (values.bases.data + values.placement.got_base) as i128
+                }
+                SymbolValue::GotBase => a,
+                _ => {
+                    return Err(LinkError::Unsupported {
+                        object: input.name.clone(),
+                        what: format!(
+                            "R_X86_64_GOTOFF64 at {}+{:#x} against a thread-local variable",
+                            sec.name, r.offset
+                        ),
+                    });
+                }
+            },
             RelocationKind::GotBaseRelative32 | RelocationKind::GotBaseRelative64 => {
                 (values.bases.data + values.placement.got_base) as i128 + a - p
             }
@@ -189,22 +204,22 @@ pub fn relocate_section(
                 if let Some(e) = entry {
                     let entry = &binder.plan.entries[e as usize];
                     let symbol_offset = match values.value(object, r.symbol) {
-                        Some(SymbolValue::Address(address)) => {
-                            address
-                                - values
-                                    .section_address(entry.object, entry.section)
-                                    .unwrap_or(0)
-                        }
+                        Some(SymbolValue::Address(address)) => address.wrapping_sub(
+                            values
+                                .section_address(entry.object, entry.section)
+                                .unwrap_or(0),
+                        ),
                         _ => 0,
                     };
-                    let adjust = symbol_offset as i64 + r.addend - entry.offset as i64;
+                    let adjust = i64::try_from(symbol_offset as i128 + a - entry.offset as i128)
+                        .map_err(|_| fail_range(a, "the addend is out of range".into()))?;
                     let implementation = values
                         .section_address(entry.object, entry.section)
                         .expect("code sections are placed")
                         + entry.offset;
                     let branch = code
                         && kind == RelocationKind::Relative32
-                        && is_branch_field(bytes, offset);
+                        && is_branch_field(&sec.data, offset);
                     if branch {
                         let linked = binder.current_unit == Some(entry.unit)
                             || (binder.unit_linked)(entry.unit);
@@ -232,7 +247,7 @@ pub fn relocate_section(
                         SymbolValue::Address(s) => {
                             let direct = s as i128 + a - pc;
                             let far = kind == RelocationKind::Relative32 && !fits_i32(direct);
-                            if far && code && is_branch_field(bytes, offset) {
+                            if far && code && is_branch_field(&sec.data, offset) {
                                 let via = veneers.get(s).ok_or_else(|| {
                                     fail_range(direct, "no veneer slot left".into())
                                 })?;

@@ -20,7 +20,7 @@ use crate::image::{
 };
 use crate::input::{ObjectFile, SectionKind, parse_object};
 use crate::intra_object_calls::{
-    GUARD_BYTES, RESTORE_BYTES, guard_code, guarded_entries, restore_code,
+    GUARD_BYTES, GUARD_JUMP_FIELD, RESTORE_BYTES, guard_code, guarded_entries, restore_code,
 };
 use crate::link::{Binder, PendingCall, Veneers, relocate_section};
 use crate::resolve::{GlobalDefinition, Resolution, discard_duplicate_comdats, resolve};
@@ -226,8 +226,21 @@ impl ProgramInner {
         for (e, call) in pending {
             state.pending.entry(e).or_default().push(call);
         }
-        // Calls already linked that still go through this unit's stubs.
+        // Calls already linked that still go through this unit's stubs,
+        // and the guards' first jumps.
         let mut patches = Vec::new();
+        for &(e, implementation) in &addresses {
+            if let Some(&guard) = self.guards.get(&e) {
+                let field = guard + GUARD_JUMP_FIELD;
+                if let Ok(rel) = i32::try_from(implementation as i64 - (field as i64 + 4)) {
+                    patches.push(CodePatch {
+                        address: ExecutorAddr::new(field),
+                        expected: 0,
+                        new: rel as u32,
+                    });
+                }
+            }
+        }
         for &(e, implementation) in &addresses {
             for call in state.pending.remove(&e).unwrap_or_default() {
                 let old = call.via as i128 + call.adjust as i128 - call.field as i128;
@@ -344,8 +357,15 @@ impl ProgramInner {
                         (GotKey::TpOffset(_), Some(SymbolValue::ThreadLocal(off))) => {
                             bytes[..8].copy_from_slice(&tp.wrapping_add(off).to_le_bytes());
                         }
-                        (GotKey::TpOffset(_), Some(SymbolValue::HostThreadLocal(address))) => {
+                        (GotKey::TpOffset(symbol), Some(SymbolValue::HostThreadLocal(address))) => {
                             let offset = address.wrapping_sub(thread_pointer());
+                            if let SymbolKey::Global(name) = symbol
+                                && host_tls_offset_elsewhere(name) != Some(offset)
+                            {
+                                return Err(unsupported(
+                                    "initial-exec access to a library's thread-local variable in dynamic TLS (a library opened with dlopen)",
+                                ));
+                            }
                             bytes[..8].copy_from_slice(&offset.to_le_bytes());
                         }
                         (GotKey::TlsIndex(_), Some(SymbolValue::ThreadLocal(off))) => {
@@ -358,13 +378,25 @@ impl ProgramInner {
                             ));
                         }
                     }
-                    let _ = SymbolKey::Local(0, 0);
                     slots.push((offset, bytes, key.size() as usize));
                 }
             }
         }
         Ok(slots)
     }
+}
+
+/// `name`'s offset from the thread pointer in another thread: equal to
+/// this thread's only if the variable is in static TLS.
+fn host_tls_offset_elsewhere(name: &str) -> Option<u64> {
+    let name = std::ffi::CString::new(name).ok()?;
+    std::thread::spawn(move || {
+        // SAFETY: dlsym of a C string in the global scope.
+        let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) } as u64;
+        (address != 0).then(|| address.wrapping_sub(thread_pointer()))
+    })
+    .join()
+    .ok()?
 }
 
 fn thread_pointer() -> u64 {
@@ -425,7 +457,7 @@ impl Program {
         let mut host = HashMap::new();
         let mut missing: Vec<(&String, &Vec<u32>)> = Vec::new();
         for (name, (referenced_by, all_weak)) in &resolution.undefined {
-            if name == "_GLOBAL_OFFSET_TABLE_" {
+            if name == "_GLOBAL_OFFSET_TABLE_" || name == "__dso_handle" {
                 continue;
             }
             let hidden =
@@ -500,6 +532,10 @@ impl Program {
             tls_tp_offset: tls.map_or(0, |t| t.tp_offset),
         };
         let units = plan.units.len();
+        let addressed_as_code = match options.mode {
+            LinkMode::Lazy => plan.entries_addressed_as_code(&objects, &resolution),
+            LinkMode::Eager => Vec::new(),
+        };
         let guards = guarded
             .iter()
             .map(|(&e, &slot)| (e, code + guards_offset + u64::from(slot) * GUARD_BYTES))
@@ -550,7 +586,10 @@ impl Program {
                 (None, None, addresses)
             }
             LinkMode::Lazy => {
-                let (dylib, manager, addresses) = define_entries(session, &inner)?;
+                let (dylib, manager, mut addresses) = define_entries(session, &inner)?;
+                for e in &addressed_as_code {
+                    addresses[*e as usize] = inner.implementation(*e);
+                }
                 (Some(dylib), Some(manager), addresses)
             }
         };
@@ -558,10 +597,19 @@ impl Program {
 
         relocate_data(&inner, tls.as_ref())?;
         register_unwind_tables(&inner, &host_symbols)?;
-        if options.mode == LinkMode::Eager {
-            for unit in 0..units as u32 {
-                inner.link_unit(unit)?;
+        let link_now: Vec<u32> = match options.mode {
+            LinkMode::Eager => (0..units as u32).collect(),
+            LinkMode::Lazy => {
+                let mut units: Vec<u32> = addressed_as_code
+                    .iter()
+                    .map(|&e| inner.plan.entries[e as usize].unit)
+                    .collect();
+                units.dedup();
+                units
             }
+        };
+        for unit in link_now {
+            inner.link_unit(unit)?;
         }
         let _ = inner.load_time.set(started.elapsed());
         Ok(Program {

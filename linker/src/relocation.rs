@@ -155,7 +155,6 @@ impl RelocationKind {
                 | Relative64
                 | Relative16
                 | Relative8
-                | GotOffset64
         )
     }
 

@@ -50,16 +50,26 @@ pub struct Resolution {
 /// Drops the sections of COMDAT groups whose signature an earlier object
 /// already provided.
 pub fn discard_duplicate_comdats(objects: &mut [ObjectFile]) {
-    let mut seen = HashSet::new();
-    for object in objects.iter_mut() {
+    // Signature -> the kept group's sections by name.
+    let mut kept: HashMap<String, HashMap<String, (u32, u32)>> = HashMap::new();
+    for (o, object) in objects.iter_mut().enumerate() {
         let groups = std::mem::take(&mut object.comdat_groups);
         for (signature, members) in &groups {
-            if !seen.insert(signature.clone()) {
+            if let Some(names) = kept.get(signature) {
                 for &member in members {
                     if let Some(section) = object.sections.get_mut(member as usize) {
                         section.discarded = true;
+                        section.replaced_by = names.get(&section.name).copied();
                     }
                 }
+            } else {
+                let names = members
+                    .iter()
+                    .filter_map(|&m| {
+                        Some((object.sections.get(m as usize)?.name.clone(), (o as u32, m)))
+                    })
+                    .collect();
+                kept.insert(signature.clone(), names);
             }
         }
         object.comdat_groups = groups;

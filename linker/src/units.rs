@@ -120,7 +120,7 @@ impl UnitPlan {
             } else {
                 0
             };
-            u64::try_from(relocation.addend + pc_adjust).ok()?
+            u64::try_from(relocation.addend.checked_add(pc_adjust)?).ok()?
         } else {
             value
         };
@@ -246,4 +246,52 @@ pub fn plan(objects: &[ObjectFile], resolution: &Resolution) -> UnitPlan {
         plan.units[unit as usize].entries.push(e as u32);
     }
     plan
+}
+
+impl UnitPlan {
+    /// Local functions whose address must be their code, not their stub:
+    /// those in a section holding other functions too, whose address is
+    /// taken (not just called) somewhere. The assembler resolves `lea
+    /// f(%rip)` itself when `f` is local and in the same section (no
+    /// relocation is left for the linker), so that code sees the raw
+    /// address; every other reference must agree for `==` to hold. Their
+    /// units are linked at load.
+    pub fn entries_addressed_as_code(
+        &self,
+        objects: &[ObjectFile],
+        resolution: &Resolution,
+    ) -> Vec<u32> {
+        let mut per_section: HashMap<(u32, u32), u32> = HashMap::new();
+        for entry in &self.entries {
+            *per_section
+                .entry((entry.object, entry.section))
+                .or_default() += 1;
+        }
+        let mut found = std::collections::BTreeSet::new();
+        for (o, object) in objects.iter().enumerate() {
+            for section in object
+                .sections
+                .iter()
+                .filter(|s| s.kind.is_loaded() && !s.discarded)
+            {
+                let code = section.kind == SectionKind::Code;
+                for r in &section.relocations {
+                    let branch = code
+                        && r.kind == crate::relocation::RelocationKind::Relative32
+                        && crate::link::is_branch_field(&section.data, r.offset as usize);
+                    if branch || section.kind == SectionKind::EhFrame {
+                        continue;
+                    }
+                    let Some(e) = self.entry_for(objects, resolution, o as u32, r, code) else {
+                        continue;
+                    };
+                    let entry = &self.entries[e as usize];
+                    if !entry.global && per_section[&(entry.object, entry.section)] > 1 {
+                        found.insert(e);
+                    }
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
 }

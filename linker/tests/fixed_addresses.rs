@@ -298,3 +298,54 @@ table:
     let (text_at, _) = run.sections[&(0, ".text".to_string())];
     assert_eq!((*table_at as i64 + i32_at(table, 0)) as u64, text_at + 4);
 }
+
+#[test]
+fn comdat_groups_are_kept_once_and_unwind_tables_follow_the_kept_copy() {
+    // Two objects with the same inline function in a COMDAT group, as g++
+    // emits it; `.eh_frame` is outside the group and refers to it.
+    let source = |caller: &str| {
+        format!(
+            r#"
+    .section .text.sq,"axG",@progbits,sq,comdat
+    .weak sq
+    .type sq,@function
+sq:
+    .cfi_startproc
+    movl %edi, %eax
+    imull %edi, %eax
+    ret
+    .cfi_endproc
+    .text
+    .globl {caller}
+    .type {caller},@function
+{caller}:
+    jmp sq
+"#
+        )
+    };
+    let (Some(a), Some(b)) = (
+        assemble("comdat_a", &source("fa")),
+        assemble("comdat_b", &source("fb")),
+    ) else {
+        return;
+    };
+    let run = dry_run(
+        &[("a.o".into(), a), ("b.o".into(), b)],
+        DryRunAddresses::default(),
+    )
+    .expect("the second copy is dropped, its FDE follows the kept one");
+    let (sq_code, _) = run.entries["sq"];
+    for object in 0..2 {
+        let (eh_at, eh) = &run.sections[&(object, ".eh_frame".to_string())];
+        let fde = 4 + u32::from_le_bytes(eh[0..4].try_into().unwrap()) as usize;
+        let pc_begin = (eh_at + fde as u64 + 8) as i64 + i32_at(eh, fde + 8);
+        assert_eq!(
+            pc_begin as u64, sq_code,
+            "object {object}'s FDE describes the kept sq"
+        );
+    }
+    assert!(
+        !run.sections.contains_key(&(1, ".text.sq".to_string())),
+        "the second copy is not loaded"
+    );
+}

@@ -302,14 +302,12 @@ impl SymbolValues<'_> {
     /// in a section that is not loaded.
     pub fn value(&self, object: u32, symbol: u32) -> Option<SymbolValue> {
         let sym = &self.objects[object as usize].symbols[symbol as usize];
-        let (o, s) = if sym.binding == Binding::Local || sym.name.is_empty() {
-            (object, symbol)
-        } else {
-            match self.resolution.definitions.get(&sym.name) {
-                Some(GlobalDefinition::Object { object, symbol, .. }) => (*object, *symbol),
+        let (o, s) = {
+            match self.resolution.binding(object, symbol) {
+                Some(GlobalDefinition::Object { object, symbol, .. }) => (object, symbol),
                 Some(GlobalDefinition::Common(c)) => {
                     return Some(SymbolValue::Address(
-                        self.bases.data + self.placement.common_offset[*c as usize],
+                        self.bases.data + self.placement.common_offset[c as usize],
                     ));
                 }
                 None if sym.name == "_GLOBAL_OFFSET_TABLE_" => return Some(SymbolValue::GotBase),
@@ -357,16 +355,12 @@ impl SymbolValues<'_> {
     /// The size of a symbol (for `R_X86_64_SIZE*`).
     pub fn size(&self, object: u32, symbol: u32) -> u64 {
         let sym = &self.objects[object as usize].symbols[symbol as usize];
-        match self.resolution.definitions.get(&sym.name) {
-            Some(GlobalDefinition::Object { object, symbol, .. })
-                if sym.binding != Binding::Local =>
-            {
-                self.objects[*object as usize].symbols[*symbol as usize].size
+        match self.resolution.binding(object, symbol) {
+            Some(GlobalDefinition::Object { object, symbol, .. }) => {
+                self.objects[object as usize].symbols[symbol as usize].size
             }
-            Some(GlobalDefinition::Common(c)) if sym.binding != Binding::Local => {
-                self.resolution.commons[*c as usize].size
-            }
-            _ => sym.size,
+            Some(GlobalDefinition::Common(c)) => self.resolution.commons[c as usize].size,
+            None => sym.size,
         }
     }
 

@@ -30,12 +30,16 @@
 //! - `link.rs`: applying relocations, binding calls, veneers;
 //! - `intra_object_calls.rs`: first calls within an object keep `r11`;
 //! - `static_tls.rs`: thread-local storage;
-//! - `program.rs`: loading, lazy entries, linking units, patching calls;
+//! - `program.rs`: loading, linking units, patching calls;
+//! - `data_load.rs`: data, GOT, TLS image and unwind tables at load;
+//! - `entries.rs`: the session's units and lazy entries, and guard entries;
 //! - `startup.rs`: constructors, `main`, destructors;
 //! - `dry_run.rs`: a whole link at fixed addresses, nothing mapped (fuzzing,
 //!   relocation tests).
 
+mod data_load;
 mod dry_run;
+mod entries;
 mod error;
 mod host_libraries;
 mod image;

@@ -4,23 +4,20 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use lazyrt::{
-    CodePatch, CodeWrite, ExecutorAddr, ExecutorProcess, FnUnit, JitDylib, LazyReexportsManager,
-    MemorySegment, Protection, RequiredState, Session, SymbolFlags, lazy_reexports,
+    CodePatch, CodeWrite, ExecutorAddr, ExecutorProcess, JitDylib, LazyReexportsManager, Session,
 };
 
+use crate::data_load::{register_unwind_tables, relocate_data};
 use crate::error::{LinkError, Result};
 use crate::host_libraries::{HostSymbols, Library};
-use crate::image::{
-    Bases, GotKey, Placement, SymbolKey, SymbolValue, SymbolValues, VENEER_BYTES, layout,
-};
-use crate::input::{ObjectFile, SectionKind, parse_object};
+use crate::image::{Bases, Placement, SymbolValue, SymbolValues, VENEER_BYTES, layout};
+use crate::input::{ObjectFile, parse_object};
 use crate::intra_object_calls::{
-    GUARD_BYTES, GUARD_JUMP_FIELD, RESTORE_BYTES, guard_code, guarded_entries, restore_code,
+    GUARD_BYTES, GUARD_JUMP_FIELD, RESTORE_BYTES, guarded_entries, restore_code,
 };
 use crate::link::{Binder, PendingCall, Veneers, relocate_section};
 use crate::resolve::{GlobalDefinition, Resolution, discard_duplicate_comdats, resolve};
@@ -107,16 +104,16 @@ pub(crate) struct ProgramInner {
     pub(crate) mode: LinkMode,
     /// What references that take a function's address get (stub or code).
     pub(crate) entry_address: OnceLock<Vec<u64>>,
-    executor: Arc<dyn ExecutorProcess>,
+    pub(crate) executor: Arc<dyn ExecutorProcess>,
     state: Mutex<LinkState>,
     pub(crate) load_time: OnceLock<Duration>,
     /// Guards of entries called from their own object: entry -> guard.
-    guards: HashMap<u32, u64>,
+    pub(crate) guards: HashMap<u32, u64>,
     /// Their restore thunks: entry -> thunk.
-    restores: HashMap<u32, u64>,
+    pub(crate) restores: HashMap<u32, u64>,
     /// The thread-local slot guards keep r11 in (offset from the thread
     /// pointer).
-    save_tp_offset: i32,
+    pub(crate) save_tp_offset: i32,
     pub(crate) loaded_at: Instant,
     pub(crate) main_called_at: OnceLock<Instant>,
 }
@@ -127,8 +124,6 @@ pub struct Program {
     dylib: Option<JitDylib>,
     _manager: Option<LazyReexportsManager>,
 }
-
-static PROGRAM_SERIAL: AtomicU64 = AtomicU64::new(0);
 
 impl ProgramInner {
     pub(crate) fn values(&self) -> SymbolValues<'_> {
@@ -150,7 +145,7 @@ impl ProgramInner {
     }
 
     /// Links unit `unit` (once); the code addresses of its entries.
-    fn link_unit(&self, unit: u32) -> Result<Vec<(u32, u64)>> {
+    pub(crate) fn link_unit(&self, unit: u32) -> Result<Vec<(u32, u64)>> {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *guard;
         let entries = &self.plan.units[unit as usize].entries;
@@ -287,130 +282,6 @@ impl ProgramInner {
         }
         Ok(addresses)
     }
-
-    fn got_values(&self, entry_address: &[u64]) -> Result<Vec<(u64, [u8; 16], usize)>> {
-        let values = self.values();
-        let mut slots = Vec::new();
-        let mut done = std::collections::HashSet::new();
-        for (o, object) in self.objects.iter().enumerate() {
-            for section in object
-                .sections
-                .iter()
-                .filter(|s| s.kind.is_loaded() && !s.discarded)
-            {
-                for r in section.relocations.iter().filter(|r| {
-                    r.kind.needs_got() || r.kind == crate::relocation::RelocationKind::TlsLd32
-                }) {
-                    use crate::relocation::RelocationKind as K;
-                    let symbol = crate::image::symbol_key(&self.objects, o as u32, r.symbol);
-                    let key = match r.kind {
-                        K::GotRelative32 => GotKey::Address(symbol),
-                        K::GotTpOffset32 => GotKey::TpOffset(symbol),
-                        K::TlsGd32 => GotKey::TlsIndex(symbol),
-                        _ => GotKey::TlsModule,
-                    };
-                    if !done.insert(key.clone()) {
-                        continue;
-                    }
-                    let offset = self.placement.got_offset[&key];
-                    let unsupported = |what: &str| LinkError::Unsupported {
-                        object: object.name.clone(),
-                        what: format!(
-                            "{what} (`{}`)",
-                            crate::input::display_name(
-                                &object.symbols[r.symbol as usize],
-                                &object.sections
-                            )
-                        ),
-                    };
-                    let value = values.value(o as u32, r.symbol);
-                    let mut bytes = [0u8; 16];
-                    let tp = self.bases.tls_tp_offset as u64;
-                    match (&key, value) {
-                        (GotKey::TlsModule, _) => {
-                            bytes[..8].copy_from_slice(&1u64.to_le_bytes());
-                            bytes[8..].copy_from_slice(&tp.to_le_bytes());
-                        }
-                        (GotKey::Address(_), _) => {
-                            let address = match self.plan.entry_for(
-                                &self.objects,
-                                &self.resolution,
-                                o as u32,
-                                r,
-                                true,
-                            ) {
-                                Some(e) => entry_address[e as usize],
-                                None => match value {
-                                    Some(SymbolValue::Address(a)) => a,
-                                    Some(SymbolValue::GotBase) => {
-                                        self.bases.data + self.placement.got_base
-                                    }
-                                    _ => {
-                                        return Err(unsupported(
-                                            "a GOT address slot for a thread-local variable",
-                                        ));
-                                    }
-                                },
-                            };
-                            bytes[..8].copy_from_slice(&address.to_le_bytes());
-                        }
-                        (GotKey::TpOffset(_), Some(SymbolValue::ThreadLocal(off))) => {
-                            bytes[..8].copy_from_slice(&tp.wrapping_add(off).to_le_bytes());
-                        }
-                        (GotKey::TpOffset(symbol), Some(SymbolValue::HostThreadLocal(address))) => {
-                            let offset = address.wrapping_sub(thread_pointer());
-                            if let SymbolKey::Global(name) = symbol
-                                && host_tls_offset_elsewhere(name) != Some(offset)
-                            {
-                                return Err(unsupported(
-                                    "initial-exec access to a library's thread-local variable in dynamic TLS (a library opened with dlopen)",
-                                ));
-                            }
-                            bytes[..8].copy_from_slice(&offset.to_le_bytes());
-                        }
-                        (GotKey::TlsIndex(_), Some(SymbolValue::ThreadLocal(off))) => {
-                            bytes[..8].copy_from_slice(&1u64.to_le_bytes());
-                            bytes[8..].copy_from_slice(&tp.wrapping_add(off).to_le_bytes());
-                        }
-                        _ => {
-                            return Err(unsupported(
-                                "a thread-local GOT slot for a symbol that is not a thread-local variable of the program",
-                            ));
-                        }
-                    }
-                    slots.push((offset, bytes, key.size() as usize));
-                }
-            }
-        }
-        Ok(slots)
-    }
-}
-
-/// `name`'s offset from the thread pointer in another thread: equal to
-/// this thread's only if the variable is in static TLS.
-fn host_tls_offset_elsewhere(name: &str) -> Option<u64> {
-    let name = std::ffi::CString::new(name).ok()?;
-    std::thread::spawn(move || {
-        // SAFETY: dlsym of a C string in the global scope.
-        let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) } as u64;
-        (address != 0).then(|| address.wrapping_sub(thread_pointer()))
-    })
-    .join()
-    .ok()?
-}
-
-fn thread_pointer() -> u64 {
-    let tp: u64;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads %fs:0, the thread pointer, on x86-64 Linux.
-    unsafe {
-        std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags));
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        tp = 0;
-    }
-    tp
 }
 
 impl Program {
@@ -586,7 +457,8 @@ impl Program {
                 (None, None, addresses)
             }
             LinkMode::Lazy => {
-                let (dylib, manager, mut addresses) = define_entries(session, &inner)?;
+                let (dylib, manager, mut addresses) =
+                    crate::entries::define_entries(session, &inner)?;
                 for e in &addressed_as_code {
                     addresses[*e as usize] = inner.implementation(*e);
                 }
@@ -701,250 +573,4 @@ impl Program {
             .map(|e| (e.name.clone(), state.linked[e.unit as usize]))
             .collect()
     }
-}
-
-/// Defines the program's units and lazy entries in a new JITDylib; the
-/// entries' stub addresses.
-fn define_entries(
-    session: &Session,
-    inner: &Arc<ProgramInner>,
-) -> Result<(JitDylib, LazyReexportsManager, Vec<u64>)> {
-    let serial = PROGRAM_SERIAL.fetch_add(1, Ordering::Relaxed);
-    let dylib = session.create_jit_dylib(&format!("linked-program-{serial}"))?;
-    let manager = LazyReexportsManager::new(session)?;
-    let entry_names: Vec<_> = inner
-        .plan
-        .entries
-        .iter()
-        .map(|e| session.intern(&e.name))
-        .collect();
-    let impl_names: Vec<_> = inner
-        .plan
-        .entries
-        .iter()
-        .map(|e| session.intern(&format!("{}:code", e.name)))
-        .collect();
-    for (u, unit) in inner.plan.units.iter().enumerate() {
-        if unit.entries.is_empty() {
-            continue;
-        }
-        let symbols: Vec<_> = unit
-            .entries
-            .iter()
-            .map(|&e| (impl_names[e as usize].clone(), SymbolFlags::CALLABLE))
-            .collect();
-        let names: HashMap<u32, _> = unit
-            .entries
-            .iter()
-            .map(|&e| (e, impl_names[e as usize].clone()))
-            .collect();
-        let program = inner.clone();
-        let label = format!("link {}", inner.plan.entries[unit.entries[0] as usize].name);
-        dylib.define(FnUnit::new(label, symbols, move |mut r| {
-            match program.link_unit(u as u32) {
-                Ok(addresses) => {
-                    let ready = addresses
-                        .into_iter()
-                        .map(|(e, a)| (names[&e].clone(), ExecutorAddr::new(a)));
-                    // A failure here (the dylib was removed meanwhile) reaches
-                    // the lookup that is waiting; nothing else to do.
-                    let _ = r.notify_ready(ready);
-                }
-                Err(e) => r.fail(e),
-            }
-        }))?;
-    }
-    let aliases: Vec<_> = entry_names
-        .iter()
-        .zip(&impl_names)
-        .map(|(entry, code)| {
-            (
-                entry.clone(),
-                (code.clone(), SymbolFlags::exported_callable()),
-            )
-        })
-        .collect();
-    dylib.define(lazy_reexports(&manager, aliases))?;
-    let found = dylib.lookup(&entry_names, RequiredState::Ready)?;
-    let addresses = entry_names
-        .iter()
-        .map(|n| found[n].address.value())
-        .collect();
-    define_guards(session, &dylib, &manager, inner)?;
-    Ok((dylib, manager, addresses))
-}
-
-/// Defines the second lazy entries of guarded functions
-/// (`intra_object_calls.rs`) and writes their guards.
-fn define_guards(
-    session: &Session,
-    dylib: &JitDylib,
-    manager: &LazyReexportsManager,
-    inner: &Arc<ProgramInner>,
-) -> Result<()> {
-    if inner.guards.is_empty() {
-        return Ok(());
-    }
-    let mut guarded: Vec<u32> = inner.guards.keys().copied().collect();
-    guarded.sort_unstable();
-    let mut aliases = Vec::with_capacity(guarded.len());
-    let mut entries = Vec::with_capacity(guarded.len());
-    for &e in &guarded {
-        let name = &inner.plan.entries[e as usize].name;
-        let entry = session.intern(&format!("{name}:guarded"));
-        let restore = session.intern(&format!("{name}:restore"));
-        let program = inner.clone();
-        let symbol = restore.clone();
-        dylib.define(FnUnit::new(
-            format!("link {name} (guarded)"),
-            [(restore.clone(), SymbolFlags::CALLABLE)],
-            move |mut r| {
-                let unit = program.plan.entries[e as usize].unit;
-                match program.link_unit(unit) {
-                    Ok(_) => {
-                        let _ = r.notify_ready([(symbol, ExecutorAddr::new(program.restores[&e]))]);
-                    }
-                    Err(error) => r.fail(error),
-                }
-            },
-        ))?;
-        aliases.push((entry.clone(), (restore, SymbolFlags::exported_callable())));
-        entries.push(entry);
-    }
-    dylib.define(lazy_reexports(manager, aliases))?;
-    let found = dylib.lookup(&entries, RequiredState::Ready)?;
-    let code: Vec<(u64, [u8; GUARD_BYTES as usize])> = guarded
-        .iter()
-        .zip(&entries)
-        .map(|(e, name)| {
-            (
-                inner.guards[e],
-                guard_code(inner.save_tp_offset, found[name].address.value()),
-            )
-        })
-        .collect();
-    let writes: Vec<CodeWrite<'_>> = code
-        .iter()
-        .map(|(at, bytes)| CodeWrite {
-            address: ExecutorAddr::new(*at),
-            bytes: &bytes[..],
-        })
-        .collect();
-    inner.executor.write_code(&writes)?;
-    Ok(())
-}
-
-/// Relocates and writes every data section, the GOT and the TLS image.
-fn relocate_data(inner: &Arc<ProgramInner>, tls: Option<&static_tls::TlsAllocation>) -> Result<()> {
-    let p = &inner.placement;
-    let values = inner.values();
-    let mut read_only = vec![0u8; p.read_only_bytes as usize];
-    let mut writable = vec![0u8; p.writable_bytes as usize];
-    let mut tls_image = vec![0u8; p.tls_bytes as usize];
-    let everything_linked = |_: u32| true;
-    let binder = Binder {
-        plan: &inner.plan,
-        entry_address: inner.entry_address.get().expect("set before"),
-        unit_linked: &everything_linked,
-        current_unit: None,
-        guards: &HashMap::new(),
-    };
-    let mut veneers = Veneers {
-        base: 0,
-        capacity: 0,
-        by_target: HashMap::new(),
-        unwritten: Vec::new(),
-    };
-    let mut pending = Vec::new();
-    for (o, object) in inner.objects.iter().enumerate() {
-        for (s, section) in object.sections.iter().enumerate() {
-            if section.discarded
-                || matches!(
-                    section.kind,
-                    SectionKind::Code
-                        | SectionKind::Ignored
-                        | SectionKind::Zeroed
-                        | SectionKind::TlsZeroed
-                )
-            {
-                continue;
-            }
-            let Some(offset) = p.section_offset[o][s] else {
-                continue;
-            };
-            let (buffer, at, base) = match section.kind {
-                SectionKind::TlsData => (&mut tls_image, offset, 0),
-                SectionKind::Writable => (
-                    &mut writable,
-                    offset - p.writable_offset,
-                    inner.bases.data + offset,
-                ),
-                _ => (&mut read_only, offset, inner.bases.data + offset),
-            };
-            let mut bytes = section.data.clone();
-            relocate_section(
-                &values,
-                &binder,
-                &mut veneers,
-                o as u32,
-                s as u32,
-                &mut bytes,
-                base,
-                &mut pending,
-            )?;
-            buffer[at as usize..at as usize + bytes.len()].copy_from_slice(&bytes);
-        }
-    }
-    for (offset, bytes, size) in inner.got_values(binder.entry_address)? {
-        read_only[offset as usize..offset as usize + size].copy_from_slice(&bytes[..size]);
-    }
-    let mut segments = Vec::new();
-    if !read_only.is_empty() {
-        segments.push(MemorySegment {
-            address: ExecutorAddr::new(inner.bases.data),
-            protection: Protection::Read,
-            bytes: &read_only,
-        });
-    }
-    if !writable.is_empty() {
-        segments.push(MemorySegment {
-            address: ExecutorAddr::new(inner.bases.data + p.writable_offset),
-            protection: Protection::ReadWrite,
-            bytes: &writable,
-        });
-    }
-    inner.executor.finalize(&segments)?;
-    if let Some(tls) = tls {
-        static_tls::initialize(tls, &tls_image)?;
-    }
-    Ok(())
-}
-
-/// Registers each object's `.eh_frame` with the unwinder.
-fn register_unwind_tables(inner: &Arc<ProgramInner>, host: &HostSymbols) -> Result<()> {
-    if inner.placement.eh_frames.is_empty() {
-        return Ok(());
-    }
-    let register = host.lookup("__register_frame").or_else(|| {
-        HostSymbols::open(&[Library::Path("libgcc_s.so.1".into())], &[])
-            .ok()?
-            .lookup("__register_frame")
-    });
-    let Some(register) = register else {
-        let (o, _) = inner.placement.eh_frames[0];
-        return Err(LinkError::Startup {
-            object: inner.objects[o as usize].name.clone(),
-            reason: "cannot register unwind tables: __register_frame not found (libgcc_s)".into(),
-        });
-    };
-    // SAFETY: libgcc's `void __register_frame(void *)`.
-    let register: extern "C" fn(*const u8) = unsafe { std::mem::transmute(register as usize) };
-    for &(o, s) in &inner.placement.eh_frames {
-        if inner.objects[o as usize].sections[s as usize].size == 0 {
-            continue;
-        }
-        let address = inner.values().section_address(o, s).expect("placed");
-        register(address as *const u8);
-    }
-    Ok(())
 }

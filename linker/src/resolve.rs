@@ -45,6 +45,17 @@ pub struct Resolution {
     /// Undefined names some object references with hidden, internal or
     /// protected visibility: only the objects may define them.
     pub hidden_references: HashSet<String>,
+    /// Per object, per symbol: the definition it binds to (itself for a
+    /// defined local; `None` for a name from outside the objects), so the
+    /// passes over relocations do not look names up again.
+    pub bound: Vec<Vec<Option<GlobalDefinition>>>,
+}
+
+impl Resolution {
+    /// The definition symbol `symbol` of object `object` binds to.
+    pub fn binding(&self, object: u32, symbol: u32) -> Option<GlobalDefinition> {
+        *self.bound.get(object as usize)?.get(symbol as usize)?
+    }
 }
 
 /// Drops the sections of COMDAT groups whose signature an earlier object
@@ -200,6 +211,28 @@ pub fn resolve(objects: &[ObjectFile]) -> Result<Resolution> {
             }
         }
     }
+    resolution.bound = objects
+        .iter()
+        .enumerate()
+        .map(|(o, object)| {
+            object
+                .symbols
+                .iter()
+                .enumerate()
+                .map(|(s, symbol)| {
+                    if symbol.binding == Binding::Local || symbol.name.is_empty() {
+                        Some(GlobalDefinition::Object {
+                            object: o as u32,
+                            symbol: s as u32,
+                            weak: false,
+                        })
+                    } else {
+                        resolution.definitions.get(&symbol.name).copied()
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let defined: Vec<String> = resolution
         .undefined
         .keys()

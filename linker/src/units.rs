@@ -64,14 +64,9 @@ pub fn section_target(
     object: u32,
     symbol: u32,
 ) -> Option<(u32, u32, u64, bool, u32)> {
-    let sym = &objects[object as usize].symbols[symbol as usize];
-    let (o, s) = if sym.binding == Binding::Local || sym.name.is_empty() {
-        (object, symbol)
-    } else {
-        match resolution.definitions.get(&sym.name)? {
-            GlobalDefinition::Object { object, symbol, .. } => (*object, *symbol),
-            GlobalDefinition::Common(_) => return None,
-        }
+    let (o, s) = match resolution.binding(object, symbol)? {
+        GlobalDefinition::Object { object, symbol, .. } => (object, symbol),
+        GlobalDefinition::Common(_) => return None,
     };
     let target = &objects[o as usize].symbols[s as usize];
     match target.place {

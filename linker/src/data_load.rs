@@ -3,7 +3,7 @@
 //! addresses, TLS offsets and `tls_index` pairs), the TLS image, and the
 //! registration of each object's unwind tables.
 
-use std::collections::HashMap;
+use crate::fx_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use lazyrt::{ExecutorAddr, MemorySegment, Protection};
@@ -21,7 +21,7 @@ impl ProgramInner {
     fn got_values(&self, entry_address: &[u64]) -> Result<Vec<(u64, [u8; 16], usize)>> {
         let values = self.values();
         let mut slots = Vec::new();
-        let mut done = std::collections::HashSet::new();
+        let mut done = crate::fx_hash::FxHashSet::default();
         for (o, object) in self.objects.iter().enumerate() {
             for section in object
                 .sections
@@ -159,12 +159,12 @@ pub(crate) fn relocate_data(
         entry_address: inner.entry_address.get().expect("set before"),
         unit_linked: &everything_linked,
         current_unit: None,
-        guards: &HashMap::new(),
+        guards: &HashMap::default(),
     };
     let mut veneers = Veneers {
         base: 0,
         capacity: 0,
-        by_target: HashMap::new(),
+        by_target: HashMap::default(),
         unwritten: Vec::new(),
     };
     let mut pending = Vec::new();

@@ -71,7 +71,7 @@ pub fn dry_run(inputs: &[(String, Vec<u8>)], addresses: DryRunAddresses) -> Resu
         .filter(|n| *n != "_GLOBAL_OFFSET_TABLE_" && *n != "__dso_handle")
         .collect();
     undefined.sort();
-    let host: HashMap<String, u64> = undefined
+    let host: crate::fx_hash::FxHashMap<String, u64> = undefined
         .iter()
         .enumerate()
         .map(|(i, name)| ((*name).clone(), addresses.host + 16 * i as u64))
@@ -93,16 +93,16 @@ pub fn dry_run(inputs: &[(String, Vec<u8>)], addresses: DryRunAddresses) -> Resu
         .map(|i| addresses.stubs + 16 * i)
         .collect();
     let nothing_linked = |_: u32| false;
-    let no_guards = HashMap::new();
+    let no_guards = crate::fx_hash::FxHashMap::default();
     let mut veneers = Veneers {
         base: addresses.code + placement.code_bytes,
         capacity: placement.veneer_slots,
-        by_target: HashMap::new(),
+        by_target: crate::fx_hash::FxHashMap::default(),
         unwritten: Vec::new(),
     };
     let mut result = DryRun {
         units: plan.units.len(),
-        host: host.clone(),
+        host: host.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         ..Default::default()
     };
     for (o, object) in objects.iter().enumerate() {

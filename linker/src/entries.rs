@@ -1,10 +1,12 @@
 //! A program's lazy entries.
 //!
-//! - Each link unit is a materialization unit of the program's JITDylib
-//!   ([`LinkUnitMaterializer`]), providing its functions' code symbols
-//!   (`name:code`); each function's entry is a lazy reexport of its code
-//!   symbol (the LazyReexportsManager), created in one batch. So session
-//!   features (listeners, speculation, removal) apply to linked programs.
+//! - Each link unit is a materialization unit of the program's code
+//!   JITDylib (`linked-program-N-code`, [`LinkUnitMaterializer`]), providing
+//!   its functions' code under their entry names; each function's entry is
+//!   a lazy reexport of it in the program's JITDylib (`linked-program-N`,
+//!   the LazyReexportsManager), created in one batch. Two JITDylibs let one
+//!   interned name serve both. So session features (listeners,
+//!   speculation, removal) apply to linked programs.
 //! - Guard entries (`intra_object_calls.rs`) are internal: one batch of
 //!   runtime entries made directly through the executor, whose resolver
 //!   links the callee's unit and returns its restore thunk.
@@ -14,7 +16,7 @@ use std::sync::{Arc, Weak};
 use lazyrt::{
     CodeWrite, EntryResolver, ExecutorAddr, JitDylib, LazyReexportsManager,
     MaterializationResponsibility, MaterializationUnit, RequiredState, Session, SymbolFlags,
-    SymbolName, lazy_reexports,
+    SymbolName, lazy_reexports_from,
 };
 
 use crate::error::Result;
@@ -66,39 +68,33 @@ pub(crate) fn define_entries(
 ) -> Result<(JitDylib, LazyReexportsManager, Vec<u64>)> {
     let serial = PROGRAM_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dylib = session.create_jit_dylib(&format!("linked-program-{serial}"))?;
+    let code = session.create_jit_dylib(&format!("linked-program-{serial}-code"))?;
     let manager = LazyReexportsManager::new(session)?;
-    let entries = &inner.plan.entries;
-    let entry_names: Vec<SymbolName> = entries.iter().map(|e| session.intern(&e.name)).collect();
-    let mut code_name = String::new();
-    let code_names: Arc<[SymbolName]> = entries
+    let entry_names: Arc<[SymbolName]> = inner
+        .plan
+        .entries
         .iter()
-        .map(|e| {
-            code_name.clear();
-            code_name.push_str(&e.name);
-            code_name.push_str(":code");
-            session.intern(&code_name)
-        })
+        .map(|e| session.intern(&e.name))
         .collect();
     for (unit, link_unit) in inner.plan.units.iter().enumerate() {
         if !link_unit.entries.is_empty() {
-            dylib.define(LinkUnitMaterializer {
+            code.define(LinkUnitMaterializer {
                 program: inner.clone(),
                 unit: unit as u32,
-                code_names: code_names.clone(),
+                code_names: entry_names.clone(),
             })?;
         }
     }
     let aliases: Vec<_> = entry_names
         .iter()
-        .zip(code_names.iter())
-        .map(|(entry, code)| {
+        .map(|name| {
             (
-                entry.clone(),
-                (code.clone(), SymbolFlags::exported_callable()),
+                name.clone(),
+                (name.clone(), SymbolFlags::exported_callable()),
             )
         })
         .collect();
-    dylib.define(lazy_reexports(&manager, aliases))?;
+    dylib.define(lazy_reexports_from(&manager, &code, aliases))?;
     let found = dylib.lookup(&entry_names, RequiredState::Ready)?;
     let addresses = entry_names
         .iter()

@@ -16,7 +16,7 @@
 //!   static TLS block (static_tls.rs): .tdata* .tbss*
 //! ```
 
-use std::collections::HashMap;
+use crate::fx_hash::FxHashMap as HashMap;
 
 use crate::input::{Binding, ObjectFile, SectionKind, SymbolKind, SymbolPlace};
 use crate::resolve::{GlobalDefinition, Resolution};
@@ -158,7 +158,7 @@ pub fn layout(
 
     // GOT slots, in first-use order.
     let mut got: Vec<GotKey> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = crate::fx_hash::FxHashSet::default();
     for (o, object) in objects.iter().enumerate() {
         for section in object
             .sections

@@ -26,7 +26,7 @@
 //! using the slot. Between saving and restoring, a thread runs only the
 //! resolver (never program code), so one slot per thread suffices.
 
-use std::collections::HashMap;
+use crate::fx_hash::FxHashMap as HashMap;
 
 use crate::input::{ObjectFile, SectionKind};
 use crate::link::is_branch_field;
@@ -45,7 +45,7 @@ pub fn guarded_entries(
     resolution: &Resolution,
     plan: &UnitPlan,
 ) -> HashMap<u32, u32> {
-    let mut slots = HashMap::new();
+    let mut slots = HashMap::default();
     for (o, object) in objects.iter().enumerate() {
         for (s, section) in object.sections.iter().enumerate() {
             if section.kind != SectionKind::Code || section.discarded {

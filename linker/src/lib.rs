@@ -41,6 +41,7 @@ mod data_load;
 mod dry_run;
 mod entries;
 mod error;
+mod fx_hash;
 mod host_libraries;
 mod image;
 mod input;

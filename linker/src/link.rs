@@ -5,7 +5,7 @@
 //! and otherwise to its stub, recorded so that linking the callee later
 //! patches them (one atomic 4-byte write each) into direct calls.
 
-use std::collections::HashMap;
+use crate::fx_hash::FxHashMap as HashMap;
 
 use crate::error::{LinkError, RelocationSite, Result};
 use crate::image::{GotKey, SymbolValue, SymbolValues, VENEER_BYTES, symbol_key};

@@ -2,7 +2,7 @@
 //! functions behind lazy entries in a JITDylib of the session, each unit
 //! linked on its first call (or every unit at load, eagerly).
 
-use std::collections::HashMap;
+use crate::fx_hash::FxHashMap as HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -325,7 +325,7 @@ impl Program {
         discard_duplicate_comdats(&mut objects);
         let resolution = resolve(&objects)?;
         let host_symbols = HostSymbols::open(&options.libraries, &options.search_dirs)?;
-        let mut host = HashMap::new();
+        let mut host = HashMap::default();
         let mut missing: Vec<(&String, &Vec<u32>)> = Vec::new();
         for (name, (referenced_by, all_weak)) in &resolution.undefined {
             if name == "_GLOBAL_OFFSET_TABLE_" || name == "__dso_handle" {
@@ -362,7 +362,7 @@ impl Program {
         let placement = layout(&objects, &resolution, &plan, host.len(), page);
         let guarded = match options.mode {
             LinkMode::Lazy => guarded_entries(&objects, &resolution, &plan),
-            LinkMode::Eager => HashMap::new(),
+            LinkMode::Eager => HashMap::default(),
         };
         let save_tp_offset = if guarded.is_empty() {
             0
@@ -423,11 +423,11 @@ impl Program {
                 linked: vec![false; units],
                 functions_linked: 0,
                 units_linked: 0,
-                pending: HashMap::new(),
+                pending: HashMap::default(),
                 veneers: Veneers {
                     base: code + placement.code_bytes,
                     capacity: placement.veneer_slots,
-                    by_target: HashMap::new(),
+                    by_target: HashMap::default(),
                     unwritten: Vec::new(),
                 },
                 link_time: Duration::ZERO,

@@ -2,7 +2,7 @@
 //! binds to (strong over weak, COMMON merged, COMDAT groups kept once), and
 //! which names come from the host process or its libraries.
 
-use std::collections::{HashMap, HashSet};
+use crate::fx_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::error::{LinkError, Result};
 use crate::input::{Binding, ObjectFile, SymbolKind, SymbolPlace};
@@ -62,7 +62,7 @@ impl Resolution {
 /// already provided.
 pub fn discard_duplicate_comdats(objects: &mut [ObjectFile]) {
     // Signature -> the kept group's sections by name.
-    let mut kept: HashMap<String, HashMap<String, (u32, u32)>> = HashMap::new();
+    let mut kept: HashMap<String, HashMap<String, (u32, u32)>> = HashMap::default();
     for (o, object) in objects.iter_mut().enumerate() {
         let groups = std::mem::take(&mut object.comdat_groups);
         for (signature, members) in &groups {
@@ -90,7 +90,7 @@ pub fn discard_duplicate_comdats(objects: &mut [ObjectFile]) {
 /// Resolves every global symbol of `objects`.
 pub fn resolve(objects: &[ObjectFile]) -> Result<Resolution> {
     let mut resolution = Resolution::default();
-    let mut common_index: HashMap<String, u32> = HashMap::new();
+    let mut common_index: HashMap<String, u32> = HashMap::default();
     for (o, object) in objects.iter().enumerate() {
         let o = o as u32;
         for (s, symbol) in object.symbols.iter().enumerate() {
@@ -197,7 +197,7 @@ pub fn resolve(objects: &[ObjectFile]) -> Result<Resolution> {
         })
         .collect();
     if live.len() != resolution.commons.len() {
-        let mut renumber = HashMap::new();
+        let mut renumber = HashMap::default();
         let old = std::mem::take(&mut resolution.commons);
         for (i, block) in old.into_iter().enumerate() {
             if live.contains(&(i as u32)) {

@@ -11,7 +11,7 @@
 //! tables) are not in units: all data is placed and relocated at load, and
 //! its references into code resolve to the addresses the code will have.
 
-use std::collections::HashMap;
+use crate::fx_hash::FxHashMap as HashMap;
 
 use crate::input::{Binding, ObjectFile, Relocation, SectionKind, SymbolKind, SymbolPlace};
 use crate::resolve::{GlobalDefinition, Resolution};
@@ -136,7 +136,7 @@ pub fn plan(objects: &[ObjectFile], resolution: &Resolution) -> UnitPlan {
     let mut plan = UnitPlan::default();
     // Code sections, numbered.
     let mut code: Vec<(u32, u32)> = Vec::new();
-    let mut code_index: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut code_index: HashMap<(u32, u32), u32> = HashMap::default();
     for (o, object) in objects.iter().enumerate() {
         for (s, section) in object.sections.iter().enumerate() {
             if section.kind == SectionKind::Code && !section.discarded && section.size > 0 {
@@ -225,7 +225,7 @@ pub fn plan(objects: &[ObjectFile], resolution: &Resolution) -> UnitPlan {
             }
         }
     }
-    let mut unit_of_root: HashMap<u32, u32> = HashMap::new();
+    let mut unit_of_root: HashMap<u32, u32> = HashMap::default();
     for (i, &(o, s)) in code.iter().enumerate() {
         let root = find(&mut parent, i as u32);
         let unit = *unit_of_root.entry(root).or_insert_with(|| {
@@ -256,7 +256,7 @@ impl UnitPlan {
         objects: &[ObjectFile],
         resolution: &Resolution,
     ) -> Vec<u32> {
-        let mut per_section: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut per_section: HashMap<(u32, u32), u32> = HashMap::default();
         for entry in &self.entries {
             *per_section
                 .entry((entry.object, entry.section))

@@ -237,11 +237,13 @@ pub(crate) fn register_unwind_tables(inner: &Arc<ProgramInner>, host: &HostSymbo
     if inner.placement.eh_frames.is_empty() {
         return Ok(());
     }
-    let register = host.lookup("__register_frame").or_else(|| {
-        HostSymbols::open(&[Library::Path("libgcc_s.so.1".into())], &[])
-            .ok()?
-            .lookup("__register_frame")
-    });
+    let libgcc = || HostSymbols::open(&[Library::Path("libgcc_s.so.1".into())], &[]).ok();
+    let register = host
+        .lookup("__register_frame")
+        .or_else(|| libgcc()?.lookup("__register_frame"));
+    let deregister = host
+        .lookup("__deregister_frame")
+        .or_else(|| libgcc()?.lookup("__deregister_frame"));
     let Some(register) = register else {
         let (o, _) = inner.placement.eh_frames[0];
         return Err(LinkError::Startup {
@@ -251,12 +253,15 @@ pub(crate) fn register_unwind_tables(inner: &Arc<ProgramInner>, host: &HostSymbo
     };
     // SAFETY: libgcc's `void __register_frame(void *)`.
     let register: extern "C" fn(*const u8) = unsafe { std::mem::transmute(register as usize) };
+    let mut teardown = inner.teardown.lock().unwrap_or_else(|e| e.into_inner());
+    teardown.deregister_frame = deregister;
     for &(o, s) in &inner.placement.eh_frames {
         if inner.objects[o as usize].sections[s as usize].size == 0 {
             continue;
         }
         let address = inner.values().section_address(o, s).expect("placed");
         register(address as *const u8);
+        teardown.frames.push(address);
     }
     Ok(())
 }

@@ -60,12 +60,21 @@ impl MaterializationUnit for LinkUnitMaterializer {
 
 static PROGRAM_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Defines the program's units and lazy entries in a new JITDylib and makes
-/// its guards; the entries' stub addresses.
-pub(crate) fn define_entries(
-    session: &Session,
-    inner: &Arc<ProgramInner>,
-) -> Result<(JitDylib, LazyReexportsManager, Vec<u64>)> {
+/// What [`define_entries`] made.
+pub(crate) struct Entries {
+    /// The entries' JITDylib.
+    pub(crate) dylib: JitDylib,
+    /// The code's JITDylib.
+    pub(crate) code_dylib: JitDylib,
+    /// The manager of the entries.
+    pub(crate) manager: LazyReexportsManager,
+    /// The entries' stubs, by entry.
+    pub(crate) addresses: Vec<u64>,
+}
+
+/// Defines the program's units and lazy entries in new JITDylibs and makes
+/// its guards.
+pub(crate) fn define_entries(session: &Session, inner: &Arc<ProgramInner>) -> Result<Entries> {
     let serial = PROGRAM_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dylib = session.create_jit_dylib(&format!("linked-program-{serial}"))?;
     let code = session.create_jit_dylib(&format!("linked-program-{serial}-code"))?;
@@ -100,8 +109,14 @@ pub(crate) fn define_entries(
         .iter()
         .map(|n| found[n].address.value())
         .collect();
+    let entries = Entries {
+        dylib,
+        code_dylib: code,
+        manager,
+        addresses,
+    };
     make_guards(inner)?;
-    Ok((dylib, manager, addresses))
+    Ok(entries)
 }
 
 /// Resolves guard entries: links the callee's unit, then enters it through
@@ -159,6 +174,12 @@ fn make_guards(inner: &Arc<ProgramInner>) -> Result<()> {
         names,
     });
     let created = inner.executor.create_lazy_entries(resolver, count)?;
+    inner
+        .teardown
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .guard_entries
+        .extend(created.iter().map(|(id, _)| *id));
     let code: Vec<(u64, [u8; GUARD_BYTES as usize])> = functions
         .iter()
         .zip(&created)

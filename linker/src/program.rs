@@ -107,6 +107,8 @@ pub(crate) struct ProgramInner {
     pub(crate) executor: Arc<dyn ExecutorProcess>,
     state: Mutex<LinkState>,
     pub(crate) load_time: OnceLock<Duration>,
+    /// What dropping the program undoes.
+    pub(crate) teardown: Mutex<Teardown>,
     /// Guards of entries called from their own object: entry -> guard.
     pub(crate) guards: HashMap<u32, u64>,
     /// Their restore thunks: entry -> thunk.
@@ -119,10 +121,60 @@ pub(crate) struct ProgramInner {
 }
 
 /// A program loaded from relocatable objects. See the crate docs.
+///
+/// Dropping it unloads the program: its JITDylibs are removed (their lazy
+/// entries freed), its unwind tables deregistered and its code and data
+/// unmapped, so nothing may run its code or use its data any more. (Its
+/// part of the static TLS block is not reused.) `lazyrt run` never drops
+/// it: the process exits.
 pub struct Program {
     pub(crate) inner: Arc<ProgramInner>,
     dylib: Option<JitDylib>,
+    code_dylib: Option<JitDylib>,
     _manager: Option<LazyReexportsManager>,
+}
+
+/// What unloading a program undoes, recorded as the load does it.
+#[derive(Default)]
+pub(crate) struct Teardown {
+    /// Registered `.eh_frame` starts and `__deregister_frame`.
+    pub(crate) frames: Vec<u64>,
+    pub(crate) deregister_frame: Option<u64>,
+    /// Guard entries made through the executor.
+    pub(crate) guard_entries: Vec<lazyrt::LazyEntryId>,
+    /// Reservations (code region, data).
+    pub(crate) reservations: Vec<u64>,
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        let inner = &self.inner;
+        for dylib in [self.dylib.take(), self.code_dylib.take()]
+            .into_iter()
+            .flatten()
+        {
+            if let Ok(session) = dylib.session() {
+                let _ = session.remove_jit_dylib(&dylib);
+            }
+        }
+        let teardown =
+            std::mem::take(&mut *inner.teardown.lock().unwrap_or_else(|e| e.into_inner()));
+        if !teardown.guard_entries.is_empty() {
+            let _ = inner.executor.free_entries(&teardown.guard_entries);
+        }
+        if let Some(deregister) = teardown.deregister_frame {
+            // SAFETY: libgcc's `void *__deregister_frame(void *)`, for
+            // frames registered by this program's load.
+            let deregister: extern "C" fn(*const u8) -> *mut u8 =
+                unsafe { std::mem::transmute(deregister as usize) };
+            for &frame in &teardown.frames {
+                deregister(frame as *const u8);
+            }
+        }
+        for base in teardown.reservations {
+            let _ = inner.executor.release(ExecutorAddr::new(base));
+        }
+    }
 }
 
 impl ProgramInner {
@@ -374,21 +426,6 @@ impl Program {
         let guards_offset = placement.code_bytes + placement.veneer_slots * VENEER_BYTES;
         let restores_offset = guards_offset + guarded.len() as u64 * GUARD_BYTES;
         let code_bytes = restores_offset + guarded.len() as u64 * RESTORE_BYTES;
-        let code = executor.reserve_code(code_bytes.max(1))?.value();
-        let data_bytes = placement.writable_offset + placement.writable_bytes;
-        let data = if data_bytes > 0 {
-            executor.reserve(data_bytes)?.value()
-        } else {
-            code
-        };
-        let (lo, hi) = (code.min(data), (code + code_bytes).max(data + data_bytes));
-        if hi - lo >= 1 << 31 {
-            return Err(LinkError::Placement {
-                reason: format!(
-                    "the code ({code:#x}) and data ({data:#x}) reservations are more than 2 GiB apart"
-                ),
-            });
-        }
         let tls = if placement.tls_bytes > 0 {
             Some(static_tls::allocate(
                 placement.tls_bytes,
@@ -397,6 +434,34 @@ impl Program {
         } else {
             None
         };
+        let code = executor.reserve_code(code_bytes.max(1))?.value();
+        let mut reservations = vec![code];
+        let data_bytes = placement.writable_offset + placement.writable_bytes;
+        let data = if data_bytes > 0 {
+            match executor.reserve(data_bytes) {
+                Ok(data) => data.value(),
+                Err(e) => {
+                    let _ = executor.release(ExecutorAddr::new(code));
+                    return Err(e.into());
+                }
+            }
+        } else {
+            code
+        };
+        if data != code {
+            reservations.push(data);
+        }
+        let (lo, hi) = (code.min(data), (code + code_bytes).max(data + data_bytes));
+        if hi - lo >= 1 << 31 {
+            for &base in &reservations {
+                let _ = executor.release(ExecutorAddr::new(base));
+            }
+            return Err(LinkError::Placement {
+                reason: format!(
+                    "the code ({code:#x}) and data ({data:#x}) reservations are more than 2 GiB apart"
+                ),
+            });
+        }
         let bases = Bases {
             code,
             data,
@@ -444,25 +509,36 @@ impl Program {
             entry_address: OnceLock::new(),
             executor: executor.clone(),
             load_time: OnceLock::new(),
+            teardown: Mutex::new(Teardown {
+                reservations,
+                ..Teardown::default()
+            }),
             loaded_at: started,
             main_called_at: OnceLock::new(),
         });
 
+        // From here on, a failure unloads what was done (Program's Drop).
+        let mut program = Program {
+            inner: inner.clone(),
+            dylib: None,
+            code_dylib: None,
+            _manager: None,
+        };
         // Entries: lazy stubs, or the code itself.
-        let (dylib, manager, entry_address) = match options.mode {
-            LinkMode::Eager => {
-                let addresses = (0..inner.plan.entries.len() as u32)
-                    .map(|e| inner.implementation(e))
-                    .collect();
-                (None, None, addresses)
-            }
+        let entry_address = match options.mode {
+            LinkMode::Eager => (0..inner.plan.entries.len() as u32)
+                .map(|e| inner.implementation(e))
+                .collect(),
             LinkMode::Lazy => {
-                let (dylib, manager, mut addresses) =
-                    crate::entries::define_entries(session, &inner)?;
+                let entries = crate::entries::define_entries(session, &inner)?;
+                program.dylib = Some(entries.dylib);
+                program.code_dylib = Some(entries.code_dylib);
+                program._manager = Some(entries.manager);
+                let mut addresses = entries.addresses;
                 for e in &addressed_as_code {
                     addresses[*e as usize] = inner.implementation(*e);
                 }
-                (Some(dylib), Some(manager), addresses)
+                addresses
             }
         };
         inner.entry_address.set(entry_address).expect("set once");
@@ -484,11 +560,7 @@ impl Program {
             inner.link_unit(unit)?;
         }
         let _ = inner.load_time.set(started.elapsed());
-        Ok(Program {
-            inner,
-            dylib,
-            _manager: manager,
-        })
+        Ok(program)
     }
 
     /// Figures so far.

@@ -164,9 +164,10 @@ fn os_error(what: &str, len: u64) -> String {
 }
 
 /// Maps a fresh region of `len` bytes (a page multiple): the memfd, its
-/// read+write alias and its read+execute mapping. An error says which step
+/// read+write alias and its read+execute mapping, the latter within ±1 GiB
+/// of `near` if that has room (see [`map_near`]). An error says which step
 /// failed (the caller falls back to pages).
-pub(crate) fn map(len: u64) -> Result<CodeMaps, String> {
+pub(crate) fn map(len: u64, near: Option<u64>) -> Result<CodeMaps, String> {
     // SAFETY: a NUL-terminated name and valid flags.
     let fd = unsafe { libc::memfd_create(c"lazyrt-code".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
@@ -193,7 +194,24 @@ pub(crate) fn map(len: u64) -> Result<CodeMaps, String> {
         };
         let alias = map_at(libc::PROT_READ | libc::PROT_WRITE)
             .ok_or_else(|| os_error("mmap of the read+write alias", len))?;
-        let Some(exec) = map_at(libc::PROT_READ | libc::PROT_EXEC) else {
+        let near_exec = near.and_then(|near| {
+            map_near(len, near, |hint| {
+                // SAFETY: a new shared mapping of our memfd at a hint that
+                // MAP_FIXED_NOREPLACE keeps from replacing anything.
+                let p = unsafe {
+                    libc::mmap(
+                        hint as *mut libc::c_void,
+                        len as usize,
+                        libc::PROT_READ | libc::PROT_EXEC,
+                        libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE,
+                        fd,
+                        0,
+                    )
+                };
+                (p != libc::MAP_FAILED).then_some(p as u64)
+            })
+        });
+        let Some(exec) = near_exec.or_else(|| map_at(libc::PROT_READ | libc::PROT_EXEC)) else {
             let e = os_error("mmap read+execute (is W^X enforced on memfds?)", len);
             // SAFETY: the alias just mapped, not handed out.
             unsafe { libc::munmap(alias as *mut _, len as usize) };
@@ -207,6 +225,41 @@ pub(crate) fn map(len: u64) -> Result<CodeMaps, String> {
     register_fork_handler();
     REGISTRY.with(|r| r.push(ForkRegion { maps, written: 0 }));
     Ok(maps)
+}
+
+/// Finds room for `len` bytes within ±1 GiB of `near` (below it first, as
+/// the kernel places mappings top-down, then above) by calling `map_at`
+/// with candidate addresses, which must map there with
+/// `MAP_FIXED_NOREPLACE` or fail. A kernel that ignores that flag (older
+/// than 4.17) places the mapping elsewhere: it is unmapped and the next
+/// candidate tried. `None` if no candidate is free.
+pub(crate) fn map_near(
+    len: u64,
+    near: u64,
+    mut map_at: impl FnMut(u64) -> Option<u64>,
+) -> Option<u64> {
+    const PAGE: u64 = 1 << 16;
+    for distance in [1u64 << 26, 1 << 28, 1 << 29, 3 << 28] {
+        let below = near.checked_sub(distance + len).map(|a| a & !(PAGE - 1));
+        let above = near
+            .checked_add(distance)
+            .map(|a| (a + PAGE - 1) & !(PAGE - 1));
+        for hint in [below, above]
+            .into_iter()
+            .flatten()
+            .filter(|h| (1 << 20..1 << 47).contains(h))
+        {
+            if let Some(got) = map_at(hint) {
+                if got == hint {
+                    return Some(got);
+                }
+                // SAFETY: the mapping just made at an address we did not ask
+                // for, handed to nobody.
+                unsafe { libc::munmap(got as *mut libc::c_void, len as usize) };
+            }
+        }
+    }
+    None
 }
 
 /// Unmaps both mappings of a region [`map`] made.

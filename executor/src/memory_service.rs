@@ -91,20 +91,39 @@ impl MemoryService {
 
     /// Reserves `bytes` (rounded up to pages), inaccessible until finalized.
     pub fn reserve(&self, bytes: u64) -> Result<u64, String> {
+        self.reserve_near(bytes, None)
+    }
+
+    /// [`MemoryService::reserve`] within ±1 GiB of `near` if there is room
+    /// there (`code_regions::map_near`), else anywhere.
+    pub fn reserve_near(&self, bytes: u64, near: Option<u64>) -> Result<u64, String> {
         let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
         let held: u64 = reservations.values().map(|r| r.len).sum();
         let len = self.checked_len("reserve", bytes, held)?;
-        // SAFETY: a fresh anonymous mapping with no address hint aliases
-        // nothing; PROT_NONE until finalized.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len as usize,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
+        let anonymous = |hint: u64, fixed: libc::c_int| {
+            // SAFETY: a fresh anonymous mapping (at a hint that
+            // MAP_FIXED_NOREPLACE keeps from replacing anything, or none)
+            // aliases nothing; PROT_NONE until finalized.
+            unsafe {
+                libc::mmap(
+                    hint as *mut libc::c_void,
+                    len as usize,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | fixed,
+                    -1,
+                    0,
+                )
+            }
+        };
+        let placed = near.and_then(|near| {
+            code_regions::map_near(len, near, |hint| {
+                let p = anonymous(hint, libc::MAP_FIXED_NOREPLACE);
+                (p != libc::MAP_FAILED).then_some(p as u64)
+            })
+        });
+        let base = match placed {
+            Some(base) => base as *mut libc::c_void,
+            None => anonymous(0, 0),
         };
         if base == libc::MAP_FAILED {
             return Err(format!(
@@ -140,6 +159,12 @@ impl MemoryService {
     /// only this service uses. Fails with the reason where memfds or the
     /// double mapping are unavailable (the caller then uses pages).
     pub fn reserve_code(&self, bytes: u64) -> Result<u64, String> {
+        self.reserve_code_near(bytes, None)
+    }
+
+    /// [`MemoryService::reserve_code`] with the read+execute mapping within
+    /// ±1 GiB of `near` if there is room there, else anywhere.
+    pub fn reserve_code_near(&self, bytes: u64, near: Option<u64>) -> Result<u64, String> {
         let mut reservations = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
         let held: u64 = reservations.values().map(|r| r.len).sum();
         let len = self.checked_len("reserve code", bytes, held)?;
@@ -148,7 +173,7 @@ impl MemoryService {
                 "reserve code: {len} bytes is more than the {MAX_CODE_REGION_BYTES}-byte limit of a code region"
             ));
         }
-        let maps = code_regions::map(len)?;
+        let maps = code_regions::map(len, near)?;
         reservations.insert(maps.exec, Reservation::new(len, Some(maps)));
         Ok(maps.exec)
     }

@@ -151,3 +151,25 @@ fn a_forked_child_gets_code_of_its_own() {
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     m.release(base).unwrap();
 }
+
+#[test]
+fn reservations_near_an_address_land_within_a_gib_of_it() {
+    let m = service();
+    // An address far from where mmap puts things by default (8 GiB below
+    // this function's code), with free room around it.
+    let near = (returns as usize as u64).saturating_sub(8 << 30) & !0xffff;
+    let data = m.reserve_near(1 << 20, Some(near)).unwrap();
+    let code = m.reserve_code_near(1 << 20, Some(near)).unwrap();
+    for (what, base) in [("data", data), ("code", code)] {
+        assert!(
+            base.abs_diff(near) <= 1 << 30,
+            "{what} at {base:#x}, {near:#x} asked"
+        );
+    }
+    write(&m, code, &returns(9)).unwrap();
+    // SAFETY: the bytes written there are a `fn() -> u32`.
+    let f: extern "C" fn() -> u32 = unsafe { std::mem::transmute(code as usize) };
+    assert_eq!(f(), 9);
+    m.release(data).unwrap();
+    m.release(code).unwrap();
+}

@@ -336,6 +336,76 @@ impl ProgramInner {
     }
 }
 
+/// The relocations that reach a host variable (not a call) with a 32-bit
+/// PC-relative field, as (object, section, relocation index, address).
+fn host_data_references(
+    objects: &[ObjectFile],
+    resolution: &Resolution,
+    host: &HashMap<String, u64>,
+) -> Vec<(u32, u32, usize, u64)> {
+    let mut found = Vec::new();
+    for (o, object) in objects.iter().enumerate() {
+        for (s, section) in object.sections.iter().enumerate() {
+            if !section.kind.is_loaded() || section.discarded {
+                continue;
+            }
+            for (i, r) in section.relocations.iter().enumerate() {
+                if r.kind != crate::relocation::RelocationKind::Relative32
+                    || resolution.binding(o as u32, r.symbol).is_some()
+                {
+                    continue;
+                }
+                let branch = section.kind == crate::input::SectionKind::Code
+                    && crate::link::is_branch_field(&section.data, r.offset as usize);
+                if branch {
+                    continue; // calls reach far functions through veneers
+                }
+                let symbol = &object.symbols[r.symbol as usize];
+                if let Some(&address) = host.get(&symbol.name).filter(|&&a| a != 0) {
+                    found.push((o as u32, s as u32, i, address));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Checks at load that every host variable reached with a 32-bit
+/// PC-relative field is within reach, so a program placed too far from
+/// libc fails to load with a named error instead of failing a first call.
+fn check_host_data_reach(
+    values: &SymbolValues<'_>,
+    references: &[(u32, u32, usize, u64)],
+) -> Result<()> {
+    for &(o, s, i, address) in references {
+        let object = &values.objects[o as usize];
+        let section = &object.sections[s as usize];
+        let r = &section.relocations[i];
+        let Some(base) = values.section_address(o, s) else {
+            continue;
+        };
+        let value = address as i128 + r.addend as i128 - (base + r.offset) as i128;
+        if i32::try_from(value).is_err() {
+            let symbol =
+                crate::input::display_name(&object.symbols[r.symbol as usize], &object.sections);
+            return Err(LinkError::OutOfRange {
+                site: Box::new(crate::error::RelocationSite {
+                    object: object.name.clone(),
+                    section: section.name.clone(),
+                    offset: r.offset,
+                    type_name: crate::relocation::type_name(r.raw_type),
+                    symbol: symbol.clone(),
+                }),
+                value,
+                detail: format!(
+                    "`{symbol}` is at {address:#x}, beyond ±2 GiB of the program's code and data, and the executor could not place them nearer"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Program {
     /// Loads the object files at `paths` into `session` (its executor must
     /// be this process).
@@ -434,11 +504,24 @@ impl Program {
         } else {
             None
         };
-        let code = executor.reserve_code(code_bytes.max(1))?.value();
+        // Code reaches host data (libc's `stdout`, `environ`: gcc's PIE code
+        // assumes copy relocations) with 32-bit displacements: place code
+        // and data near it when the objects do that.
+        let host_data = host_data_references(&objects, &resolution, &host);
+        let near = host_data.iter().map(|r| r.3).min().map(ExecutorAddr::new);
+        let code = match near {
+            Some(near) => executor.reserve_code_near(code_bytes.max(1), near)?,
+            None => executor.reserve_code(code_bytes.max(1))?,
+        }
+        .value();
         let mut reservations = vec![code];
         let data_bytes = placement.writable_offset + placement.writable_bytes;
         let data = if data_bytes > 0 {
-            match executor.reserve(data_bytes) {
+            let reserved = match near {
+                Some(near) => executor.reserve_near(data_bytes, near),
+                None => executor.reserve(data_bytes),
+            };
+            match reserved {
                 Ok(data) => data.value(),
                 Err(e) => {
                     let _ = executor.release(ExecutorAddr::new(code));
@@ -524,6 +607,7 @@ impl Program {
             code_dylib: None,
             _manager: None,
         };
+        check_host_data_reach(&inner.values(), &host_data)?;
         // Entries: lazy stubs, or the code itself.
         let entry_address = match options.mode {
             LinkMode::Eager => (0..inner.plan.entries.len() as u32)

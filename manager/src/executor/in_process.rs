@@ -150,6 +150,20 @@ impl ExecutorProcess for InProcessExecutor {
             .map_err(|reason| refused("release", reason))
     }
 
+    fn reserve_near(&self, bytes: u64, near: ExecutorAddr) -> Result<ExecutorAddr, Error> {
+        self.memory
+            .reserve_near(bytes, Some(near.value()))
+            .map(ExecutorAddr::new)
+            .map_err(|reason| refused("reserve", reason))
+    }
+
+    fn reserve_code_near(&self, bytes: u64, near: ExecutorAddr) -> Result<ExecutorAddr, Error> {
+        self.memory
+            .reserve_code_near(bytes, Some(near.value()))
+            .map(ExecutorAddr::new)
+            .map_err(|reason| refused("reserve code", reason))
+    }
+
     fn reserve_code(&self, bytes: u64) -> Result<ExecutorAddr, Error> {
         self.memory
             .reserve_code(bytes)

@@ -175,6 +175,24 @@ pub trait ExecutorProcess: Send + Sync + 'static {
     /// must hold no published code.
     fn finalize(&self, segments: &[MemorySegment<'_>]) -> Result<(), Error>;
 
+    /// [`ExecutorProcess::reserve`], placed within ±1 GiB of `near` if the
+    /// executor can and has room there (code that reaches data with 32-bit
+    /// PC-relative displacements needs it within ±2 GiB). A hint: the
+    /// result may be anywhere, so callers check the distance they need. The
+    /// default ignores it.
+    fn reserve_near(&self, bytes: u64, near: ExecutorAddr) -> Result<ExecutorAddr, Error> {
+        let _ = near;
+        self.reserve(bytes)
+    }
+
+    /// [`ExecutorProcess::reserve_code`], its read+execute mapping placed
+    /// within ±1 GiB of `near` if the executor can (a hint, as for
+    /// [`ExecutorProcess::reserve_near`]). The default ignores it.
+    fn reserve_code_near(&self, bytes: u64, near: ExecutorAddr) -> Result<ExecutorAddr, Error> {
+        let _ = near;
+        self.reserve_code(bytes)
+    }
+
     /// Releases a reservation or a code region (its base, as `reserve` or
     /// `reserve_code` returned it; a region's both mappings). Nothing may
     /// run its code any more.

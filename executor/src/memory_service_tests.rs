@@ -157,7 +157,7 @@ fn reservations_near_an_address_land_within_a_gib_of_it() {
     let m = service();
     // An address far from where mmap puts things by default (8 GiB below
     // this function's code), with free room around it.
-    let near = (returns as usize as u64).saturating_sub(8 << 30) & !0xffff;
+    let near = (returns as *const () as u64).saturating_sub(8 << 30) & !0xffff;
     let data = m.reserve_near(1 << 20, Some(near)).unwrap();
     let code = m.reserve_code_near(1 << 20, Some(near)).unwrap();
     for (what, base) in [("data", data), ("code", code)] {

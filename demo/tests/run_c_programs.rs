@@ -58,6 +58,7 @@ c_programs! {
     varargs_structs => 55,
     intra_object_r11 => 11,
     unwind_backtrace => 13,
+    section_sets => 19,
 }
 
 #[test]

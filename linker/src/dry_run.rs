@@ -68,7 +68,17 @@ pub fn dry_run(inputs: &[(String, Vec<u8>)], addresses: DryRunAddresses) -> Resu
     let mut undefined: Vec<&String> = resolution
         .undefined
         .keys()
-        .filter(|n| *n != "_GLOBAL_OFFSET_TABLE_" && *n != "__dso_handle")
+        .filter(|n| {
+            *n != "_GLOBAL_OFFSET_TABLE_"
+                && *n != "__dso_handle"
+                && crate::image::section_set_bound(n).is_none_or(|(set, _)| {
+                    !objects.iter().any(|o| {
+                        o.sections
+                            .iter()
+                            .any(|s| s.name == set && s.kind.is_loaded())
+                    })
+                })
+        })
         .collect();
     undefined.sort();
     let host: crate::fx_hash::FxHashMap<String, u64> = undefined

@@ -95,6 +95,9 @@ pub struct Placement {
     pub got_offset: HashMap<GotKey, u64>,
     /// Offset of the GOT's base.
     pub got_base: u64,
+    /// Sections named as a C identifier: (start, end) offsets in the data
+    /// reservation, for `__start_NAME` and `__stop_NAME`.
+    pub section_sets: HashMap<String, (u64, u64)>,
     /// Offset of the program's `__dso_handle` (8 bytes of read-only data,
     /// so `lea __dso_handle(%rip)` reaches it).
     pub dso_handle: u64,
@@ -115,6 +118,26 @@ fn place(cursor: &mut u64, size: u64, align: u64) -> u64 {
     let at = cursor.next_multiple_of(align.max(1));
     *cursor = at + size;
     at
+}
+
+/// Whether `name` is a C identifier (a section `__start_`/`__stop_`
+/// symbols can name).
+pub fn is_c_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The section set a `__start_NAME` / `__stop_NAME` symbol bounds, and
+/// whether it is the end.
+pub fn section_set_bound(symbol: &str) -> Option<(&str, bool)> {
+    if let Some(set) = symbol.strip_prefix("__start_") {
+        return is_c_identifier(set).then_some((set, false));
+    }
+    let set = symbol.strip_prefix("__stop_")?;
+    is_c_identifier(set).then_some((set, true))
 }
 
 /// The GOT key of a relocation's symbol.
@@ -184,17 +207,38 @@ pub fn layout(
 
     // Read-only data, unwind tables, arrays, then the GOT.
     let mut data = 0u64;
+    // Sections of one kind in input order, except that sections named as
+    // a C identifier (`__attribute__((section("my_set")))`) come after the
+    // others, grouped by name, so `__start_my_set`..`__stop_my_set` spans
+    // every object's part of the set, as with ld.
     let by_kind =
         |want: &dyn Fn(SectionKind) -> bool, p: &mut Placement, data: &mut u64, trailer: u64| {
-            let mut placed = Vec::new();
+            let mut chosen: Vec<(bool, &str, u32, u32)> = Vec::new();
             for (o, object) in objects.iter().enumerate() {
                 for (s, section) in object.sections.iter().enumerate() {
                     if want(section.kind) && !section.discarded {
-                        p.section_offset[o][s] =
-                            Some(place(data, section.size + trailer, section.align));
-                        placed.push((o as u32, s as u32));
+                        let named_set = is_c_identifier(&section.name);
+                        let key = if named_set { section.name.as_str() } else { "" };
+                        chosen.push((named_set, key, o as u32, s as u32));
                     }
                 }
+            }
+            chosen.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            let mut placed = Vec::new();
+            for (named_set, _, o, s) in chosen {
+                let section = &objects[o as usize].sections[s as usize];
+                let at = place(data, section.size + trailer, section.align);
+                p.section_offset[o as usize][s as usize] = Some(at);
+                if named_set {
+                    let end = at + section.size;
+                    let bounds = p
+                        .section_sets
+                        .entry(section.name.clone())
+                        .or_insert((at, end));
+                    bounds.0 = bounds.0.min(at);
+                    bounds.1 = bounds.1.max(end);
+                }
+                placed.push((o, s));
             }
             placed
         };
@@ -311,6 +355,15 @@ impl SymbolValues<'_> {
                     ));
                 }
                 None if sym.name == "_GLOBAL_OFFSET_TABLE_" => return Some(SymbolValue::GotBase),
+                None if section_set_bound(&sym.name)
+                    .is_some_and(|(set, _)| self.placement.section_sets.contains_key(set)) =>
+                {
+                    let (set, end) = section_set_bound(&sym.name).expect("checked");
+                    let (start, stop) = self.placement.section_sets[set];
+                    return Some(SymbolValue::Address(
+                        self.bases.data + if end { stop } else { start },
+                    ));
+                }
                 None if sym.name == "__dso_handle" => {
                     return Some(SymbolValue::Address(
                         self.bases.data + self.placement.dso_handle,

@@ -453,6 +453,16 @@ impl Program {
             if name == "_GLOBAL_OFFSET_TABLE_" || name == "__dso_handle" {
                 continue;
             }
+            // `__start_SET` / `__stop_SET` bound the sections named SET.
+            if crate::image::section_set_bound(name).is_some_and(|(set, _)| {
+                objects.iter().any(|o| {
+                    o.sections
+                        .iter()
+                        .any(|s| s.name == set && s.kind.is_loaded() && !s.discarded)
+                })
+            }) {
+                continue;
+            }
             let hidden =
                 resolution.hidden_references.contains(name) && !HostSymbols::is_builtin(name);
             match host_symbols.lookup(name).filter(|_| !hidden) {

@@ -1,0 +1,5 @@
+#include "set.h"
+
+static int twice(int x) { return 2 * x; }
+
+REGISTER(twice, 15);

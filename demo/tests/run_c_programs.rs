@@ -335,3 +335,95 @@ fn hidden_references_are_not_bound_to_libraries() {
         ],
     );
 }
+
+const CXX_MAIN: &str = r#"
+#include <cstdio>
+#include <stdexcept>
+int thrower(int depth);
+int middle(int depth) { return thrower(depth) + 1; }
+struct Noisy { ~Noisy() { std::printf("destroyed\n"); } };
+static Noisy noisy;
+int main() {
+    int caught = 0;
+    for (int i = 0; i < 3; i++) {
+        try { middle(i); } catch (const std::runtime_error &e) { std::printf("caught %s\n", e.what()); caught++; }
+    }
+    return caught == 2 ? 4 : 1;
+}
+"#;
+
+const CXX_THROWER: &str = r#"
+#include <stdexcept>
+#include <string>
+inline int shared_inline(int x) { return x * 3; }
+int thrower(int depth) {
+    if (depth > 0) throw std::runtime_error("depth " + std::to_string(shared_inline(depth)));
+    return 0;
+}
+"#;
+
+/// C++ exceptions thrown and caught across lazily linked functions of two
+/// objects (unwinding needs each object's `.eh_frame` registered and its
+/// `.gcc_except_table`), COMDAT groups for inline functions and
+/// `std::string`, and a static destructor through `__cxa_atexit`.
+#[test]
+fn cxx_exceptions_unwind_through_lazily_linked_code() {
+    let work = Workdir::new("cxx");
+    let mut objects = Vec::new();
+    for (name, source) in [("cxx_main.cc", CXX_MAIN), ("cxx_thrower.cc", CXX_THROWER)] {
+        let src = work.path().join(name);
+        fs::write(&src, source).expect("write a C++ source");
+        let obj = src.with_extension("o");
+        match std::process::Command::new("c++")
+            .args(["-c", "-O2", "-ffunction-sections", "-fdata-sections"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj)
+            .status()
+        {
+            Ok(status) => assert!(status.success(), "c++ -c {name} failed"),
+            Err(e) => {
+                eprintln!(
+                    "SKIPPED cxx_exceptions_unwind_through_lazily_linked_code: no C++ compiler ({e})"
+                );
+                return;
+            }
+        }
+        objects.push(obj);
+    }
+    let native = work.path().join("cxx-native");
+    let status = std::process::Command::new("c++")
+        .args(&objects)
+        .arg("-o")
+        .arg(&native)
+        .status()
+        .expect("c++ links");
+    assert!(status.success(), "native link failed");
+    let expected = harness::run(
+        &mut std::process::Command::new(&native),
+        "native C++ program",
+    );
+    assert_eq!(
+        expected.status.code(),
+        Some(4),
+        "native: {}",
+        expected.stderr
+    );
+    for mode in [&[][..], &["--eager"][..]] {
+        let mut args: Vec<std::ffi::OsString> = mode.iter().map(Into::into).collect();
+        args.extend(["-l", "stdc++"].map(Into::into));
+        args.extend(objects.iter().map(|o| o.clone().into_os_string()));
+        let out = lazyrt_run(&args, "lazyrt run (C++)");
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{mode:?}: {}; stderr:\n{}",
+            out.status_text(),
+            out.stderr
+        );
+        assert_eq!(
+            out.stdout, expected.stdout,
+            "{mode:?}: stdout differs from the native run"
+        );
+    }
+}

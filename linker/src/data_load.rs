@@ -88,7 +88,7 @@ impl ProgramInner {
                             bytes[..8].copy_from_slice(&tp.wrapping_add(off).to_le_bytes());
                         }
                         (GotKey::TpOffset(symbol), Some(SymbolValue::HostThreadLocal(address))) => {
-                            let offset = address.wrapping_sub(thread_pointer());
+                            let offset = address.wrapping_sub(static_tls::thread_pointer());
                             if let SymbolKey::Global(name) = symbol
                                 && host_tls_offset_elsewhere(name) != Some(offset)
                             {
@@ -123,24 +123,10 @@ fn host_tls_offset_elsewhere(name: &str) -> Option<u64> {
     std::thread::spawn(move || {
         // SAFETY: dlsym of a C string in the global scope.
         let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) } as u64;
-        (address != 0).then(|| address.wrapping_sub(thread_pointer()))
+        (address != 0).then(|| address.wrapping_sub(static_tls::thread_pointer()))
     })
     .join()
     .ok()?
-}
-
-fn thread_pointer() -> u64 {
-    let tp: u64;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads %fs:0, the thread pointer, on x86-64 Linux.
-    unsafe {
-        std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags));
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        tp = 0;
-    }
-    tp
 }
 
 /// Relocates and writes every data section, the GOT and the TLS image.

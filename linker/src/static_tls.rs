@@ -150,6 +150,16 @@ fn block_size() -> u64 {
     0
 }
 
+/// This thread's thread pointer (`%fs:0`; 0 where the C side is not
+/// built).
+pub fn thread_pointer() -> u64 {
+    #[cfg(lazyrt_linker_runtime)]
+    // SAFETY: reads this thread's thread pointer.
+    return unsafe { lazyrt_linker_thread_pointer() } as u64;
+    #[cfg(not(lazyrt_linker_runtime))]
+    0
+}
+
 #[cfg(lazyrt_linker_runtime)]
 fn block_tp_offset() -> i64 {
     // SAFETY: both read this thread's TLS address and thread pointer.

@@ -427,3 +427,36 @@ fn cxx_exceptions_unwind_through_lazily_linked_code() {
         );
     }
 }
+
+#[test]
+fn section_sets_mixing_const_and_writable_data_are_refused() {
+    if !can_run("section_sets_mixing_const_and_writable_data_are_refused") {
+        return;
+    }
+    // gcc refuses the mix within one file; across two files each object
+    // has its own kind of `mixed` section, which ld would merge into one
+    // writable run. The linker places a set as one run of one kind, so it
+    // refuses, naming the set, instead of bounding unrelated data.
+    let work = Workdir::new("mixed_set");
+    let constant = compile_source(
+        work.path(),
+        "mixed_const.c",
+        "const int a __attribute__((section(\"mixed\"), used)) = 1;\n\
+         extern const int __start_mixed[], __stop_mixed[];\n\
+         int main(void) { return (int)(__stop_mixed - __start_mixed); }\n",
+    );
+    let writable = compile_source(
+        work.path(),
+        "mixed_writable.c",
+        "int b __attribute__((section(\"mixed\"), used)) = 2;\n",
+    );
+    let out = lazyrt_run(
+        &[constant.as_os_str(), writable.as_os_str()],
+        "lazyrt run mixed_const.o mixed_writable.o",
+    );
+    assert_link_error(
+        &out,
+        "a section set of two kinds",
+        &[&["`__st"], &["mixed"], &["mixes"]],
+    );
+}

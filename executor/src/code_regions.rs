@@ -243,7 +243,7 @@ pub(crate) fn map_near(
         let below = near.checked_sub(distance + len).map(|a| a & !(PAGE - 1));
         let above = near
             .checked_add(distance)
-            .map(|a| (a + PAGE - 1) & !(PAGE - 1));
+            .and_then(|a| a.checked_next_multiple_of(PAGE));
         for hint in [below, above]
             .into_iter()
             .flatten()

@@ -241,6 +241,12 @@ pub(crate) fn register_unwind_tables(inner: &Arc<ProgramInner>, host: &HostSymbo
     let register: extern "C" fn(*const u8) = unsafe { std::mem::transmute(register as usize) };
     let mut teardown = inner.teardown.lock().unwrap_or_else(|e| e.into_inner());
     teardown.deregister_frame = deregister;
+    if deregister.is_none() {
+        // The tables could never be removed: the program stays loaded.
+        inner
+            .pinned
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
     for &(o, s) in &inner.placement.eh_frames {
         if inner.objects[o as usize].sections[s as usize].size == 0 {
             continue;

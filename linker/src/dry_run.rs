@@ -71,13 +71,8 @@ pub fn dry_run(inputs: &[(String, Vec<u8>)], addresses: DryRunAddresses) -> Resu
         .filter(|n| {
             *n != "_GLOBAL_OFFSET_TABLE_"
                 && *n != "__dso_handle"
-                && crate::image::section_set_bound(n).is_none_or(|(set, _)| {
-                    !objects.iter().any(|o| {
-                        o.sections
-                            .iter()
-                            .any(|s| s.name == set && s.kind.is_loaded())
-                    })
-                })
+                && crate::image::section_set_bound(n)
+                    .is_none_or(|(set, _)| crate::image::section_set_kind(&objects, set).is_none())
         })
         .collect();
     undefined.sort();

@@ -60,25 +60,31 @@ impl MaterializationUnit for LinkUnitMaterializer {
 
 static PROGRAM_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// What [`define_entries`] made.
-pub(crate) struct Entries {
-    /// The entries' JITDylib.
-    pub(crate) dylib: JitDylib,
-    /// The code's JITDylib.
-    pub(crate) code_dylib: JitDylib,
-    /// The manager of the entries.
-    pub(crate) manager: LazyReexportsManager,
-    /// The entries' stubs, by entry.
-    pub(crate) addresses: Vec<u64>,
-}
-
-/// Defines the program's units and lazy entries in new JITDylibs and makes
-/// its guards.
-pub(crate) fn define_entries(session: &Session, inner: &Arc<ProgramInner>) -> Result<Entries> {
+/// The JITDylibs and manager of a program's entries, made first so that
+/// the program owns (and on failure removes) them before anything is
+/// defined in them.
+pub(crate) fn create_dylibs(
+    session: &Session,
+) -> Result<(JitDylib, JitDylib, LazyReexportsManager)> {
     let serial = PROGRAM_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dylib = session.create_jit_dylib(&format!("linked-program-{serial}"))?;
-    let code = session.create_jit_dylib(&format!("linked-program-{serial}-code"))?;
-    let manager = LazyReexportsManager::new(session)?;
+    let code = match session.create_jit_dylib(&format!("linked-program-{serial}-code")) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = session.remove_jit_dylib(&dylib);
+            return Err(e.into());
+        }
+    };
+    Ok((dylib, code, LazyReexportsManager::new(session)?))
+}
+
+/// Defines the program's units in `code` and its lazy entries in `dylib`,
+/// and makes its guards; the entries' stubs.
+pub(crate) fn define_entries(
+    session: &Session,
+    inner: &Arc<ProgramInner>,
+    (dylib, code, manager): (&JitDylib, &JitDylib, &LazyReexportsManager),
+) -> Result<Vec<u64>> {
     let entry_names: Arc<[SymbolName]> = inner
         .plan
         .entries
@@ -103,20 +109,14 @@ pub(crate) fn define_entries(session: &Session, inner: &Arc<ProgramInner>) -> Re
             )
         })
         .collect();
-    dylib.define(lazy_reexports_from(&manager, &code, aliases))?;
+    dylib.define(lazy_reexports_from(manager, code, aliases))?;
     let found = dylib.lookup(&entry_names, RequiredState::Ready)?;
     let addresses = entry_names
         .iter()
         .map(|n| found[n].address.value())
         .collect();
-    let entries = Entries {
-        dylib,
-        code_dylib: code,
-        manager,
-        addresses,
-    };
     make_guards(inner)?;
-    Ok(entries)
+    Ok(addresses)
 }
 
 /// Resolves guard entries: links the callee's unit, then enters it through

@@ -58,7 +58,9 @@ impl Hasher for FxHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply leaves the low bits of aligned keys (addresses)
+        // poorly mixed; hashbrown picks buckets from the low bits.
+        self.hash.rotate_left(26)
     }
 }
 

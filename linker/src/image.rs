@@ -140,6 +140,32 @@ pub fn section_set_bound(symbol: &str) -> Option<(&str, bool)> {
     is_c_identifier(set).then_some((set, true))
 }
 
+/// The kind every loaded section named `set` has, if there are any: a set
+/// is placed as one run, so its sections must be one kind of data (not
+/// code, TLS or arrays). `Err` names what is mixed or unsupported.
+pub fn section_set_kind(objects: &[ObjectFile], set: &str) -> Option<Result<SectionKind, String>> {
+    let mut kinds = objects
+        .iter()
+        .flat_map(|o| o.sections.iter())
+        .filter(|s| s.name == set && s.kind.is_loaded() && !s.discarded)
+        .map(|s| s.kind);
+    let first = kinds.next()?;
+    if !matches!(
+        first,
+        SectionKind::ReadOnly | SectionKind::Writable | SectionKind::Zeroed
+    ) {
+        return Some(Err(format!(
+            "the section set `{set}` is {first:?}, not data"
+        )));
+    }
+    if let Some(other) = kinds.find(|&k| k != first) {
+        return Some(Err(format!(
+            "the section set `{set}` mixes {first:?} and {other:?} sections (make them all const or all writable)"
+        )));
+    }
+    Some(Ok(first))
+}
+
 /// The GOT key of a relocation's symbol.
 pub fn symbol_key(objects: &[ObjectFile], object: u32, symbol: u32) -> SymbolKey {
     let sym = &objects[object as usize].symbols[symbol as usize];

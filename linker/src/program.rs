@@ -92,6 +92,8 @@ struct LinkState {
     link_time: Duration,
     calls_patched: u64,
     events: Option<Vec<LinkEvent>>,
+    /// The program was dropped: nothing links any more.
+    unloaded: bool,
 }
 
 pub(crate) struct ProgramInner {
@@ -109,6 +111,11 @@ pub(crate) struct ProgramInner {
     pub(crate) load_time: OnceLock<Duration>,
     /// What dropping the program undoes.
     pub(crate) teardown: Mutex<Teardown>,
+    /// Set when something outside the program keeps pointers into it for
+    /// the rest of the process (`run_main`'s destructors, the program's
+    /// `atexit`-family or `__dso_handle` uses, unwind tables without
+    /// `__deregister_frame`): dropping it then leaves it loaded.
+    pub(crate) pinned: std::sync::atomic::AtomicBool,
     /// Guards of entries called from their own object: entry -> guard.
     pub(crate) guards: HashMap<u32, u64>,
     /// Their restore thunks: entry -> thunk.
@@ -149,6 +156,19 @@ pub(crate) struct Teardown {
 impl Drop for Program {
     fn drop(&mut self) {
         let inner = &self.inner;
+        if inner.pinned.load(std::sync::atomic::Ordering::Acquire) {
+            // Something outside the program points into it for the rest of
+            // the process (exit handlers, fork handlers, unwind tables that
+            // cannot be deregistered): it stays loaded.
+            return;
+        }
+        // No unit links after this (one that is running finishes first: it
+        // holds the state lock).
+        inner
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unloaded = true;
         for dylib in [self.dylib.take(), self.code_dylib.take()]
             .into_iter()
             .flatten()
@@ -200,6 +220,11 @@ impl ProgramInner {
     pub(crate) fn link_unit(&self, unit: u32) -> Result<Vec<(u32, u64)>> {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *guard;
+        if state.unloaded {
+            return Err(LinkError::Placement {
+                reason: "the program was unloaded".into(),
+            });
+        }
         let entries = &self.plan.units[unit as usize].entries;
         let addresses: Vec<(u32, u64)> = entries
             .iter()
@@ -336,6 +361,23 @@ impl ProgramInner {
     }
 }
 
+/// Whether the program registers functions that run at exit or fork
+/// (which would outlive an unload).
+fn registers_exit_handlers(host: &HashMap<String, u64>) -> bool {
+    const REGISTRARS: &[&str] = &[
+        "atexit",
+        "at_quick_exit",
+        "on_exit",
+        "pthread_atfork",
+        "__cxa_atexit",
+        "__cxa_at_quick_exit",
+        "__cxa_thread_atexit",
+        "__cxa_thread_atexit_impl",
+        "__register_atfork",
+    ];
+    REGISTRARS.iter().any(|name| host.contains_key(*name))
+}
+
 /// The relocations that reach a host variable (not a call) with a 32-bit
 /// PC-relative field, as (object, section, relocation index, address).
 fn host_data_references(
@@ -454,14 +496,21 @@ impl Program {
                 continue;
             }
             // `__start_SET` / `__stop_SET` bound the sections named SET.
-            if crate::image::section_set_bound(name).is_some_and(|(set, _)| {
-                objects.iter().any(|o| {
-                    o.sections
-                        .iter()
-                        .any(|s| s.name == set && s.kind.is_loaded() && !s.discarded)
-                })
-            }) {
-                continue;
+            if let Some((set, _)) = crate::image::section_set_bound(name) {
+                match crate::image::section_set_kind(&objects, set) {
+                    Some(Ok(_)) => continue,
+                    Some(Err(reason)) => {
+                        let object = resolution.undefined[name]
+                            .0
+                            .first()
+                            .map_or("", |&o| objects[o as usize].name.as_str());
+                        return Err(LinkError::Unsupported {
+                            object: object.into(),
+                            what: format!("`{name}`: {reason}"),
+                        });
+                    }
+                    None => {}
+                }
             }
             let hidden =
                 resolution.hidden_references.contains(name) && !HostSymbols::is_builtin(name);
@@ -573,6 +622,7 @@ impl Program {
             .iter()
             .map(|(&e, &slot)| (e, code + restores_offset + u64::from(slot) * RESTORE_BYTES))
             .collect();
+        let exit_handlers = registers_exit_handlers(&host);
         let inner = Arc::new(ProgramInner {
             guards,
             restores,
@@ -591,6 +641,7 @@ impl Program {
                 link_time: Duration::ZERO,
                 calls_patched: 0,
                 events: options.record_links.then(Vec::new),
+                unloaded: false,
             }),
             objects,
             resolution,
@@ -602,6 +653,7 @@ impl Program {
             entry_address: OnceLock::new(),
             executor: executor.clone(),
             load_time: OnceLock::new(),
+            pinned: std::sync::atomic::AtomicBool::new(exit_handlers),
             teardown: Mutex::new(Teardown {
                 reservations,
                 ..Teardown::default()
@@ -624,11 +676,13 @@ impl Program {
                 .map(|e| inner.implementation(e))
                 .collect(),
             LinkMode::Lazy => {
-                let entries = crate::entries::define_entries(session, &inner)?;
-                program.dylib = Some(entries.dylib);
-                program.code_dylib = Some(entries.code_dylib);
-                program._manager = Some(entries.manager);
-                let mut addresses = entries.addresses;
+                let (dylib, code, manager) = crate::entries::create_dylibs(session)?;
+                let parts = (&dylib, &code, &manager);
+                program.dylib = Some(dylib.clone());
+                program.code_dylib = Some(code.clone());
+                let defined = crate::entries::define_entries(session, &inner, parts);
+                program._manager = Some(manager);
+                let mut addresses = defined?;
                 for e in &addressed_as_code {
                     addresses[*e as usize] = inner.implementation(*e);
                 }

@@ -82,6 +82,10 @@ impl Program {
     ) -> Result<i32> {
         let main = self.symbol_address("main").ok_or(LinkError::NoMain)?;
         let inner = &self.inner;
+        // Its destructors are registered with the process's exit.
+        inner
+            .pinned
+            .store(true, std::sync::atomic::Ordering::Release);
         let arguments: Vec<CString> = args
             .iter()
             .map(|a| {

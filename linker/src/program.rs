@@ -132,8 +132,11 @@ pub(crate) struct ProgramInner {
 /// Dropping it unloads the program: its JITDylibs are removed (their lazy
 /// entries freed), its unwind tables deregistered and its code and data
 /// unmapped, so nothing may run its code or use its data any more. (Its
-/// part of the static TLS block is not reused.) `lazyrt run` never drops
-/// it: the process exits.
+/// part of the static TLS block is not reused.) A program that libc keeps
+/// pointers into until the process exits stays loaded instead: one whose
+/// `main` ran (its destructors are registered), one that uses the `atexit`
+/// family, `__cxa_atexit` (C++ statics) or `pthread_atfork`, or whose
+/// unwind tables cannot be deregistered. `lazyrt run` never drops it.
 pub struct Program {
     pub(crate) inner: Arc<ProgramInner>,
     dylib: Option<JitDylib>,

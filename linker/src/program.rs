@@ -7,22 +7,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use lazyrt::{
-    CodePatch, CodeWrite, ExecutorAddr, ExecutorProcess, JitDylib, LazyReexportsManager, Session,
-};
+use lazyrt::{ExecutorAddr, ExecutorProcess, JitDylib, LazyReexportsManager, Session};
 
 use crate::data_load::{register_unwind_tables, relocate_data};
 use crate::error::{LinkError, Result};
+use crate::host_data::{check_host_data_reach, host_data_references};
 use crate::host_libraries::{HostSymbols, Library};
 use crate::image::{Bases, Placement, SymbolValue, SymbolValues, VENEER_BYTES, layout};
 use crate::input::{ObjectFile, parse_object};
-use crate::intra_object_calls::{
-    GUARD_BYTES, GUARD_JUMP_FIELD, RESTORE_BYTES, guarded_entries, restore_code,
-};
-use crate::link::{Binder, PendingCall, Veneers, relocate_section};
+use crate::intra_object_calls::{GUARD_BYTES, RESTORE_BYTES, guarded_entries};
+use crate::link::{PendingCall, Veneers};
 use crate::resolve::{GlobalDefinition, Resolution, discard_duplicate_comdats, resolve};
 use crate::static_tls;
 use crate::units::{UnitPlan, plan};
+use crate::unload::{Teardown, registers_exit_handlers};
 
 /// When functions are linked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,17 +81,17 @@ pub struct LinkStats {
     pub calls_patched: u64,
 }
 
-struct LinkState {
-    linked: Vec<bool>,
-    functions_linked: usize,
-    units_linked: usize,
-    pending: HashMap<u32, Vec<PendingCall>>,
-    veneers: Veneers,
-    link_time: Duration,
-    calls_patched: u64,
-    events: Option<Vec<LinkEvent>>,
+pub(crate) struct LinkState {
+    pub(crate) linked: Vec<bool>,
+    pub(crate) functions_linked: usize,
+    pub(crate) units_linked: usize,
+    pub(crate) pending: HashMap<u32, Vec<PendingCall>>,
+    pub(crate) veneers: Veneers,
+    pub(crate) link_time: Duration,
+    pub(crate) calls_patched: u64,
+    pub(crate) events: Option<Vec<LinkEvent>>,
     /// The program was dropped: nothing links any more.
-    unloaded: bool,
+    pub(crate) unloaded: bool,
 }
 
 pub(crate) struct ProgramInner {
@@ -107,7 +105,7 @@ pub(crate) struct ProgramInner {
     /// What references that take a function's address get (stub or code).
     pub(crate) entry_address: OnceLock<Vec<u64>>,
     pub(crate) executor: Arc<dyn ExecutorProcess>,
-    state: Mutex<LinkState>,
+    pub(crate) state: Mutex<LinkState>,
     pub(crate) load_time: OnceLock<Duration>,
     /// What dropping the program undoes.
     pub(crate) teardown: Mutex<Teardown>,
@@ -139,65 +137,9 @@ pub(crate) struct ProgramInner {
 /// unwind tables cannot be deregistered. `lazyrt run` never drops it.
 pub struct Program {
     pub(crate) inner: Arc<ProgramInner>,
-    dylib: Option<JitDylib>,
-    code_dylib: Option<JitDylib>,
+    pub(crate) dylib: Option<JitDylib>,
+    pub(crate) code_dylib: Option<JitDylib>,
     _manager: Option<LazyReexportsManager>,
-}
-
-/// What unloading a program undoes, recorded as the load does it.
-#[derive(Default)]
-pub(crate) struct Teardown {
-    /// Registered `.eh_frame` starts and `__deregister_frame`.
-    pub(crate) frames: Vec<u64>,
-    pub(crate) deregister_frame: Option<u64>,
-    /// Guard entries made through the executor.
-    pub(crate) guard_entries: Vec<lazyrt::LazyEntryId>,
-    /// Reservations (code region, data).
-    pub(crate) reservations: Vec<u64>,
-}
-
-impl Drop for Program {
-    fn drop(&mut self) {
-        let inner = &self.inner;
-        if inner.pinned.load(std::sync::atomic::Ordering::Acquire) {
-            // Something outside the program points into it for the rest of
-            // the process (exit handlers, fork handlers, unwind tables that
-            // cannot be deregistered): it stays loaded.
-            return;
-        }
-        // No unit links after this (one that is running finishes first: it
-        // holds the state lock).
-        inner
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unloaded = true;
-        for dylib in [self.dylib.take(), self.code_dylib.take()]
-            .into_iter()
-            .flatten()
-        {
-            if let Ok(session) = dylib.session() {
-                let _ = session.remove_jit_dylib(&dylib);
-            }
-        }
-        let teardown =
-            std::mem::take(&mut *inner.teardown.lock().unwrap_or_else(|e| e.into_inner()));
-        if !teardown.guard_entries.is_empty() {
-            let _ = inner.executor.free_entries(&teardown.guard_entries);
-        }
-        if let Some(deregister) = teardown.deregister_frame {
-            // SAFETY: libgcc's `void *__deregister_frame(void *)`, for
-            // frames registered by this program's load.
-            let deregister: extern "C" fn(*const u8) -> *mut u8 =
-                unsafe { std::mem::transmute(deregister as usize) };
-            for &frame in &teardown.frames {
-                deregister(frame as *const u8);
-            }
-        }
-        for base in teardown.reservations {
-            let _ = inner.executor.release(ExecutorAddr::new(base));
-        }
-    }
 }
 
 impl ProgramInner {
@@ -218,237 +160,6 @@ impl ProgramInner {
             .expect("code is placed")
             + e.offset
     }
-
-    /// Links unit `unit` (once); the code addresses of its entries.
-    pub(crate) fn link_unit(&self, unit: u32) -> Result<Vec<(u32, u64)>> {
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let state = &mut *guard;
-        if state.unloaded {
-            return Err(LinkError::Placement {
-                reason: "the program was unloaded".into(),
-            });
-        }
-        let entries = &self.plan.units[unit as usize].entries;
-        let addresses: Vec<(u32, u64)> = entries
-            .iter()
-            .map(|&e| (e, self.implementation(e)))
-            .collect();
-        if state.linked[unit as usize] {
-            return Ok(addresses);
-        }
-        let started = Instant::now();
-        let values = self.values();
-        let eager = self.mode == LinkMode::Eager;
-        let linked = &state.linked;
-        let unit_linked = |u: u32| eager || linked[u as usize];
-        let binder = Binder {
-            plan: &self.plan,
-            entry_address: self
-                .entry_address
-                .get()
-                .expect("entries exist before code is linked"),
-            unit_linked: &unit_linked,
-            current_unit: Some(unit),
-            guards: &self.guards,
-        };
-        let mut pending = Vec::new();
-        let mut code = Vec::new();
-        for &(o, s) in &self.plan.units[unit as usize].sections {
-            let section = &self.objects[o as usize].sections[s as usize];
-            let base = values.section_address(o, s).expect("code is placed");
-            let mut bytes = section.data.clone();
-            bytes.resize(section.size as usize, 0);
-            relocate_section(
-                &values,
-                &binder,
-                &mut state.veneers,
-                o,
-                s,
-                &mut bytes,
-                base,
-                &mut pending,
-            )?;
-            code.push((base, bytes));
-        }
-        let veneers = std::mem::take(&mut state.veneers.unwritten);
-        let restores: Vec<(u64, [u8; RESTORE_BYTES as usize])> = addresses
-            .iter()
-            .filter_map(|&(e, implementation)| {
-                let at = *self.restores.get(&e)?;
-                Some((at, restore_code(self.save_tp_offset, at, implementation)))
-            })
-            .collect();
-        let writes: Vec<CodeWrite<'_>> = veneers
-            .iter()
-            .map(|(at, bytes)| CodeWrite {
-                address: ExecutorAddr::new(*at),
-                bytes: &bytes[..],
-            })
-            .chain(restores.iter().map(|(at, bytes)| CodeWrite {
-                address: ExecutorAddr::new(*at),
-                bytes: &bytes[..],
-            }))
-            .chain(code.iter().map(|(at, bytes)| CodeWrite {
-                address: ExecutorAddr::new(*at),
-                bytes,
-            }))
-            .filter(|w| !w.bytes.is_empty())
-            .collect();
-        self.executor.write_code(&writes)?;
-        state.linked[unit as usize] = true;
-        state.units_linked += 1;
-        state.functions_linked += entries.len();
-        for (e, call) in pending {
-            state.pending.entry(e).or_default().push(call);
-        }
-        // Calls already linked that still go through this unit's stubs,
-        // and the guards' first jumps.
-        let mut patches = Vec::new();
-        for &(e, implementation) in &addresses {
-            if let Some(&guard) = self.guards.get(&e) {
-                let field = guard + GUARD_JUMP_FIELD;
-                if let Ok(rel) = i32::try_from(implementation as i64 - (field as i64 + 4)) {
-                    patches.push(CodePatch {
-                        address: ExecutorAddr::new(field),
-                        expected: 0,
-                        new: rel as u32,
-                    });
-                }
-            }
-        }
-        for &(e, implementation) in &addresses {
-            for call in state.pending.remove(&e).unwrap_or_default() {
-                let old = call.via as i128 + call.adjust as i128 - call.field as i128;
-                let new = implementation as i128 + call.adjust as i128 - call.field as i128;
-                if i32::try_from(new).is_ok() {
-                    patches.push(CodePatch {
-                        address: ExecutorAddr::new(call.field),
-                        expected: old as i32 as u32,
-                        new: new as i32 as u32,
-                    });
-                }
-            }
-        }
-        if !patches.is_empty() {
-            if self.executor.patch_code(&patches).is_ok() {
-                state.calls_patched += patches.len() as u64;
-            } else {
-                for patch in &patches {
-                    if self
-                        .executor
-                        .patch_code(std::slice::from_ref(patch))
-                        .is_ok()
-                    {
-                        state.calls_patched += 1;
-                    }
-                }
-            }
-        }
-        let duration = started.elapsed();
-        state.link_time += duration;
-        if let Some(events) = &mut state.events {
-            events.push(LinkEvent {
-                function: self
-                    .plan
-                    .entries
-                    .get(entries.first().copied().unwrap_or(0) as usize)
-                    .map_or_else(String::new, |e| e.name.clone()),
-                functions: entries.len(),
-                start: started.saturating_duration_since(self.loaded_at),
-                duration,
-                // SAFETY: gettid has no preconditions.
-                thread: unsafe { libc::gettid() } as u32,
-            });
-        }
-        Ok(addresses)
-    }
-}
-
-/// Whether the program registers functions that run at exit or fork
-/// (which would outlive an unload).
-fn registers_exit_handlers(host: &HashMap<String, u64>) -> bool {
-    const REGISTRARS: &[&str] = &[
-        "atexit",
-        "at_quick_exit",
-        "on_exit",
-        "pthread_atfork",
-        "__cxa_atexit",
-        "__cxa_at_quick_exit",
-        "__cxa_thread_atexit",
-        "__cxa_thread_atexit_impl",
-        "__register_atfork",
-    ];
-    REGISTRARS.iter().any(|name| host.contains_key(*name))
-}
-
-/// The relocations that reach a host variable (not a call) with a 32-bit
-/// PC-relative field, as (object, section, relocation index, address).
-fn host_data_references(
-    objects: &[ObjectFile],
-    resolution: &Resolution,
-    host: &HashMap<String, u64>,
-) -> Vec<(u32, u32, usize, u64)> {
-    let mut found = Vec::new();
-    for (o, object) in objects.iter().enumerate() {
-        for (s, section) in object.sections.iter().enumerate() {
-            if !section.kind.is_loaded() || section.discarded {
-                continue;
-            }
-            for (i, r) in section.relocations.iter().enumerate() {
-                if r.kind != crate::relocation::RelocationKind::Relative32
-                    || resolution.binding(o as u32, r.symbol).is_some()
-                {
-                    continue;
-                }
-                let branch = section.kind == crate::input::SectionKind::Code
-                    && crate::link::is_branch_field(&section.data, r.offset as usize);
-                if branch {
-                    continue; // calls reach far functions through veneers
-                }
-                let symbol = &object.symbols[r.symbol as usize];
-                if let Some(&address) = host.get(&symbol.name).filter(|&&a| a != 0) {
-                    found.push((o as u32, s as u32, i, address));
-                }
-            }
-        }
-    }
-    found
-}
-
-/// Checks at load that every host variable reached with a 32-bit
-/// PC-relative field is within reach, so a program placed too far from
-/// libc fails to load with a named error instead of failing a first call.
-fn check_host_data_reach(
-    values: &SymbolValues<'_>,
-    references: &[(u32, u32, usize, u64)],
-) -> Result<()> {
-    for &(o, s, i, address) in references {
-        let object = &values.objects[o as usize];
-        let section = &object.sections[s as usize];
-        let r = &section.relocations[i];
-        let Some(base) = values.section_address(o, s) else {
-            continue;
-        };
-        let value = address as i128 + r.addend as i128 - (base + r.offset) as i128;
-        if i32::try_from(value).is_err() {
-            let symbol =
-                crate::input::display_name(&object.symbols[r.symbol as usize], &object.sections);
-            return Err(LinkError::OutOfRange {
-                site: Box::new(crate::error::RelocationSite {
-                    object: object.name.clone(),
-                    section: section.name.clone(),
-                    offset: r.offset,
-                    type_name: crate::relocation::type_name(r.raw_type),
-                    symbol: symbol.clone(),
-                }),
-                value,
-                detail: format!(
-                    "`{symbol}` is at {address:#x}, beyond ±2 GiB of the program's code and data, and the executor could not place them nearer"
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 impl Program {

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use crate::error::Result;
 use crate::image::{Bases, SymbolValues, layout};
-use crate::input::{SectionKind, parse_object};
+use crate::input::SectionKind;
 use crate::link::{Binder, Veneers, relocate_section};
-use crate::resolve::{discard_duplicate_comdats, resolve};
+use crate::resolve::read_and_resolve;
 use crate::units::plan;
 
 /// Where a dry run places things.
@@ -59,12 +59,7 @@ pub struct DryRun {
 /// functions of other units bind to their stubs), without mapping or
 /// running anything.
 pub fn dry_run(inputs: &[(String, Vec<u8>)], addresses: DryRunAddresses) -> Result<DryRun> {
-    let mut objects = inputs
-        .iter()
-        .map(|(name, bytes)| parse_object(name, bytes))
-        .collect::<Result<Vec<_>>>()?;
-    discard_duplicate_comdats(&mut objects);
-    let resolution = resolve(&objects)?;
+    let (objects, resolution) = read_and_resolve(inputs)?;
     let mut undefined: Vec<&String> = resolution
         .undefined
         .keys()

@@ -14,10 +14,10 @@ use crate::error::{LinkError, Result};
 use crate::host_data::{check_host_data_reach, host_data_references};
 use crate::host_libraries::{HostSymbols, Library};
 use crate::image::{Bases, Placement, SymbolValue, SymbolValues, VENEER_BYTES, layout};
-use crate::input::{ObjectFile, parse_object};
+use crate::input::ObjectFile;
 use crate::intra_object_calls::{GUARD_BYTES, RESTORE_BYTES, guarded_entries};
 use crate::link::{PendingCall, Veneers};
-use crate::resolve::{GlobalDefinition, Resolution, discard_duplicate_comdats, resolve};
+use crate::resolve::{GlobalDefinition, Resolution, read_and_resolve};
 use crate::static_tls;
 use crate::units::{UnitPlan, plan};
 use crate::unload::{Teardown, registers_exit_handlers};
@@ -196,12 +196,7 @@ impl Program {
                 reason: "the object linker runs programs in this process (an in-process executor on x86-64 Linux)".into(),
             });
         }
-        let mut objects = inputs
-            .iter()
-            .map(|(name, bytes)| parse_object(name, bytes))
-            .collect::<Result<Vec<_>>>()?;
-        discard_duplicate_comdats(&mut objects);
-        let resolution = resolve(&objects)?;
+        let (objects, resolution) = read_and_resolve(inputs)?;
         let host_symbols = HostSymbols::open(&options.libraries, &options.search_dirs)?;
         let mut host = HashMap::default();
         let mut missing: Vec<(&String, &Vec<u32>)> = Vec::new();

@@ -58,6 +58,18 @@ impl Resolution {
     }
 }
 
+/// Reads `inputs` (`(name, ELF bytes)`), drops duplicate COMDAT groups and
+/// resolves their global symbols: the front of every load and dry run.
+pub fn read_and_resolve(inputs: &[(String, Vec<u8>)]) -> Result<(Vec<ObjectFile>, Resolution)> {
+    let mut objects = inputs
+        .iter()
+        .map(|(name, bytes)| crate::input::parse_object(name, bytes))
+        .collect::<Result<Vec<_>>>()?;
+    discard_duplicate_comdats(&mut objects);
+    let resolution = resolve(&objects)?;
+    Ok((objects, resolution))
+}
+
 /// Drops the sections of COMDAT groups whose signature an earlier object
 /// already provided.
 pub fn discard_duplicate_comdats(objects: &mut [ObjectFile]) {

@@ -106,8 +106,11 @@ impl ExecutorProcess for FarExecutor {
     }
 }
 
-fn stdout_reader() -> Option<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("lazyrt-linker-far-{}", std::process::id()));
+/// Compiles the reader into a directory of the test's own (`tag`): the
+/// tests run in parallel, and one must not read an object another is
+/// still writing.
+fn stdout_reader(tag: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("lazyrt-linker-far-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let source = dir.join("stdout_reader.c");
     std::fs::write(
@@ -148,7 +151,7 @@ fn session(honour_hints: bool) -> (Session, u64) {
 
 #[test]
 fn libc_data_is_reached_with_the_program_placed_near_libc() {
-    let Some(object) = stdout_reader() else {
+    let Some(object) = stdout_reader("near") else {
         return;
     };
     let (session, stdout_var) = session(true);
@@ -168,7 +171,7 @@ fn libc_data_is_reached_with_the_program_placed_near_libc() {
 
 #[test]
 fn placed_far_from_libc_the_load_fails_naming_the_variable() {
-    let Some(object) = stdout_reader() else {
+    let Some(object) = stdout_reader("far") else {
         return;
     };
     let (session, _) = session(false);

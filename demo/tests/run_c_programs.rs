@@ -1,9 +1,9 @@
 //! End-to-end tests of `lazyrt run`, the lazy ELF object linker.
 //!
 //! Each program of `tests/c_programs/<name>/` is compiled with `cc -c` in
-//! three modes (`-O2` with a section per function and data object, `-O2`
-//! with one `.text`, `-O0` with a section per function), linked natively
-//! and run; then its objects run under `lazyrt run` and `lazyrt run
+//! four modes (`-O2 -g` with a section per function and data object, `-O2`
+//! with one `.text`, `-O0` with a section per function, `-O2 -fno-pic`),
+//! linked natively and run; then its objects run under `lazyrt run` and `lazyrt run
 //! --eager`, whose exit status, stdout and stderr must be identical to the
 //! native run's. The native run must exit with the program's own non-zero
 //! status, so a suite that runs nothing cannot pass. The programs cover jump
@@ -12,6 +12,10 @@
 //! COMMON symbols, function-pointer identity, setjmp/longjmp, stdio, environ
 //! and libm, deep and mutual recursion across objects, many functions of
 //! which few are called, varargs and structs by value.
+//!
+//! A program built without `-fPIC` that uses a library variable only a
+//! static link's copy relocation serves (`environ`) must be refused at load
+//! with the same exit status, naming it.
 //!
 //! Bad input must fail with exit status 125 and a `lazyrt run: error:`
 //! naming the problem: a truncated object, a text file, an AArch64 object,

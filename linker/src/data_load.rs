@@ -196,6 +196,14 @@ pub(crate) fn relocate_data(
     for (offset, bytes, size) in inner.got_values(binder.entry_address)? {
         read_only[offset as usize..offset as usize + size].copy_from_slice(&bytes[..size]);
     }
+    for (i, (_, address)) in inner.host_copies.iter().enumerate() {
+        // SAFETY: `address` is a pointer-sized variable of a library of
+        // this process (`stdin`, `stdout` or `stderr`, found by dlsym),
+        // set before `main` and never changed.
+        let value = unsafe { (*address as *const u64).read() };
+        let at = (p.host_copies + 8 * i as u64) as usize;
+        read_only[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    }
     let mut segments = Vec::new();
     if !read_only.is_empty() {
         segments.push(MemorySegment {

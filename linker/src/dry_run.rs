@@ -77,7 +77,7 @@ pub fn dry_run(inputs: &[(String, Vec<u8>)], addresses: DryRunAddresses) -> Resu
         .map(|(i, name)| ((*name).clone(), addresses.host + 16 * i as u64))
         .collect();
     let plan = plan(&objects, &resolution);
-    let placement = layout(&objects, &resolution, &plan, host.len(), 4096);
+    let placement = layout(&objects, &resolution, &plan, host.len(), 0, 4096);
     let values = SymbolValues {
         objects: &objects,
         resolution: &resolution,

@@ -175,6 +175,38 @@ impl HostSymbols {
 
     /// The address of `name`: the linker's own definitions first, then the
     /// opened libraries in order, then the process's global scope.
+    /// Whether `name`, found at `address` by [`HostSymbols::lookup`], is a
+    /// function: one of the linker's own, or covered by a dynamic symbol of
+    /// type `STT_FUNC` or `STT_GNU_IFUNC` (`dladdr1`).
+    pub fn is_function(name: &str, address: u64) -> bool {
+        if builtin(name).is_some() {
+            return true;
+        }
+        // SAFETY: all-zero is a valid `Dl_info` (null pointers).
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        let mut symbol: *mut c_void = std::ptr::null_mut();
+        // RTLD_DL_SYMENT (glibc's <dlfcn.h>): `symbol` gets the
+        // `Elf64_Sym` that covers the address.
+        const RTLD_DL_SYMENT: libc::c_int = 1;
+        // SAFETY: `info` and `symbol` are ours to write; any address may be
+        // asked about.
+        let found = unsafe {
+            libc::dladdr1(
+                address as *const c_void,
+                &mut info,
+                &mut symbol,
+                RTLD_DL_SYMENT,
+            )
+        };
+        if found == 0 || symbol.is_null() {
+            return false;
+        }
+        // SAFETY: dladdr1 pointed `symbol` at an `Elf64_Sym` in a loaded
+        // object's dynamic symbol table, which stays mapped.
+        let st_info = unsafe { (*(symbol as *const libc::Elf64_Sym)).st_info };
+        matches!(st_info & 0xf, 2 | 10) // STT_FUNC, STT_GNU_IFUNC
+    }
+
     pub fn lookup(&self, name: &str) -> Option<u64> {
         if let Some(address) = builtin(name) {
             return Some(address);

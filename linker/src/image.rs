@@ -101,6 +101,9 @@ pub struct Placement {
     /// Offset of the program's `__dso_handle` (8 bytes of read-only data,
     /// so `lea __dso_handle(%rip)` reaches it).
     pub dso_handle: u64,
+    /// Offset of the copies of library variables, 8 bytes each, read-only
+    /// (see `low_placement.rs`).
+    pub host_copies: u64,
     /// Bytes and alignment of the TLS image.
     pub tls_bytes: u64,
     /// Alignment of the TLS image.
@@ -176,12 +179,14 @@ pub fn symbol_key(objects: &[ObjectFile], object: u32, symbol: u32) -> SymbolKey
     }
 }
 
-/// Lays out the objects (page size `page`).
+/// Lays out the objects (page size `page`), with `host_copies` 8-byte
+/// copies of library variables.
 pub fn layout(
     objects: &[ObjectFile],
     resolution: &Resolution,
     plan: &UnitPlan,
     host_functions: usize,
+    host_copies: usize,
     page: u64,
 ) -> Placement {
     let mut p = Placement {
@@ -294,6 +299,7 @@ pub fn layout(
     p.init_arrays = inits.iter().map(|&(_, o, s)| (o, s)).collect();
     p.fini_arrays = finis.iter().map(|&(_, o, s)| (o, s)).collect();
     p.dso_handle = place(&mut data, 8, 8);
+    p.host_copies = place(&mut data, 8 * host_copies as u64, 8);
     p.got_base = data.next_multiple_of(16);
     data = p.got_base;
     for key in got {

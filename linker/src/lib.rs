@@ -33,6 +33,8 @@
 //! - `program.rs`: loading (the steps above, in order);
 //! - `unit_link.rs`: linking a unit, patching calls already linked;
 //! - `host_data.rs`: libc data reached PC-relative: placement and checks;
+//! - `low_placement.rs`: code with absolute 32-bit addresses (non-PIC):
+//!   placement below 2 GiB and checks;
 //! - `unload.rs`: what dropping a program undoes;
 //! - `data_load.rs`: data, GOT, TLS image and unwind tables at load;
 //! - `entries.rs`: the session's units and lazy entries, and guard entries;
@@ -51,6 +53,7 @@ mod image;
 mod input;
 mod intra_object_calls;
 mod link;
+mod low_placement;
 mod program;
 pub mod relocation;
 mod resolve;

@@ -56,7 +56,9 @@ pub struct Veneers {
 }
 
 impl Veneers {
-    fn get(&mut self, target: u64) -> Option<u64> {
+    /// The veneer to `target`, made on first use; `None` when every slot
+    /// is taken.
+    pub(crate) fn get(&mut self, target: u64) -> Option<u64> {
         if let Some(&at) = self.by_target.get(&target) {
             return Some(at);
         }
@@ -290,8 +292,19 @@ pub fn relocate_section(
             }
         };
         let size = r.kind.field_size();
-        write_field(r.kind, &mut bytes[offset..offset + size], value)
-            .map_err(|detail| fail_range(value, detail))?;
+        write_field(r.kind, &mut bytes[offset..offset + size], value).map_err(|detail| {
+            if crate::low_placement::is_absolute_32(r.kind) {
+                fail_range(
+                    value,
+                    format!(
+                        "{detail}; an absolute 32-bit address (code built without -fPIC or \
+                         -fPIE) must be below 2 GiB: rebuild with -fPIE or -fPIC"
+                    ),
+                )
+            } else {
+                fail_range(value, detail)
+            }
+        })?;
     }
     Ok(())
 }

@@ -17,6 +17,10 @@ use crate::image::{Bases, Placement, SymbolValue, SymbolValues, VENEER_BYTES, la
 use crate::input::ObjectFile;
 use crate::intra_object_calls::{GUARD_BYTES, RESTORE_BYTES, guarded_entries};
 use crate::link::{PendingCall, Veneers};
+use crate::low_placement::{
+    LOW_PLACEMENT, check_absolute_fields, conflict, copied_host_reads, first_absolute_site,
+    functions_addressed_absolutely,
+};
 use crate::resolve::{GlobalDefinition, Resolution, read_and_resolve};
 use crate::static_tls;
 use crate::units::{UnitPlan, plan};
@@ -101,6 +105,9 @@ pub(crate) struct ProgramInner {
     pub(crate) placement: Placement,
     pub(crate) bases: Bases,
     pub(crate) host: HashMap<String, u64>,
+    /// Library variables the program reads from copies (see
+    /// `low_placement.rs`), in slot order, with their addresses in libc.
+    pub(crate) host_copies: Vec<(String, u64)>,
     pub(crate) mode: LinkMode,
     /// What references that take a function's address get (stub or code).
     pub(crate) entry_address: OnceLock<Vec<u64>>,
@@ -247,9 +254,34 @@ impl Program {
                 referenced_by,
             });
         }
+        // Code reaches host data (libc's `stdout`, `environ`: gcc's PIE code
+        // assumes copy relocations) with 32-bit displacements: place code
+        // and data near it when the objects do that. Absolute 32-bit
+        // addresses (non-PIC code): below 2 GiB instead, reading the
+        // standard streams from copies (`low_placement.rs`).
+        let mut host_data = host_data_references(&objects, &resolution, &host);
+        let absolute = first_absolute_site(&objects, &resolution);
+        let (near, host_copies) = match absolute {
+            Some(site) => {
+                let copies = copied_host_reads(&objects, &resolution, &host_data)
+                    .map_err(|(o, s, i, address)| conflict(&objects, site, (o, s, i), address))?;
+                (Some(ExecutorAddr::new(LOW_PLACEMENT)), copies)
+            }
+            None => (
+                host_data.iter().map(|r| r.3).min().map(ExecutorAddr::new),
+                Vec::new(),
+            ),
+        };
         let plan = plan(&objects, &resolution);
         let page = executor.info().page_size;
-        let placement = layout(&objects, &resolution, &plan, host.len(), page);
+        let placement = layout(
+            &objects,
+            &resolution,
+            &plan,
+            host.len(),
+            host_copies.len(),
+            page,
+        );
         let guarded = match options.mode {
             LinkMode::Lazy => guarded_entries(&objects, &resolution, &plan),
             LinkMode::Eager => HashMap::default(),
@@ -272,11 +304,6 @@ impl Program {
         } else {
             None
         };
-        // Code reaches host data (libc's `stdout`, `environ`: gcc's PIE code
-        // assumes copy relocations) with 32-bit displacements: place code
-        // and data near it when the objects do that.
-        let host_data = host_data_references(&objects, &resolution, &host);
-        let near = host_data.iter().map(|r| r.3).min().map(ExecutorAddr::new);
         let code = match near {
             Some(near) => executor.reserve_code_near(code_bytes.max(1), near)?,
             None => executor.reserve_code(code_bytes.max(1))?,
@@ -318,6 +345,29 @@ impl Program {
             data,
             tls_tp_offset: tls.map_or(0, |t| t.tp_offset),
         };
+        // Library functions whose address non-PIC code holds in 32 bits:
+        // a veneer in the code region is their address in the program.
+        let mut veneers = Veneers {
+            base: code + placement.code_bytes,
+            capacity: placement.veneer_slots,
+            by_target: HashMap::default(),
+            unwritten: Vec::new(),
+        };
+        if absolute.is_some() {
+            for (name, address) in functions_addressed_absolutely(&objects, &resolution, &host) {
+                let at = veneers
+                    .get(address)
+                    .expect("a veneer slot per library symbol");
+                host.insert(name, at);
+            }
+        }
+        if !host_copies.is_empty() {
+            // The program's references bind to the copies.
+            for (i, (name, _)) in host_copies.iter().enumerate() {
+                host.insert(name.clone(), data + placement.host_copies + 8 * i as u64);
+            }
+            host_data = host_data_references(&objects, &resolution, &host);
+        }
         let units = plan.units.len();
         let addressed_as_code = match options.mode {
             LinkMode::Lazy => plan.entries_addressed_as_code(&objects, &resolution),
@@ -341,12 +391,7 @@ impl Program {
                 functions_linked: 0,
                 units_linked: 0,
                 pending: HashMap::default(),
-                veneers: Veneers {
-                    base: code + placement.code_bytes,
-                    capacity: placement.veneer_slots,
-                    by_target: HashMap::default(),
-                    unwritten: Vec::new(),
-                },
+                veneers,
                 link_time: Duration::ZERO,
                 calls_patched: 0,
                 events: options.record_links.then(Vec::new),
@@ -358,6 +403,7 @@ impl Program {
             placement,
             bases,
             host,
+            host_copies,
             mode: options.mode,
             entry_address: OnceLock::new(),
             executor: executor.clone(),
@@ -399,6 +445,9 @@ impl Program {
             }
         };
         inner.entry_address.set(entry_address).expect("set once");
+        if absolute.is_some() {
+            check_absolute_fields(&inner)?;
+        }
 
         relocate_data(&inner, tls.as_ref())?;
         register_unwind_tables(&inner, &host_symbols)?;
@@ -416,6 +465,7 @@ impl Program {
         for unit in link_now {
             inner.link_unit(unit)?;
         }
+        inner.write_unwritten_veneers()?;
         let _ = inner.load_time.set(started.elapsed());
         Ok(program)
     }

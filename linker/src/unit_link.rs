@@ -13,6 +13,25 @@ use crate::link::{Binder, relocate_section};
 use crate::program::{LinkEvent, LinkMode, ProgramInner};
 
 impl ProgramInner {
+    /// Writes the veneers made since the last write (at load: those that
+    /// stand for library functions' addresses, which data may hold before
+    /// any unit is linked).
+    pub(crate) fn write_unwritten_veneers(&self) -> Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let veneers = std::mem::take(&mut state.veneers.unwritten);
+        let writes: Vec<CodeWrite<'_>> = veneers
+            .iter()
+            .map(|(at, bytes)| CodeWrite {
+                address: ExecutorAddr::new(*at),
+                bytes: &bytes[..],
+            })
+            .collect();
+        if !writes.is_empty() {
+            self.executor.write_code(&writes)?;
+        }
+        Ok(())
+    }
+
     /// Links unit `unit` (once); the code addresses of its entries.
     pub(crate) fn link_unit(&self, unit: u32) -> Result<Vec<(u32, u64)>> {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -249,8 +249,10 @@ impl UnitPlan {
     /// taken (not just called) somewhere. The assembler resolves `lea
     /// f(%rip)` itself when `f` is local and in the same section (no
     /// relocation is left for the linker), so that code sees the raw
-    /// address; every other reference must agree for `==` to hold. Their
-    /// units are linked at load.
+    /// address; every other reference must agree for `==` to hold. Also
+    /// every function whose address an absolute 32-bit field holds (code
+    /// built without `-fPIC`/`-fPIE`, see `low_placement.rs`): its code is
+    /// placed low, its stub may be anywhere. Their units are linked at load.
     pub fn entries_addressed_as_code(
         &self,
         objects: &[ObjectFile],
@@ -281,7 +283,9 @@ impl UnitPlan {
                         continue;
                     };
                     let entry = &self.entries[e as usize];
-                    if !entry.global && per_section[&(entry.object, entry.section)] > 1 {
+                    if crate::low_placement::is_absolute_32(r.kind)
+                        || (!entry.global && per_section[&(entry.object, entry.section)] > 1)
+                    {
                         found.insert(e);
                     }
                 }

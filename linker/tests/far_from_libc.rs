@@ -5,7 +5,9 @@
 //! (`ExecutorProcess::reserve_near`). The executor here places everything
 //! it is not told where to put 6 GiB below libc, beyond any 32-bit reach;
 //! the program still links and reads libc's own `stdout`. The control: the
-//! same executor ignoring the hint gets a named out-of-range error.
+//! same executor ignoring the hint gets a named out-of-range error. Non-PIC
+//! code (absolute 32-bit addresses) is placed below 2 GiB, and with the
+//! hint ignored fails at load naming the field.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use std::ffi::c_void;
@@ -106,22 +108,19 @@ impl ExecutorProcess for FarExecutor {
     }
 }
 
-/// Compiles the reader into a directory of the test's own (`tag`): the
-/// tests run in parallel, and one must not read an object another is
-/// still writing.
-fn stdout_reader(tag: &str) -> Option<std::path::PathBuf> {
+/// Compiles `source` with `cc -c -O2 FLAGS` into a directory of the
+/// test's own (`tag`): the tests run in parallel, and one must not read an
+/// object another is still writing. `None` (saying so) without a compiler.
+fn compile(tag: &str, source: &str, flags: &[&str]) -> Option<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("lazyrt-linker-far-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let source = dir.join("stdout_reader.c");
-    std::fs::write(
-        &source,
-        "#include <stdio.h>\nint is_stdout(void *p) { return p == (void *)stdout; }\n",
-    )
-    .expect("write source");
-    let object = dir.join("stdout_reader.o");
+    let path = dir.join("object.c");
+    std::fs::write(&path, source).expect("write source");
+    let object = dir.join("object.o");
     match Command::new("cc")
         .args(["-c", "-O2"])
-        .arg(&source)
+        .args(flags)
+        .arg(&path)
         .arg("-o")
         .arg(&object)
         .status()
@@ -133,6 +132,70 @@ fn stdout_reader(tag: &str) -> Option<std::path::PathBuf> {
         }
     }
     Some(object)
+}
+
+/// `is_stdout` compares its argument with libc's `stdout`, which gcc's PIE
+/// code reads with a 32-bit PC-relative load.
+fn stdout_reader(tag: &str) -> Option<std::path::PathBuf> {
+    compile(
+        tag,
+        "#include <stdio.h>\nint is_stdout(void *p) { return p == (void *)stdout; }\n",
+        &[],
+    )
+}
+
+/// A non-PIC object (`cc -fno-pic`): `get` returns a string's address
+/// with `mov $msg, %eax` (`R_X86_64_32`), and `call_puts` passes puts'
+/// address the same way (`R_X86_64_32` against a library function).
+fn non_pic_object(tag: &str) -> Option<std::path::PathBuf> {
+    compile(
+        tag,
+        "static const char msg[] = \"low\";\n\
+         const char *get(void) { return msg; }\n\
+         int puts(const char *);\n\
+         typedef int (*puts_fn)(const char *);\n\
+         puts_fn __attribute__((noinline)) puts_address(void) { return puts; }\n\
+         int call_puts(void) { puts_fn volatile f = puts_address(); return f == puts ? 7 : 0; }\n",
+        &["-fno-pic"],
+    )
+}
+
+#[test]
+fn non_pic_code_is_placed_below_2_gib() {
+    let Some(object) = non_pic_object("low") else {
+        return;
+    };
+    let (session, _) = session(true);
+    let program = Program::load_files(&session, &[object], &LinkOptions::default())
+        .expect("placed below 2 GiB");
+    let get = program.symbol_address("get").expect("defined");
+    // SAFETY: `const char *get(void)`.
+    let get = unsafe { get.to_fn::<extern "C" fn() -> *const u8>() };
+    let msg = get() as u64;
+    assert!(msg < 1 << 31, "the string is at {msg:#x}, not below 2 GiB");
+    // SAFETY: `get` returns a NUL-terminated string of the program.
+    let text = unsafe { std::ffi::CStr::from_ptr(msg as *const std::ffi::c_char) };
+    assert_eq!(text.to_str(), Ok("low"));
+    let call_puts = program.symbol_address("call_puts").expect("defined");
+    // SAFETY: `int call_puts(void)`.
+    let call_puts = unsafe { call_puts.to_fn::<extern "C" fn() -> i32>() };
+    assert_eq!(call_puts(), 7, "puts has one address in the program");
+}
+
+#[test]
+fn non_pic_code_placed_high_fails_at_load_naming_the_field() {
+    let Some(object) = non_pic_object("high") else {
+        return;
+    };
+    let (session, _) = session(false);
+    let error = match Program::load_files(&session, &[object], &LinkOptions::default()) {
+        Ok(_) => panic!("an absolute 32-bit address cannot hold an address 6 GiB below libc"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        error.contains("R_X86_64_32") && error.contains("-fPIE") && error.contains("object.o"),
+        "{error}"
+    );
 }
 
 fn session(honour_hints: bool) -> (Session, u64) {

@@ -5,8 +5,9 @@
 //! A program directory holds one or more `.c` files and optionally:
 //! `cflags` (extra `cc -c` flags for every file), `FILE.c.cflags` (extra
 //! flags for that file only), `ldflags` (`-lX` flags: `cc` gets them as they
-//! are, `lazyrt run` as `-l X`) and `args` (one argument per line; an empty
-//! line is an empty argument).
+//! are, `lazyrt run` as `-l X`), `args` (one argument per line; an empty
+//! line is an empty argument) and `non_pic_refused` (words the load error
+//! must name when the program, built without `-fPIC`, is refused).
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -31,23 +32,36 @@ pub const TEST_VAR: (&str, &str) = ("LAZYRT_TEST_VAR", "hello");
 pub struct Mode {
     pub name: &'static str,
     pub flags: &'static [&'static str],
+    /// Code without `-fPIC`/`-fPIE` (absolute 32-bit addresses): linked
+    /// natively with `-no-pie`; a program with a `non_pic_refused` file
+    /// must then be refused at load (see [`check_program`]).
+    pub non_pic: bool,
 }
 
 /// Every program is checked in each of these modes: a section per function
-/// and per data object, a section per kind (the whole `.text` is then one
-/// unit), and unoptimised code with a section per function.
+/// and per data object with debug information, a section per kind (the
+/// whole `.text` is then one unit), unoptimised code with a section per
+/// function, and non-PIC code (`-fno-pic`, as a non-PIE build makes).
 pub const MODES: &[Mode] = &[
     Mode {
         name: "sections",
-        flags: &["-O2", "-ffunction-sections", "-fdata-sections"],
+        flags: &["-O2", "-g", "-ffunction-sections", "-fdata-sections"],
+        non_pic: false,
     },
     Mode {
         name: "no-sections",
         flags: &["-O2"],
+        non_pic: false,
     },
     Mode {
         name: "O0-sections",
         flags: &["-O0", "-ffunction-sections"],
+        non_pic: false,
+    },
+    Mode {
+        name: "non-pic",
+        flags: &["-O2", "-fno-pic"],
+        non_pic: true,
     },
 ];
 
@@ -231,6 +245,10 @@ pub struct Program {
     cflags: Vec<String>,
     ldflags: Vec<String>,
     args: Vec<String>,
+    /// From `non_pic_refused`: built without `-fPIC`, the program uses a
+    /// library variable only a static link's copy relocation can serve;
+    /// `lazyrt run` must refuse it at load, naming these words.
+    non_pic_refused: Option<Vec<String>>,
 }
 
 /// The whitespace-separated words of `path`, or none if it does not exist.
@@ -263,11 +281,13 @@ impl Program {
             Ok(text) => text.lines().map(String::from).collect(),
             Err(_) => Vec::new(),
         };
+        let refused = dir.join("non_pic_refused");
         Program {
             sources,
             cflags: words(&dir.join("cflags")),
             ldflags,
             args,
+            non_pic_refused: refused.exists().then(|| words(&refused)),
         }
     }
 
@@ -300,10 +320,13 @@ impl Program {
             .collect()
     }
 
-    /// Links `objects` natively into `work/native`.
-    pub fn link_native(&self, objects: &[PathBuf], work: &Path) -> PathBuf {
+    /// Links `objects` (compiled in `mode`) natively into `work/native`.
+    pub fn link_native(&self, mode: &Mode, objects: &[PathBuf], work: &Path) -> PathBuf {
         let exe = work.join("native");
         let mut args: Vec<&OsStr> = objects.iter().map(|o| o.as_os_str()).collect();
+        if mode.non_pic {
+            args.push(OsStr::new("-no-pie"));
+        }
         args.extend([OsStr::new("-o"), exe.as_os_str()]);
         args.extend(self.ldflags.iter().map(OsStr::new));
         cc(&args);
@@ -402,7 +425,7 @@ pub fn check_program(name: &str, expected_exit: i32) {
         let mut work = Workdir::new(&format!("{name}-{}", mode.name));
         let label = format!("{name} [{}]", mode.flags.join(" "));
         let objects = program.compile(mode, work.path());
-        let exe = program.link_native(&objects, work.path());
+        let exe = program.link_native(mode, &objects, work.path());
         let native = program.run_native(&exe, &format!("{label} native"));
         assert_eq!(
             native.status.code(),
@@ -416,6 +439,17 @@ pub fn check_program(name: &str, expected_exit: i32) {
             "{label}: the native run printed nothing"
         );
         let before = failures.len();
+        if let Some(words) = program.non_pic_refused.as_ref().filter(|_| mode.non_pic) {
+            // The whole program is refused before anything runs.
+            for (options, how) in [(&[][..], "lazyrt run"), (&["--eager"][..], "--eager")] {
+                let got = program.run_lazyrt(options, &objects, &format!("{label} {how}"));
+                let mut mentions: Vec<&[&str]> = vec![&["-fPIE"]];
+                let named: Vec<[&str; 1]> = words.iter().map(|w| [w.as_str()]).collect();
+                mentions.extend(named.iter().map(|w| &w[..]));
+                assert_link_error(&got, &format!("{label} {how}"), &mentions);
+            }
+            continue;
+        }
         for (options, how) in [
             (&[][..], "lazyrt run"),
             (&["--eager"][..], "lazyrt run --eager"),

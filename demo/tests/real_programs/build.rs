@@ -281,7 +281,13 @@ pub fn build(
     assert!(failures.is_empty(), "{failures}");
 
     let native = dir.join(format!("{name}-native"));
+    // Objects built without -fPIC/-fPIE link into a non-PIE executable.
+    let non_pic = flags
+        .iter()
+        .chain(&extra)
+        .any(|f| f == "-fno-pic" || f == "-fno-pie");
     let out = Command::new("cc")
+        .args(non_pic.then_some("-no-pie"))
         .arg("-o")
         .arg(&native)
         .args(&objects)

@@ -227,8 +227,9 @@ pub(crate) fn map(len: u64, near: Option<u64>) -> Result<CodeMaps, String> {
     Ok(maps)
 }
 
-/// Finds room for `len` bytes within ±1 GiB of `near` (below it first, as
-/// the kernel places mappings top-down, then above) by calling `map_at`
+/// Finds room for `len` bytes within ±1 GiB of `near` (nearest first, at
+/// 16 MiB steps, below before above as the kernel places mappings
+/// top-down: room for many programs near one place) by calling `map_at`
 /// with candidate addresses, which must map there with
 /// `MAP_FIXED_NOREPLACE` or fail. A kernel that ignores that flag (older
 /// than 4.17) places the mapping elsewhere: it is unmapped and the next
@@ -239,7 +240,7 @@ pub(crate) fn map_near(
     mut map_at: impl FnMut(u64) -> Option<u64>,
 ) -> Option<u64> {
     const PAGE: u64 = 1 << 16;
-    for distance in [1u64 << 26, 1 << 28, 1 << 29, 3 << 28] {
+    for distance in (1..=60u64).map(|step| step << 24) {
         let below = near.checked_sub(distance + len).map(|a| a & !(PAGE - 1));
         let above = near
             .checked_add(distance)

@@ -198,9 +198,10 @@ pub(crate) fn relocate_data(
     }
     for (i, (_, address)) in inner.host_copies.iter().enumerate() {
         // SAFETY: `address` is a pointer-sized variable of a library of
-        // this process (`stdin`, `stdout` or `stderr`, found by dlsym),
-        // set before `main` and never changed.
-        let value = unsafe { (*address as *const u64).read() };
+        // this process (`stdin`, `stdout` or `stderr`, found by dlsym and
+        // checked to be an 8-byte object), set before `main` and never
+        // changed.
+        let value = unsafe { (*address as *const u64).read_unaligned() };
         let at = (p.host_copies + 8 * i as u64) as usize;
         read_only[at..at + 8].copy_from_slice(&value.to_le_bytes());
     }

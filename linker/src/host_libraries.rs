@@ -173,15 +173,18 @@ impl HostSymbols {
         builtin(name).is_some()
     }
 
-    /// The address of `name`: the linker's own definitions first, then the
-    /// opened libraries in order, then the process's global scope.
     /// Whether `name`, found at `address` by [`HostSymbols::lookup`], is a
-    /// function: one of the linker's own, or covered by a dynamic symbol of
-    /// type `STT_FUNC` or `STT_GNU_IFUNC` (`dladdr1`).
+    /// function: one of the linker's own, or an address in an executable
+    /// segment of a loaded object (`dl_iterate_phdr`). Not by its symbol:
+    /// `dlsym` of an IFUNC (`strcmp`, `memcpy`) gives the implementation
+    /// glibc chose, which no exported symbol covers.
     pub fn is_function(name: &str, address: u64) -> bool {
-        if builtin(name).is_some() {
-            return true;
-        }
+        builtin(name).is_some() || in_executable_segment(address)
+    }
+
+    /// Whether `address` is exactly a pointer-sized data object of a loaded
+    /// object (`STT_OBJECT` of size 8 at that address, by `dladdr1`).
+    pub fn is_pointer_variable(address: u64) -> bool {
         // SAFETY: all-zero is a valid `Dl_info` (null pointers).
         let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
         let mut symbol: *mut c_void = std::ptr::null_mut();
@@ -198,15 +201,17 @@ impl HostSymbols {
                 RTLD_DL_SYMENT,
             )
         };
-        if found == 0 || symbol.is_null() {
+        if found == 0 || symbol.is_null() || info.dli_saddr as u64 != address {
             return false;
         }
         // SAFETY: dladdr1 pointed `symbol` at an `Elf64_Sym` in a loaded
         // object's dynamic symbol table, which stays mapped.
-        let st_info = unsafe { (*(symbol as *const libc::Elf64_Sym)).st_info };
-        matches!(st_info & 0xf, 2 | 10) // STT_FUNC, STT_GNU_IFUNC
+        let symbol = unsafe { &*(symbol as *const libc::Elf64_Sym) };
+        symbol.st_info & 0xf == 1 && symbol.st_size == 8 // STT_OBJECT
     }
 
+    /// The address of `name`: the linker's own definitions first, then the
+    /// opened libraries in order, then the process's global scope.
     pub fn lookup(&self, name: &str) -> Option<u64> {
         if let Some(address) = builtin(name) {
             return Some(address);
@@ -221,4 +226,34 @@ impl HostSymbols {
         }
         None
     }
+}
+
+/// Whether `address` lies in a `PT_LOAD` segment with `PF_X` of an object
+/// loaded in this process.
+fn in_executable_segment(address: u64) -> bool {
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid `dl_phdr_info` whose
+        // `dlpi_phdr` has `dlpi_phnum` entries, and `data` is the `u64`
+        // address below.
+        unsafe {
+            let info = &*info;
+            let address = *(data as *const u64);
+            let headers = std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
+            let inside = headers.iter().any(|h| {
+                let start = info.dlpi_addr.wrapping_add(h.p_vaddr);
+                h.p_type == libc::PT_LOAD
+                    && h.p_flags & libc::PF_X != 0
+                    && (start..start.wrapping_add(h.p_memsz)).contains(&address)
+            });
+            inside as libc::c_int
+        }
+    }
+    let mut address = address;
+    // SAFETY: `visit` only reads what dl_iterate_phdr hands it and the
+    // address, which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut address as *mut u64).cast()) != 0 }
 }

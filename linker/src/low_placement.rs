@@ -9,13 +9,15 @@
 //! - a function whose address such a field holds resolves to its code,
 //!   linked at load, not to its lazy entry: the runtime's stubs may be
 //!   anywhere in the address space;
-//! - every such field in code is checked at load ([`check_absolute_fields`]:
+//! - so is a function whose address a PC-relative field takes (`lea
+//!   f(%rip)` in PIE objects linked with non-PIC ones);
+//! - every such field in code is checked at load ([`check_low_fields`]:
 //!   data is relocated at load anyway), so a program that cannot be placed
 //!   fails before it runs, not on a later first call halfway through.
 //!
 //! A library function whose address such a field holds (`mov $puts, %edi`)
 //! gets a veneer in the program's code region as its address in the
-//! program ([`functions_addressed_absolutely`]), as a non-PIE executable's
+//! program ([`functions_needing_veneers`]), as a non-PIE executable's
 //! PLT entry is; calls through it reach the function.
 //!
 //! Such code also reads libc's variables (`stderr`, `optarg`) with 32-bit
@@ -30,6 +32,8 @@
 //! copy: the load fails naming both fields and the fix ([`conflict`]).
 
 use crate::error::{LinkError, Result};
+use crate::fx_hash::FxHashMap as HashMap;
+use crate::host_libraries::HostSymbols;
 use crate::input::{ObjectFile, SectionKind, SymbolPlace, display_name};
 use crate::link::{Binder, Veneers, relocate_section};
 use crate::program::ProgramInner;
@@ -51,12 +55,18 @@ pub(crate) fn is_absolute_32(kind: RelocationKind) -> bool {
     )
 }
 
-/// The first relocation of a loaded section that stores the address of
-/// something the program defines (code, data, a COMMON block) in an
+/// The first relocation of a loaded section that stores an address in an
 /// absolute 32-bit field, if any: then the program must be placed low.
-/// Absolute symbols need nothing, and a host library's symbol fits nowhere
-/// (the load-time check names it).
-pub(crate) fn first_absolute_site(objects: &[ObjectFile], resolution: &Resolution) -> Option<Site> {
+/// Addresses of the program (code, data, COMMON blocks, the linker's own
+/// `__dso_handle`, `__start_`/`__stop_` bounds, the GOT) and of library
+/// symbols count (a library function's is a veneer placed with the code; a
+/// library variable's fits nowhere, and the load-time check names it); an
+/// absolute symbol or a missing weak one (0) does not.
+pub(crate) fn first_absolute_site(
+    objects: &[ObjectFile],
+    resolution: &Resolution,
+    host: &HashMap<String, u64>,
+) -> Option<Site> {
     for (o, object) in objects.iter().enumerate() {
         for (s, section) in object.sections.iter().enumerate() {
             if !section.kind.is_loaded() || section.discarded {
@@ -66,14 +76,19 @@ pub(crate) fn first_absolute_site(objects: &[ObjectFile], resolution: &Resolutio
                 if !is_absolute_32(r.kind) {
                     continue;
                 }
-                let place = match resolution.binding(o as u32, r.symbol) {
-                    Some(GlobalDefinition::Common(_)) => return Some((o as u32, s as u32, i)),
-                    Some(GlobalDefinition::Object { object, symbol, .. }) => {
-                        objects[object as usize].symbols[symbol as usize].place
-                    }
-                    None => object.symbols[r.symbol as usize].place,
+                let symbol = &object.symbols[r.symbol as usize];
+                let needs_low = match resolution.binding(o as u32, r.symbol) {
+                    Some(GlobalDefinition::Common(_)) => true,
+                    Some(GlobalDefinition::Object { object, symbol, .. }) => matches!(
+                        objects[object as usize].symbols[symbol as usize].place,
+                        SymbolPlace::Section(_) | SymbolPlace::Common { .. }
+                    ),
+                    None => match symbol.place {
+                        SymbolPlace::Undefined => host.get(&symbol.name).is_none_or(|&a| a != 0),
+                        place => matches!(place, SymbolPlace::Section(_)),
+                    },
                 };
-                if matches!(place, SymbolPlace::Section(_) | SymbolPlace::Common { .. }) {
+                if needs_low {
                     return Some((o as u32, s as u32, i));
                 }
             }
@@ -91,23 +106,53 @@ const COPYABLE: &[&str] = &["stdin", "stdout", "stderr"];
 pub(crate) type HostReference = (u32, u32, usize, u64);
 
 /// Whether relocation `r` of code section `section` is the displacement of
-/// an instruction that only reads its RIP-relative memory operand: `mov`,
-/// `cmp`, `test`, `add`/`or`/`adc`/`sbb`/`and`/`sub`/`xor` into a register
-/// (opcodes 8B, 3B, 39, 85, 03 ... 33), `cmp` with an immediate (83 /7,
-/// 81 /7) and `push` (FF /6). Anything else (a store, `lea`, an opcode not
-/// listed) is not.
+/// an instruction that only reads its RIP-relative memory operand, from the
+/// bytes before the ModRM:
+///
+/// - one-byte opcodes: `mov`, `cmp`, `test`, `add`/`or`/`adc`/`sbb`/`and`/
+///   `sub`/`xor` into a register (8B, 3B, 39, 85, 03 ... 33), `cmp` with an
+///   immediate (83 /7, 81 /7), `push` (FF /6);
+/// - two-byte SSE loads into a register: `movups`/`movss`/`movsd` (0F 10),
+///   `movlps`/`movddup` (0F 12), `movhps` (0F 16), `movaps` (0F 28),
+///   `movd`/`movq` (0F 6E), `movdqa`/`movdqu` (0F 6F), `movq` (F3 0F 7E).
+///
+/// A byte before those that makes them the tail of a longer opcode (0F,
+/// 0F 38, 0F 3A, a VEX or EVEX prefix) refuses: so does anything not
+/// listed (a store, `lea`). Errs toward refusing, never toward accepting a
+/// store.
 fn is_rip_read(section: &crate::input::InputSection, r: &crate::input::Relocation) -> bool {
     let at = r.offset as usize;
     if section.kind != SectionKind::Code || r.kind != RelocationKind::Relative32 || at < 2 {
         return false;
     }
-    let (Some(&opcode), Some(&modrm)) = (section.data.get(at - 2), section.data.get(at - 1)) else {
+    let byte = |back: usize| {
+        at.checked_sub(back)
+            .and_then(|i| section.data.get(i).copied())
+    };
+    let (Some(opcode), Some(modrm)) = (byte(2), byte(1)) else {
         return false;
     };
     if modrm & 0xc7 != 0x05 {
         return false; // not [rip + disp32]
     }
+    // VEX (C5 xx, C4 xx xx) and EVEX (62 xx xx xx) prefixes before the
+    // opcode, or a three-byte escape.
+    let prefixed = byte(4) == Some(0xc5)
+        || byte(5) == Some(0xc4)
+        || byte(6) == Some(0x62)
+        || (matches!(byte(3), Some(0x38 | 0x3a)) && byte(4) == Some(0x0f));
+    if prefixed {
+        return false;
+    }
     let reg = (modrm >> 3) & 7;
+    if byte(3) == Some(0x0f) {
+        return r.addend == -4
+            && match opcode {
+                0x10 | 0x12 | 0x16 | 0x28 | 0x6e | 0x6f => true,
+                0x7e => byte(4) == Some(0xf3),
+                _ => false,
+            };
+    }
     match opcode {
         0x8b | 0x3b | 0x39 | 0x85 | 0x03 | 0x0b | 0x13 | 0x1b | 0x23 | 0x2b | 0x33 => {
             r.addend == -4
@@ -134,7 +179,10 @@ pub(crate) fn copied_host_reads(
         let section = &object.sections[s as usize];
         let r = &section.relocations[i];
         let name = &object.symbols[r.symbol as usize].name;
-        if !COPYABLE.contains(&name.as_str()) || !is_rip_read(section, r) {
+        if !COPYABLE.contains(&name.as_str())
+            || !is_rip_read(section, r)
+            || !HostSymbols::is_pointer_variable(address)
+        {
             return Err((o, s, i, address));
         }
         if !copies.iter().any(|(n, _)| n == name) {
@@ -163,12 +211,13 @@ pub(crate) fn copied_host_reads(
     Ok(copies)
 }
 
-/// The library functions (name, address) whose address an absolute 32-bit
-/// field of the program holds, each once.
-pub(crate) fn functions_addressed_absolutely(
+/// The library functions (name, address) whose address the program takes
+/// with a 32-bit field, absolute or PC-relative (not a call or jump): placed
+/// low, the program gets a veneer as each one's address, each once.
+pub(crate) fn functions_needing_veneers(
     objects: &[ObjectFile],
     resolution: &Resolution,
-    host: &crate::fx_hash::FxHashMap<String, u64>,
+    host: &HashMap<String, u64>,
 ) -> Vec<(String, u64)> {
     let mut found: Vec<(String, u64)> = Vec::new();
     for (o, object) in objects.iter().enumerate() {
@@ -176,11 +225,14 @@ pub(crate) fn functions_addressed_absolutely(
             if !section.kind.is_loaded() || section.discarded {
                 continue;
             }
-            for r in section
-                .relocations
-                .iter()
-                .filter(|r| is_absolute_32(r.kind))
-            {
+            for r in &section.relocations {
+                let code = section.kind == SectionKind::Code;
+                let pc_relative = r.kind == RelocationKind::Relative32
+                    && code
+                    && !crate::link::is_branch_field(&section.data, r.offset as usize);
+                if !is_absolute_32(r.kind) && !pc_relative {
+                    continue;
+                }
                 let symbol = &object.symbols[r.symbol as usize];
                 if resolution.binding(o as u32, r.symbol).is_some()
                     || symbol.place != SymbolPlace::Undefined
@@ -189,7 +241,7 @@ pub(crate) fn functions_addressed_absolutely(
                     continue;
                 }
                 if let Some(&address) = host.get(&symbol.name).filter(|&&a| a != 0)
-                    && crate::host_libraries::HostSymbols::is_function(&symbol.name, address)
+                    && HostSymbols::is_function(&symbol.name, address)
                 {
                     found.push((symbol.name.clone(), address));
                 }
@@ -237,11 +289,25 @@ pub(crate) fn conflict(
     }
 }
 
-/// Relocates, into scratch copies, every code section holding an absolute
-/// 32-bit field, with the addresses the program has now: any field that
-/// does not fit fails the load here, naming it, instead of failing the
-/// section's first call. (Nothing is written; veneers taken are scratch.)
-pub(crate) fn check_absolute_fields(program: &ProgramInner) -> Result<()> {
+/// Whether `r` of `section` is a 32-bit field that holds an address
+/// (absolute, or PC-relative but not a call or jump): placed low, its value
+/// must be within reach of the program.
+fn holds_address_in_32_bits(
+    section: &crate::input::InputSection,
+    r: &crate::input::Relocation,
+) -> bool {
+    is_absolute_32(r.kind)
+        || (r.kind == RelocationKind::Relative32
+            && !crate::link::is_branch_field(&section.data, r.offset as usize))
+}
+
+/// Relocates, into scratch copies, every code section holding a 32-bit
+/// field with an address (see [`holds_address_in_32_bits`]), with the
+/// addresses the program has now, except the units in `linked_at_load`
+/// (about to be linked, which checks them): any field that does not fit
+/// fails the load here, naming it, instead of failing the section's first
+/// call. Nothing is written; veneers taken are scratch.
+pub(crate) fn check_low_fields(program: &ProgramInner, linked_at_load: &[u32]) -> Result<()> {
     let values = program.values();
     let no_unit_linked = |_: u32| false;
     let binder = Binder {
@@ -265,13 +331,19 @@ pub(crate) fn check_absolute_fields(program: &ProgramInner) -> Result<()> {
     };
     for (o, object) in program.objects.iter().enumerate() {
         for (s, section) in object.sections.iter().enumerate() {
+            let (o, s) = (o as u32, s as u32);
             let checked = section.kind == SectionKind::Code
                 && !section.discarded
-                && section.relocations.iter().any(|r| is_absolute_32(r.kind));
-            let Some(base) = values
-                .section_address(o as u32, s as u32)
-                .filter(|_| checked)
-            else {
+                && !program
+                    .plan
+                    .unit_of
+                    .get(&(o, s))
+                    .is_some_and(|u| linked_at_load.contains(u))
+                && section
+                    .relocations
+                    .iter()
+                    .any(|r| holds_address_in_32_bits(section, r));
+            let Some(base) = values.section_address(o, s).filter(|_| checked) else {
                 continue;
             };
             let mut bytes = section.data.clone();
@@ -280,8 +352,8 @@ pub(crate) fn check_absolute_fields(program: &ProgramInner) -> Result<()> {
                 &values,
                 &binder,
                 &mut veneers,
-                o as u32,
-                s as u32,
+                o,
+                s,
                 &mut bytes,
                 base,
                 &mut Vec::new(),
@@ -340,6 +412,23 @@ mod tests {
         // addq $1, x(%rip) (83 /0 writes); incl x(%rip) (FF /0 writes)
         assert!(!read(&[0x48, 0x83, 0x05], -5, code));
         assert!(!read(&[0xff, 0x05], -4, code));
+        // SSE loads: movq stdout(%rip), %xmm0 (F3 0F 7E); movhps
+        // stderr(%rip), %xmm0 (0F 16); movdqu (F3 0F 6F); movups (0F 10).
+        assert!(read(&[0xf3, 0x0f, 0x7e, 0x05], -4, code));
+        assert!(read(&[0x0f, 0x16, 0x05], -4, code));
+        assert!(read(&[0xf3, 0x0f, 0x6f, 0x05], -4, code));
+        assert!(read(&[0x0f, 0x10, 0x05], -4, code));
+        // SSE stores whose last opcode byte is a one-byte read's: movlps
+        // %xmm0, x(%rip) (0F 13), movntps (0F 2B), movd %xmm0, x(%rip)
+        // (66 0F 7E), movups store (0F 11); VEX vmovlps store (C5 F8 13);
+        // an EVEX store (62 .. .. .. 33); a 0F 38 opcode (0F 38 8B).
+        assert!(!read(&[0x0f, 0x13, 0x05], -4, code));
+        assert!(!read(&[0x0f, 0x2b, 0x05], -4, code));
+        assert!(!read(&[0x66, 0x0f, 0x7e, 0x05], -4, code));
+        assert!(!read(&[0x0f, 0x11, 0x05], -4, code));
+        assert!(!read(&[0xc5, 0xf8, 0x13, 0x05], -4, code));
+        assert!(!read(&[0x62, 0xf2, 0x7e, 0x48, 0x33, 0x05], -4, code));
+        assert!(!read(&[0x0f, 0x38, 0x8b, 0x05], -4, code));
         // A displacement not at the instruction's end, a non-RIP operand,
         // a field in data.
         assert!(!read(&[0x48, 0x8b, 0x3d], -8, code));

@@ -18,8 +18,8 @@ use crate::input::ObjectFile;
 use crate::intra_object_calls::{GUARD_BYTES, RESTORE_BYTES, guarded_entries};
 use crate::link::{PendingCall, Veneers};
 use crate::low_placement::{
-    LOW_PLACEMENT, check_absolute_fields, conflict, copied_host_reads, first_absolute_site,
-    functions_addressed_absolutely,
+    LOW_PLACEMENT, check_low_fields, conflict, copied_host_reads, first_absolute_site,
+    functions_needing_veneers,
 };
 use crate::resolve::{GlobalDefinition, Resolution, read_and_resolve};
 use crate::static_tls;
@@ -260,10 +260,21 @@ impl Program {
         // addresses (non-PIC code): below 2 GiB instead, reading the
         // standard streams from copies (`low_placement.rs`).
         let mut host_data = host_data_references(&objects, &resolution, &host);
-        let absolute = first_absolute_site(&objects, &resolution);
+        let absolute = first_absolute_site(&objects, &resolution, &host);
+        let veneered = match absolute {
+            Some(_) => functions_needing_veneers(&objects, &resolution, &host),
+            None => Vec::new(),
+        };
         let (near, host_copies) = match absolute {
             Some(site) => {
-                let copies = copied_host_reads(&objects, &resolution, &host_data)
+                // Library functions' addresses are veneers; the variables
+                // left must be readable from copies.
+                let variables: Vec<_> = host_data
+                    .iter()
+                    .copied()
+                    .filter(|r| !veneered.iter().any(|(_, address)| *address == r.3))
+                    .collect();
+                let copies = copied_host_reads(&objects, &resolution, &variables)
                     .map_err(|(o, s, i, address)| conflict(&objects, site, (o, s, i), address))?;
                 (Some(ExecutorAddr::new(LOW_PLACEMENT)), copies)
             }
@@ -353,15 +364,13 @@ impl Program {
             by_target: HashMap::default(),
             unwritten: Vec::new(),
         };
-        if absolute.is_some() {
-            for (name, address) in functions_addressed_absolutely(&objects, &resolution, &host) {
-                let at = veneers
-                    .get(address)
-                    .expect("a veneer slot per library symbol");
-                host.insert(name, at);
-            }
+        for (name, address) in veneered {
+            let at = veneers
+                .get(address)
+                .expect("a veneer slot per library symbol");
+            host.insert(name, at);
         }
-        if !host_copies.is_empty() {
+        if absolute.is_some() {
             // The program's references bind to the copies.
             for (i, (name, _)) in host_copies.iter().enumerate() {
                 host.insert(name.clone(), data + placement.host_copies + 8 * i as u64);
@@ -370,7 +379,9 @@ impl Program {
         }
         let units = plan.units.len();
         let addressed_as_code = match options.mode {
-            LinkMode::Lazy => plan.entries_addressed_as_code(&objects, &resolution),
+            LinkMode::Lazy => {
+                plan.entries_addressed_as_code(&objects, &resolution, absolute.is_some())
+            }
             LinkMode::Eager => Vec::new(),
         };
         let guards = guarded
@@ -408,7 +419,9 @@ impl Program {
             entry_address: OnceLock::new(),
             executor: executor.clone(),
             load_time: OnceLock::new(),
-            pinned: std::sync::atomic::AtomicBool::new(exit_handlers),
+            // Set once the load succeeds: until then nothing outside the
+            // program holds pointers into it, and a failed load unloads.
+            pinned: std::sync::atomic::AtomicBool::new(false),
             teardown: Mutex::new(Teardown {
                 reservations,
                 ..Teardown::default()
@@ -445,12 +458,6 @@ impl Program {
             }
         };
         inner.entry_address.set(entry_address).expect("set once");
-        if absolute.is_some() {
-            check_absolute_fields(&inner)?;
-        }
-
-        relocate_data(&inner, tls.as_ref())?;
-        register_unwind_tables(&inner, &host_symbols)?;
         let link_now: Vec<u32> = match options.mode {
             LinkMode::Eager => (0..units as u32).collect(),
             LinkMode::Lazy => {
@@ -462,10 +469,21 @@ impl Program {
                 units
             }
         };
+        if absolute.is_some() && options.mode == LinkMode::Lazy {
+            check_low_fields(&inner, &link_now)?;
+        }
+
+        relocate_data(&inner, tls.as_ref())?;
+        register_unwind_tables(&inner, &host_symbols)?;
         for unit in link_now {
             inner.link_unit(unit)?;
         }
         inner.write_unwritten_veneers()?;
+        if exit_handlers {
+            inner
+                .pinned
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         let _ = inner.load_time.set(started.elapsed());
         Ok(program)
     }

@@ -249,14 +249,16 @@ impl UnitPlan {
     /// taken (not just called) somewhere. The assembler resolves `lea
     /// f(%rip)` itself when `f` is local and in the same section (no
     /// relocation is left for the linker), so that code sees the raw
-    /// address; every other reference must agree for `==` to hold. Also
-    /// every function whose address an absolute 32-bit field holds (code
-    /// built without `-fPIC`/`-fPIE`, see `low_placement.rs`): its code is
-    /// placed low, its stub may be anywhere. Their units are linked at load.
+    /// address; every other reference must agree for `==` to hold. With
+    /// the program placed `low` (code built without `-fPIC`/`-fPIE`, see
+    /// `low_placement.rs`), also every function whose address a 32-bit
+    /// field takes: its code is placed low, its stub may be anywhere. Their
+    /// units are linked at load.
     pub fn entries_addressed_as_code(
         &self,
         objects: &[ObjectFile],
         resolution: &Resolution,
+        low: bool,
     ) -> Vec<u32> {
         let mut per_section: HashMap<(u32, u32), u32> = HashMap::default();
         for entry in &self.entries {
@@ -283,7 +285,9 @@ impl UnitPlan {
                         continue;
                     };
                     let entry = &self.entries[e as usize];
-                    if crate::low_placement::is_absolute_32(r.kind)
+                    let in_32_bits = crate::low_placement::is_absolute_32(r.kind)
+                        || r.kind == crate::relocation::RelocationKind::Relative32;
+                    if (low && in_32_bits)
                         || (!entry.global && per_section[&(entry.object, entry.section)] > 1)
                     {
                         found.insert(e);

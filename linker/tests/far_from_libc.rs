@@ -145,41 +145,90 @@ fn stdout_reader(tag: &str) -> Option<std::path::PathBuf> {
 }
 
 /// A non-PIC object (`cc -fno-pic`): `get` returns a string's address
-/// with `mov $msg, %eax` (`R_X86_64_32`), and `call_puts` passes puts'
-/// address the same way (`R_X86_64_32` against a library function).
+/// with `mov $msg, %eax` (`R_X86_64_32`); `call_puts` compares puts'
+/// address taken twice (`R_X86_64_32`, `R_X86_64_32S`); `cmp_address`
+/// returns `strcmp`'s, an IFUNC's choice no exported symbol covers;
+/// `streams` reads `stdout` and `stderr` with SSE loads (`movq`,
+/// `movhps`).
 fn non_pic_object(tag: &str) -> Option<std::path::PathBuf> {
     compile(
         tag,
-        "static const char msg[] = \"low\";\n\
+        "#include <stdio.h>\n\
+         #include <string.h>\n\
+         static const char msg[] = \"low\";\n\
          const char *get(void) { return msg; }\n\
-         int puts(const char *);\n\
          typedef int (*puts_fn)(const char *);\n\
          puts_fn __attribute__((noinline)) puts_address(void) { return puts; }\n\
-         int call_puts(void) { puts_fn volatile f = puts_address(); return f == puts ? 7 : 0; }\n",
+         int call_puts(void) { puts_fn volatile f = puts_address(); return f == puts ? 7 : 0; }\n\
+         typedef int (*cmp_fn)(const char *, const char *);\n\
+         cmp_fn cmp_address(void) { return strcmp; }\n\
+         int use_cmp(void) { return cmp_address()(\"ab\", \"ab\") == 0 ? 5 : 0; }\n\
+         void __attribute__((noinline)) streams(FILE **out) { FILE *a[2] = {stdout, stderr}; memcpy(out, a, sizeof a); }\n",
         &["-fno-pic"],
+    )
+}
+
+/// A PIE object linked with the non-PIC one: `cb_address` takes `cb`'s
+/// address with `lea cb(%rip)`, a PC-relative field.
+fn pie_object(tag: &str) -> Option<std::path::PathBuf> {
+    compile(
+        tag,
+        "int cb(int x) { return x + 1; }\n\
+         void *cb_address(void) { return (void *)cb; }\n",
+        &["-fPIE"],
     )
 }
 
 #[test]
 fn non_pic_code_is_placed_below_2_gib() {
-    let Some(object) = non_pic_object("low") else {
+    let (Some(non_pic), Some(pie)) = (non_pic_object("low"), pie_object("low-pie")) else {
         return;
     };
-    let (session, _) = session(true);
-    let program = Program::load_files(&session, &[object], &LinkOptions::default())
+    let (session, stdout_var) = session(true);
+    let program = Program::load_files(&session, &[non_pic, pie], &LinkOptions::default())
         .expect("placed below 2 GiB");
-    let get = program.symbol_address("get").expect("defined");
+    let function = |name: &str| program.symbol_address(name).expect("defined");
     // SAFETY: `const char *get(void)`.
-    let get = unsafe { get.to_fn::<extern "C" fn() -> *const u8>() };
+    let get = unsafe { function("get").to_fn::<extern "C" fn() -> *const u8>() };
     let msg = get() as u64;
     assert!(msg < 1 << 31, "the string is at {msg:#x}, not below 2 GiB");
     // SAFETY: `get` returns a NUL-terminated string of the program.
     let text = unsafe { std::ffi::CStr::from_ptr(msg as *const std::ffi::c_char) };
     assert_eq!(text.to_str(), Ok("low"));
-    let call_puts = program.symbol_address("call_puts").expect("defined");
-    // SAFETY: `int call_puts(void)`.
-    let call_puts = unsafe { call_puts.to_fn::<extern "C" fn() -> i32>() };
+    // SAFETY: `int call_puts(void)` and `int use_cmp(void)`.
+    let (call_puts, use_cmp) = unsafe {
+        (
+            function("call_puts").to_fn::<extern "C" fn() -> i32>(),
+            function("use_cmp").to_fn::<extern "C" fn() -> i32>(),
+        )
+    };
     assert_eq!(call_puts(), 7, "puts has one address in the program");
+    assert_eq!(use_cmp(), 5, "strcmp is called through its address");
+    // SAFETY: `void streams(FILE **out)` writes two pointers.
+    let streams = unsafe { function("streams").to_fn::<extern "C" fn(*mut [usize; 2])>() };
+    let mut got = [0usize; 2];
+    streams(&mut got);
+    // SAFETY: libc's `stdout` and `stderr` variables.
+    let (out, err) = unsafe {
+        (
+            *(stdout_var as *const usize),
+            *(libc::dlsym(libc::RTLD_DEFAULT, c"stderr".as_ptr()) as *const usize),
+        )
+    };
+    assert_eq!(got, [out, err], "the copies hold libc's streams");
+    // SAFETY: `void *cb_address(void)` and `int cb(int)`.
+    let (cb_address, cb) = unsafe {
+        (
+            function("cb_address").to_fn::<extern "C" fn() -> usize>(),
+            function("cb").to_fn::<extern "C" fn(i32) -> i32>(),
+        )
+    };
+    assert_eq!(
+        cb_address() as u64,
+        function("cb").value(),
+        "one address for cb"
+    );
+    assert_eq!(cb(41), 42);
 }
 
 #[test]

@@ -464,3 +464,95 @@ fn section_sets_mixing_const_and_writable_data_are_refused() {
         &[&["`__st"], &["mixed"], &["mixes"]],
     );
 }
+
+/// `ar ARGS...` in `dir`; false (saying so) if there is no `ar`.
+fn ar(dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> bool {
+    match std::process::Command::new("ar")
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "ar failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!("skipping: no `ar` ({e})");
+            false
+        }
+    }
+}
+
+#[test]
+fn archives_supply_the_members_the_program_needs() {
+    if !can_run("archives_supply_the_members_the_program_needs") {
+        return;
+    }
+    let program = harness::Program::load("many_functions");
+    let work = Workdir::new("archive");
+    let objects = program.compile(&harness::MODES[0], work.path());
+    let (main, functions) = objects.split_last().expect("mf_main.o comes last");
+    // Members nothing needs: a function nobody calls, and a file that is
+    // not an object at all (never parsed, so no error).
+    let unused = compile_source(
+        work.path(),
+        "unused.c",
+        "int unused_fn(int x) { return x; }\n",
+    );
+    let not_object = work.path().join("notes.o");
+    fs::write(&not_object, "not an object").expect("write notes.o");
+    let mut members: Vec<&std::ffi::OsStr> = functions.iter().map(|o| o.as_os_str()).collect();
+    members.extend([unused.as_os_str(), not_object.as_os_str()]);
+    let with_index = work.path().join("libmf.a");
+    let without_index = work.path().join("libmf_noindex.a");
+    let thin = work.path().join("libmf_thin.a");
+    for (archive, flags) in [
+        (&with_index, "rcs"),
+        (&without_index, "qcS"),
+        (&thin, "rcsT"),
+    ] {
+        let mut args = vec![std::ffi::OsStr::new(flags), archive.as_os_str()];
+        args.extend(&members);
+        if !ar(work.path(), &args) {
+            return;
+        }
+    }
+    let native = program.run_native(
+        &program.link_native(&harness::MODES[0], &objects, work.path()),
+        "many_functions native",
+    );
+    for archive in [&with_index, &without_index] {
+        // The archive before the object that needs it: no order rule.
+        let what = format!("lazyrt run {} mf_main.o", archive.display());
+        let out = lazyrt_run(
+            &[
+                std::ffi::OsStr::new("--stats"),
+                archive.as_os_str(),
+                main.as_os_str(),
+            ],
+            &what,
+        );
+        assert_eq!(
+            out.status.code(),
+            native.status.code(),
+            "{what}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, native.stdout, "{what}");
+        let (defined, _, _) = parse_stats(&out.stderr).expect("--stats line");
+        assert_eq!(
+            defined, 301,
+            "{what}: the 300 functions and main, not the unused member's"
+        );
+    }
+    let out = lazyrt_run(&[thin.as_os_str(), main.as_os_str()], "a thin archive");
+    assert_link_error(
+        &out,
+        "a thin archive",
+        &[&["thin archive"], &["libmf_thin.a"]],
+    );
+}

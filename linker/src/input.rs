@@ -220,8 +220,33 @@ fn section_kind(name: &str, sh_type: u32, flags: u64) -> SectionKind {
     }
 }
 
-/// Parses and checks one object.
+/// Parses and checks one object (`data` at any alignment: ELF structures
+/// are read in place, so misaligned bytes, such as an archive member's,
+/// are parsed from an aligned copy).
 pub fn parse_object(name: &str, data: &[u8]) -> Result<ObjectFile> {
+    with_aligned(data, |data| parse_aligned(name, data))
+}
+
+/// Calls `f` with `data`, or with an 8-byte aligned copy of it if it is not
+/// aligned (ELF structures are read in place).
+pub(crate) fn with_aligned<R>(data: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    if data.as_ptr().align_offset(8) == 0 {
+        return f(data);
+    }
+    let mut words = vec![0u64; data.len().div_ceil(8)];
+    let aligned = &mut words_as_bytes(&mut words)[..data.len()];
+    aligned.copy_from_slice(data);
+    f(aligned)
+}
+
+/// `words` as bytes.
+fn words_as_bytes(words: &mut [u64]) -> &mut [u8] {
+    // SAFETY: u8 has no alignment or validity requirements, and the slice
+    // covers exactly the words' bytes, borrowed mutably from them.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8) }
+}
+
+fn parse_aligned(name: &str, data: &[u8]) -> Result<ObjectFile> {
     check_identity(name, data)?;
     let header = elf::FileHeader64::<Endianness>::parse(data).map_err(|e| malformed(name, e))?;
     let endian = header.endian().map_err(|e| malformed(name, e))?;

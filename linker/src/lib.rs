@@ -23,6 +23,7 @@
 //! Which file owns which step:
 //! - `input.rs`: reading and checking objects (sections, symbols,
 //!   relocations classified by `relocation.rs`);
+//! - `archive.rs`: static archives: the members the objects need;
 //! - `resolve.rs`: binding global names (strong, weak, COMMON, COMDAT);
 //! - `host_libraries.rs`: names from the process and `-l` libraries;
 //! - `units.rs`: function entries and link units;
@@ -42,6 +43,7 @@
 //! - `dry_run.rs`: a whole link at fixed addresses, nothing mapped (fuzzing,
 //!   relocation tests).
 
+mod archive;
 mod data_load;
 mod dry_run;
 mod entries;

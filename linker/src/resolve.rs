@@ -58,13 +58,12 @@ impl Resolution {
     }
 }
 
-/// Reads `inputs` (`(name, ELF bytes)`), drops duplicate COMDAT groups and
-/// resolves their global symbols: the front of every load and dry run.
+/// Reads `inputs` (`(name, bytes)`: ELF objects, and archives whose
+/// members the objects need, see `archive.rs`), drops duplicate COMDAT
+/// groups and resolves their global symbols: the front of every load and
+/// dry run.
 pub fn read_and_resolve(inputs: &[(String, Vec<u8>)]) -> Result<(Vec<ObjectFile>, Resolution)> {
-    let mut objects = inputs
-        .iter()
-        .map(|(name, bytes)| crate::input::parse_object(name, bytes))
-        .collect::<Result<Vec<_>>>()?;
+    let mut objects = crate::archive::read_inputs(inputs)?;
     discard_duplicate_comdats(&mut objects);
     let resolution = resolve(&objects)?;
     Ok((objects, resolution))

@@ -1,5 +1,5 @@
 //! `lazyrt run [--eager] [--stats] [--trace FILE] OBJ... -- ARGS`: links C
-//! programs (relocatable ELF x86-64 objects) function by function on their
+//! programs (relocatable ELF x86-64 objects and archives of them) function by function on their
 //! first calls (lazyrt-linker) and runs them in this process. The exit
 //! status is the program's; a link error prints `lazyrt run: error: ...`
 //! and exits with 125.
@@ -43,7 +43,7 @@ pub struct RunArgs {
     #[arg(long = "lib", value_name = "PATH")]
     lib_paths: Vec<PathBuf>,
 
-    /// Relocatable objects (.o) to link
+    /// Relocatable objects (.o) and static archives (.a) to link
     #[arg(required = true, value_name = "OBJ")]
     objects: Vec<PathBuf>,
 

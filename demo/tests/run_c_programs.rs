@@ -511,11 +511,12 @@ fn archives_supply_the_members_the_program_needs() {
     let without_index = work.path().join("libmf_noindex.a");
     let thin = work.path().join("libmf_thin.a");
     for (archive, flags) in [
-        (&with_index, "rcs"),
-        (&without_index, "qcS"),
-        (&thin, "rcsT"),
+        (&with_index, &["rcs"][..]),
+        (&without_index, &["qcS"][..]),
+        (&thin, &["--thin", "rcs"][..]),
     ] {
-        let mut args = vec![std::ffi::OsStr::new(flags), archive.as_os_str()];
+        let mut args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+        args.push(archive.as_os_str());
         args.extend(&members);
         if !ar(work.path(), &args) {
             return;
@@ -555,4 +556,86 @@ fn archives_supply_the_members_the_program_needs() {
         "a thin archive",
         &[&["thin archive"], &["libmf_thin.a"]],
     );
+}
+
+#[test]
+fn archive_members_defining_tls_common_and_assembly_symbols_are_found() {
+    if !can_run("archive_members_defining_tls_common_and_assembly_symbols_are_found") {
+        return;
+    }
+    let work = Workdir::new("archive-kinds");
+    // What an archive index may leave out, and what the members' own
+    // symbol tables show: a thread-local variable, an initialised variable
+    // the program declares COMMON-style, an untyped assembly function.
+    let main = compile_source(
+        work.path(),
+        "main.c",
+        "#include <stdio.h>\n\
+         extern __thread int tls_value;\n\
+         extern int table[4];\n\
+         int untyped_add(int, int);\n\
+         int main(void) {\n\
+           tls_value += 2;\n\
+           printf(\"%d %d %d\\n\", tls_value, table[3], untyped_add(40, 2));\n\
+           return table[0] + untyped_add(tls_value, 1);\n\
+         }\n",
+    );
+    let tls = compile_source(work.path(), "tls.c", "__thread int tls_value = 5;\n");
+    let table = compile_source(work.path(), "table.c", "int table[4] = {1, 2, 3, 4};\n");
+    let untyped = compile_source(
+        work.path(),
+        "untyped.s",
+        ".text\n.globl untyped_add\nuntyped_add:\n  lea (%rdi,%rsi), %eax\n  ret\n",
+    );
+    let members = [tls.as_os_str(), table.as_os_str(), untyped.as_os_str()];
+    // ld needs the index; lazyrt reads the members' own symbols either way.
+    let indexed = work.path().join("libkinds.a");
+    let unindexed = work.path().join("libkinds_noindex.a");
+    for (archive, flags) in [(&indexed, "rcs"), (&unindexed, "qcS")] {
+        let mut args = vec![std::ffi::OsStr::new(flags), archive.as_os_str()];
+        args.extend(members);
+        if !ar(work.path(), &args) {
+            return;
+        }
+    }
+    let exe = work.path().join("native");
+    harness::cc(&[
+        main.as_os_str(),
+        indexed.as_os_str(),
+        std::ffi::OsStr::new("-o"),
+        exe.as_os_str(),
+    ]);
+    let native = harness::run(&mut std::process::Command::new(&exe), "native");
+    assert_eq!(native.status.code(), Some(9), "native: {}", native.stderr);
+    for (archive, eager) in [(&indexed, false), (&unindexed, false), (&unindexed, true)] {
+        let mut options = vec![];
+        if eager {
+            options.push(std::ffi::OsStr::new("--eager"));
+        }
+        options.extend([main.as_os_str(), archive.as_os_str()]);
+        let what = format!("{} (eager: {eager})", archive.display());
+        let out = lazyrt_run(&options, &what);
+        assert_eq!(out.status.code(), Some(9), "{what}: {}", out.stderr);
+        assert_eq!(out.stdout, native.stdout, "{what}");
+    }
+}
+
+#[test]
+fn lto_objects_are_refused_naming_the_flag() {
+    if !can_run("lto_objects_are_refused_naming_the_flag") {
+        return;
+    }
+    let work = Workdir::new("lto");
+    let source = work.path().join("lto.c");
+    fs::write(&source, "int main(void) { return 3; }\n").expect("write lto.c");
+    let object = work.path().join("lto.o");
+    harness::cc(&[
+        std::ffi::OsStr::new("-c"),
+        std::ffi::OsStr::new("-O2"),
+        std::ffi::OsStr::new("-flto"),
+        source.as_os_str(),
+        std::ffi::OsStr::new("-o"),
+        object.as_os_str(),
+    ]);
+    both_fail(&[&object], "a gcc -flto object", &[&["-flto"], &["lto.o"]]);
 }

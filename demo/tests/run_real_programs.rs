@@ -502,4 +502,25 @@ fn lua_runs_scripts_lazily_and_eagerly() {
         Case::new("usage (prints argv[0])", &[]).code(2),
     ];
     check_cases(&program, &tmp.0.join("runs"), &cases);
+
+    // As Lua's Makefile links it: lua.o and liblua.a (every library
+    // object); `lazyrt run` takes the members it needs.
+    let archive = tmp.0.join("obj").join("liblua.a");
+    let made = Command::new("ar")
+        .arg("rcs")
+        .arg(&archive)
+        .args(&program.objects[1..])
+        .status();
+    match made {
+        Ok(status) => {
+            assert!(status.success(), "ar rcs liblua.a failed");
+            let archived = Program {
+                objects: vec![program.objects[0].clone(), archive],
+                native: program.native.clone(),
+                libs: program.libs.clone(),
+            };
+            check_cases(&archived, &tmp.0.join("runs-archive"), &cases[..3]);
+        }
+        Err(e) => eprintln!("skipping liblua.a: no `ar` ({e})"),
+    }
 }

@@ -3,141 +3,111 @@
 //! nothing loaded defines, from every archive whatever its place among the
 //! inputs, until no such name is left (lld's rule; GNU ld scans each
 //! archive once, left to right, so an archive listed before the objects
-//! that need it is no error here). Members that nothing needs are never
-//! parsed: a broken one that is not needed does not fail the link.
+//! that need it is no error here). Names are taken first in, first out.
+//! Members come after the objects given directly, in the order they are
+//! loaded (ld puts them at the archive's place: this matters only to the
+//! order of constructors of equal priority across files).
 //!
-//! Members are found through the archive's symbol index (`ar s`,
-//! `ranlib`); an archive without one is indexed from its members' own
-//! symbol tables. A loaded member is named `libutil.a(a.o)` in messages.
-//! Thin archives (members are paths to other files) are refused.
+//! Members are indexed from their own symbol tables, as lld has done since
+//! LLVM 15, not from the archive's index (`ar s`): a stale index or one
+//! that leaves out COMMON, TLS, IFUNC or untyped assembly symbols changes
+//! nothing, and an archive without an index works the same. A member that
+//! is not an object defines nothing. A COMMON symbol in a loaded object
+//! counts as a definition (lld's rule; GNU ld would pull a member defining
+//! the name as initialised data). Names the linker provides itself
+//! (`__tls_get_addr`, `__dso_handle`, `_GLOBAL_OFFSET_TABLE_`) are never
+//! taken from an archive. A loaded member is named `libutil.a(a.o)` in
+//! messages. Thin archives (members are paths to other files) are refused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
-use object::read::archive::{ArchiveFile, ArchiveOffset};
+use object::read::archive::ArchiveFile;
 use object::{Object, ObjectSymbol};
 
 use crate::error::{LinkError, Result};
-use crate::input::{Binding, ObjectFile, SymbolPlace, parse_object};
+use crate::input::{Binding, ObjectFile, SymbolPlace, parse_object, with_aligned};
 
 /// `ar`'s magic: the first bytes of every (non-thin) archive.
 pub(crate) const MAGIC: &[u8] = b"!<arch>\n";
+/// A thin archive's.
+const THIN_MAGIC: &[u8] = b"!<thin>\n";
 
-/// Where the member defining a name is.
-enum Located<'data> {
-    /// At this offset (from the archive's symbol index).
-    Indexed(ArchiveOffset),
-    /// This member (indexed from its own symbols).
-    Member {
-        name: String,
-        data: &'data [u8],
-        start: u64,
-    },
+/// Names the linker defines itself, which no archive member replaces.
+const PROVIDED: &[&str] = &["__tls_get_addr", "__dso_handle", "_GLOBAL_OFFSET_TABLE_"];
+
+/// One member: its name for messages (`archive(member)`) and bytes.
+struct Member<'data> {
+    name: String,
+    data: &'data [u8],
 }
 
 /// An archive's members and which defines what.
 struct Archive<'data> {
-    name: &'data str,
-    bytes: &'data [u8],
-    file: ArchiveFile<'data>,
-    /// Defined name -> the member that defines it first.
-    index: HashMap<String, Located<'data>>,
-    /// Members already loaded (where their data starts).
-    loaded: Vec<u64>,
+    members: Vec<Member<'data>>,
+    /// Defined name -> the first member that defines it.
+    index: HashMap<String, usize>,
+    /// Members already loaded.
+    loaded: HashSet<usize>,
 }
 
 impl<'data> Archive<'data> {
-    fn open(name: &'data str, bytes: &'data [u8]) -> Result<Archive<'data>> {
-        let malformed = |reason: String| LinkError::Malformed {
-            object: name.into(),
+    fn open(name: &str, bytes: &'data [u8]) -> Result<Archive<'data>> {
+        let malformed = |reason: String| LinkError::MalformedArchive {
+            archive: name.into(),
             reason,
         };
-        let file =
-            ArchiveFile::parse(bytes).map_err(|e| malformed(format!("malformed archive: {e}")))?;
+        let file = ArchiveFile::parse(bytes).map_err(|e| malformed(e.to_string()))?;
         if file.is_thin() {
-            return Err(LinkError::Unsupported {
-                object: name.into(),
-                what: "a thin archive (its members are paths to other files; `ar rcs` makes a \
-                       normal one)"
-                    .into(),
+            return Err(thin(name));
+        }
+        let mut members = Vec::new();
+        let mut index = HashMap::new();
+        for member in file.members() {
+            let member = member.map_err(|e| malformed(format!("member {}: {e}", members.len())))?;
+            let member_name = String::from_utf8_lossy(member.name()).into_owned();
+            let data = member
+                .data(bytes)
+                .map_err(|e| malformed(format!("member {member_name}: {e}")))?;
+            let at = members.len();
+            with_aligned(data, |aligned| {
+                let Ok(object) = object::File::parse(aligned) else {
+                    return; // not an object: it defines nothing
+                };
+                for symbol in object.symbols() {
+                    if !symbol.is_global() || symbol.is_undefined() {
+                        continue;
+                    }
+                    if let Ok(defined) = symbol.name_bytes() {
+                        index
+                            .entry(String::from_utf8_lossy(defined).into_owned())
+                            .or_insert(at);
+                    }
+                }
+            });
+            members.push(Member {
+                name: format!("{name}({member_name})"),
+                data,
             });
         }
-        let mut index = HashMap::new();
-        match file
-            .symbols()
-            .map_err(|e| malformed(format!("archive symbol index: {e}")))?
-        {
-            Some(symbols) => {
-                for symbol in symbols {
-                    let symbol =
-                        symbol.map_err(|e| malformed(format!("archive symbol index: {e}")))?;
-                    let defined = String::from_utf8_lossy(symbol.name()).into_owned();
-                    index
-                        .entry(defined)
-                        .or_insert(Located::Indexed(symbol.offset()));
-                }
-            }
-            None => {
-                // No index (`ar q` without `s`): the members' own symbols.
-                for member in file.members() {
-                    let member = member.map_err(|e| malformed(format!("archive member: {e}")))?;
-                    let Ok(data) = member.data(bytes) else {
-                        continue;
-                    };
-                    let start = member.file_range().0;
-                    let member_name = String::from_utf8_lossy(member.name()).into_owned();
-                    crate::input::with_aligned(data, |aligned| {
-                        let Ok(object) = object::File::parse(aligned) else {
-                            return; // not an object: nothing to pull from it
-                        };
-                        for symbol in object.symbols() {
-                            if !symbol.is_global() || !symbol.is_definition() {
-                                continue;
-                            }
-                            if let Ok(defined) = symbol.name() {
-                                index.entry(defined.to_string()).or_insert_with(|| {
-                                    Located::Member {
-                                        name: member_name.clone(),
-                                        data,
-                                        start,
-                                    }
-                                });
-                            }
-                        }
-                    });
-                }
-            }
-        }
         Ok(Archive {
-            name,
-            bytes,
-            file,
+            members,
             index,
-            loaded: Vec::new(),
+            loaded: HashSet::new(),
         })
     }
 
-    /// The member defining `name` if it is not loaded yet: its name for
-    /// messages (`archive(member)`) and bytes.
-    fn take_member_defining(&mut self, name: &str) -> Result<Option<(String, &'data [u8])>> {
-        let (member_name, data, start) = match self.index.get(name) {
-            None => return Ok(None),
-            Some(Located::Member { name, data, start }) => (name.clone(), *data, *start),
-            Some(Located::Indexed(offset)) => {
-                let malformed = |e: object::read::Error| LinkError::Malformed {
-                    object: self.name.into(),
-                    reason: format!("the member defining `{name}`: {e}"),
-                };
-                let member = self.file.member(*offset).map_err(malformed)?;
-                let data = member.data(self.bytes).map_err(malformed)?;
-                let member_name = String::from_utf8_lossy(member.name()).into_owned();
-                (member_name, data, member.file_range().0)
-            }
-        };
-        if self.loaded.contains(&start) {
-            return Ok(None);
-        }
-        self.loaded.push(start);
-        Ok(Some((format!("{}({member_name})", self.name), data)))
+    /// The member defining `name`, if it is not loaded yet.
+    fn take_member_defining(&mut self, name: &str) -> Option<&Member<'data>> {
+        let &at = self.index.get(name)?;
+        self.loaded.insert(at).then(|| &self.members[at])
+    }
+}
+
+fn thin(name: &str) -> LinkError {
+    LinkError::Unsupported {
+        object: name.into(),
+        what: "a thin archive (its members are paths to other files; `ar rcs` makes a normal one)"
+            .into(),
     }
 }
 
@@ -151,7 +121,11 @@ fn defines_and_needs(object: &ObjectFile) -> (Vec<&str>, Vec<&str>) {
             continue;
         }
         match symbol.place {
-            SymbolPlace::Undefined if symbol.binding != Binding::Weak => needs.push(&*symbol.name),
+            SymbolPlace::Undefined
+                if symbol.binding != Binding::Weak && !PROVIDED.contains(&&*symbol.name) =>
+            {
+                needs.push(&*symbol.name)
+            }
             SymbolPlace::Undefined => {}
             _ => defines.push(&*symbol.name),
         }
@@ -165,7 +139,9 @@ pub(crate) fn read_inputs(inputs: &[(String, Vec<u8>)]) -> Result<Vec<ObjectFile
     let mut objects = Vec::new();
     let mut archives = Vec::new();
     for (name, bytes) in inputs {
-        if bytes.starts_with(MAGIC) || bytes.starts_with(b"!<thin>\n") {
+        if bytes.starts_with(THIN_MAGIC) {
+            return Err(thin(name));
+        } else if bytes.starts_with(MAGIC) {
             archives.push(Archive::open(name, bytes)?);
         } else {
             objects.push(parse_object(name, bytes)?);
@@ -174,25 +150,22 @@ pub(crate) fn read_inputs(inputs: &[(String, Vec<u8>)]) -> Result<Vec<ObjectFile
     if archives.is_empty() {
         return Ok(objects);
     }
-    let mut defined: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let mut wanted: Vec<String> = Vec::new();
+    let mut defined: HashSet<String> = HashSet::new();
+    let mut wanted: VecDeque<String> = VecDeque::new();
     for object in &objects {
         let (defines, needs) = defines_and_needs(object);
         defined.extend(defines.into_iter().map(String::from));
         wanted.extend(needs.into_iter().map(String::from));
     }
-    // Depth first, but every name is looked at until it is defined or no
-    // archive has it, so the set of members loaded does not depend on the
-    // order names are taken in.
-    while let Some(name) = wanted.pop() {
+    while let Some(name) = wanted.pop_front() {
         if defined.contains(&name) {
             continue;
         }
         for archive in &mut archives {
-            let Some((member_name, data)) = archive.take_member_defining(&name)? else {
+            let Some(member) = archive.take_member_defining(&name) else {
                 continue;
             };
-            let object = parse_object(&member_name, data)?;
+            let object = parse_object(&member.name, member.data)?;
             let (defines, needs) = defines_and_needs(&object);
             defined.extend(defines.into_iter().map(String::from));
             wanted.extend(needs.into_iter().map(String::from));

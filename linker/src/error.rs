@@ -22,6 +22,14 @@ pub enum LinkError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A static archive that cannot be read.
+    #[error("{archive}: malformed archive: {reason}")]
+    MalformedArchive {
+        /// The archive.
+        archive: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An ELF object for another machine, class or byte order, or not
     /// relocatable.
     #[error("{object}: {reason}")]

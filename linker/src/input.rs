@@ -416,6 +416,14 @@ fn parse_aligned(name: &str, data: &[u8]) -> Result<ObjectFile> {
         relocations.sort_by_key(|r| r.offset);
         sections[target].relocations.extend(relocations);
     }
+    // gcc -flto without -ffat-lto-objects: GIMPLE in .gnu.lto_* sections,
+    // no code; marked by this symbol.
+    if symbols.iter().any(|s| s.name == "__gnu_lto_slim") {
+        return Err(LinkError::WrongKind {
+            object: name.into(),
+            reason: format!("a gcc -flto object {LTO}"),
+        });
+    }
     Ok(ObjectFile {
         name: name.into(),
         sections,
@@ -433,7 +441,16 @@ pub fn display_name(symbol: &InputSymbol, sections: &[InputSection]) -> String {
     }
 }
 
+/// What an LTO object holds instead of machine code.
+const LTO: &str = "holds a compiler's intermediate code for link-time optimisation, not machine code: rebuild without -flto (or, with gcc, add -ffat-lto-objects)";
+
 fn check_identity(name: &str, data: &[u8]) -> Result<()> {
+    if data.starts_with(b"BC\xc0\xde") || data.starts_with(&[0xde, 0xc0, 0x17, 0x0b]) {
+        return Err(LinkError::WrongKind {
+            object: name.into(),
+            reason: format!("LLVM bitcode (clang -flto) {LTO}"),
+        });
+    }
     if data.len() < 64 || data[..4] != *b"\x7fELF" {
         return Err(malformed(
             name,

@@ -188,7 +188,7 @@ impl Program {
         Program::load(session, &inputs, options)
     }
 
-    /// Loads objects given as `(name, ELF bytes)`.
+    /// Loads objects and static archives given as `(name, bytes)`.
     pub fn load(
         session: &Session,
         inputs: &[(String, Vec<u8>)],

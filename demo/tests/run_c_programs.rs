@@ -430,6 +430,9 @@ fn cxx_exceptions_unwind_through_lazily_linked_code() {
             "{mode:?}: stdout differs from the native run"
         );
     }
+    // Without the library, the error says which one provides the names.
+    let objects: Vec<&std::path::Path> = objects.iter().map(|o| o.as_path()).collect();
+    both_fail(&objects, "C++ without -l stdc++", &[&["-l stdc++"]]);
 }
 
 #[test]

@@ -257,3 +257,29 @@ fn in_executable_segment(address: u64) -> bool {
     // address, which outlives the call.
     unsafe { libc::dl_iterate_phdr(Some(visit), (&mut address as *mut u64).cast()) != 0 }
 }
+
+/// For a name nothing defines, the library that usually does when it is a
+/// language runtime's (the compiler driver links it; `lazyrt run` does not
+/// guess): C++'s standard library and ABI (`std::`, `__cxa_*`, `operator
+/// new`/`delete`, the personality routine).
+pub fn library_hint(name: &str) -> Option<&'static str> {
+    const CXX: &[&str] = &[
+        "_ZSt",
+        "_ZNSt",
+        "_ZNKSt",
+        "_ZTISt",
+        "_ZTVSt",
+        "_ZTSSt",
+        "_ZTIN10__cxxabiv",
+        "_ZTVN10__cxxabiv",
+        "__cxa_",
+        "__gxx_personality",
+        "_Znwm",
+        "_Znam",
+        "_ZdlPv",
+        "_ZdaPv",
+    ];
+    CXX.iter()
+        .any(|prefix| name.starts_with(prefix))
+        .then_some("stdc++")
+}

@@ -248,6 +248,10 @@ impl Program {
                 .join(", ");
             if resolution.hidden_references.contains(name) {
                 referenced_by.push_str(", with hidden visibility: only the objects may define it");
+            } else if let Some(library) = crate::host_libraries::library_hint(name) {
+                referenced_by.push_str(&format!(
+                    "; a C++ runtime name, which `-l {library}` provides"
+                ));
             }
             return Err(LinkError::UndefinedSymbol {
                 symbol: name.clone(),

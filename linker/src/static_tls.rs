@@ -30,7 +30,10 @@ use std::sync::Mutex;
 
 use crate::error::{LinkError, Result};
 
+// Unused where the linker runtime (x86-64 Linux only) is not built.
+#[cfg_attr(not(lazyrt_linker_runtime), allow(dead_code))]
 const MARKER_BYTES: usize = 32;
+#[cfg_attr(not(lazyrt_linker_runtime), allow(dead_code))]
 const HEADER_BYTES: u64 = 64;
 /// Where guards keep r11, in the header after the marker.
 const GUARD_SLOT: u64 = 32;
@@ -45,6 +48,7 @@ unsafe extern "C" {
 }
 
 /// The host's `__tls_get_addr` emulation for linked programs.
+#[cfg_attr(not(lazyrt_linker_runtime), allow(dead_code))]
 pub fn tls_get_addr_address() -> u64 {
     #[cfg(lazyrt_linker_runtime)]
     return lazyrt_linker_tls_get_addr as *const () as u64;

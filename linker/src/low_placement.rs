@@ -135,13 +135,25 @@ fn is_rip_read(section: &crate::input::InputSection, r: &crate::input::Relocatio
     if modrm & 0xc7 != 0x05 {
         return false; // not [rip + disp32]
     }
-    // VEX (C5 xx, C4 xx xx) and EVEX (62 xx xx xx) prefixes before the
-    // opcode, or a three-byte escape.
-    let prefixed = byte(4) == Some(0xc5)
-        || byte(5) == Some(0xc4)
-        || byte(6) == Some(0x62)
-        || (matches!(byte(3), Some(0x38 | 0x3a)) && byte(4) == Some(0x0f));
-    if prefixed {
+    // Could the opcode be a VEX or EVEX instruction's, one that stores? The
+    // bytes before a legacy instruction are the previous instruction's, so
+    // only a prefix that makes this exact opcode a store refuses (`mov
+    // %eax,%ebp` = 89 C5 before `mov x(%rip),%rdi` must not look like VEX):
+    // VEX map 0F 13/2B (vmovlps, vmovntps stores); EVEX map 0F 13/2B and
+    // map 0F38 13/23/33/8B (vpmov*, vpcompressd stores).
+    let vex_store = matches!(opcode, 0x13 | 0x2b)
+        && (byte(4) == Some(0xc5)
+            || (byte(5) == Some(0xc4) && byte(4).is_some_and(|p| p & 0x1f == 1)));
+    let evex_store = byte(6) == Some(0x62)
+        && byte(5).is_some_and(|p0| p0 & 0x0c == 0)
+        && byte(4).is_some_and(|p1| p1 & 0x04 != 0)
+        && match byte(5).map(|p0| p0 & 0x03) {
+            Some(1) => matches!(opcode, 0x13 | 0x2b),
+            Some(2) => matches!(opcode, 0x13 | 0x23 | 0x33 | 0x8b),
+            _ => false,
+        };
+    let three_byte = matches!(byte(3), Some(0x38 | 0x3a)) && byte(4) == Some(0x0f);
+    if vex_store || evex_store || three_byte {
         return false;
     }
     let reg = (modrm >> 3) & 7;
@@ -429,6 +441,11 @@ mod tests {
         assert!(!read(&[0xc5, 0xf8, 0x13, 0x05], -4, code));
         assert!(!read(&[0x62, 0xf2, 0x7e, 0x48, 0x33, 0x05], -4, code));
         assert!(!read(&[0x0f, 0x38, 0x8b, 0x05], -4, code));
+        // The previous instruction's last byte is C5 (`mov %eax, %ebp` =
+        // 89 C5), not a VEX prefix: the load after it is a load.
+        assert!(read(&[0x89, 0xc5, 0x48, 0x8b, 0x3d], -4, code));
+        // 62 six bytes back, but no EVEX map with a store at 8B.
+        assert!(read(&[0x62, 0x00, 0x04, 0x48, 0x8b, 0x3d], -4, code));
         // A displacement not at the instruction's end, a non-RIP operand,
         // a field in data.
         assert!(!read(&[0x48, 0x8b, 0x3d], -8, code));

@@ -74,8 +74,12 @@ pub fn can_run(test: &str) -> bool {
         );
         return false;
     }
-    match Command::new("cc").arg("--version").output() {
+    match Command::new(compiler()).arg("--version").output() {
         Ok(out) if out.status.success() => true,
+        // A compiler asked for by name must be there: no silent pass.
+        _ if std::env::var_os("LAZYRT_TEST_CC").is_some() => {
+            panic!("{test}: LAZYRT_TEST_CC={:?} does not run", compiler())
+        }
         _ => {
             eprintln!(
                 "skipping {test}: no C compiler (`cc` was not found), so there are no objects to link"
@@ -134,9 +138,16 @@ impl Drop for Workdir {
     }
 }
 
-/// Runs `cc` with `args`, panicking with its diagnostics if it fails.
+/// The C compiler: `LAZYRT_TEST_CC` (CI runs the suite again with
+/// `clang-14`: the linker takes gcc's and clang's objects), else `cc`.
+pub fn compiler() -> OsString {
+    std::env::var_os("LAZYRT_TEST_CC").unwrap_or_else(|| "cc".into())
+}
+
+/// Runs the C compiler with `args`, panicking with its diagnostics if it
+/// fails.
 pub fn cc<S: AsRef<OsStr>>(args: &[S]) {
-    let out = Command::new("cc")
+    let out = Command::new(compiler())
         .args(args)
         .output()
         .expect("cannot run cc");
@@ -146,7 +157,8 @@ pub fn cc<S: AsRef<OsStr>>(args: &[S]) {
         .collect();
     assert!(
         out.status.success(),
-        "cc {} failed:\n{}",
+        "{} {} failed:\n{}",
+        compiler().to_string_lossy(),
         shown.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );

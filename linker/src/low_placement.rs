@@ -238,11 +238,7 @@ pub(crate) fn functions_needing_veneers(
                 continue;
             }
             for r in &section.relocations {
-                let code = section.kind == SectionKind::Code;
-                let pc_relative = r.kind == RelocationKind::Relative32
-                    && code
-                    && !crate::link::is_branch_field(&section.data, r.offset as usize);
-                if !is_absolute_32(r.kind) && !pc_relative {
+                if !holds_address_in_32_bits(section, r) {
                     continue;
                 }
                 let symbol = &object.symbols[r.symbol as usize];
@@ -302,14 +298,15 @@ pub(crate) fn conflict(
 }
 
 /// Whether `r` of `section` is a 32-bit field that holds an address
-/// (absolute, or PC-relative but not a call or jump): placed low, its value
-/// must be within reach of the program.
+/// (absolute, or PC-relative in code but not a call or jump): placed low,
+/// its value must be within reach of the program.
 fn holds_address_in_32_bits(
     section: &crate::input::InputSection,
     r: &crate::input::Relocation,
 ) -> bool {
     is_absolute_32(r.kind)
         || (r.kind == RelocationKind::Relative32
+            && section.kind == SectionKind::Code
             && !crate::link::is_branch_field(&section.data, r.offset as usize))
 }
 

@@ -41,6 +41,85 @@ impl Channel {
     }
 }
 
+impl Channel {
+    fn raw_fd(&self) -> RawFd {
+        match self {
+            Channel::Unix(s) => s.as_raw_fd(),
+            Channel::Tcp(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// Blocks until a read would not block (input, end of stream or an
+    /// error), without reading anything: the connection's reading threads
+    /// wait here outside the read lock, so a thread that is waiting for a
+    /// reply may take its turn reading in between.
+    pub fn wait_readable(&self) -> io::Result<()> {
+        let mut poll = libc::pollfd {
+            fd: self.raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one valid pollfd, for this channel's open socket.
+            let n = unsafe { libc::poll(&mut poll, 1, -1) };
+            if n >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Sends what it can of `buf` without blocking: `Ok(0)` when the
+    /// socket's buffer is full.
+    pub fn send_nonblocking(&self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: `buf` is valid for `buf.len()` bytes; the fd is this
+            // channel's open socket.
+            let n = unsafe {
+                libc::send(
+                    self.raw_fd(),
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                )
+            };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok(0),
+                _ => return Err(e),
+            }
+        }
+    }
+
+    /// Whether a read would return at once: input is waiting, the stream
+    /// ended or failed (the read then reports which). Never blocks.
+    pub fn has_input(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: a one-byte buffer; MSG_PEEK leaves the byte in the
+        // socket, MSG_DONTWAIT keeps the call from blocking.
+        let n = unsafe {
+            libc::recv(
+                self.raw_fd(),
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            return true;
+        }
+        let kind = io::Error::last_os_error().kind();
+        !matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+    }
+}
+
 impl Read for Channel {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -55,10 +134,7 @@ impl Write for Channel {
     /// a SIGPIPE (a controller embedded in a host that does not ignore
     /// SIGPIPE would be killed).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let fd = match self {
-            Channel::Unix(s) => s.as_raw_fd(),
-            Channel::Tcp(s) => s.as_raw_fd(),
-        };
+        let fd = self.raw_fd();
         loop {
             // SAFETY: `buf` is valid for `buf.len()` bytes; the fd is this
             // channel's open socket.

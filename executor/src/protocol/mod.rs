@@ -43,11 +43,14 @@
 //!
 //!    **Ordering.** The executor answers `Ping`, `Reserve`, `Finalize`,
 //!    `Release`, `CreateEntries`, `EnableDebugOutputs`, `RegisterCode`,
-//!    `DeregisterCode`, `ReserveCode`, `WriteCode` and `PatchCode` on its
-//!    reading thread,
-//!    in arrival order, before it reads the next frame (none of them waits
-//!    for the controller). So a controller may send `Finalize` or
-//!    `WriteCode` (or `PatchCode`) without waiting for its reply: any frame it sends afterwards, such as the
+//!    `DeregisterCode`, `ReserveCode`, `WriteCode` and `PatchCode` on the
+//!    thread that read them (its reading thread, or a thread waiting for a
+//!    reply that reads in its turn), in arrival order, before the next frame
+//!    is read (none of them waits for the controller). The controller
+//!    answers a `ResolveImplementation` whose implementation is already
+//!    compiled the same way. So a controller may send `Finalize` or
+//!    `WriteCode` (or `PatchCode`) without waiting for its reply: any frame
+//!    it sends afterwards, such as the
 //!    answer that publishes the code's address or a `Call`, is handled
 //!    after the code is in place. Such a request carries [`FLAG_POSTED`]:
 //!    if it fails, the executor hangs up with the reason before it reads

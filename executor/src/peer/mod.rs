@@ -1,19 +1,26 @@
 //! One side of a connection: requests to the other side, served requests
 //! from it, and what happens when it goes away.
 //!
-//! One thread at a time reads (it owns the receiving half). Responses wake
-//! the caller waiting on their sequence number; quick requests are served
-//! on the reading thread; any other request is served by the thread that
-//! read it, after it hands reading over to a pool thread, so a
-//! request that blocks (a call running JIT'd code, a compile) never stops
-//! the responses and requests it causes. When the connection ends, for
+//! One thread at a time reads a frame (the read lock owns the receiving
+//! half): the connection's reading thread, which waits for input outside
+//! the lock, or a caller waiting for its reply, which polls the socket
+//! for a few microseconds before it sleeps. Its own reply then costs it
+//! no wake-up and no hand-off (tens of microseconds each in a VM; a first
+//! call in the executor is one such round trip). Responses wake the caller
+//! waiting on their sequence number; quick requests are served by the
+//! thread that read them, under the read lock, so they are served in the
+//! order they were sent; any other request read by the reading thread is
+//! served by it after it hands reading over to a pool thread (and, read by
+//! a waiting caller, is served on a pool thread), so a request that blocks
+//! (a call running JIT'd code, a compile) never stops the responses and
+//! requests it causes. When the connection ends, for
 //! whatever reason (a hangup, the peer's death, a malformed frame, a write
 //! error), every waiting caller and every later one gets
 //! [`PeerError::Disconnected`] with the reason, once, and the handler hears
 //! of it: nothing waits for a peer that is gone.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -24,11 +31,22 @@ use crate::protocol::{
 use crate::transport::Channel;
 use crate::worker_pool::WorkerPool;
 
+mod reading;
+mod sending;
+#[cfg(test)]
+mod tests;
+
+use sending::{DeferredReplies, Writer};
+
+/// What a waiting caller is handed: the reply, or why there is none.
+type Delivered = Result<Response, PeerError>;
+
 /// How long a write may make no progress before the connection is given
 /// up.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// How long a request spins for its reply before it sleeps.
+/// How long a request polls for its reply before it sleeps (one caller
+/// at a time, never a `Call`, never on a single CPU).
 const SPIN_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(30);
 
 /// Serves the other side's requests.
@@ -43,6 +61,17 @@ pub trait RequestHandler: Send + Sync + 'static {
     fn answers_at_once(&self, request: &Request) -> bool {
         let _ = request;
         false
+    }
+
+    /// The answer to `request` if it can be given at once, without waiting
+    /// (as [`RequestHandler::answers_at_once`] requires), on the thread that
+    /// read it; `None` sends it to [`RequestHandler::handle`] on a thread
+    /// that may block. For requests whose answer is sometimes at hand (a
+    /// resolve of an implementation that is already compiled). Default:
+    /// never.
+    fn quick_answer(&self, request: &Request) -> Option<Response> {
+        let _ = request;
+        None
     }
 
     /// The connection ended (called once, from the thread that saw it end).
@@ -93,7 +122,7 @@ pub struct PeerStats {
 /// Who gets a response.
 enum Waiter {
     /// A caller blocked in [`Peer::request`].
-    Caller(SyncSender<Result<Response, PeerError>>),
+    Caller(SyncSender<Delivered>),
     /// Nobody: a [`Peer::post`]ed request. An error ends the connection.
     Posted(&'static str),
 }
@@ -106,7 +135,17 @@ struct Calls {
 }
 
 struct PeerInner {
-    writer: Mutex<Channel>,
+    writer: Mutex<Writer>,
+    /// Replies the reading thread could not send without blocking.
+    deferred: Mutex<DeferredReplies>,
+    /// The receiving half: whoever holds it reads one frame and dispatches
+    /// it (see the module docs).
+    reader: Mutex<Channel>,
+    /// A caller is polling the socket for its reply (at most one: more
+    /// would take the cores the other side needs to answer).
+    spinning: AtomicBool,
+    /// More than one CPU: polling can pay off.
+    may_spin: bool,
     /// Used only to shut the stream down.
     control: Channel,
     calls: Mutex<Calls>,
@@ -140,9 +179,17 @@ impl Peer {
         }
         let reader = channel.try_clone()?;
         let control = channel.try_clone()?;
+        let may_spin = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
         let peer = Peer {
             inner: Arc::new(PeerInner {
-                writer: Mutex::new(channel),
+                writer: Mutex::new(Writer {
+                    channel,
+                    unsent: Vec::new(),
+                }),
+                deferred: Mutex::new(DeferredReplies::default()),
+                reader: Mutex::new(reader),
+                spinning: AtomicBool::new(false),
+                may_spin,
                 control,
                 calls: Mutex::new(Calls {
                     next_seq: 1,
@@ -160,7 +207,7 @@ impl Peer {
         let reading = peer.clone();
         std::thread::Builder::new()
             .name(format!("{name}-reader"))
-            .spawn(move || reading.read_loop(reader))?;
+            .spawn(move || reading.read_loop())?;
         Ok(peer)
     }
 
@@ -173,22 +220,25 @@ impl Peer {
             self.unregister(seq);
             return Err(e);
         }
-        // Spin briefly before sleeping: most replies (everything but a
+        // Poll briefly before sleeping: most replies (everything but a
         // compile or a call) come back within a few microseconds of the
-        // peer waking, and a sleeping thread's core may take far longer
-        // than that to wake again (tens of microseconds in VMs).
-        let spin_until = std::time::Instant::now() + SPIN_BEFORE_SLEEP;
-        let received = loop {
-            match rx.try_recv() {
-                Ok(r) => break Ok(r),
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => break Err(()),
-                Err(std::sync::mpsc::TryRecvError::Empty) => {
-                    if std::time::Instant::now() >= spin_until {
-                        break rx.recv().map_err(|_| ());
-                    }
-                    std::hint::spin_loop();
-                }
-            }
+        // peer waking, and a sleeping thread may take far longer than that
+        // to wake again (tens of microseconds in VMs). A `Call` runs JIT'd
+        // code for as long as it likes: its caller sleeps at once, leaving
+        // the cores to the executor.
+        let spin = self.inner.may_spin
+            && !matches!(request, Request::Call { .. })
+            && !self.inner.spinning.swap(true, Ordering::Acquire);
+        let polled = if spin {
+            let polled = self.poll_for_reply(&rx);
+            self.inner.spinning.store(false, Ordering::Release);
+            polled
+        } else {
+            None
+        };
+        let received = match polled {
+            Some(received) => received,
+            None => rx.recv().map_err(|_| ()),
         };
         match received {
             Ok(Ok(Ok(reply))) => Ok(reply),
@@ -278,7 +328,9 @@ impl Peer {
         }
         let result = {
             let mut writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            write_frame_with_flags(&mut *writer, kind, flags, seq, payload)
+            writer.send_unsent().and_then(|()| {
+                write_frame_with_flags(&mut writer.channel, kind, flags, seq, payload)
+            })
         };
         self.sent(result, payload.len())
     }
@@ -318,7 +370,9 @@ impl Peer {
             return;
         }
         if let Ok(mut writer) = self.inner.writer.try_lock() {
-            let result = write_frame(&mut *writer, FrameKind::Hangup, 0, reason.as_bytes());
+            let result = writer.send_unsent().and_then(|()| {
+                write_frame(&mut writer.channel, FrameKind::Hangup, 0, reason.as_bytes())
+            });
             drop(writer);
             let _ = self.sent(result, reason.len());
         }
@@ -381,142 +435,6 @@ impl Peer {
                 &Reply::encode_response(&response),
             );
         });
-    }
-
-    fn read_loop(self, reader: Channel) {
-        let guard = ReaderGuard(&self);
-        let mut reader = Some(reader);
-        loop {
-            let frame = read_frame(reader.as_mut().expect("this thread reads"));
-            let (header, payload) = match frame {
-                Ok(frame) => frame,
-                Err(FrameError::Closed) => {
-                    return self.close("the peer closed the connection".to_string());
-                }
-                Err(FrameError::Io(e)) => {
-                    return self.close(format!("reading failed: {e}"));
-                }
-                Err(e) => return self.violation(e.to_string()),
-            };
-            self.inner
-                .bytes_received
-                .fetch_add((HEADER_BYTES + payload.len()) as u64, Ordering::Relaxed);
-            match header.kind {
-                FrameKind::Response => {
-                    let response = match Reply::decode_response(&payload) {
-                        Ok(r) => r,
-                        Err(e) => return self.violation(format!("malformed response: {e}")),
-                    };
-                    let waiter = self
-                        .inner
-                        .calls
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .waiting
-                        .remove(&header.seq);
-                    match waiter {
-                        Some(Waiter::Caller(tx)) => {
-                            let _ = tx.send(Ok(response));
-                        }
-                        Some(Waiter::Posted(name)) => {
-                            if let Err(reason) = response {
-                                // The peer hangs up after this itself.
-                                return self.close(format!(
-                                    "the peer failed a posted {name} request: {reason}"
-                                ));
-                            }
-                        }
-                        None => {
-                            return self.violation(format!(
-                                "response to request {} that is not outstanding",
-                                header.seq
-                            ));
-                        }
-                    }
-                }
-                FrameKind::Request => {
-                    self.inner.requests_served.fetch_add(1, Ordering::Relaxed);
-                    let seq = header.seq;
-                    let posted = header.flags & FLAG_POSTED != 0;
-                    let request = match Request::decode(&payload) {
-                        Ok(request) => request,
-                        Err(e) if posted => {
-                            return self.violation(format!("malformed posted request: {e}"));
-                        }
-                        // A well-framed but malformed request is answered
-                        // with the reason; the connection stays usable.
-                        Err(e) => {
-                            self.reply_later(seq, Err(format!("malformed request: {e}")));
-                            continue;
-                        }
-                    };
-                    if self.inner.handler.answers_at_once(&request) {
-                        let response = self.serve(request);
-                        if posted && let Err(reason) = &response {
-                            // What the frames behind it rely on was not
-                            // done: stop before reading them.
-                            let reason = format!("posted request failed: {reason}");
-                            let _ = self.send(
-                                FrameKind::Response,
-                                0,
-                                seq,
-                                &Reply::encode_response(&response),
-                            );
-                            self.hang_up_quietly(&reason);
-                            return self.close(reason);
-                        }
-                        let _ = self.send(
-                            FrameKind::Response,
-                            0,
-                            seq,
-                            &Reply::encode_response(&response),
-                        );
-                        continue;
-                    }
-                    if posted {
-                        return self.violation(format!(
-                            "{} cannot be posted (it is not served in order)",
-                            request.name()
-                        ));
-                    }
-                    // Leader/follower: a pool thread takes over reading and
-                    // this thread, already awake, serves the request (the
-                    // hand-off's wake-up is off the request's path).
-                    let next = self.clone();
-                    let handed_over = self.inner.pool.try_submit(|| {
-                        let reader = reader.take().expect("this thread reads");
-                        Box::new(move || next.read_loop(reader))
-                    });
-                    if !handed_over {
-                        self.reply_later(
-                            seq,
-                            Err(format!(
-                                "{} refused: {} requests are in flight already",
-                                request.name(),
-                                crate::worker_pool::MAX_WORKERS
-                            )),
-                        );
-                        continue;
-                    }
-                    std::mem::forget(guard);
-                    let response = self.serve(request);
-                    let _ = self.send(
-                        FrameKind::Response,
-                        0,
-                        seq,
-                        &Reply::encode_response(&response),
-                    );
-                    return;
-                }
-                FrameKind::Hangup => {
-                    let reason = String::from_utf8_lossy(&payload).into_owned();
-                    return self.close(format!("the peer hung up: {reason}"));
-                }
-                FrameKind::Hello => {
-                    return self.violation("hello after the handshake".to_string());
-                }
-            }
-        }
     }
 }
 

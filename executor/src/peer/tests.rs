@@ -1,0 +1,140 @@
+//! Two peers over a socket pair: replies reach their callers whichever
+//! thread reads them (the reading thread or a caller polling for its own),
+//! quick requests keep their order, requests that block are served while
+//! the connection goes on, a burst of posted requests one way while
+//! requests flow the other never leaves both readers blocked writing, and
+//! a peer that leaves wakes a polling caller.
+
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+
+/// Answers `ResolveImplementation { tag }` with `tag * 2` (at once for
+/// even tags, from a thread that may block for odd ones, after a nested
+/// ping back); `Release` is quick and recorded in arrival order.
+#[derive(Default)]
+struct Doubler {
+    released: Mutex<Vec<u64>>,
+    blocking_served: AtomicUsize,
+}
+
+impl RequestHandler for Doubler {
+    fn handle(&self, peer: &Peer, request: Request) -> Response {
+        match request {
+            Request::Ping => Ok(Reply::Unit),
+            Request::Release { address } => {
+                self.released.lock().unwrap().push(address);
+                Ok(Reply::Unit)
+            }
+            Request::ResolveImplementation { tag, .. } => {
+                self.blocking_served.fetch_add(1, Ordering::Relaxed);
+                if tag == u64::MAX {
+                    peer.hang_up("leaving on purpose");
+                    return Err("gone".into());
+                }
+                // A request back while this one is being served: the other
+                // side must still read and answer it.
+                peer.request(&Request::Ping).map_err(|e| e.to_string())?;
+                Ok(Reply::Address(tag * 2))
+            }
+            other => Err(format!("unexpected {}", other.name())),
+        }
+    }
+
+    fn answers_at_once(&self, request: &Request) -> bool {
+        matches!(request, Request::Ping | Request::Release { .. })
+    }
+
+    fn quick_answer(&self, request: &Request) -> Option<Response> {
+        match request {
+            Request::ResolveImplementation { tag, .. } if tag % 2 == 0 => {
+                Some(Ok(Reply::Address(tag * 2)))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn pair() -> ((Peer, Arc<Doubler>), (Peer, Arc<Doubler>)) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let start = |s: UnixStream, name: &'static str| {
+        let handler = Arc::new(Doubler::default());
+        let peer = Peer::start(Channel::Unix(s), handler.clone(), name).unwrap();
+        (peer, handler)
+    };
+    (start(a, "peer-a"), start(b, "peer-b"))
+}
+
+fn resolve(peer: &Peer, tag: u64) -> Result<Reply, PeerError> {
+    peer.request(&Request::ResolveImplementation {
+        batch: 0,
+        tag,
+        entry: 0,
+    })
+}
+
+#[test]
+fn replies_reach_their_callers_under_traffic_both_ways() {
+    let ((a, a_handler), (b, b_handler)) = pair();
+    std::thread::scope(|s| {
+        for (peer, base) in [(&a, 0u64), (&a, 1 << 20), (&b, 2 << 20), (&b, 3 << 20)] {
+            s.spawn(move || {
+                for i in 0..400u64 {
+                    let tag = base + i;
+                    match resolve(peer, tag) {
+                        Ok(Reply::Address(got)) => assert_eq!(got, tag * 2, "tag {tag}"),
+                        other => panic!("tag {tag}: {other:?}"),
+                    }
+                    if i % 7 == 0 {
+                        assert!(matches!(peer.request(&Request::Ping), Ok(Reply::Unit)));
+                    }
+                }
+            });
+        }
+        // Posted quick requests, in order, among the traffic.
+        s.spawn(|| {
+            for address in 0..20_000u64 {
+                a.post(&Request::Release { address }).unwrap();
+            }
+            // Served in order: a ping behind them is answered after them.
+            assert!(matches!(a.request(&Request::Ping), Ok(Reply::Unit)));
+        });
+    });
+    let released = b_handler.released.lock().unwrap().clone();
+    assert_eq!(released, (0..20_000).collect::<Vec<_>>());
+    // Odd tags went to threads that may block; even ones were answered
+    // where they were read.
+    assert_eq!(a_handler.blocking_served.load(Ordering::Relaxed), 400);
+    assert_eq!(b_handler.blocking_served.load(Ordering::Relaxed), 400);
+    assert!(a.closed().is_none() && b.closed().is_none());
+}
+
+#[test]
+fn a_peer_that_leaves_wakes_a_waiting_caller_with_its_reason() {
+    let ((a, _), (b, _)) = pair();
+    // `u64::MAX` is odd: served on a thread that hangs up.
+    let result = std::thread::scope(|s| {
+        let waiter = s.spawn(|| resolve(&a, u64::MAX));
+        // A caller already polling for a reply that never comes.
+        std::thread::sleep(Duration::from_millis(20));
+        waiter.join().unwrap()
+    });
+    match result {
+        Err(PeerError::Disconnected(reason)) => {
+            assert!(reason.contains("leaving on purpose"), "{reason}")
+        }
+        other => panic!("expected the hangup, got {other:?}"),
+    }
+    // Later requests fail at once, on both sides.
+    assert!(matches!(
+        a.request(&Request::Ping),
+        Err(PeerError::Disconnected(_))
+    ));
+    assert!(matches!(
+        b.request(&Request::Ping),
+        Err(PeerError::Disconnected(_))
+    ));
+}

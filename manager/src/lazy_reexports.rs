@@ -488,6 +488,29 @@ impl EntryResolver for ReexportBatch {
         self.entries.get(tag as usize).map(SymbolName::as_str)
     }
 
+    fn resolve_if_ready(&self, tag: u64) -> Option<ExecutorAddr> {
+        let manager = self.manager.upgrade()?;
+        // A listener hears of every first call and may take its time:
+        // those first calls take the general path.
+        if manager.has_listener.load(Ordering::Acquire) {
+            return None;
+        }
+        let session = manager.session.upgrade()?;
+        let implementation = self.implementations.get(tag as usize)?;
+        let found = crate::lookup::lookup_one_if_ready(
+            &session,
+            &self.source,
+            implementation,
+            RequiredState::Ready,
+        )?;
+        // A null address is an error, a lazy entry a chain to resolve
+        // first: both for `resolve`.
+        if found.address.is_null() || manager.executor.lazy_entry_at(found.address).is_some() {
+            return None;
+        }
+        Some(found.address)
+    }
+
     fn resolve(&self, tag: u64) -> Result<ExecutorAddr, Error> {
         let Some(manager) = self.manager.upgrade() else {
             return Err(Error::ManagerDropped);

@@ -361,6 +361,27 @@ pub(crate) fn lookup_one(
     lookup_one_waiting(session, order, name, required)
 }
 
+/// `name`'s symbol if it is `required` already, found without waiting for
+/// the session's lock, materializing anything or waiting for anyone;
+/// `None` leaves the answer to [`lookup_one`]. For threads that must not
+/// block: a remote executor's reading thread answers a first call at once
+/// when the implementation is compiled.
+#[cfg(not(lazyrt_loom))] // its user, the LazyReexportsManager, is not built there
+pub(crate) fn lookup_one_if_ready(
+    session: &Session,
+    order: &[(JitDylib, LookupFlags)],
+    name: &SymbolName,
+    required: RequiredState,
+) -> Option<ExecutorSymbol> {
+    check_order(session, order).ok()?;
+    let wanted = required.as_sym_state();
+    let state = session.inner.try_lock_live()?;
+    match locate(&state, order, name) {
+        Some((_, e)) if e.state >= wanted && e.state != SymState::Failed => Some(e.symbol()),
+        _ => None,
+    }
+}
+
 fn lookup_one_waiting(
     session: &Session,
     order: &[(JitDylib, LookupFlags)],

@@ -524,6 +524,14 @@ impl SessionInner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The state, if no other thread holds it and the session is live:
+    /// never waits (for threads that must not block, such as a remote
+    /// executor's reading thread).
+    #[cfg(not(lazyrt_loom))] // only `lookup_one_if_ready` uses it
+    pub(crate) fn try_lock_live(&self) -> Option<MutexGuard<'_, State>> {
+        self.state.try_lock().ok().filter(|state| !state.ended)
+    }
+
     /// [`SessionInner::lock`], or [`Error::SessionEnded`] once the session
     /// has ended.
     pub(crate) fn lock_live(&self) -> Result<MutexGuard<'_, State>, Error> {

@@ -100,6 +100,17 @@ pub trait EntryResolver: Send + Sync + 'static {
 
     /// The name of the entry with `tag` (for failure messages and tools).
     fn entry_name(&self, tag: u64) -> Option<&str>;
+
+    /// The implementation of the entry with `tag` if it is at hand: found
+    /// without compiling, waiting or blocking on a lock another thread may
+    /// hold for long. A remote executor's connection answers such a first
+    /// call on the thread that read the request, saving a thread hand-off;
+    /// `None` sends it to [`EntryResolver::resolve`] on a thread that may
+    /// block. Default: `None`.
+    fn resolve_if_ready(&self, tag: u64) -> Option<ExecutorAddr> {
+        let _ = tag;
+        None
+    }
 }
 
 /// Bytes to place in executor memory and how to protect them.

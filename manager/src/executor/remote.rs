@@ -156,6 +156,25 @@ impl RequestHandler for ControllerHandler {
             )),
         }
     }
+
+    /// A first call whose implementation is compiled already is answered
+    /// on the reading thread (no hand-off to a thread that may block).
+    fn quick_answer(&self, request: &Request) -> Option<Response> {
+        let Request::ResolveImplementation { batch, tag, .. } = request else {
+            return None;
+        };
+        let resolver = self
+            .tables
+            .batches
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(batch)
+            .map(|b| b.resolver.clone())?;
+        let address = resolver.resolve_if_ready(*tag);
+        // Dropped outside the lock; `resolve` takes over otherwise.
+        drop(resolver);
+        address.map(|a| Ok(Reply::Address(a.value())))
+    }
 }
 
 /// An executor in another process, a `lazyrt-executor` (see

@@ -98,22 +98,27 @@ impl Channel {
         }
     }
 
-    /// Whether a read would return at once: input is waiting, the stream
-    /// ended or failed (the read then reports which). Never blocks.
-    pub fn has_input(&self) -> bool {
-        let mut byte = 0u8;
-        // SAFETY: a one-byte buffer; MSG_PEEK leaves the byte in the
-        // socket, MSG_DONTWAIT keeps the call from blocking.
+    /// Whether at least `bytes` bytes (at most 64) are waiting, or the
+    /// stream ended or failed (a read then reports which). Never blocks,
+    /// reads nothing.
+    pub fn has_input(&self, bytes: usize) -> bool {
+        let mut peeked = [0u8; 64];
+        let bytes = bytes.clamp(1, peeked.len());
+        // SAFETY: `peeked` is valid for `bytes` bytes; MSG_PEEK leaves
+        // them in the socket, MSG_DONTWAIT keeps the call from blocking.
         let n = unsafe {
             libc::recv(
                 self.raw_fd(),
-                (&raw mut byte).cast(),
-                1,
+                peeked.as_mut_ptr().cast(),
+                bytes,
                 libc::MSG_PEEK | libc::MSG_DONTWAIT,
             )
         };
-        if n >= 0 {
-            return true;
+        if n == 0 {
+            return true; // the end of the stream
+        }
+        if n > 0 {
+            return n as usize >= bytes;
         }
         let kind = io::Error::last_os_error().kind();
         !matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)

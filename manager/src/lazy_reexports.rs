@@ -457,6 +457,18 @@ fn resolve_chained(manager: &ManagerInner, address: ExecutorAddr) -> Result<(), 
     manager.executor.resolve_entry(next).map(|_| ())
 }
 
+/// Drops `owner` here unless it is the last owner: then on a thread of its
+/// own (for callers that must not block; see `resolve_if_ready`).
+fn drop_last_elsewhere<T: Send + 'static>(owner: Arc<T>) {
+    if let Some(last) = Arc::into_inner(owner) {
+        let spawned = std::thread::Builder::new()
+            .name("lazyrt-release".into())
+            .spawn(move || drop(last));
+        // Out of threads: dropped here after all (the Err holds nothing).
+        drop(spawned);
+    }
+}
+
 /// Collects into a SmallVec of exactly the iterator's length (`collect`
 /// rounds a spilled SmallVec up to a power of two: up to 2x the heap a
 /// unit keeps for as long as its stubs live).
@@ -490,25 +502,34 @@ impl EntryResolver for ReexportBatch {
 
     fn resolve_if_ready(&self, tag: u64) -> Option<ExecutorAddr> {
         let manager = self.manager.upgrade()?;
-        // A listener hears of every first call and may take its time:
-        // those first calls take the general path.
-        if manager.has_listener.load(Ordering::Acquire) {
-            return None;
+        let session = manager.session.upgrade();
+        let found = session.as_ref().and_then(|session| {
+            // A listener hears of every first call and may take its time:
+            // those first calls take the general path.
+            if manager.has_listener.load(Ordering::Acquire) {
+                return None;
+            }
+            let implementation = self.implementations.get(tag as usize)?;
+            let found = crate::lookup::lookup_one_if_ready(
+                session,
+                &self.source,
+                implementation,
+                RequiredState::Ready,
+            )?;
+            // A null address is an error, a lazy entry a chain to resolve
+            // first: both for `resolve`.
+            let chained = manager.executor.lazy_entry_at(found.address).is_some();
+            (!found.address.is_null() && !chained).then_some(found.address)
+        });
+        // Upgraded here, either may have become the last owner meanwhile
+        // (the user dropped the session or the manager): ending the
+        // session or dropping the executor waits for the executor, which
+        // the thread asking (a connection's reader) must never do.
+        drop_last_elsewhere(manager);
+        if let Some(session) = session {
+            drop_last_elsewhere(session.inner);
         }
-        let session = manager.session.upgrade()?;
-        let implementation = self.implementations.get(tag as usize)?;
-        let found = crate::lookup::lookup_one_if_ready(
-            &session,
-            &self.source,
-            implementation,
-            RequiredState::Ready,
-        )?;
-        // A null address is an error, a lazy entry a chain to resolve
-        // first: both for `resolve`.
-        if found.address.is_null() || manager.executor.lazy_entry_at(found.address).is_some() {
-            return None;
-        }
-        Some(found.address)
+        found
     }
 
     fn resolve(&self, tag: u64) -> Result<ExecutorAddr, Error> {

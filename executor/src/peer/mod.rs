@@ -138,6 +138,8 @@ struct PeerInner {
     writer: Mutex<Writer>,
     /// Replies the reading thread could not send without blocking.
     deferred: Mutex<DeferredReplies>,
+    /// The flusher took some of them.
+    drained: std::sync::Condvar,
     /// The receiving half: whoever holds it reads one frame and dispatches
     /// it (see the module docs).
     reader: Mutex<Channel>,
@@ -187,6 +189,7 @@ impl Peer {
                     unsent: Vec::new(),
                 }),
                 deferred: Mutex::new(DeferredReplies::default()),
+                drained: std::sync::Condvar::new(),
                 reader: Mutex::new(reader),
                 spinning: AtomicBool::new(false),
                 may_spin,
@@ -230,9 +233,8 @@ impl Peer {
             && !matches!(request, Request::Call { .. })
             && !self.inner.spinning.swap(true, Ordering::Acquire);
         let polled = if spin {
-            let polled = self.poll_for_reply(&rx);
-            self.inner.spinning.store(false, Ordering::Release);
-            polled
+            let _spinning = SpinningFlag(&self.inner.spinning);
+            self.poll_for_reply(&rx)
         } else {
             None
         };
@@ -314,7 +316,7 @@ impl Peer {
     /// connection. Bounded: the hangup is skipped if another thread is
     /// writing, and writes time out (`WRITE_TIMEOUT`).
     pub fn hang_up(&self, reason: &str) {
-        self.hang_up_quietly(reason);
+        self.send_hangup(reason, true);
         self.close(format!("this side hung up: {reason}"));
     }
 
@@ -362,22 +364,6 @@ impl Peer {
         }
     }
 
-    /// Sends a hangup only if no other thread is writing: the reading
-    /// thread must never block on a write (the other side may be blocked
-    /// writing to us, waiting for this thread to read).
-    fn hang_up_quietly(&self, reason: &str) {
-        if self.closed().is_some() {
-            return;
-        }
-        if let Ok(mut writer) = self.inner.writer.try_lock() {
-            let result = writer.send_unsent().and_then(|()| {
-                write_frame(&mut writer.channel, FrameKind::Hangup, 0, reason.as_bytes())
-            });
-            drop(writer);
-            let _ = self.sent(result, reason.len());
-        }
-    }
-
     /// Ends the connection once: fails every waiting request, shuts the
     /// stream and tells the handler.
     fn close(&self, reason: String) {
@@ -403,7 +389,7 @@ impl Peer {
     /// Protocol violation: say so to the peer, then end the connection.
     fn violation(&self, reason: String) {
         let reason = format!("protocol error: {reason}");
-        self.hang_up_quietly(&reason);
+        self.send_hangup(&reason, false);
         self.close(reason);
     }
 
@@ -423,18 +409,22 @@ impl Peer {
         })
     }
 
-    /// Replies from a pool thread (the reading thread must not block on a
-    /// write; see `hang_up_quietly`).
+    /// Replies from a pool thread (a thread holding the read lock must not
+    /// block on a write; see `sending`).
     fn reply_later(&self, seq: u64, response: Response) {
         let peer = self.clone();
         self.inner.pool.submit_uncapped(move || {
-            let _ = peer.send(
-                FrameKind::Response,
-                0,
-                seq,
-                &Reply::encode_response(&response),
-            );
+            peer.send_reply(seq, &response);
         });
+    }
+}
+
+/// Lets another caller poll once this one stops, however it stops.
+struct SpinningFlag<'a>(&'a AtomicBool);
+
+impl Drop for SpinningFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

@@ -21,13 +21,26 @@ impl Peer {
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => return Some(Err(())),
                 Err(std::sync::mpsc::TryRecvError::Empty) => {}
             }
-            let reader = match self.inner.reader.try_lock() {
-                Ok(reader) => Some(reader),
-                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
+            // Checked after every frame too: a stream of other frames does
+            // not keep this caller reading.
+            if std::time::Instant::now() >= until {
+                return None;
+            }
+            // Over the cap of deferred replies, leave reading to the
+            // reading thread (which waits for the flusher).
+            let reader = if self.deferred_full() {
+                None
+            } else {
+                match self.inner.reader.try_lock() {
+                    Ok(reader) => Some(reader),
+                    Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock) => None,
+                }
             };
             if let Some(mut reader) = reader {
-                match self.read_one(&mut reader) {
+                // Only a frame whose header is here: never wait in a read
+                // for a peer that sent part of one.
+                match self.read_one(&mut reader, HEADER_BYTES) {
                     FrameRead::Nothing => {}
                     // Read and dispatched: perhaps this caller's reply.
                     FrameRead::Dispatched | FrameRead::Ended => continue,
@@ -37,9 +50,6 @@ impl Peer {
                         continue;
                     }
                 }
-            }
-            if std::time::Instant::now() >= until {
-                return None;
             }
             std::hint::spin_loop();
         }
@@ -53,12 +63,7 @@ impl Peer {
         let submitted = self.inner.pool.try_submit(|| {
             Box::new(move || {
                 let response = peer.serve(request);
-                let _ = peer.send(
-                    FrameKind::Response,
-                    0,
-                    seq,
-                    &Reply::encode_response(&response),
-                );
+                peer.send_reply(seq, &response);
             })
         });
         if !submitted {
@@ -85,8 +90,10 @@ impl Peer {
             if let Err(e) = self.inner.control.wait_readable() {
                 return self.close(format!("reading failed: {e}"));
             }
+            self.wait_for_deferred_room();
             let mut reader = self.inner.reader.lock().unwrap_or_else(|e| e.into_inner());
-            let (seq, request) = match self.read_one(&mut reader) {
+            // Any input: this thread may wait in the read for the rest.
+            let (seq, request) = match self.read_one(&mut reader, 1) {
                 // A waiting caller read it first.
                 FrameRead::Nothing | FrameRead::Dispatched => continue,
                 FrameRead::Ended => return,
@@ -107,22 +114,18 @@ impl Peer {
             }
             std::mem::forget(guard);
             let response = self.serve(request);
-            let _ = self.send(
-                FrameKind::Response,
-                0,
-                seq,
-                &Reply::encode_response(&response),
-            );
+            self.send_reply(seq, &response);
             return;
         }
     }
 
-    /// Reads one frame if one is waiting, and dispatches it: a response to
-    /// its caller, a quick request served here (under the read lock, so
-    /// quick requests are served in the order they were sent). A request
-    /// that may block is handed back to be served elsewhere.
-    fn read_one(&self, reader: &mut Channel) -> FrameRead {
-        if !reader.has_input() {
+    /// Reads one frame if at least `waiting` bytes of it are here, and
+    /// dispatches it: a response to its caller, a quick request served
+    /// here (under the read lock, so quick requests are served in the order
+    /// they were sent). A request that may block is handed back to be
+    /// served elsewhere.
+    fn read_one(&self, reader: &mut Channel, waiting: usize) -> FrameRead {
+        if !reader.has_input(waiting) {
             return FrameRead::Nothing;
         }
         let (header, payload) = match read_frame(reader) {
@@ -218,7 +221,7 @@ impl Peer {
                     // What the frames behind it rely on was not done: stop
                     // before reading them.
                     let reason = format!("posted request failed: {reason}");
-                    self.hang_up_quietly(&reason);
+                    self.send_hangup(&reason, false);
                     self.close(reason);
                     return FrameRead::Ended;
                 }
@@ -236,12 +239,13 @@ impl Peer {
         }
     }
 
-    /// [`RequestHandler::quick_answer`], a panic becoming an error reply.
+    /// [`RequestHandler::quick_answer`]; a panic sends the request the
+    /// general way ([`RequestHandler::handle`]).
     fn quick_answer(&self, request: &Request) -> Option<Response> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.inner.handler.quick_answer(request)
         }))
-        .unwrap_or_else(|_| Some(Err(format!("serving {} panicked", request.name()))))
+        .unwrap_or(None)
     }
 }
 

@@ -9,7 +9,9 @@
 //! the rest of a frame it began stays in [`Writer::unsent`], which every
 //! writer sends before its own frame, and a reply it could not begin goes
 //! to [`DeferredReplies`], which one pool thread at a time sends, blocking
-//! as long as it has to.
+//! as long as it has to. Readers stop reading while more than
+//! [`DEFERRED_CAP`] bytes wait there, so a peer that sends requests but
+//! never reads the replies cannot make this side buffer without bound.
 
 use super::*;
 
@@ -32,6 +34,9 @@ impl Writer {
     }
 }
 
+/// Deferred reply bytes above which readers wait for the flusher.
+pub(super) const DEFERRED_CAP: usize = 8 << 20;
+
 /// Whole reply frames waiting for the flushing pool thread.
 #[derive(Default)]
 pub(super) struct DeferredReplies {
@@ -46,12 +51,10 @@ impl Peer {
     /// Replies from a thread that holds the read lock: never blocks on the
     /// socket or on another writer (see the module docs).
     pub(super) fn reply_from_reader(&self, seq: u64, response: &Response) {
-        let payload = Reply::encode_response(response);
+        let payload = reply_payload(response);
         let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len());
         if let Err(e) = write_frame(&mut frame, FrameKind::Response, seq, &payload) {
-            // Over the frame cap: as `send` refuses it.
-            let _ = self.sent(Err(e), payload.len());
-            return;
+            return self.close(format!("sending failed: {e}"));
         }
         let mut writer = match self.inner.writer.try_lock() {
             Ok(writer) => writer,
@@ -63,8 +66,7 @@ impl Peer {
             Ok(n) => drop(writer.unsent.drain(..n)),
             Err(e) => {
                 drop(writer);
-                let _ = self.sent(Err(e.into()), payload.len());
-                return;
+                return self.close(format!("sending failed: {e}"));
             }
         }
         if !writer.unsent.is_empty() {
@@ -74,9 +76,10 @@ impl Peer {
         let sent = match send_some(&writer.channel, &frame) {
             Ok(n) => n,
             Err(e) => {
+                // Only this thread could read a hangup the peer sent
+                // first: waiting for one (as `sent` does) would be in vain.
                 drop(writer);
-                let _ = self.sent(Err(e.into()), payload.len());
-                return;
+                return self.close(format!("sending failed: {e}"));
             }
         };
         if sent == 0 {
@@ -91,6 +94,67 @@ impl Peer {
             writer.unsent.extend_from_slice(&frame[sent..]);
             drop(writer);
             self.defer(Vec::new(), true);
+        }
+    }
+
+    /// Replies from a thread that may block (not holding the read lock).
+    pub(super) fn send_reply(&self, seq: u64, response: &Response) {
+        let _ = self.send(FrameKind::Response, 0, seq, &reply_payload(response));
+    }
+
+    /// Sends a hangup saying `reason` if no other thread is writing. Only
+    /// as far as the socket takes it at once unless `may_block` (a thread
+    /// holding the read lock must not block: the connection ends anyway).
+    pub(super) fn send_hangup(&self, reason: &str, may_block: bool) {
+        if self.closed().is_some() {
+            return;
+        }
+        let Ok(mut writer) = self.inner.writer.try_lock() else {
+            return;
+        };
+        if may_block {
+            let result = writer.send_unsent().and_then(|()| {
+                write_frame(&mut writer.channel, FrameKind::Hangup, 0, reason.as_bytes())
+            });
+            drop(writer);
+            let _ = self.sent(result, reason.len());
+            return;
+        }
+        let mut frame = Vec::new();
+        if write_frame(&mut frame, FrameKind::Hangup, 0, reason.as_bytes()).is_err() {
+            return;
+        }
+        let unsent = std::mem::take(&mut writer.unsent);
+        if send_some(&writer.channel, &unsent).is_ok_and(|n| n == unsent.len()) {
+            let _ = send_some(&writer.channel, &frame);
+        }
+    }
+
+    /// Whether the deferred replies are over [`DEFERRED_CAP`] (a caller
+    /// polling for its reply then reads nothing).
+    pub(super) fn deferred_full(&self) -> bool {
+        let deferred = self
+            .inner
+            .deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        deferred.frames.len() > DEFERRED_CAP
+    }
+
+    /// Waits until the deferred replies are under [`DEFERRED_CAP`] (the
+    /// reading thread, before it reads: the flusher never waits for it).
+    pub(super) fn wait_for_deferred_room(&self) {
+        let mut deferred = self
+            .inner
+            .deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while deferred.frames.len() > DEFERRED_CAP {
+            deferred = self
+                .inner
+                .drained
+                .wait(deferred)
+                .unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -132,6 +196,8 @@ impl Peer {
                 deferred.tail_pending = false;
                 std::mem::take(&mut deferred.frames)
             };
+            // Taken: readers waiting for room may go on.
+            self.inner.drained.notify_all();
             let result = {
                 let mut writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
                 writer.send_unsent().and_then(|()| {
@@ -156,6 +222,19 @@ impl Peer {
                 .fetch_add(frames.len() as u64, Ordering::Relaxed);
         }
     }
+}
+
+/// `response` encoded, or an error saying it is too large for a frame: the
+/// caller hears why instead of waiting for ever.
+fn reply_payload(response: &Response) -> Vec<u8> {
+    let payload = Reply::encode_response(response);
+    if payload.len() <= MAX_PAYLOAD as usize {
+        return payload;
+    }
+    Reply::encode_response(&Err(format!(
+        "the reply of {} bytes exceeds the frame cap of {MAX_PAYLOAD} bytes",
+        payload.len()
+    )))
 }
 
 /// Sends what the socket takes of `bytes` at once.

@@ -171,8 +171,15 @@ impl RequestHandler for ControllerHandler {
             .get(batch)
             .map(|b| b.resolver.clone())?;
         let address = resolver.resolve_if_ready(*tag);
-        // Dropped outside the lock; `resolve` takes over otherwise.
-        drop(resolver);
+        // The batch was freed meanwhile and this is its last owner: its
+        // drop (a user's resolver may do anything) goes elsewhere, since
+        // this thread must not block.
+        if Arc::strong_count(&resolver) == 1 {
+            let _ = std::thread::Builder::new()
+                .name("lazyrt-release".into())
+                .spawn(move || drop(resolver));
+        }
+        // Otherwise `resolve` answers it on a thread that may block.
         address.map(|a| Ok(Reply::Address(a.value())))
     }
 }

@@ -46,8 +46,39 @@ type Delivered = Result<Response, PeerError>;
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long a request polls for its reply before it sleeps (one caller
-/// at a time, never a `Call`, never on a single CPU).
+/// at a time, never a `Call`, never on a single CPU, and only for kinds of
+/// request whose replies have been coming back quickly: see
+/// [`ReplyTimes`]).
 const SPIN_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(30);
+
+/// Recent reply times by request opcode (a moving average, in
+/// microseconds). A caller polls only for a kind whose replies come back
+/// within four polling windows (a reply is two wake-ups away, and one
+/// can take 10-70 µs in a VM): a resolve that compiles takes a
+/// millisecond, and polling through its start would take the core the
+/// other side needs to read it, hand it over and compile.
+struct ReplyTimes([std::sync::atomic::AtomicU32; 32]);
+
+impl ReplyTimes {
+    fn slot(&self, request: &Request) -> &std::sync::atomic::AtomicU32 {
+        &self.0[request.opcode() as usize % self.0.len()]
+    }
+
+    fn worth_polling(&self, request: &Request) -> bool {
+        u128::from(self.slot(request).load(Ordering::Relaxed)) <= 4 * SPIN_BEFORE_SLEEP.as_micros()
+    }
+
+    fn record(&self, request: &Request, took: std::time::Duration) {
+        let sample = u32::try_from(took.as_micros()).unwrap_or(u32::MAX);
+        let slot = self.slot(request);
+        let average = slot.load(Ordering::Relaxed);
+        // Races between callers lose a sample at worst.
+        slot.store(
+            ((u64::from(average) * 3 + u64::from(sample)) / 4) as u32,
+            Ordering::Relaxed,
+        );
+    }
+}
 
 /// Serves the other side's requests.
 pub trait RequestHandler: Send + Sync + 'static {
@@ -148,6 +179,7 @@ struct PeerInner {
     spinning: AtomicBool,
     /// More than one CPU: polling can pay off.
     may_spin: bool,
+    reply_times: ReplyTimes,
     /// Used only to shut the stream down.
     control: Channel,
     calls: Mutex<Calls>,
@@ -193,6 +225,9 @@ impl Peer {
                 reader: Mutex::new(reader),
                 spinning: AtomicBool::new(false),
                 may_spin,
+                reply_times: ReplyTimes(std::array::from_fn(|_| {
+                    std::sync::atomic::AtomicU32::new(0)
+                })),
                 control,
                 calls: Mutex::new(Calls {
                     next_seq: 1,
@@ -229,8 +264,10 @@ impl Peer {
         // to wake again (tens of microseconds in VMs). A `Call` runs JIT'd
         // code for as long as it likes: its caller sleeps at once, leaving
         // the cores to the executor.
+        let sent_at = std::time::Instant::now();
         let spin = self.inner.may_spin
             && !matches!(request, Request::Call { .. })
+            && self.inner.reply_times.worth_polling(request)
             && !self.inner.spinning.swap(true, Ordering::Acquire);
         let polled = if spin {
             let _spinning = SpinningFlag(&self.inner.spinning);
@@ -242,6 +279,7 @@ impl Peer {
             Some(received) => received,
             None => rx.recv().map_err(|_| ()),
         };
+        self.inner.reply_times.record(request, sent_at.elapsed());
         match received {
             Ok(Ok(Ok(reply))) => Ok(reply),
             Ok(Ok(Err(message))) => Err(PeerError::Remote(message)),

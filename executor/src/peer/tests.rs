@@ -138,3 +138,29 @@ fn a_peer_that_leaves_wakes_a_waiting_caller_with_its_reason() {
         Err(PeerError::Disconnected(_))
     ));
 }
+
+#[test]
+fn callers_poll_only_for_kinds_of_request_whose_replies_come_back_quickly() {
+    let times = ReplyTimes(std::array::from_fn(|_| {
+        std::sync::atomic::AtomicU32::new(0)
+    }));
+    let resolve = Request::ResolveImplementation {
+        batch: 0,
+        tag: 0,
+        entry: 0,
+    };
+    // Unknown: worth a try.
+    assert!(times.worth_polling(&resolve));
+    // Resolves that compile (a millisecond each) stop the polling...
+    for _ in 0..4 {
+        times.record(&resolve, Duration::from_millis(1));
+    }
+    assert!(!times.worth_polling(&resolve));
+    // ...for resolves only: pings still poll.
+    assert!(times.worth_polling(&Request::Ping));
+    // Quick again (compiled implementations): polling resumes.
+    for _ in 0..16 {
+        times.record(&resolve, Duration::from_micros(15));
+    }
+    assert!(times.worth_polling(&resolve));
+}

@@ -9,10 +9,9 @@
 //! call in the executor is one such round trip). Responses wake the caller
 //! waiting on their sequence number; quick requests are served by the
 //! thread that read them, under the read lock, so they are served in the
-//! order they were sent; any other request read by the reading thread is
-//! served by it after it hands reading over to a pool thread (and, read by
-//! a waiting caller, is served on a pool thread), so a request that blocks
-//! (a call running JIT'd code, a compile) never stops the responses and
+//! order they were sent; any other request is served on a pool thread
+//! (the one idle last, see `worker_pool`), so a request that blocks (a
+//! call running JIT'd code, a compile) never stops the responses and
 //! requests it causes. When the connection ends, for
 //! whatever reason (a hangup, the peer's death, a malformed frame, a write
 //! error), every waiting caller and every later one gets

@@ -82,10 +82,12 @@ impl Peer {
     }
 
     /// The connection's reading thread: waits for input, then reads and
-    /// dispatches a frame under the read lock, until the connection ends
-    /// or it hands reading over to serve a request that may block.
+    /// dispatches a frame under the read lock, until the connection ends.
+    /// A request that may block goes to a pool thread (the one idle last,
+    /// whose caches are warm: a compile is a fifth slower on a thread that
+    /// was not just compiling), so this thread stays put, on its CPU.
     pub(super) fn read_loop(self) {
-        let guard = ReaderGuard(&self);
+        let _guard = ReaderGuard(&self);
         loop {
             if let Err(e) = self.inner.control.wait_readable() {
                 return self.close(format!("reading failed: {e}"));
@@ -93,29 +95,15 @@ impl Peer {
             self.wait_for_deferred_room();
             let mut reader = self.inner.reader.lock().unwrap_or_else(|e| e.into_inner());
             // Any input: this thread may wait in the read for the rest.
-            let (seq, request) = match self.read_one(&mut reader, 1) {
-                // A waiting caller read it first.
-                FrameRead::Nothing | FrameRead::Dispatched => continue,
+            match self.read_one(&mut reader, 1) {
+                // Or a waiting caller read it first.
+                FrameRead::Nothing | FrameRead::Dispatched => {}
                 FrameRead::Ended => return,
-                FrameRead::Blocking { seq, request } => (seq, request),
-            };
-            drop(reader);
-            // Leader/follower: a pool thread takes over reading and this
-            // thread, already awake, serves the request (the hand-off's
-            // wake-up is off the request's path).
-            let next = self.clone();
-            if !self
-                .inner
-                .pool
-                .try_submit(|| Box::new(move || next.read_loop()))
-            {
-                self.refuse(seq, request.name());
-                continue;
+                FrameRead::Blocking { seq, request } => {
+                    drop(reader);
+                    self.serve_on_pool(seq, request);
+                }
             }
-            std::mem::forget(guard);
-            let response = self.serve(request);
-            self.send_reply(seq, &response);
-            return;
         }
     }
 

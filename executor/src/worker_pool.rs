@@ -58,52 +58,62 @@ impl WorkerPool {
         })
     }
 
-    /// Runs the job `make` returns on a pool thread, starting one unless an
-    /// idle thread is free to take it; `make` runs only when a thread is
-    /// there for it. False (and `make` not called) when [`MAX_WORKERS`]
-    /// threads are busy: the caller refuses the work instead of queueing it
-    /// behind requests that may wait for it.
-    pub(crate) fn try_submit(self: &Arc<Self>, make: impl FnOnce() -> Job) -> bool {
-        self.submit_with_cap(make, MAX_WORKERS)
+    /// Runs `job` on a pool thread, starting one unless an idle thread is
+    /// free to take it. False (and `job` dropped unrun) when
+    /// [`MAX_WORKERS`] threads are busy or no thread can start: the caller
+    /// refuses the work instead of queueing it behind requests that may wait
+    /// for it.
+    pub(crate) fn try_submit(self: &Arc<Self>, job: Job) -> bool {
+        self.submit_with_cap(job, MAX_WORKERS)
     }
 
-    /// Runs `job` on a pool thread, starting one even beyond the cap.
+    /// Runs `job` on a pool thread, starting one even beyond the cap (and,
+    /// if none can start, on the next thread that finishes its job).
     pub(crate) fn submit_uncapped(self: &Arc<Self>, job: impl FnOnce() + Send + 'static) {
-        self.submit_with_cap(|| Box::new(job), usize::MAX);
+        self.submit_with_cap(Box::new(job), usize::MAX);
     }
 
-    fn submit_with_cap(self: &Arc<Self>, make: impl FnOnce() -> Job, cap: usize) -> bool {
+    fn submit_with_cap(self: &Arc<Self>, job: Job, cap: usize) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = state.idle.pop() {
             drop(state);
-            *slot.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(make());
+            *slot.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(job);
             slot.handed.notify_one();
             return true;
         }
         if state.workers >= cap {
             return false;
         }
-        // Queued for the new thread (or, should it fail to start, for the
-        // next running one that finishes).
-        state.queue.push_back(make());
         state.workers += 1;
         drop(state);
-        let pool = self.clone();
+        // Handed to the new thread itself (never queued behind others'
+        // jobs), and taken back if it cannot start.
+        let handoff = Arc::new(Mutex::new(Some(job)));
+        let (pool, first) = (self.clone(), handoff.clone());
         let spawned = std::thread::Builder::new()
             .name(self.name.to_string())
-            .spawn(move || pool.work());
-        if spawned.is_err() {
-            // Out of threads: a running worker takes the job when it is
-            // free (the process is in trouble anyway).
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.workers -= 1;
+            .spawn(move || {
+                let job = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+                pool.work(job)
+            });
+        if spawned.is_ok() {
+            return true;
         }
+        let job = handoff.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.workers -= 1;
+        if cap != usize::MAX {
+            return false;
+        }
+        // Out of threads: the next running worker that finishes takes it
+        // (the process is in trouble anyway).
+        state.queue.extend(job);
         true
     }
 
-    fn work(&self) {
+    fn work(&self, first: Option<Job>) {
         let slot = Arc::new(IdleSlot::default());
-        let mut job: Option<Job> = None;
+        let mut job = first;
         loop {
             if let Some(job) = job.take() {
                 // A panicking job must not take the thread's count with it.
@@ -164,10 +174,10 @@ mod tests {
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let (done_tx, done_rx) = mpsc::channel();
         // The first job blocks until the second has run.
-        assert!(pool.try_submit(|| Box::new(move || release_rx.recv().unwrap())));
+        assert!(pool.try_submit(Box::new(move || release_rx.recv().unwrap())));
         for _ in 0..50 {
             let done_tx = done_tx.clone();
-            assert!(pool.try_submit(|| Box::new(move || done_tx.send(()).unwrap())));
+            assert!(pool.try_submit(Box::new(move || done_tx.send(()).unwrap())));
         }
         for _ in 0..50 {
             done_rx.recv_timeout(Duration::from_secs(10)).unwrap();

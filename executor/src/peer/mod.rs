@@ -420,6 +420,15 @@ impl Peer {
                 let _ = tx.send(Err(PeerError::Disconnected(reason.clone())));
             }
         }
+        // A reader waiting for room among the deferred replies stops
+        // waiting (under their lock: it checks `closed` there).
+        drop(
+            self.inner
+                .deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        self.inner.drained.notify_all();
         self.inner.control.shutdown();
     }
 
@@ -444,15 +453,6 @@ impl Peer {
                 .unwrap_or_else(|| "non-string panic".to_string());
             Err(format!("serving {name} panicked: {message}"))
         })
-    }
-
-    /// Replies from a pool thread (a thread holding the read lock must not
-    /// block on a write; see `sending`).
-    fn reply_later(&self, seq: u64, response: Response) {
-        let peer = self.clone();
-        self.inner.pool.submit_uncapped(move || {
-            peer.send_reply(seq, &response);
-        });
     }
 }
 

@@ -60,25 +60,20 @@ impl Peer {
     fn serve_on_pool(&self, seq: u64, request: Request) {
         let peer = self.clone();
         let name = request.name();
-        let submitted = self.inner.pool.try_submit(|| {
-            Box::new(move || {
-                let response = peer.serve(request);
-                peer.send_reply(seq, &response);
-            })
+        let job = Box::new(move || {
+            let response = peer.serve(request);
+            peer.send_reply(seq, &response);
         });
-        if !submitted {
-            self.refuse(seq, name);
+        if !self.inner.pool.try_submit(job) {
+            // Sent without a thread of its own (which the cap is about).
+            self.reply_from_reader(
+                seq,
+                &Err(format!(
+                    "{name} refused: {} requests are in flight already (or no thread could start)",
+                    crate::worker_pool::MAX_WORKERS
+                )),
+            );
         }
-    }
-
-    fn refuse(&self, seq: u64, name: &'static str) {
-        self.reply_later(
-            seq,
-            Err(format!(
-                "{name} refused: {} requests are in flight already",
-                crate::worker_pool::MAX_WORKERS
-            )),
-        );
     }
 
     /// The connection's reading thread: waits for input, then reads and
@@ -186,7 +181,7 @@ impl Peer {
                     // A well-framed but malformed request is answered
                     // with the reason; the connection stays usable.
                     Err(e) => {
-                        self.reply_later(seq, Err(format!("malformed request: {e}")));
+                        self.reply_from_reader(seq, &Err(format!("malformed request: {e}")));
                         return FrameRead::Dispatched;
                     }
                 };

@@ -149,7 +149,8 @@ impl Peer {
             .deferred
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        while deferred.frames.len() > DEFERRED_CAP {
+        // Not once the connection is gone: the reader then reads its end.
+        while deferred.frames.len() > DEFERRED_CAP && self.closed().is_none() {
             deferred = self
                 .inner
                 .drained
@@ -215,6 +216,7 @@ impl Peer {
                     .unwrap_or_else(|e| e.into_inner());
                 deferred.frames.clear();
                 deferred.flushing = false;
+                self.inner.drained.notify_all();
                 return;
             }
             self.inner

@@ -24,8 +24,8 @@
 //! the callee compiled, and is patched either way.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cranelift_codegen::binemit::Reloc;
 use cranelift_module::FuncId;
@@ -48,7 +48,9 @@ struct Site {
 #[derive(Default)]
 pub(crate) struct CallSites {
     waiting: Mutex<HashMap<FuncId, Vec<Site>>>,
-    patched: AtomicUsize,
+    /// Sites re-pointed: counted when the patch is sent, taken back if the
+    /// executor refuses it.
+    patched: Arc<AtomicUsize>,
 }
 
 impl CallSites {
@@ -126,23 +128,46 @@ impl LazyJit {
         if patches.is_empty() {
             return;
         }
-        match self.inner.memory.patch(&patches) {
-            Ok(()) => {
-                self.inner
-                    .call_sites
-                    .patched
-                    .fetch_add(patches.len(), Ordering::Relaxed);
+        // Not waited for: the executor applies the patches before it reads
+        // the answer to the first call that compiled `id`, and a refusal
+        // leaves the sites calling the stubs, which is correct; it is
+        // reported when it comes back.
+        let count = patches.len();
+        let patched = self.inner.call_sites.patched.clone();
+        let session = self.inner.session.downgrade();
+        patched.fetch_add(count, Ordering::Relaxed);
+        let refused = move |error: lazyrt::Error, news: bool| {
+            patched.fetch_sub(count, Ordering::Relaxed);
+            // Said once; and an executor that went away is reported by
+            // what needed it.
+            if !news
+                || matches!(
+                    error,
+                    lazyrt::Error::Executor(lazyrt::ExecutorError::Gone { .. })
+                )
+            {
+                return;
             }
-            // The sites keep calling the stubs, which is correct; say why
-            // they were left.
-            Err(reason) => self.inner.session.report_error(&lazyrt::Error::Executor(
-                lazyrt::ExecutorError::Refused {
-                    operation: "call-site patch",
-                    reason,
-                },
-            )),
+            if let Some(session) = session.upgrade() {
+                session.report_error(&refusal(error.to_string()));
+            }
+        };
+        if let Err(reason) = self.inner.memory.patch_unawaited(&patches, refused) {
+            self.inner
+                .call_sites
+                .patched
+                .fetch_sub(count, Ordering::Relaxed);
+            self.inner.session.report_error(&refusal(reason));
         }
     }
+}
+
+/// The error a refused call-site patch is reported as.
+fn refusal(reason: String) -> lazyrt::Error {
+    lazyrt::Error::Executor(lazyrt::ExecutorError::Refused {
+        operation: "call-site patch",
+        reason,
+    })
 }
 
 /// The patch that makes `site` call `implementation`, if it reaches it.

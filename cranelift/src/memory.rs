@@ -68,8 +68,9 @@ pub(crate) struct CodeMemory {
     executor: Arc<dyn ExecutorProcess>,
     page: u64,
     regions: Mutex<Regions>,
-    /// Why the executor refuses to patch published code, once it said so.
-    patching_off: std::sync::OnceLock<String>,
+    /// Why the executor refuses to patch published code, once it said so
+    /// (shared with patches in flight, which may learn it).
+    patching_off: Arc<std::sync::OnceLock<String>>,
 }
 
 /// Code memory statistics.
@@ -81,6 +82,9 @@ pub struct MemoryStats {
     pub page_bytes: usize,
 }
 
+/// How an executor refuses every patch (`lazyrt_executor::memory_service`).
+const PATCHING_OFF: &str = "patch code: off in this executor";
+
 impl CodeMemory {
     pub(crate) fn new(executor: Arc<dyn ExecutorProcess>) -> Self {
         Self {
@@ -91,7 +95,7 @@ impl CodeMemory {
                 regions: Vec::new(),
                 pages: Vec::new(),
             }),
-            patching_off: std::sync::OnceLock::new(),
+            patching_off: Arc::default(),
         }
     }
 
@@ -273,7 +277,7 @@ impl CodeMemory {
     }
 
     /// Whether `address` lies in a code region (packed code, which
-    /// [`CodeMemory::patch`] can patch), not in pages of its own.
+    /// [`CodeMemory::patch_unawaited`] can patch), not in pages of its own.
     pub(crate) fn is_packed(&self, address: u64) -> bool {
         self.lock()
             .regions
@@ -281,28 +285,61 @@ impl CodeMemory {
             .any(|r| (r.base..r.base + r.used).contains(&address))
     }
 
-    /// Replaces 4-byte words of published code atomically (see
-    /// [`ExecutorProcess::patch_code`]: each must hold its expected value,
-    /// lie within one cache line, 4-aligned on AArch64), e.g. to re-point
-    /// a `call rel32` / `bl` from a stub to the implementation while
-    /// other threads run it. An error on the page path (no code regions).
+    /// [`CodeMemory::patch_unawaited`], waiting for the outcome (for tests).
+    #[cfg(test)]
     pub(crate) fn patch(&self, patches: &[CodePatch]) -> Result<(), String> {
-        if !self.can_patch() {
-            return Err(
-                "code patching needs code regions; this executor has none (no memfd_create?), so functions live in pages of their own".into(),
-            );
-        }
-        if let Some(why) = self.patching_off.get() {
-            return Err(why.clone());
-        }
+        self.check_patching()?;
         let result = self.executor.patch_code(patches).map_err(|e| e.to_string());
         if let Err(why) = &result
-            && why.contains("patch code: off in this executor")
+            && why.contains(PATCHING_OFF)
         {
             // Said once; later patches are skipped without a request.
             let _ = self.patching_off.set(why.clone());
         }
         result
+    }
+
+    /// Replaces 4-byte words of published code atomically (see
+    /// [`ExecutorProcess::patch_code`]: each must hold its expected value,
+    /// lie within one cache line, 4-aligned on AArch64), e.g. to re-point
+    /// a `call rel32` / `bl` from a stub to the implementation while
+    /// other threads run it. An error on the page path (no code regions).
+    ///
+    /// Not waited for (see [`ExecutorProcess::patch_code_unawaited`]):
+    /// anything sent to the executor afterwards sees the patches applied
+    /// or refused. A refusal reaches
+    /// `on_failure` later, on a thread that may block, with whether it is
+    /// news: the executor's "patching is off" is news once, however many
+    /// patches were in flight when it said so. An error here: nothing was
+    /// sent.
+    pub(crate) fn patch_unawaited(
+        &self,
+        patches: &[CodePatch],
+        on_failure: impl FnOnce(lazyrt::Error, bool) + Send + 'static,
+    ) -> Result<(), String> {
+        self.check_patching()?;
+        let patching_off = self.patching_off.clone();
+        let on_failure = Box::new(move |e: lazyrt::Error| {
+            let why = e.to_string();
+            let news = !why.contains(PATCHING_OFF) || patching_off.set(why).is_ok();
+            on_failure(e, news)
+        });
+        self.executor
+            .patch_code_unawaited(patches, on_failure)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Why patches cannot be sent at all, if they cannot.
+    fn check_patching(&self) -> Result<(), String> {
+        if !self.can_patch() {
+            return Err(
+                "code patching needs code regions; this executor has none (no memfd_create?), so functions live in pages of their own".into(),
+            );
+        }
+        match self.patching_off.get() {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
     }
 
     /// Whether patching is known to be off in the executor (its reason is

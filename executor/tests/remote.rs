@@ -45,6 +45,10 @@ fn program_runs_remotely(transport: Transport) {
             .unwrap();
         let first_calls = Arc::new(FirstCalls::default());
         jit.manager().set_listener(first_calls.clone());
+        let reports: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let seen = reports.clone();
+        jit.session()
+            .set_error_reporter(move |e| seen.lock().unwrap().push(e.to_string()));
         let ids = chain(&jit, CHAIN);
         let main = jit.get_finalized_function(ids[CHAIN - 1]).unwrap();
         assert_eq!(
@@ -54,6 +58,30 @@ fn program_runs_remotely(transport: Transport) {
         );
         let got = call(&*remote.executor, main, &[vec![5]]);
         assert_eq!(got, vec![chain_expected(CHAIN, 5)]);
+        // Each function compiled before its callee: the callee's compile
+        // re-points the call (sent without waiting, applied before the
+        // answer to its first call), unless the executor does not patch
+        // (qemu-user, `LAZYRT_DIRECT_STUBS=off`: its runtime's probe says
+        // what this process's says), which it says once.
+        if lazyrt::Runtime::global().unwrap().direct_stubs().0 {
+            let patched = jit.stats().patched_call_sites;
+            assert!((1..CHAIN).contains(&patched), "{patched} sites re-pointed");
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(reports.lock().unwrap().is_empty(), "{reports:?}");
+            assert_eq!(jit.stats().patched_call_sites, patched);
+        } else {
+            let mut waited = 0;
+            let settled =
+                || jit.stats().patched_call_sites == 0 && !reports.lock().unwrap().is_empty();
+            while !settled() && waited < 1000 {
+                std::thread::sleep(Duration::from_millis(10));
+                waited += 1;
+            }
+            assert_eq!(jit.stats().patched_call_sites, 0);
+            let reports = reports.lock().unwrap();
+            assert_eq!(reports.len(), 1, "{reports:?}");
+            assert!(reports[0].contains("off in this executor"), "{reports:?}");
+        }
         // The same program in-process gives the same result.
         let local = LazyJit::new().unwrap();
         let local_ids = chain(&local, CHAIN);

@@ -149,12 +149,20 @@ pub struct PeerStats {
     pub bytes_received: u64,
 }
 
+/// What a [`Peer::request_detached`] caller hears when its request fails
+/// (an error reply, or the connection ending first): called once, on a
+/// pool thread (it may block), never for a request that succeeded.
+pub type OnFailure = Box<dyn FnOnce(PeerError) + Send>;
+
 /// Who gets a response.
 enum Waiter {
     /// A caller blocked in [`Peer::request`].
     Caller(SyncSender<Delivered>),
     /// Nobody: a [`Peer::post`]ed request. An error ends the connection.
     Posted(&'static str),
+    /// Nobody waits: a [`Peer::request_detached`] request, whose failure
+    /// goes to its callback and leaves the connection up.
+    Detached(OnFailure),
 }
 
 struct Calls {
@@ -303,6 +311,39 @@ impl Peer {
         Ok(())
     }
 
+    /// Sends `request` without waiting for its reply, like [`Peer::post`],
+    /// but a failure does not end the connection: an error reply (or the
+    /// connection ending before the reply) goes to `on_failure`, on a pool
+    /// thread. For requests the other side answers in order on its reading
+    /// thread (see [`RequestHandler::answers_at_once`]) whose failure the
+    /// caller can live with, such as code patches that only make a call
+    /// faster: frames sent after it are handled after it, and nobody waits
+    /// a round trip for it. Either this returns an error (the connection is
+    /// gone, the request is too large) or `on_failure` hears of any failure.
+    pub fn request_detached(
+        &self,
+        request: &Request,
+        on_failure: OnFailure,
+    ) -> Result<(), PeerError> {
+        let seq = self.register(Waiter::Detached(on_failure))?;
+        self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+        match self.send(FrameKind::Request, 0, seq, &request.encode()) {
+            Ok(()) => Ok(()),
+            // Taken back, unless the connection ended meanwhile and its
+            // close handed the failure to `on_failure` already.
+            Err(e) => match self.unregister(seq) {
+                Some(_) => Err(e),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Hands a detached request's failure to its callback on a pool thread
+    /// (the reading thread must not run code that may block).
+    fn fail_detached(&self, on_failure: OnFailure, error: PeerError) {
+        self.inner.pool.submit_uncapped(move || on_failure(error));
+    }
+
     fn register(&self, waiter: Waiter) -> Result<u64, PeerError> {
         let mut calls = self.inner.calls.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(reason) = &calls.closed {
@@ -314,13 +355,13 @@ impl Peer {
         Ok(seq)
     }
 
-    fn unregister(&self, seq: u64) {
+    fn unregister(&self, seq: u64) -> Option<Waiter> {
         self.inner
             .calls
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .waiting
-            .remove(&seq);
+            .remove(&seq)
     }
 
     /// Whether the connection has ended, and why.
@@ -416,8 +457,14 @@ impl Peer {
         // it whether the connection is gone.
         self.inner.handler.disconnected(&reason);
         for (_, waiter) in waiting {
-            if let Waiter::Caller(tx) = waiter {
-                let _ = tx.send(Err(PeerError::Disconnected(reason.clone())));
+            match waiter {
+                Waiter::Caller(tx) => {
+                    let _ = tx.send(Err(PeerError::Disconnected(reason.clone())));
+                }
+                Waiter::Detached(on_failure) => {
+                    self.fail_detached(on_failure, PeerError::Disconnected(reason.clone()))
+                }
+                Waiter::Posted(_) => {}
             }
         }
         // A reader waiting for room among the deferred replies stops

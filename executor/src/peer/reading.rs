@@ -158,6 +158,11 @@ impl Peer {
                             return FrameRead::Ended;
                         }
                     }
+                    Some(Waiter::Detached(on_failure)) => {
+                        if let Err(reason) = response {
+                            self.fail_detached(on_failure, PeerError::Remote(reason));
+                        }
+                    }
                     None => {
                         self.violation(format!(
                             "response to request {} that is not outstanding",

@@ -2,8 +2,9 @@
 //! thread reads them (the reading thread or a caller polling for its own),
 //! quick requests keep their order, requests that block are served while
 //! the connection goes on, a burst of posted requests one way while
-//! requests flow the other never leaves both readers blocked writing, and
-//! a peer that leaves wakes a polling caller.
+//! requests flow the other never leaves both readers blocked writing, a
+//! peer that leaves wakes a polling caller, and a detached request's
+//! failure reaches its callback.
 
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,9 +13,13 @@ use std::time::Duration;
 
 use super::*;
 
+/// The address whose `Release` the [`Doubler`] refuses.
+const REFUSED: u64 = u64::MAX;
+
 /// Answers `ResolveImplementation { tag }` with `tag * 2` (at once for
 /// even tags, from a thread that may block for odd ones, after a nested
-/// ping back); `Release` is quick and recorded in arrival order.
+/// ping back); `Release` is quick and recorded in arrival order (refused
+/// for [`REFUSED`]).
 #[derive(Default)]
 struct Doubler {
     released: Mutex<Vec<u64>>,
@@ -25,6 +30,7 @@ impl RequestHandler for Doubler {
     fn handle(&self, peer: &Peer, request: Request) -> Response {
         match request {
             Request::Ping => Ok(Reply::Unit),
+            Request::Release { address } if address == REFUSED => Err("refused on purpose".into()),
             Request::Release { address } => {
                 self.released.lock().unwrap().push(address);
                 Ok(Reply::Unit)
@@ -110,6 +116,74 @@ fn replies_reach_their_callers_under_traffic_both_ways() {
     assert_eq!(a_handler.blocking_served.load(Ordering::Relaxed), 400);
     assert_eq!(b_handler.blocking_served.load(Ordering::Relaxed), 400);
     assert!(a.closed().is_none() && b.closed().is_none());
+}
+
+/// Collects what detached requests' failure callbacks hear.
+fn failures() -> (Arc<Mutex<Vec<PeerError>>>, impl Fn() -> OnFailure) {
+    let heard: Arc<Mutex<Vec<PeerError>>> = Arc::default();
+    let sink = heard.clone();
+    (heard, move || {
+        let sink = sink.clone();
+        Box::new(move |e| sink.lock().unwrap().push(e))
+    })
+}
+
+/// Waits (boundedly) until `heard` holds `n` failures.
+fn wait_for(heard: &Mutex<Vec<PeerError>>, n: usize) -> Vec<PeerError> {
+    for _ in 0..1000 {
+        if heard.lock().unwrap().len() >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    heard.lock().unwrap().clone()
+}
+
+#[test]
+fn a_detached_request_is_served_in_order_and_its_failure_reaches_its_callback() {
+    let ((a, _), (_b, b_handler)) = pair();
+    let (heard, on_failure) = failures();
+    for address in [1, 2, REFUSED, 3] {
+        a.request_detached(&Request::Release { address }, on_failure())
+            .unwrap();
+    }
+    // Served before anything sent afterwards, the refusal included ...
+    assert!(matches!(a.request(&Request::Ping), Ok(Reply::Unit)));
+    assert_eq!(*b_handler.released.lock().unwrap(), [1, 2, 3]);
+    // ... which reaches its callback alone, the connection still up.
+    match wait_for(&heard, 1).as_slice() {
+        [PeerError::Remote(reason)] => assert!(reason.contains("on purpose"), "{reason}"),
+        other => panic!("expected one refusal, got {other:?}"),
+    }
+    assert!(a.closed().is_none());
+    assert!(matches!(a.request(&Request::Ping), Ok(Reply::Unit)));
+    assert_eq!(heard.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_detached_request_outstanding_when_the_peer_leaves_hears_why() {
+    let ((a, _), (_b, _)) = pair();
+    let (heard, on_failure) = failures();
+    // Served on a thread of the other side that hangs up instead.
+    let leave = Request::ResolveImplementation {
+        batch: 0,
+        tag: u64::MAX,
+        entry: 0,
+    };
+    a.request_detached(&leave, on_failure()).unwrap();
+    match wait_for(&heard, 1).as_slice() {
+        [PeerError::Disconnected(reason)] => {
+            assert!(reason.contains("leaving on purpose"), "{reason}")
+        }
+        other => panic!("expected the hangup, got {other:?}"),
+    }
+    // Later ones are refused at once, their callback never called.
+    assert!(matches!(
+        a.request_detached(&Request::Ping, on_failure()),
+        Err(PeerError::Disconnected(_))
+    ));
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(heard.lock().unwrap().len(), 1);
 }
 
 #[test]

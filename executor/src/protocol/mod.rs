@@ -54,7 +54,11 @@
 //!    answer that publishes the code's address or a `Call`, is handled
 //!    after the code is in place. Such a request carries [`FLAG_POSTED`]:
 //!    if it fails, the executor hangs up with the reason before it reads
-//!    another frame (the frames behind it rely on it). Other requests are
+//!    another frame (the frames behind it rely on it). The controller sends
+//!    call-site `PatchCode`s without waiting too, but unflagged: nothing
+//!    behind them relies on them (a site left alone still calls its stub),
+//!    so a refusal is an ordinary error reply the controller reports when
+//!    it arrives. Other requests are
 //!    served concurrently, each on its own thread; when too many are in
 //!    flight (1,024) a request is refused with a reason, never queued
 //!    behind a blocked one.

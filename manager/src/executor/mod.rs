@@ -241,6 +241,27 @@ pub trait ExecutorProcess: Send + Sync + 'static {
     /// old word stays correct.
     fn patch_code(&self, patches: &[CodePatch]) -> Result<(), Error>;
 
+    /// [`ExecutorProcess::patch_code`] without waiting for the outcome, for
+    /// patches the caller can do without (a call site re-pointed from a
+    /// stub to its implementation only makes calls faster). Everything
+    /// sent to the executor afterwards (the answer to a first call, a
+    /// call) is handled after the patches are applied or refused; a
+    /// refusal, or the executor going away first, reaches `on_failure`
+    /// later, on a thread that may block. An error returned here means
+    /// nothing was sent (and `on_failure` is not called). The default
+    /// waits for [`ExecutorProcess::patch_code`] and hands its error to
+    /// `on_failure`; a remote executor saves the round trip.
+    fn patch_code_unawaited(
+        &self,
+        patches: &[CodePatch],
+        on_failure: Box<dyn FnOnce(Error) + Send>,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.patch_code(patches) {
+            on_failure(e);
+        }
+        Ok(())
+    }
+
     /// Where live entries' stubs and reentry trampolines lie, by entry
     /// (for debuggers and profilers).
     fn describe_lazy_entries(&self, entries: &[LazyEntryId]) -> Result<Vec<EntryCode>, Error>;

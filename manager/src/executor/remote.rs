@@ -657,6 +657,30 @@ impl ExecutorProcess for RemoteExecutor {
         self.expect_unit(code_requests::patches(patches, FINALIZE_CHUNK)?)
     }
 
+    fn patch_code_unawaited(
+        &self,
+        patches: &[CodePatch],
+        on_failure: Box<dyn FnOnce(Error) + Send>,
+    ) -> Result<(), Error> {
+        // Served in order on the executor's reading thread, like a posted
+        // write, but a refusal is an error reply, not a hangup.
+        let request = code_requests::patches(patches, FINALIZE_CHUNK)?;
+        let operation = request.name();
+        let on_failure = Box::new(move |e: PeerError| {
+            on_failure(Error::Executor(match e {
+                PeerError::Disconnected(reason) => ExecutorError::Gone { reason },
+                PeerError::Remote(reason) => ExecutorError::Refused { operation, reason },
+                other => ExecutorError::Protocol(other.to_string()),
+            }))
+        });
+        self.peer
+            .request_detached(&request, on_failure)
+            .map_err(|e| match e {
+                PeerError::Disconnected(reason) => self.gone(reason),
+                other => Error::Executor(ExecutorError::Protocol(other.to_string())),
+            })
+    }
+
     fn describe_lazy_entries(&self, entries: &[LazyEntryId]) -> Result<Vec<EntryCode>, Error> {
         let mut code = Vec::with_capacity(entries.len());
         for chunk in entries.chunks(BATCH_CHUNK) {

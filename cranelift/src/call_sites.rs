@@ -129,36 +129,35 @@ impl LazyJit {
             return;
         }
         // Not waited for: the executor applies the patches before it reads
-        // the answer to the first call that compiled `id`, and a refusal
-        // leaves the sites calling the stubs, which is correct; it is
-        // reported when it comes back.
+        // any frame sent after them (usually the answer to the first call
+        // that compiled `id`, when that call compiled it on its own
+        // thread), and a refusal leaves the sites calling the stubs, which
+        // is correct; it is reported when it comes back.
         let count = patches.len();
         let patched = self.inner.call_sites.patched.clone();
         let session = self.inner.session.downgrade();
         patched.fetch_add(count, Ordering::Relaxed);
-        let refused = move |error: lazyrt::Error, news: bool| {
-            patched.fetch_sub(count, Ordering::Relaxed);
-            // Said once; and an executor that went away is reported by
-            // what needed it.
-            if !news
-                || matches!(
-                    error,
-                    lazyrt::Error::Executor(lazyrt::ExecutorError::Gone { .. })
-                )
-            {
-                return;
-            }
-            if let Some(session) = session.upgrade() {
-                session.report_error(&refusal(error.to_string()));
-            }
-        };
-        if let Err(reason) = self.inner.memory.patch_unawaited(&patches, refused) {
-            self.inner
-                .call_sites
-                .patched
-                .fetch_sub(count, Ordering::Relaxed);
-            self.inner.session.report_error(&refusal(reason));
-        }
+        self.inner
+            .memory
+            .patch_unawaited(&patches, move |error: lazyrt::Error, news: bool| {
+                patched.fetch_sub(count, Ordering::Relaxed);
+                // Said once; and an executor that went away is reported by
+                // what needed it.
+                if !news
+                    || matches!(
+                        error,
+                        lazyrt::Error::Executor(lazyrt::ExecutorError::Gone { .. })
+                    )
+                {
+                    return;
+                }
+                // (Should the JIT be dropped meanwhile, the session may end
+                // here, on the executor connection's pool thread, which may
+                // block.)
+                if let Some(session) = session.upgrade() {
+                    session.report_error(&refusal(error.to_string()));
+                }
+            });
     }
 }
 

@@ -85,6 +85,9 @@ pub struct MemoryStats {
 /// How an executor refuses every patch (`lazyrt_executor::memory_service`).
 const PATCHING_OFF: &str = "patch code: off in this executor";
 
+/// Why code in pages of its own is not patched.
+const NO_CODE_REGIONS: &str = "code patching needs code regions; this executor has none (no memfd_create?), so functions live in pages of their own";
+
 impl CodeMemory {
     pub(crate) fn new(executor: Arc<dyn ExecutorProcess>) -> Self {
         Self {
@@ -303,38 +306,58 @@ impl CodeMemory {
     /// [`ExecutorProcess::patch_code`]: each must hold its expected value,
     /// lie within one cache line, 4-aligned on AArch64), e.g. to re-point
     /// a `call rel32` / `bl` from a stub to the implementation while
-    /// other threads run it. An error on the page path (no code regions).
+    /// other threads run it.
     ///
     /// Not waited for (see [`ExecutorProcess::patch_code_unawaited`]):
     /// anything sent to the executor afterwards sees the patches applied
-    /// or refused. A refusal reaches
-    /// `on_failure` later, on a thread that may block, with whether it is
-    /// news: the executor's "patching is off" is news once, however many
-    /// patches were in flight when it said so. An error here: nothing was
-    /// sent.
-    pub(crate) fn patch_unawaited(
-        &self,
-        patches: &[CodePatch],
-        on_failure: impl FnOnce(lazyrt::Error, bool) + Send + 'static,
-    ) -> Result<(), String> {
-        self.check_patching()?;
+    /// or refused. Every failure (refused now or later, nothing sent: no
+    /// code regions, patching known to be off, the executor gone) reaches
+    /// `on_failure` exactly once, with whether it is news: the executor's
+    /// "patching is off" is news once, however many patches were in
+    /// flight when it said so. `on_failure` may run on this thread or
+    /// later on another, which may block.
+    pub(crate) fn patch_unawaited<F>(&self, patches: &[CodePatch], on_failure: F)
+    where
+        F: FnOnce(lazyrt::Error, bool) + Send + 'static,
+    {
+        let refused = |reason: String| {
+            lazyrt::Error::Executor(lazyrt::ExecutorError::Refused {
+                operation: "patch code",
+                reason,
+            })
+        };
+        if !self.can_patch() {
+            return on_failure(refused(NO_CODE_REGIONS.into()), true);
+        }
+        if let Some(why) = self.patching_off.get() {
+            return on_failure(refused(why.clone()), false);
+        }
+        // Shared with the request's callback, so a request that could not
+        // be sent (its callback dropped unrun) is told here.
+        let once = Arc::new(Mutex::new(Some(on_failure)));
         let patching_off = self.patching_off.clone();
-        let on_failure = Box::new(move |e: lazyrt::Error| {
+        let tell = move |once: &Mutex<Option<_>>, e: lazyrt::Error| {
             let why = e.to_string();
             let news = !why.contains(PATCHING_OFF) || patching_off.set(why).is_ok();
-            on_failure(e, news)
-        });
-        self.executor
-            .patch_code_unawaited(patches, on_failure)
-            .map_err(|e| e.to_string())
+            let on_failure: Option<F> = once.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(on_failure) = on_failure {
+                on_failure(e, news)
+            }
+        };
+        let (later, tell_later) = (once.clone(), tell.clone());
+        let sent = self
+            .executor
+            .patch_code_unawaited(patches, Box::new(move |e| tell_later(&later, e)));
+        if let Err(e) = sent {
+            tell(&once, e);
+        }
     }
 
     /// Why patches cannot be sent at all, if they cannot.
+    #[cfg(test)]
     fn check_patching(&self) -> Result<(), String> {
         if !self.can_patch() {
-            return Err(
-                "code patching needs code regions; this executor has none (no memfd_create?), so functions live in pages of their own".into(),
-            );
+            return Err(NO_CODE_REGIONS.into());
         }
         match self.patching_off.get() {
             Some(why) => Err(why.clone()),

@@ -456,16 +456,24 @@ impl Peer {
         // The handler hears first: whoever a failed request wakes can ask
         // it whether the connection is gone.
         self.inner.handler.disconnected(&reason);
+        let mut detached = Vec::new();
         for (_, waiter) in waiting {
             match waiter {
                 Waiter::Caller(tx) => {
                     let _ = tx.send(Err(PeerError::Disconnected(reason.clone())));
                 }
-                Waiter::Detached(on_failure) => {
-                    self.fail_detached(on_failure, PeerError::Disconnected(reason.clone()))
-                }
+                Waiter::Detached(on_failure) => detached.push(on_failure),
                 Waiter::Posted(_) => {}
             }
+        }
+        // One job for them all (however many were in flight).
+        if !detached.is_empty() {
+            let reason = reason.clone();
+            self.inner.pool.submit_uncapped(move || {
+                for on_failure in detached {
+                    on_failure(PeerError::Disconnected(reason.clone()));
+                }
+            });
         }
         // A reader waiting for room among the deferred replies stops
         // waiting (under their lock: it checks `closed` there).

@@ -58,6 +58,10 @@ pub struct ExecutorInfo {
     pub pid: u32,
     /// Symbols it publishes without a lookup (its libcalls).
     pub bootstrap: HashMap<String, ExecutorAddr>,
+    /// Its CPU's features beyond the triple's baseline, by their Rust
+    /// target-feature names (`"avx2"`, `"sse4.1"`, `"lse"`), detected in
+    /// its process: what code compiled for it may use.
+    pub cpu_features: Vec<String>,
 }
 
 /// Why an executor could not do what was asked.
@@ -244,8 +248,8 @@ pub trait ExecutorProcess: Send + Sync + 'static {
     /// [`ExecutorProcess::patch_code`] without waiting for the outcome, for
     /// patches the caller can do without (a call site re-pointed from a
     /// stub to its implementation only makes calls faster). Everything
-    /// sent to the executor afterwards (the answer to a first call, a
-    /// call) is handled after the patches are applied or refused; a
+    /// this caller sends the executor afterwards (the answer to a first
+    /// call, a call) is handled after the patches are applied or refused; a
     /// refusal, or the executor going away first, reaches `on_failure`
     /// later, on a thread that may block. An error returned here means
     /// nothing was sent (and `on_failure` is not called). The default

@@ -93,7 +93,9 @@ pub struct JitStats {
     /// `func_addr`).
     pub stub_call_sites: usize,
     /// Call sites bound to a stub and re-pointed at the implementation
-    /// once it compiled (lazy code as fast as eager).
+    /// once it compiled (lazy code as fast as eager). Counted when the
+    /// patch is sent: a remote executor may still refuse it (then it is
+    /// taken back, and the refusal reported).
     pub patched_call_sites: usize,
     /// Bytes of data objects placed.
     pub data_bytes: usize,
@@ -254,9 +256,10 @@ impl LazyJitBuilder {
 
 /// The ISA for `executor`: in this process, the host's with its CPU
 /// features; in another process (perhaps another machine or architecture),
-/// the baseline of the triple it reports, since its CPU features are not
-/// known here (code using the controller's AVX-512 would fault on an older
-/// executor).
+/// the triple it reports with the CPU features it reports (detected in its
+/// process, so code never uses a feature of this machine that the
+/// executor's CPU lacks). For code that must run on any CPU of the triple,
+/// pass a baseline ISA to [`LazyJitBuilder::isa`].
 pub fn executor_isa(
     executor: &lazyrt::ExecutorInfo,
     opt_level: &str,
@@ -265,14 +268,54 @@ pub fn executor_isa(
         return host_isa(opt_level);
     }
     let triple = &executor.triple;
-    let builder = cranelift_codegen::isa::lookup_by_name(triple).map_err(|e| {
+    let mut builder = cranelift_codegen::isa::lookup_by_name(triple).map_err(|e| {
         JitError::UnsupportedExecutor {
             triple: triple.to_string(),
             reason: e.to_string(),
         }
     })?;
+    let arch = triple.split('-').next().unwrap_or_default();
+    for feature in &executor.cpu_features {
+        if let Some((_, _, setting)) = FEATURE_SETTINGS
+            .iter()
+            .find(|(a, f, _)| *a == arch && f == feature)
+        {
+            // One this version of Cranelift lacks is left off.
+            let _ = builder.enable(setting);
+        }
+    }
     isa_with_flags(builder, opt_level)
 }
+
+/// `(architecture, Rust target-feature name, Cranelift ISA setting)`: the
+/// features an executor reports (`lazyrt_executor::cpu_features`) that
+/// Cranelift can use, as `cranelift_native` maps them for the host.
+const FEATURE_SETTINGS: &[(&str, &str, &str)] = &[
+    ("x86_64", "sse3", "has_sse3"),
+    ("x86_64", "ssse3", "has_ssse3"),
+    ("x86_64", "sse4.1", "has_sse41"),
+    ("x86_64", "sse4.2", "has_sse42"),
+    ("x86_64", "popcnt", "has_popcnt"),
+    ("x86_64", "avx", "has_avx"),
+    ("x86_64", "avx2", "has_avx2"),
+    ("x86_64", "fma", "has_fma"),
+    ("x86_64", "bmi1", "has_bmi1"),
+    ("x86_64", "bmi2", "has_bmi2"),
+    ("x86_64", "lzcnt", "has_lzcnt"),
+    ("x86_64", "cmpxchg16b", "has_cmpxchg16b"),
+    ("x86_64", "avx512f", "has_avx512f"),
+    ("x86_64", "avx512vl", "has_avx512vl"),
+    ("x86_64", "avx512dq", "has_avx512dq"),
+    ("x86_64", "avx512bitalg", "has_avx512bitalg"),
+    ("x86_64", "avx512vbmi", "has_avx512vbmi"),
+    ("x86_64", "avx512vnni", "has_avx512vnni"),
+    ("x86_64", "avxvnni", "has_avx_vnni"),
+    ("aarch64", "lse", "has_lse"),
+    ("aarch64", "paca", "has_pauth"),
+    ("aarch64", "fp16", "has_fp16"),
+    ("aarch64", "dotprod", "has_dotprod"),
+    ("aarch64", "i8mm", "has_i8mm"),
+];
 
 /// The host ISA with `opt_level` and non-PIC code (relocations are absolute).
 pub fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, JitError> {

@@ -69,6 +69,7 @@ pub fn executor_main(args: Vec<String>) -> ExitCode {
         page_size: bootstrap::page_size(),
         pid: std::process::id(),
         bootstrap: bootstrap::bootstrap_symbols(),
+        cpu_features: crate::cpu_features::detected(),
     };
     if let Err(e) = handshake::greet(&mut channel, &hello) {
         eprintln!("lazyrt-executor: {e}");

@@ -26,6 +26,17 @@ pub enum HandshakeError {
     /// The executor's hello is malformed.
     #[error("handshake: malformed hello: {0}")]
     BadHello(#[from] crate::protocol::DecodeError),
+    /// The executor speaks another protocol version (it was built from
+    /// another lazyrt than this controller).
+    #[error(
+        "handshake: the executor speaks protocol version {executor}, this controller speaks {controller}: run the lazyrt-executor built with this controller"
+    )]
+    Version {
+        /// The executor's version.
+        executor: u16,
+        /// This controller's.
+        controller: u16,
+    },
 }
 
 fn set_timeout(channel: &Channel, timeout: Option<Duration>) -> io::Result<()> {
@@ -57,7 +68,20 @@ pub fn accept(
     check: impl FnOnce(&Hello) -> Result<(), String>,
 ) -> Result<Hello, HandshakeError> {
     set_timeout(channel, Some(HANDSHAKE_TIMEOUT)).map_err(FrameError::Io)?;
-    let (header, payload) = read_frame(channel)?;
+    let (header, payload) = match read_frame(channel) {
+        Ok(frame) => frame,
+        Err(FrameError::Version { peer, ours }) => {
+            let e = HandshakeError::Version {
+                executor: peer,
+                controller: ours,
+            };
+            // Said to the executor too (it reads this hangup's header as
+            // a version mismatch of its own, and says so).
+            let _ = write_frame(channel, FrameKind::Hangup, 0, e.to_string().as_bytes());
+            return Err(e);
+        }
+        Err(e) => return Err(e.into()),
+    };
     set_timeout(channel, None).map_err(FrameError::Io)?;
     if header.kind != FrameKind::Hello {
         return Err(HandshakeError::Unexpected(header.kind));
@@ -80,4 +104,46 @@ pub fn accept(
     }
     write_frame(channel, FrameKind::Hello, 0, &[])?;
     Ok(hello)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    #[test]
+    fn an_executor_of_another_protocol_version_hears_why_and_so_does_the_controller() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        // An executor of version 1: its hello's header says so.
+        let old = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut header = [0u8; crate::protocol::HEADER_BYTES];
+            header[..4].copy_from_slice(&crate::protocol::MAGIC);
+            header[4..6].copy_from_slice(&1u16.to_le_bytes());
+            header[6] = FrameKind::Hello as u8;
+            theirs.write_all(&header).unwrap();
+            // What comes back: a frame whose header it cannot read either.
+            let mut reply = Vec::new();
+            let _ = theirs.read_to_end(&mut reply);
+            reply
+        });
+        let mut channel = Channel::Unix(ours);
+        let e = accept(&mut channel, |_| Ok(())).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                HandshakeError::Version {
+                    executor: 1,
+                    controller: crate::protocol::PROTOCOL_VERSION
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("built with this controller"), "{e}");
+        drop(channel);
+        let reply = old.join().unwrap();
+        let said = String::from_utf8_lossy(&reply);
+        assert!(said.contains("protocol version 1"), "{said}");
+    }
 }

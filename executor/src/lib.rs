@@ -22,7 +22,7 @@
 //! - `transport.rs`: sockets, and the `fd:N` / `unix:PATH` / `tcp:HOST:PORT`
 //!   spec both sides parse;
 //! - `handshake.rs`: the executor's hello and the controller's answer;
-//! - `peer.rs`: one side of a connection: requests out, requests in, and
+//! - `peer/`: one side of a connection: requests out, requests in, and
 //!   failing everything that waits when the connection ends;
 //! - `worker_pool.rs`: the threads serving requests (a blocked request never
 //!   holds up the next);
@@ -35,6 +35,8 @@
 //!   against what this process holds;
 //! - `live_entries.rs`: which entries the controller may name;
 //! - `bootstrap.rs`: symbols the executor publishes in its hello;
+//! - `cpu_features.rs`: the CPU features it reports there, so the
+//!   controller compiles for this CPU;
 //! - `executor_main.rs`: the `lazyrt-executor` binary.
 
 #![cfg_attr(lazyrt_loom, allow(dead_code, unused_imports))]
@@ -46,6 +48,8 @@ pub mod transport;
 pub mod bootstrap;
 #[cfg(not(lazyrt_loom))]
 pub mod code_regions;
+#[cfg(not(lazyrt_loom))]
+pub mod cpu_features;
 #[cfg(not(lazyrt_loom))]
 pub mod debug_service;
 #[cfg(not(lazyrt_loom))]

@@ -466,3 +466,35 @@ fn chained_lazy_reexports_resolve_and_their_cycles_fail_remotely() {
         assert!(stderr.contains("resolution cycle"), "{stderr}");
     });
 }
+
+#[test]
+fn code_for_a_remote_executor_uses_the_cpu_features_it_reports() {
+    within(60, || {
+        let remote = remote(Transport::Spawn);
+        let info = remote.executor.info().clone();
+        // Detected in its process: this machine's (or this emulator's).
+        assert_eq!(info.cpu_features, lazyrt_executor::cpu_features::detected());
+        let (feature, setting) = if cfg!(target_arch = "aarch64") {
+            ("lse", "has_lse")
+        } else {
+            ("avx2", "has_avx2")
+        };
+        let flag = |info: &lazyrt::ExecutorInfo| {
+            let isa = lazyrt_cranelift::executor_isa(info, "speed").unwrap();
+            cranelift_codegen::isa::TargetIsa::isa_flags(&*isa)
+                .iter()
+                .find(|v| v.name == setting)
+                .and_then(|v| v.as_bool())
+                .unwrap()
+        };
+        let reported = |features: &[&str]| lazyrt::ExecutorInfo {
+            cpu_features: features.iter().map(|f| f.to_string()).collect(),
+            ..info.clone()
+        };
+        assert_eq!(flag(&info), info.cpu_features.iter().any(|f| f == feature));
+        // Only what the executor reports; names Cranelift cannot use are
+        // left alone.
+        assert!(flag(&reported(&[feature, "no-such-feature"])));
+        assert!(!flag(&reported(&[])));
+    });
+}

@@ -55,7 +55,7 @@ fn encode(pieces: &[Piece]) -> Vec<u8> {
             Piece::Raw(bytes) => out.extend_from_slice(bytes),
             Piece::Framed { kind, seq, payload } => {
                 out.extend_from_slice(b"LZRX");
-                out.extend_from_slice(&1u16.to_le_bytes());
+                out.extend_from_slice(&lazyrt_executor::protocol::PROTOCOL_VERSION.to_le_bytes());
                 out.push(*kind);
                 out.push(0);
                 out.extend_from_slice(&seq.to_le_bytes());
@@ -114,4 +114,29 @@ proptest! {
         let status = status.unwrap();
         prop_assert!(status.code().is_some(), "the executor died of a signal: {status}");
     }
+}
+
+/// The fuzz target's seeds (a chunking byte, then frames) are whole frames
+/// of the protocol version this build speaks: seeds of an older version
+/// would stop at the header check and never reach the message decoders.
+#[test]
+fn the_fuzz_seeds_speak_this_protocol_version() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/executor_protocol");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut rest = &bytes[1..];
+        let mut frames = 0;
+        while !rest.is_empty() {
+            match read_frame(&mut rest) {
+                Ok(_) => frames += 1,
+                Err(e) => panic!("{}: frame {frames}: {e}", path.display()),
+            }
+        }
+        assert!(frames > 0, "{}", path.display());
+        seeds += 1;
+    }
+    assert!(seeds > 10, "{seeds} seeds in {}", dir.display());
 }

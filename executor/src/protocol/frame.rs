@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 /// The first four bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"LZRX";
 /// The protocol version this build speaks (in every frame header).
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Bytes in a frame header.
 pub const HEADER_BYTES: usize = 24;
 /// The largest payload a frame may carry.

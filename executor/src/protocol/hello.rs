@@ -15,6 +15,10 @@ pub struct Hello {
     /// Symbols the executor publishes without a lookup (its runtime's entry
     /// points, the libcalls it provides): `(name, address)`.
     pub bootstrap: Vec<(String, u64)>,
+    /// Its CPU's features, by their Rust target-feature names (see
+    /// [`crate::cpu_features`]): what code for it may use beyond the
+    /// triple's baseline.
+    pub cpu_features: Vec<String>,
 }
 
 impl Hello {
@@ -25,6 +29,10 @@ impl Hello {
         w.count(self.bootstrap.len());
         for (name, address) in &self.bootstrap {
             w.string(name).u64(*address);
+        }
+        w.count(self.cpu_features.len());
+        for feature in &self.cpu_features {
+            w.string(feature);
         }
         w.into_bytes()
     }
@@ -46,12 +54,30 @@ impl Hello {
         for _ in 0..n {
             bootstrap.push((r.string("hello.bootstrap")?, r.u64("hello.bootstrap")?));
         }
+        let n = r.count("hello.cpu_features", 4)?;
+        let mut cpu_features = Vec::with_capacity(n);
+        for _ in 0..n {
+            let feature = r.string("hello.cpu_features")?;
+            if feature.is_empty()
+                || feature.len() > 64
+                || !feature
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+            {
+                return Err(DecodeError::Invalid {
+                    field: "hello.cpu_features",
+                    reason: format!("{feature:?} is not a feature name"),
+                });
+            }
+            cpu_features.push(feature);
+        }
         r.finish("hello")?;
         Ok(Self {
             triple,
             page_size,
             pid,
             bootstrap,
+            cpu_features,
         })
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::protocol::Hello;
 
 #[test]
 fn requests_round_trip() {
@@ -174,4 +175,29 @@ fn responses_round_trip() {
     }));
     *bytes.last_mut().unwrap() = 2;
     assert!(Reply::decode_response(&bytes).is_err());
+}
+
+#[test]
+fn hello_round_trips_and_refuses_what_is_not_a_feature_name() {
+    let hello = Hello {
+        triple: "x86_64-unknown-linux-gnu".to_string(),
+        page_size: 4096,
+        pid: 7,
+        bootstrap: vec![("memcpy".to_string(), 0x1000)],
+        cpu_features: vec!["avx2".to_string(), "sse4.1".to_string()],
+    };
+    assert_eq!(Hello::decode(&hello.encode()).unwrap(), hello);
+    for bad in ["", "avx2 ; rm", "\u{e9}", &"x".repeat(65)] {
+        let bytes = Hello {
+            cpu_features: vec![bad.to_string()],
+            ..hello.clone()
+        }
+        .encode();
+        let e = Hello::decode(&bytes).unwrap_err().to_string();
+        assert!(e.contains("hello.cpu_features"), "{bad:?}: {e}");
+    }
+    // A version-1 hello (no feature list) is cut short.
+    let mut old = hello.encode();
+    old.truncate(old.len() - (4 + 4 + "avx2".len() + 4 + "sse4.1".len()));
+    assert!(Hello::decode(&old).is_err());
 }

@@ -32,7 +32,9 @@
 //! ## Conversation
 //!
 //! 1. The executor speaks first: a [`FrameKind::Hello`] carrying [`Hello`]
-//!    (its target triple, page size, pid and bootstrap symbols).
+//!    (its target triple, page size, pid, bootstrap symbols and CPU
+//!    features by their Rust target-feature names; version 1 had no
+//!    features).
 //! 2. The controller answers with a [`FrameKind::Hello`] whose payload is
 //!    empty (accepted) or a [`FrameKind::Hangup`] saying why not.
 //! 3. Then either side sends [`Request`]s at any time and answers the other

@@ -45,6 +45,7 @@ impl InProcessExecutor {
                     .into_iter()
                     .map(|(n, a)| (n, ExecutorAddr::new(a)))
                     .collect(),
+                cpu_features: lazyrt_executor::cpu_features::detected(),
             },
             memory: MemoryService::new(bootstrap::page_size()),
             debug: DebugService::new(),

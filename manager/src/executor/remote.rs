@@ -287,6 +287,7 @@ impl RemoteExecutor {
                     .into_iter()
                     .map(|(n, a)| (n, ExecutorAddr::new(a)))
                     .collect(),
+                cpu_features: hello.cpu_features,
             },
             peer,
             tables,

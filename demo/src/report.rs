@@ -81,9 +81,10 @@ impl Report {
         );
         if let Some(r) = &self.remote {
             line.push_str(&format!(
-                ",\"oop_round_trip_ns\":{},\"oop_requests\":{},\"oop_bytes\":{}",
+                ",\"oop_round_trip_ns\":{},\"oop_requests\":{},\"oop_round_trips\":{},\"oop_bytes\":{}",
                 r.round_trip.as_nanos(),
                 r.stats.requests_sent + r.stats.requests_served,
+                r.stats.requests_sent.saturating_sub(r.stats.requests_unawaited) + r.stats.requests_served,
                 r.stats.bytes_sent + r.stats.bytes_received
             ));
         }
@@ -137,10 +138,15 @@ impl Report {
         ));
         if let Some(r) = &self.remote {
             out.push_str(&format!(
-                "  executor      lazyrt-executor pid {} · {} round trips ({} resolve requests from it) · {} KiB sent, {} KiB received · bare round trip {}\n",
+                "  executor      lazyrt-executor pid {} · {} round trips ({} resolve requests from it) and {} requests sent without waiting · {} KiB sent, {} KiB received · bare round trip {}\n",
                 r.pid,
-                thousands((r.stats.requests_sent + r.stats.requests_served) as usize),
+                thousands(
+                    (r.stats.requests_sent.saturating_sub(r.stats.requests_unawaited)
+                        + r.stats.requests_served)
+                        as usize
+                ),
                 thousands(r.stats.requests_served as usize),
+                thousands(r.stats.requests_unawaited as usize),
                 r.stats.bytes_sent / 1024,
                 r.stats.bytes_received / 1024,
                 us(r.round_trip)

@@ -91,6 +91,16 @@ fn program_runs_remotely(transport: Transport) {
         assert_eq!(f(5), got[0]);
         assert_eq!(jit.stats().compiled, CHAIN);
         assert_eq!(first_calls.0.load(Ordering::SeqCst), CHAIN);
+        // The only round trips of a first call are the executor's resolve
+        // requests: code writes and call-site patches go without waiting
+        // (at least one write per function), and this side waited only to
+        // set up (create the entries, reserve a code region) and call.
+        let stats = remote.executor.stats();
+        assert!(stats.requests_unawaited >= CHAIN as u64, "{stats:?}");
+        assert!(
+            stats.requests_sent - stats.requests_unawaited <= 4,
+            "{stats:?}"
+        );
         // Resolved entries are direct: calling again asks nothing.
         let served = remote.executor.stats().requests_served;
         assert_eq!(served, CHAIN as u64, "one resolve request per entry");

@@ -139,8 +139,11 @@ pub enum PeerError {
 /// Counters of a connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PeerStats {
-    /// Requests this side sent (each a round trip).
+    /// Requests this side sent, those sent without waiting included.
     pub requests_sent: u64,
+    /// Of those, sent without waiting for the reply ([`Peer::post`],
+    /// [`Peer::request_detached`]): no round trip.
+    pub requests_unawaited: u64,
     /// Requests the other side sent here.
     pub requests_served: u64,
     /// Frame bytes written.
@@ -193,6 +196,7 @@ struct PeerInner {
     handler: Arc<dyn RequestHandler>,
     pool: Arc<WorkerPool>,
     requests_sent: AtomicU64,
+    requests_unawaited: AtomicU64,
     requests_served: AtomicU64,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
@@ -244,6 +248,7 @@ impl Peer {
                 handler,
                 pool: WorkerPool::new(name),
                 requests_sent: AtomicU64::new(0),
+                requests_unawaited: AtomicU64::new(0),
                 requests_served: AtomicU64::new(0),
                 bytes_sent: AtomicU64::new(0),
                 bytes_received: AtomicU64::new(0),
@@ -304,6 +309,9 @@ impl Peer {
     pub fn post(&self, request: &Request) -> Result<(), PeerError> {
         let seq = self.register(Waiter::Posted(request.name()))?;
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .requests_unawaited
+            .fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.send(FrameKind::Request, FLAG_POSTED, seq, &request.encode()) {
             self.unregister(seq);
             return Err(e);
@@ -327,6 +335,9 @@ impl Peer {
     ) -> Result<(), PeerError> {
         let seq = self.register(Waiter::Detached(on_failure))?;
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .requests_unawaited
+            .fetch_add(1, Ordering::Relaxed);
         match self.send(FrameKind::Request, 0, seq, &request.encode()) {
             Ok(()) => Ok(()),
             // Taken back, unless the connection ended meanwhile and its
@@ -384,6 +395,7 @@ impl Peer {
         let i = &self.inner;
         PeerStats {
             requests_sent: i.requests_sent.load(Ordering::Relaxed),
+            requests_unawaited: i.requests_unawaited.load(Ordering::Relaxed),
             requests_served: i.requests_served.load(Ordering::Relaxed),
             bytes_sent: i.bytes_sent.load(Ordering::Relaxed),
             bytes_received: i.bytes_received.load(Ordering::Relaxed),

@@ -12,50 +12,61 @@
 /// Features of this CPU, detected now (at run time, not from the build's
 /// target features).
 pub fn detected() -> Vec<String> {
-    let mut found: Vec<&str> = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        macro_rules! x86 {
-            ($($name:tt),* $(,)?) => {
-                $(if std::is_x86_feature_detected!($name) {
-                    found.push($name);
-                })*
-            };
-        }
-        x86!(
-            "sse3",
-            "ssse3",
-            "sse4.1",
-            "sse4.2",
-            "popcnt",
-            "avx",
-            "avx2",
-            "fma",
-            "bmi1",
-            "bmi2",
-            "lzcnt",
-            "cmpxchg16b",
-            "avx512f",
-            "avx512vl",
-            "avx512dq",
-            "avx512bitalg",
-            "avx512vbmi",
-            "avx512vnni",
-            "avxvnni",
-        );
+    detect().into_iter().map(str::to_string).collect()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Vec<&'static str> {
+    let mut found = Vec::new();
+    macro_rules! x86 {
+        ($($name:tt),* $(,)?) => {
+            $(if std::is_x86_feature_detected!($name) {
+                found.push($name);
+            })*
+        };
     }
-    #[cfg(target_arch = "aarch64")]
-    {
-        macro_rules! aarch64 {
-            ($($name:tt),* $(,)?) => {
-                $(if std::arch::is_aarch64_feature_detected!($name) {
-                    found.push($name);
-                })*
-            };
-        }
-        aarch64!("lse", "paca", "fp16", "dotprod", "i8mm", "sve", "bti");
+    x86!(
+        "sse3",
+        "ssse3",
+        "sse4.1",
+        "sse4.2",
+        "popcnt",
+        "avx",
+        "avx2",
+        "fma",
+        "bmi1",
+        "bmi2",
+        "lzcnt",
+        "cmpxchg16b",
+        "avx512f",
+        "avx512vl",
+        "avx512dq",
+        "avx512bitalg",
+        "avx512vbmi",
+        "avx512vnni",
+        "avxvnni",
+    );
+    found
+}
+
+#[cfg(target_arch = "aarch64")]
+fn detect() -> Vec<&'static str> {
+    let mut found = Vec::new();
+    macro_rules! aarch64 {
+        ($($name:tt),* $(,)?) => {
+            $(if std::arch::is_aarch64_feature_detected!($name) {
+                found.push($name);
+            })*
+        };
     }
-    found.into_iter().map(str::to_string).collect()
+    aarch64!("lse", "paca", "fp16", "dotprod", "i8mm", "sve", "bti");
+    found
+}
+
+/// Other architectures: none known (the triple's baseline).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn detect() -> Vec<&'static str> {
+    Vec::new()
 }
 
 #[cfg(test)]

@@ -288,18 +288,15 @@ impl CodeMemory {
             .any(|r| (r.base..r.base + r.used).contains(&address))
     }
 
-    /// [`CodeMemory::patch_unawaited`], waiting for the outcome (for tests).
+    /// [`CodeMemory::patch_unawaited`] through an executor that answers at
+    /// once (in this process): the outcome (for tests).
     #[cfg(test)]
     pub(crate) fn patch(&self, patches: &[CodePatch]) -> Result<(), String> {
-        self.check_patching()?;
-        let result = self.executor.patch_code(patches).map_err(|e| e.to_string());
-        if let Err(why) = &result
-            && why.contains(PATCHING_OFF)
-        {
-            // Said once; later patches are skipped without a request.
-            let _ = self.patching_off.set(why.clone());
-        }
-        result
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.patch_unawaited(patches, move |e, _| {
+            let _ = tx.send(e.to_string());
+        });
+        rx.try_recv().map_or(Ok(()), Err)
     }
 
     /// Replaces 4-byte words of published code atomically (see
@@ -350,18 +347,6 @@ impl CodeMemory {
             .patch_code_unawaited(patches, Box::new(move |e| tell_later(&later, e)));
         if let Err(e) = sent {
             tell(&once, e);
-        }
-    }
-
-    /// Why patches cannot be sent at all, if they cannot.
-    #[cfg(test)]
-    fn check_patching(&self) -> Result<(), String> {
-        if !self.can_patch() {
-            return Err(NO_CODE_REGIONS.into());
-        }
-        match self.patching_off.get() {
-            Some(why) => Err(why.clone()),
-            None => Ok(()),
         }
     }
 

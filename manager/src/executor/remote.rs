@@ -354,11 +354,7 @@ impl RemoteExecutor {
     fn request(&self, request: &Request) -> Result<Reply, Error> {
         self.peer.request(request).map_err(|e| match e {
             PeerError::Disconnected(reason) => self.gone(reason),
-            PeerError::Remote(reason) => Error::Executor(ExecutorError::Refused {
-                operation: request.name(),
-                reason,
-            }),
-            other => Error::Executor(ExecutorError::Protocol(other.to_string())),
+            other => Error::Executor(executor_error(request.name(), other)),
         })
     }
 
@@ -389,6 +385,16 @@ impl RemoteExecutor {
             Reply::Address(a) => Ok(ExecutorAddr::new(a)),
             other => Err(Self::protocol(&request, other)),
         }
+    }
+}
+
+/// What a failed `operation` request means to callers (a lost connection
+/// without the spawned executor's exit status: see `RemoteExecutor::gone`).
+fn executor_error(operation: &'static str, e: PeerError) -> ExecutorError {
+    match e {
+        PeerError::Disconnected(reason) => ExecutorError::Gone { reason },
+        PeerError::Remote(reason) => ExecutorError::Refused { operation, reason },
+        other => ExecutorError::Protocol(other.to_string()),
     }
 }
 
@@ -667,18 +673,13 @@ impl ExecutorProcess for RemoteExecutor {
         // write, but a refusal is an error reply, not a hangup.
         let request = code_requests::patches(patches, FINALIZE_CHUNK)?;
         let operation = request.name();
-        let on_failure = Box::new(move |e: PeerError| {
-            on_failure(Error::Executor(match e {
-                PeerError::Disconnected(reason) => ExecutorError::Gone { reason },
-                PeerError::Remote(reason) => ExecutorError::Refused { operation, reason },
-                other => ExecutorError::Protocol(other.to_string()),
-            }))
-        });
+        let on_failure =
+            Box::new(move |e: PeerError| on_failure(Error::Executor(executor_error(operation, e))));
         self.peer
             .request_detached(&request, on_failure)
             .map_err(|e| match e {
                 PeerError::Disconnected(reason) => self.gone(reason),
-                other => Error::Executor(ExecutorError::Protocol(other.to_string())),
+                other => Error::Executor(executor_error(operation, other)),
             })
     }
 

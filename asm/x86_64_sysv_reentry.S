@@ -55,11 +55,18 @@
  *   kmovw without AVX512BW: layout.flags bit 0).
  *
  * After the resolver it restores what it saved and puts back into their
- * initial state the components that were not in use at entry but are now
- * (a second XINUSE read): fninit for x87; kxorw of k0-k7 for opmask; vpxord
- * of zmm16-31 for Hi16_ZMM; vzeroupper before reloading xmm0-15 (legacy
- * movaps, upper state clean) or ymm0-15 (VEX.256) for AVX / ZMM_Hi256. Then
- * ldmxcsr.
+ * initial state the components that were not in use at entry but may be
+ * now: fninit for x87; kxorw of k0-k7 for opmask; vpxord of zmm16-31 for
+ * Hi16_ZMM; vzeroupper before reloading xmm0-15 (legacy movaps, upper state
+ * clean) or ymm0-15 (VEX.256) for AVX / ZMM_Hi256. Then ldmxcsr. Which ones
+ * "may be" comes from a second XINUSE read only when opmask or Hi16_ZMM was
+ * not in use at entry (putting those back unconditionally would leave them
+ * marked in use); otherwise AVX / ZMM_Hi256 are put back unconditionally
+ * (one vzeroupper) and x87 by value: fninit unless its status word is 0 and
+ * its control word 0x037f. So a resolver that used x87 and left it as
+ * fninit would (balanced stack, no exception flags, default control word)
+ * hands over x87 with its initial values but, like fninit itself on AMD
+ * Zen, possibly still marked in use.
  *
  * It calls
  *
@@ -100,7 +107,8 @@
  *                         64*i (1024 bytes)
  *   rsp+1024  XF_HI16     zmm16-31 at 64*(i-16)           (1024 bytes)
  *   rsp+2048  XF_OPMASK   k0-k7 at 8*i                    (64 bytes)
- *   rsp+2112  XF_MXCSR    MXCSR                           (4 bytes, +4 pad)
+ *   rsp+2112  XF_MXCSR    MXCSR                           (4 bytes)
+ *   rsp+2116  XF_FCW      scratch for the x87 control word (2 bytes, +2 pad)
  *   rsp+2120  XF_XINUSE   XINUSE & component_mask at entry (8 bytes)
  *   rsp+2176  XF_BYTES    (end; 2128 rounded up to 64)
  *
@@ -164,6 +172,8 @@
 #define LAYOUT_FLAGS           16
 /* layout.flags bit: AVX512BW, so k0-k7 are 64 bits wide (kmovq). */
 #define FLAG_KMOVQ             1
+/* layout.flags bit: read XINUSE after the resolver on every call (tests). */
+#define FLAG_REREAD            2
 /* The XSAVE header that XRSTOR checks lives at byte 512 of the area. */
 #define XSAVE_HEADER_OFFSET    512
 
@@ -175,12 +185,15 @@
 #define XC_HI16_ZMM  0x80
 /* The components the xinuse variant saves with moves: SSE, AVX, AVX-512. */
 #define XC_XINUSE_FAST 0xe6
+/* The x87 control word FNINIT loads (and of the initial state). */
+#define X87_FCW_INITIAL 0x037f
 
 /* The xinuse frame (rsp-relative); pinned by const asserts in Rust. */
 #define XF_VEC     0
 #define XF_HI16    1024
 #define XF_OPMASK  2048
 #define XF_MXCSR   2112
+#define XF_FCW     2116
 #define XF_XINUSE  2120
 #define XF_BYTES   2176
 
@@ -338,12 +351,33 @@ lazyrt_x86_64_reentry_fxsave:
 .endm
 
 /* Restores the state XINUSE_SAVE saved at rsp and puts the components that
-   were not in use then but are now back into their initial state.
-   Clobbers eax, ecx, edx and the flags; r11 (the target) is kept. */
+   were not in use then but may be now back into their initial state.
+   Clobbers eax, ecx, edx and the flags; r11 (the target) is kept.
+
+   XINUSE is read a second time only when opmask or Hi16_ZMM was not in use
+   at entry: nothing cheap puts those back (kxorw / vpxord leave them marked
+   in use), so they are re-initialised only if the resolver really dirtied
+   them. Otherwise (no AVX-512, or both in use at entry, as in a process
+   whose glibc string functions took their EVEX paths) no read: AVX and
+   ZMM_Hi256 are assumed dirtied when they were not in use at entry, and one
+   vzeroupper (a cycle) puts both back whether or not they were; x87 (never
+   in use at entry on this path) is checked by value, its status word 0 and
+   control word 0x037f as fninit leaves them, and fninit runs if either
+   differs. XGETBV ecx=1 costs ~40 cycles on AMD Zen; the check, a few. */
 .macro XINUSE_RESTORE
-    READ_XINUSE
     movl    XF_XINUSE(%rsp), %edx
-    /* eax = in use now but not at entry; edx = in use at entry. */
+    /* edx = in use at entry; eax = maybe in use now but not at entry. */
+    movl    %edx, %eax
+    notl    %eax
+    andl    lazyrt_x86_64_xstate_layout+LAYOUT_COMPONENT_MASK(%rip), %eax
+    testb   $(XC_OPMASK|XC_HI16_ZMM), %al
+    jnz     .Lrst_reread\@
+    testb   $FLAG_REREAD, lazyrt_x86_64_xstate_layout+LAYOUT_FLAGS(%rip)
+    jz      .Lrst_x87_by_value\@
+.Lrst_reread\@:
+    READ_XINUSE
+    /* xgetbv wrote edx: the entry value again. */
+    movl    XF_XINUSE(%rsp), %edx
     movl    %edx, %ecx
     notl    %ecx
     andl    %ecx, %eax
@@ -351,6 +385,20 @@ lazyrt_x86_64_reentry_fxsave:
     jz      .Lrst_opmask\@
     /* Entry had x87 in its initial state (else the XSAVEC path ran). */
     fninit
+    jmp     .Lrst_opmask\@
+.Lrst_x87_by_value\@:
+    /* eax holds no opmask / Hi16_ZMM bit here; ecx is free. */
+    movl    %eax, %ecx
+    fnstsw  %ax
+    testw   %ax, %ax
+    jnz     .Lrst_fninit\@
+    fnstcw  XF_FCW(%rsp)
+    cmpw    $X87_FCW_INITIAL, XF_FCW(%rsp)
+    je      .Lrst_x87_done\@
+.Lrst_fninit\@:
+    fninit
+.Lrst_x87_done\@:
+    movl    %ecx, %eax
 .Lrst_opmask\@:
     testb   $XC_OPMASK, %dl
     jnz     .Lrst_k\@

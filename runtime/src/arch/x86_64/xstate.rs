@@ -21,6 +21,12 @@ struct XstateLayout {
 /// `XstateLayout::flags`: AVX512BW, so k0-k7 are 64 bits wide and the xinuse
 /// variant moves them with `kmovq` (`kmovw` otherwise). `FLAG_KMOVQ` in the asm.
 const FLAG_KMOVQ: u64 = 1;
+/// `XstateLayout::flags`: the xinuse variant reads XINUSE again after the
+/// resolver whatever was in use at entry (`LAZYRT_X86_64_STATE_SAVE=
+/// xinuse-reread`), instead of only when opmask or Hi16_ZMM was not. The
+/// same state reaches the implementation either way; this puts the path
+/// AVX-512 machines take on any machine's tests. `FLAG_REREAD` in the asm.
+const FLAG_REREAD: u64 = 2;
 
 const _: () = assert!(core::mem::offset_of!(XstateLayout, save_area_bytes) == 0);
 const _: () = assert!(core::mem::offset_of!(XstateLayout, component_mask) == 8);
@@ -42,7 +48,9 @@ struct XinuseFrame {
     opmask: [u64; 8],
     /// `XF_MXCSR`.
     mxcsr: u32,
-    _pad: u32,
+    /// `XF_FCW`: where the restore reads the x87 control word to check it.
+    fcw: u16,
+    _pad: u16,
     /// `XF_XINUSE`: XINUSE & component_mask at entry.
     xinuse: u64,
 }
@@ -51,6 +59,7 @@ const _: () = assert!(core::mem::offset_of!(XinuseFrame, vec) == 0);
 const _: () = assert!(core::mem::offset_of!(XinuseFrame, hi16) == 1024);
 const _: () = assert!(core::mem::offset_of!(XinuseFrame, opmask) == 2048);
 const _: () = assert!(core::mem::offset_of!(XinuseFrame, mxcsr) == 2112);
+const _: () = assert!(core::mem::offset_of!(XinuseFrame, fcw) == 2116);
 const _: () = assert!(core::mem::offset_of!(XinuseFrame, xinuse) == 2120);
 const _: () = assert!(core::mem::size_of::<XinuseFrame>() == 2176);
 
@@ -123,6 +132,9 @@ fn standard_size(mask: u64) -> u64 {
 enum Variant {
     /// Moves of the components in XINUSE; XSAVEC when x87 is in use.
     Xinuse,
+    /// [`Variant::Xinuse`] reading XINUSE after the resolver on every call
+    /// ([`FLAG_REREAD`]); never chosen automatically.
+    XinuseReread,
     Xsavec,
     Xsave,
     Fxsave,
@@ -132,6 +144,7 @@ impl Variant {
     fn name(self) -> &'static str {
         match self {
             Variant::Xinuse => "xinuse",
+            Variant::XinuseReread => "xinuse-reread",
             Variant::Xsavec => "xsavec",
             Variant::Xsave => "xsave",
             Variant::Fxsave => "fxsave",
@@ -140,7 +153,7 @@ impl Variant {
 
     fn public(self) -> StateSaveVariant {
         match self {
-            Variant::Xinuse => StateSaveVariant::Xinuse,
+            Variant::Xinuse | Variant::XinuseReread => StateSaveVariant::Xinuse,
             Variant::Xsavec => StateSaveVariant::Xsavec,
             Variant::Xsave => StateSaveVariant::Xsave,
             Variant::Fxsave => StateSaveVariant::Fxsave,
@@ -150,6 +163,7 @@ impl Variant {
     fn parse(s: &str) -> Option<Variant> {
         [
             Variant::Xinuse,
+            Variant::XinuseReread,
             Variant::Xsavec,
             Variant::Xsave,
             Variant::Fxsave,
@@ -160,7 +174,8 @@ impl Variant {
 }
 
 /// The environment variable that overrides the automatic choice (read once,
-/// at start-up): `xinuse`, `xsavec`, `xsave` or `fxsave`.
+/// at start-up): `xinuse`, `xsavec`, `xsave` or `fxsave` (or
+/// `xinuse-reread`, for tests: see [`FLAG_REREAD`]).
 pub(crate) const STATE_SAVE_ENV: &str = "LAZYRT_X86_64_STATE_SAVE";
 
 /// What the CPU and OS offer, as far as the choice is concerned.
@@ -201,10 +216,12 @@ impl Cpu {
     /// Why `variant` cannot keep the contract here, if it cannot.
     fn unsupported(&self, variant: Variant) -> Option<&'static str> {
         match variant {
-            Variant::Xinuse if !(self.xsave && self.xsavec && self.xgetbv1) => {
+            Variant::Xinuse | Variant::XinuseReread
+                if !(self.xsave && self.xsavec && self.xgetbv1) =>
+            {
                 Some("needs XSAVE, XSAVEC and XGETBV with ecx = 1")
             }
-            Variant::Xinuse if self.mask & !XINUSE_COMPONENTS != 0 => {
+            Variant::Xinuse | Variant::XinuseReread if self.mask & !XINUSE_COMPONENTS != 0 => {
                 Some("XCR0 enables components it does not save (MPX or APX)")
             }
             Variant::Xsavec if !(self.xsave && self.xsavec) => Some("needs XSAVE and XSAVEC"),
@@ -262,10 +279,14 @@ pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
     let wanted = std::env::var(STATE_SAVE_ENV).ok().filter(|v| !v.is_empty());
     let (variant, note) = choose(&cpu, wanted.as_deref());
     let mask = cpu.mask;
-    let flags = if cpu.avx512bw { FLAG_KMOVQ } else { 0 };
+    let mut flags = if cpu.avx512bw { FLAG_KMOVQ } else { 0 };
+    if variant == Variant::XinuseReread {
+        flags |= FLAG_REREAD;
+    }
+    let xinuse = matches!(variant, Variant::Xinuse | Variant::XinuseReread);
     let (entry, layout): (unsafe extern "C" fn(), XstateLayout) = match variant {
-        Variant::Xinuse | Variant::Xsavec => (
-            if variant == Variant::Xinuse {
+        Variant::Xinuse | Variant::XinuseReread | Variant::Xsavec => (
+            if xinuse {
                 lazyrt_x86_64_reentry_xinuse
             } else {
                 lazyrt_x86_64_reentry_xsavec
@@ -296,11 +317,12 @@ pub(crate) fn init_reentry() -> Result<ReentryInfo, RuntimeError> {
     let state_save = StateSave {
         variant: variant.public(),
         mask: layout.component_mask,
-        bytes: match variant {
-            Variant::Xinuse => core::mem::size_of::<XinuseFrame>(),
-            _ => layout.save_area_bytes as usize,
+        bytes: if xinuse {
+            core::mem::size_of::<XinuseFrame>()
+        } else {
+            layout.save_area_bytes as usize
         },
-        x87_fallback_bytes: (variant == Variant::Xinuse).then_some(layout.save_area_bytes as usize),
+        x87_fallback_bytes: xinuse.then_some(layout.save_area_bytes as usize),
         override_note: note,
     };
     // SAFETY: called once under the runtime's init lock, before any block (and
@@ -355,7 +377,7 @@ mod tests {
     #[test]
     fn override_is_taken_when_supported_and_explained_when_not() {
         let cpu = avx512_cpu();
-        for v in ["xinuse", "xsavec", "xsave"] {
+        for v in ["xinuse", "xinuse-reread", "xsavec", "xsave"] {
             let (got, note) = choose(&cpu, Some(v));
             assert_eq!(got.name(), v);
             assert!(note.expect("a note").contains(v));

@@ -28,7 +28,7 @@
 // Output: `key=value` lines for the Rust bench (see parse_fields there):
 //   orc_first_call p50_ns=.. p99_ns=.. mean_ns=.. n=..
 //   orc_first_call_samples <ns> <ns> ...
-//   orc_define_lookup n=.. define_ns=.. lookup_ns=.. heap_bytes=..
+//   orc_define_lookup n=.. define_ns=.. lookup_ns=.. heap_bytes=.. page_faults=..
 //
 // Timing: `lfence; rdtsc; lfence` around each call (timer included, as in
 // lazyrt's bench), ticks calibrated against CLOCK_MONOTONIC over 50 ms. Heap:
@@ -66,6 +66,7 @@
 #endif
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -370,6 +371,12 @@ static void first_call(const std::string &api, const std::string &impls,
   printf("\n");
 }
 
+// Minor page faults of this process so far (first touches of fresh memory).
+static long minor_page_faults() {
+  struct rusage usage;
+  return getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_minflt : 0;
+}
+
 static void define_lookup(const std::string &api, size_t n) {
   double tpn = calibrate();
   Setup S(api);
@@ -377,6 +384,7 @@ static void define_lookup(const std::string &api, size_t n) {
   auto Impls = S.intern_all("impl_", n);
   size_t heap0 = heap_in_use();
   SymbolAliasMap A = aliases(Entries, Impls);
+  long faults0 = minor_page_faults();
   uint64_t t0 = ticks();
   S.define_reexports(std::move(A));
   uint64_t t1 = ticks();
@@ -386,11 +394,12 @@ static void define_lookup(const std::string &api, size_t n) {
       abort();
   }
   uint64_t t2 = ticks();
+  long faults = minor_page_faults() - faults0;
   size_t heap1 = heap_in_use();
   printf("orc_define_lookup n=%zu define_ns=%.0f lookup_ns=%.0f "
-         "heap_bytes=%.0f\n",
+         "heap_bytes=%.0f page_faults=%ld\n",
          n, double(t1 - t0) / tpn, double(t2 - t1) / tpn,
-         double(heap1) - double(heap0));
+         double(heap1) - double(heap0), faults);
   fflush(stdout);
   // Skip tearing down 100,000 reexports: nothing more is measured.
   _exit(0);

@@ -22,6 +22,7 @@ pub(crate) fn child_define_lookup(n: usize) {
 
     let stats0 = rt.stats();
     let heap0 = HeapCounters::now();
+    let faults0 = bench::minor_page_faults();
     let cpu0 = bench::thread_cpu_ns();
     let t0 = bench::ticks();
     s.jd.define(lazy_reexports(&s.manager, aliases))
@@ -33,6 +34,9 @@ pub(crate) fn child_define_lookup(n: usize) {
     let t2 = bench::ticks();
     let cpu = cpu0
         .zip(bench::thread_cpu_ns())
+        .map_or(f64::NAN, |(a, b)| (b - a) as f64);
+    let faults = faults0
+        .zip(bench::minor_page_faults())
         .map_or(f64::NAN, |(a, b)| (b - a) as f64);
     assert_eq!(found.len(), n);
     let stub = found[&entries[0]].address;
@@ -54,6 +58,7 @@ pub(crate) fn child_define_lookup(n: usize) {
                 ("define_ns", clock.ns(t1 - t0)),
                 ("lookup_ns", clock.ns(t2 - t1)),
                 ("cpu_ns", cpu),
+                ("page_faults", faults),
                 ("heap_window_retained", heap.retained() as f64),
                 ("alias_bytes", alias_bytes as f64),
                 ("heap_allocated", heap.allocated as f64),
@@ -96,6 +101,13 @@ pub(crate) fn define_lookup(report: &mut Report) {
             "ns",
         )
         .anchor("thread CPU time: without preemption");
+    report
+        .add(
+            "reexport_page_faults",
+            med(&runs, |r| r["page_faults"] * 1000.0 / nf),
+            "per 1000",
+        )
+        .anchor("first touches of fresh memory (getrusage minor faults)");
     report.add(
         "reexport_define_ns",
         med(&runs, |r| r["define_ns"] / nf),

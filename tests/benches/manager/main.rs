@@ -74,7 +74,13 @@
 //!    entry and implementation names (the runtime asks it for names instead
 //!    of keeping a copy) and its bookkeeping. Not counted: the interned
 //!    names themselves (made before), the stubs' mapped pages (reported
-//!    separately as `reexport_mapped_bytes`).
+//!    separately as `reexport_mapped_bytes`). `reexport_page_faults` is the
+//!    process's minor page faults over the same interval per 1,000
+//!    reexports (`getrusage`; the stubs' populated pages count too): each is
+//!    a first touch of fresh memory, and in a VM that returns freed guest
+//!    pages to its host one costs ~2.5 us, so at 100,000 reexports they are
+//!    a large share of the time. Section 6 compares them with ORC's
+//!    (`reexport_page_faults_vs_orc19`).
 //! 4. **One at a time** (`reexport_one_at_a_time_*`): N reexports, each
 //!    defined with its own `define(lazy_reexports(..))` of one alias and
 //!    looked up with its own `lookup(.., Ready)`, each pair timed. Reported:

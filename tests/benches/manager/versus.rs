@@ -50,12 +50,14 @@ fn ours_define_lookup(n: usize) -> HashMap<String, f64> {
     bench::parse_fields(&out, DEFINE_LOOKUP_TAG).expect("child printed its figures")
 }
 
-/// (ns per reexport, heap bytes per reexport) of one of our children.
-fn ours_per_reexport(r: &HashMap<String, f64>) -> (f64, f64) {
+/// (ns per reexport, heap bytes per reexport, minor page faults per 1000
+/// reexports) of one of our children.
+fn ours_per_reexport(r: &HashMap<String, f64>) -> (f64, f64, f64) {
     let n = r["n"];
     (
         (r["define_ns"] + r["lookup_ns"]) / n,
         (r["heap_window_retained"] + r["alias_bytes"]) / n,
+        r["page_faults"] * 1000.0 / n,
     )
 }
 
@@ -66,6 +68,7 @@ struct Versus {
     first_mu: Vec<(f64, f64)>,
     define_lookup: Vec<(f64, f64)>,
     heap: Vec<(f64, f64)>,
+    page_faults: Vec<(f64, f64)>,
     samples: Vec<f64>,
     define_n: usize,
 }
@@ -162,6 +165,10 @@ pub(crate) fn versus_orc(report: &mut Report, in_process: &[f64]) {
             v.define_lookup
                 .push((ours.0, per("define_ns") + per("lookup_ns")));
             v.heap.push((ours.1, per("heap_bytes")));
+            if let Some(faults) = dl.get("page_faults") {
+                v.page_faults
+                    .push((ours.2, faults * 1000.0 / define_n as f64));
+            }
             v.define_n = define_n;
         }
     }
@@ -198,6 +205,15 @@ pub(crate) fn versus_orc(report: &mut Report, in_process: &[f64]) {
             &format!("B/reexport at {}", v.define_n),
             None,
         );
+        if !v.page_faults.is_empty() {
+            add_ratio(
+                report,
+                &format!("reexport_page_faults_vs_{tag}"),
+                &v.page_faults,
+                &format!("minor faults per 1000 reexports at {}", v.define_n),
+                None,
+            );
+        }
     }
     eprintln!(
         "ORC comparison: {:.1?} (of which building the ORC programs {built:.1?})",

@@ -122,6 +122,23 @@ pub fn thread_cpu_ns() -> Option<u64> {
     }
 }
 
+/// Minor page faults of this process so far (`getrusage`): first touches of
+/// fresh memory, each a trap and a zeroed page. `None` where unavailable.
+pub fn minor_page_faults() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: an all-zero rusage is a valid value of the plain-data struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable rusage.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+        (rc == 0).then_some(usage.ru_minflt as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// Pins the calling thread to the CPU it is running on (Linux; elsewhere a
 /// no-op), so migrations do not add noise. Returns the CPU, if pinned.
 /// Threads it starts afterwards and processes it spawns (including

@@ -12,6 +12,12 @@ use lazyrt_executor::memory_service::{CodePatchView, CodeWriteView, MemoryServic
 use lazyrt_jit_debug::{CodeUnit, DebugOutputs, DebugUnitId};
 use lazyrt_runtime::{EntryCode, EntryInfo, Resolve, ResolveError, Runtime};
 
+// `create_lazy_entries` converts the runtime's entries in their own buffer.
+const _: () = assert!(
+    size_of::<lazyrt_runtime::Entry>() == size_of::<(LazyEntryId, ExecutorAddr)>()
+        && align_of::<lazyrt_runtime::Entry>() == align_of::<(LazyEntryId, ExecutorAddr)>()
+);
+
 use super::{
     CodePatch, CodeWrite, EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, LazyEntryId,
     MemorySegment,
@@ -94,8 +100,11 @@ impl ExecutorProcess for InProcessExecutor {
         let entries = self
             .runtime()?
             .create_entries_named_by_resolver(LocalResolve(resolver), count)?;
+        // By value: the pairs have the entries' size and alignment (pinned
+        // below), so the collect reuses their buffer (at 100,000 entries,
+        // 1.6 MB of fresh pages less to fault in).
         Ok(entries
-            .iter()
+            .into_iter()
             .map(|e| (e.id, ExecutorAddr::from(e.address)))
             .collect())
     }

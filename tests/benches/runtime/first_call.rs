@@ -233,6 +233,9 @@ pub(crate) fn first_call(clock: &Clock, report: &mut Report) {
         .anchor(stat(0, |r| r.p99).1);
     report.add("first_call_mean_ns", stat(0, |r| r.mean).0, "ns");
     report.add("timer_overhead_ns", clock.overhead_ns(), "ns");
+    report
+        .add("timer_resolution_ns", clock.resolution_ns(), "ns")
+        .anchor("smallest step of the counter: single-call figures come in its multiples");
     report.add(
         "resolved_call_timed_p50_ns",
         stat(0, |r| r.again_p50).0,

@@ -12,7 +12,7 @@
 //! call (libraries built by tests/build.rs, loaded by `glibc_plt.rs`; on
 //! glibc x86-64 / AArch64 Linux only, `--cfg lazyrt_glibc_plt`). Every ns
 //! figure is printed, none has a target. The header prints the machine
-//! (CPU model, online CPUs, load, timer overhead).
+//! (CPU model, online CPUs, load, timer overhead and resolution).
 //!
 //! Quick mode: medians of 3 runs, 2^20 instead of 2^24 (round robin: 2^23)
 //! steady-state calls per side, 1,000 instead of 10,000
@@ -100,7 +100,8 @@
 //!    uses (`Runtime::state_save()`, `LAZYRT_X86_64_STATE_SAVE` to force
 //!    one): for `xinuse`, the asm's own save and restore sequence
 //!    (`lazyrt_x86_64_xinuse_pairs`: XINUSE read, moves of the components in
-//!    use, second XINUSE read, reloads, MXCSR), for `xsavec` / `xsave` the
+//!    use, the x87 check or a second XINUSE read, reloads, MXCSR), for
+//!    `xsavec` / `xsave` the
 //!    pair above with that instruction, for `fxsave` FXSAVE + FXRSTOR; same
 //!    chunks and medians. `state_save_floor_ns` = `state_save_pair_ns` +
 //!    `timer_overhead_ns`.
@@ -176,10 +177,11 @@ fn main() {
         bench::load_average().map_or_else(|| "unknown".to_string(), |l| format!("{l:?}")),
     );
     println!(
-        "{:.4} ticks/ns, timer overhead {:.1} ns, state save: {}, \
+        "{:.4} ticks/ns, timer overhead {:.1} ns, resolution {:.1} ns, state save: {}, \
          pinned to cpu {cpu:?}, runs: {}, processes: {PROCESSES}{}",
         clock.ticks_per_ns(),
         clock.overhead_ns(),
+        clock.resolution_ns(),
         rt.state_save(),
         bench::runs(),
         if bench::quick() {

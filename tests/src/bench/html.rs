@@ -429,9 +429,11 @@ pub fn write_report() -> std::io::Result<PathBuf> {
     let clock = super::Clock::calibrate();
     let _ = writeln!(
         page,
-        "<p>Machine: {}, {cpus} CPUs online, timer overhead {:.1} ns, load average {}.</p>",
+        "<p>Machine: {}, {cpus} CPUs online, timer overhead {:.1} ns and resolution \
+         {:.1} ns (single-call latencies come in its steps), load average {}.</p>",
         escape(&cpu_model),
         clock.overhead_ns(),
+        clock.resolution_ns(),
         match super::load_average() {
             Some([one, five, fifteen]) => format!("{one:.2} {five:.2} {fifteen:.2}"),
             None => "unknown".to_string(),

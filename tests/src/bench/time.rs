@@ -36,11 +36,39 @@ pub fn ticks() -> u64 {
     }
 }
 
+/// The counter's step: the smallest nonzero difference of two readings
+/// taken as close together as the counter can be read (on x86-64 `rdtsc`
+/// without the fences of [`ticks`], whose ~20 ns would hide a 10 ns step).
+/// AMD Zen's TSC advances by ~24 ticks every 10 ns, so single-call figures
+/// come in multiples of ~10 ns there.
+fn resolution_ticks() -> f64 {
+    let read = || {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: rdtsc only reads the time-stamp counter.
+            unsafe { core::arch::x86_64::_rdtsc() }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            ticks()
+        }
+    };
+    (0..10_000)
+        .map(|_| {
+            let a = read();
+            read().wrapping_sub(a)
+        })
+        .filter(|d| *d > 0 && *d < 1 << 32)
+        .min()
+        .map_or(1.0, |d| d as f64)
+}
+
 /// Converts [`ticks`] to nanoseconds, and knows the cost of reading them.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     ticks_per_ns: f64,
     overhead_ticks: f64,
+    resolution_ticks: f64,
 }
 
 impl Clock {
@@ -72,10 +100,18 @@ impl Clock {
                 (b - a) as f64
             })
             .collect();
+        let resolution_ticks = resolution_ticks();
         Clock {
             ticks_per_ns,
             overhead_ticks: median(&mut deltas),
+            resolution_ticks,
         }
+    }
+
+    /// The smallest step [`ticks`] was seen to take, in nanoseconds: the
+    /// granularity of every single-call figure.
+    pub fn resolution_ns(&self) -> f64 {
+        self.resolution_ticks / self.ticks_per_ns
     }
 
     /// TSC ticks per nanosecond (1.0 where [`ticks`] are nanoseconds).

@@ -35,10 +35,13 @@
  * transition penalties or false dependencies on dirty uppers afterwards
  * (the reason glibc's _dl_runtime_resolve moved to XSAVE, sourceware bug
  * 21265). For AVX / ZMM_Hi256 the xinuse variant's vzeroupper clears the
- * processor's tracking too (XINUSE bits 2 and 6); after its kxorw, vpxord
- * and fninit, opmask, Hi16_ZMM and x87 hold their initial values but the
- * processor may still report them in use (seen on AVX-512 parts), which
- * costs nothing but a larger XSAVE at the next context switch.
+ * processor's tracking too (XINUSE bits 2 and 6); after its kxorw and
+ * vpxord, opmask and Hi16_ZMM hold their initial values but the processor
+ * may still report them in use (seen on AVX-512 parts), which costs nothing
+ * but a larger XSAVE at the next context switch. x87 is the exception, see
+ * below: a resolver that used it leaves it in use (fninit does not clear
+ * XINUSE bit 0 on AMD Zen 3 either), and later first calls on that thread
+ * take the XSAVEC path.
  *
  * The xinuse variant
  * ------------------
@@ -62,11 +65,15 @@
  * "may be" comes from a second XINUSE read only when opmask or Hi16_ZMM was
  * not in use at entry (putting those back unconditionally would leave them
  * marked in use); otherwise AVX / ZMM_Hi256 are put back unconditionally
- * (one vzeroupper) and x87 by value: fninit unless its status word is 0 and
- * its control word 0x037f. So a resolver that used x87 and left it as
- * fninit would (balanced stack, no exception flags, default control word)
- * hands over x87 with its initial values but, like fninit itself on AMD
- * Zen, possibly still marked in use.
+ * (one vzeroupper) and x87 by value: emms (every register tagged empty,
+ * which also undoes MMX use without emms), then fninit unless the status
+ * word is 0 (stack top 0, no exception flags) and the control word 0x037f.
+ * The x87 state the implementation gets then has the initial control,
+ * status and tag words, which is all code that follows the ABI can see;
+ * what fninit would also have cleared is left as the resolver's x87
+ * instructions set it: the last instruction and operand pointers and
+ * opcode (fnstenv / fxsave show them) and the contents of the empty
+ * registers.
  *
  * It calls
  *
@@ -101,7 +108,7 @@
  *
  * The save area of the xsave variants is layout.save_area_bytes of XSAVE
  * area (512 bytes for fxsave). That of the xinuse variant is a fixed
- * XF_BYTES frame (XinuseFrame in runtime/src/arch/x86_64.rs):
+ * XF_BYTES frame (XinuseFrame in runtime/src/arch/x86_64/xstate.rs):
  *
  *   rsp+0     XF_VEC      xmm0-15 at 16*i, or ymm0-15 at 32*i, or zmm0-15 at
  *                         64*i (1024 bytes)
@@ -160,7 +167,7 @@
  *   static lazyrt_x86_64_xstate_layout: XstateLayout
  *                                      { u64 save_area_bytes; u64 component_mask;
  *                                        u64 flags; }
- *                                      (runtime/src/arch/x86_64.rs), written
+ *                                      (runtime/src/arch/x86_64/xstate.rs), written
  *                                      once before the first entry exists.
  */
 
@@ -361,9 +368,10 @@ lazyrt_x86_64_reentry_fxsave:
    whose glibc string functions took their EVEX paths) no read: AVX and
    ZMM_Hi256 are assumed dirtied when they were not in use at entry, and one
    vzeroupper (a cycle) puts both back whether or not they were; x87 (never
-   in use at entry on this path) is checked by value, its status word 0 and
-   control word 0x037f as fninit leaves them, and fninit runs if either
-   differs. XGETBV ecx=1 costs ~40 cycles on AMD Zen; the check, a few. */
+   in use at entry on this path) gets emms (tags empty) and is checked by
+   value, its status word 0 and control word 0x037f as fninit leaves them,
+   and fninit runs if either differs. XGETBV ecx=1 costs ~40 cycles on AMD
+   Zen; emms, fnstsw and fnstcw ~6 together. */
 .macro XINUSE_RESTORE
     movl    XF_XINUSE(%rsp), %edx
     /* edx = in use at entry; eax = maybe in use now but not at entry. */
@@ -389,6 +397,7 @@ lazyrt_x86_64_reentry_fxsave:
 .Lrst_x87_by_value\@:
     /* eax holds no opmask / Hi16_ZMM bit here; ecx is free. */
     movl    %eax, %ecx
+    emms
     fnstsw  %ax
     testw   %ax, %ax
     jnz     .Lrst_fninit\@
@@ -468,7 +477,7 @@ lazyrt_x86_64_reentry_fxsave:
 
 /* extern "C" fn lazyrt_x86_64_reentry_xinuse()  -- never called from Rust.
    Chosen only with XSAVEC and XGETBV ecx=1, and a component_mask within
-   x87 | SSE | AVX | AVX-512 (runtime/src/arch/x86_64.rs). */
+   x87 | SSE | AVX | AVX-512 (runtime/src/arch/x86_64/xstate.rs). */
     .globl  lazyrt_x86_64_reentry_xinuse
     .type   lazyrt_x86_64_reentry_xinuse, @function
     .p2align 4

@@ -29,8 +29,9 @@
  *
  *     The implementation behind the entries: first thing, dumps zmm0-31
  *     (ymm0-15 at level 1) into seen->zmm and k0-k7 into seen->k, then
- *     MXCSR into seen->mxcsr, the x87 control word into seen->fcw and its
- *     status word into seen->fsw, then
+ *     MXCSR into seen->mxcsr, the x87 control word into seen->fcw, its
+ *     status word into seen->fsw and its tag word (fnstenv) into
+ *     seen->ftw, then
  *     XINUSE into seen->impl_xinuse (if seen->xgetbv1), and returns a flag:
  *     bit 0 if bits 128-255 of any of ymm0-15 are nonzero, bit 1 bits
  *     256-511 of zmm0-15, bit 2 any bit of zmm16-31, bit 3 any bit of k0-k7
@@ -43,7 +44,7 @@
  *         CPUID.(0DH,0):EBX bytes), mxcsr @2128 (u32), fcw @2132 (u16)
  *   seen: zmm[32][64] @0, k[8] @2048, level @2112, xgetbv1 @2120,
  *         caller_xinuse @2128, impl_xinuse @2136, mxcsr @2144 (u32),
- *         fcw @2148 (u16), fsw @2150 (u16)
+ *         fcw @2148 (u16), fsw @2150 (u16), ftw @2152 (u16)
  */
 
 #define X_K        2048
@@ -55,6 +56,7 @@
 #define X_MXCSR    2144
 #define X_FCW      2148
 #define X_FSW      2150
+#define X_FTW      2152
 #define X_CALLER   2128
 #define X_IMPL     2136
 
@@ -176,6 +178,16 @@ abi_xstate_observe:
     stmxcsr X_MXCSR(%rdi)
     fnstcw  X_FCW(%rdi)
     fnstsw  X_FSW(%rdi)
+    /* fnstenv: FCW, FSW, then the tag word at byte 8 of its 28 bytes. It
+       masks all x87 exceptions afterwards; the caller reloads its own
+       control word after the call. */
+    subq    $32, %rsp
+    .cfi_adjust_cfa_offset 32
+    fnstenv (%rsp)
+    movw    8(%rsp), %ax
+    movw    %ax, X_FTW(%rdi)
+    addq    $32, %rsp
+    .cfi_adjust_cfa_offset -32
     cmpq    $0, X_XGETBV1(%rdi)
     je      2f
     movl    $1, %ecx

@@ -24,9 +24,9 @@
 //! In every mode the caller loads its own MXCSR and the resolver changes
 //! MXCSR and the x87 control word (and leaves x87 in use) or, every other
 //! case, leaves the default control word but a sticky divide-by-zero flag
-//! in the x87 status word: the implementation must see the caller's (the
-//! initial control and status words where the caller had x87 in its
-//! initial state).
+//! in the x87 status word, or (against the ABI) MMX state without emms: the
+//! implementation must see the caller's (the initial control, status and
+//! tag words where the caller had x87 in its initial state).
 //!
 //! Each case is first called directly (the control: the caller really sets
 //! up that state), then through a fresh, unresolved entry. The variant is
@@ -83,6 +83,8 @@ struct XstateSeen {
     mxcsr: u32,
     fcw: u16,
     fsw: u16,
+    ftw: u16,
+    _pad: [u16; 3],
 }
 
 const _: () = assert!(std::mem::offset_of!(XstateIn, k) == 2048);
@@ -98,12 +100,17 @@ const _: () = assert!(std::mem::offset_of!(XstateSeen, impl_xinuse) == 2136);
 const _: () = assert!(std::mem::offset_of!(XstateSeen, mxcsr) == 2144);
 const _: () = assert!(std::mem::offset_of!(XstateSeen, fcw) == 2148);
 const _: () = assert!(std::mem::offset_of!(XstateSeen, fsw) == 2150);
+const _: () = assert!(std::mem::offset_of!(XstateSeen, ftw) == 2152);
 
 /// The x87 control word of a process at start (and of the initial state).
 const FCW_DEFAULT: u16 = 0x037f;
 /// What every resolver loads into the x87 control word: none of the values
 /// the callers use.
 const FCW_RESOLVER: u16 = 0x0b7f;
+/// The x87 status word with only the (masked) divide-by-zero flag set.
+const FSW_ZE: u16 = 0x0004;
+/// The x87 tag word (fnstenv's 16-bit form) with every register empty.
+const FTW_EMPTY: u16 = 0xffff;
 /// Modes of `abi_xstate_call`.
 const CLEAN: u32 = 0;
 const DIRTY: u32 = 1;
@@ -200,6 +207,8 @@ fn fresh_seen(level: u64) -> XstateSeen {
         mxcsr: 0,
         fcw: 0,
         fsw: 0xffff,
+        ftw: 0,
+        _pad: [0; 3],
     }
 }
 
@@ -242,10 +251,11 @@ fn via_entry(rt: &Runtime, mode: u32, input: &XstateIn, seed: u64) -> (u64, Xsta
                     options(nostack),
                 );
             }
-            if seed & 1 == 1 {
-                // Every other case: the default control word back, but a
+            if seed & 3 == 1 {
+                // Every fourth case: the default control word back, but a
                 // sticky (masked) divide-by-zero flag left in the status
                 // word, so only the status word tells x87 is not initial.
+                let status: u16;
                 // SAFETY: FCW_RESOLVER masks every x87 exception, so the
                 // division only sets ZE; the stack is left as found.
                 unsafe {
@@ -255,12 +265,15 @@ fn via_entry(rt: &Runtime, mode: u32, input: &XstateIn, seed: u64) -> (u64, Xsta
                         "fdivp st(1), st",
                         "fstp st(0)",
                         "fldcw [{c}]",
+                        "fnstsw ax",
                         c = in(reg) &FCW_DEFAULT,
+                        out("ax") status,
                         out("st(0)") _,
                         out("st(1)") _,
                         options(nostack),
                     );
                 }
+                assert_eq!(status, FSW_ZE, "the resolver meant to leave ZE alone set");
             }
             // SAFETY: each clobberer only overwrites registers the C ABI lets
             // a callee overwrite, with instructions of its level (checked by
@@ -270,6 +283,22 @@ fn via_entry(rt: &Runtime, mode: u32, input: &XstateIn, seed: u64) -> (u64, Xsta
                     1 => abi_clobber_avx(seed, 0),
                     2 => abi_clobber_avx512f(seed, 0),
                     _ => abi_clobber_avx512bw(seed, 0),
+                }
+            }
+            if seed & 3 == 2 {
+                // Every fourth case, last: MMX without emms (against the
+                // ABI), so every x87 register is tagged in use while the
+                // status and control words look initial.
+                // SAFETY: only writes mm0 (clobbered) and the tag word,
+                // which the reentry restores; nothing after this uses x87.
+                unsafe {
+                    std::arch::asm!(
+                        "pxor mm0, mm0",
+                        "fldcw [{c}]",
+                        c = in(reg) &FCW_DEFAULT,
+                        out("mm0") _,
+                        options(nostack),
+                    );
                 }
             }
             Ok(NonNull::new(abi_xstate_observe as *mut c_void).expect("implementation"))
@@ -289,6 +318,7 @@ fn check_controls(what: &str, seen: &XstateSeen, mxcsr: u32, fcw: u16) {
     // Every mode's caller has the initial status word (its x87 state comes
     // from XRSTOR of the init area, then at most an fldcw).
     assert_eq!(seen.fsw, 0, "{what}: x87 status word");
+    assert_eq!(seen.ftw, FTW_EMPTY, "{what}: x87 tag word");
 }
 
 fn check_clean(what: &str, flag: u64, seen: &XstateSeen, input: &XstateIn) {

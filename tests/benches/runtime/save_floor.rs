@@ -5,7 +5,7 @@
 use super::*;
 
 /// XSAVE components the reentry path saves: `SAVED_COMPONENTS` in
-/// `runtime/src/arch/x86_64.rs` (x87, SSE, AVX, MPX, AVX-512, APX; not
+/// `runtime/src/arch/x86_64/xstate.rs` (x87, SSE, AVX, MPX, AVX-512, APX; not
 /// PKRU (9) nor AMX (17, 18)), intersected with XCR0.
 #[cfg(target_arch = "x86_64")]
 pub(crate) const SAVED_COMPONENTS: u64 = 0b1111_1111 | (1 << 19);
@@ -160,6 +160,18 @@ pub(crate) fn active_save_pair(
     report
         .add("state_save_pair_ns", pair_ns, "ns")
         .anchor(format!("{variant} save+restore"));
+    if variant == StateSaveVariant::Xinuse {
+        // Nonzero if x87 was in use (in the parent, or left in use by the
+        // restore's own x87 check on some CPU): those pairs skipped the
+        // moves and state_save_pair_ns is too low.
+        report
+            .add(
+                "state_save_pair_xsavec_fallbacks",
+                fallbacks as f64,
+                "pairs",
+            )
+            .anchor("xinuse pairs that found x87 in use (should be 0)");
+    }
     report
         .add("state_save_floor_ns", pair_ns + clock.overhead_ns(), "ns")
         .anchor(format!("{variant} save+restore + timer"));

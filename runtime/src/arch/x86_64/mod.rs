@@ -69,13 +69,14 @@
 //!
 //! | variant  | saves | chosen when |
 //! | --- | --- | --- |
-//! | `xinuse` | MXCSR, xmm/ymm/zmm0-15 at the width in use, zmm16-31 and k0-k7 if in use, with plain moves; restores them and re-initialises what was not in use (vzeroupper, vpxord, kxorw, fninit); XSAVEC for a call made with x87 in use | XSAVE, XSAVEC, XGETBV ecx=1, and XCR0 & saved components within x87/SSE/AVX/AVX-512 |
+//! | `xinuse` | MXCSR, xmm/ymm/zmm0-15 at the width in use, zmm16-31 and k0-k7 if in use, with plain moves; restores them and re-initialises what was not in use (vzeroupper, vpxord, kxorw, emms/fninit); XINUSE read once, and again after the resolver only if opmask or Hi16_ZMM was not in use (x87 checked by value otherwise); XSAVEC for a call made with x87 in use | XSAVE, XSAVEC, XGETBV ecx=1, and XCR0 & saved components within x87/SSE/AVX/AVX-512 |
 //! | `xsavec` | XSAVEC / XRSTOR of XCR0 minus PKRU and AMX | XSAVEC, otherwise |
 //! | `xsave`  | XSAVE / XRSTOR of the same mask | XSAVE without XSAVEC |
 //! | `fxsave` | FXSAVE / FXRSTOR | no XSAVE |
 //!
 //! `LAZYRT_X86_64_STATE_SAVE=xinuse|xsavec|xsave|fxsave`, read once at
-//! start-up, forces a variant (so the ABI suite can run over every path); a
+//! start-up, forces a variant (so the ABI suite can run over every path;
+//! `xinuse-reread` is `xinuse` always reading XINUSE twice); a
 //! value that is unknown, or a variant that would not keep the contract here
 //! (e.g. `fxsave` with AVX enabled), falls back to the automatic choice.
 //! `Runtime::state_save()` reports the variant, its mask and sizes, and what

@@ -23,9 +23,11 @@ struct XstateLayout {
 const FLAG_KMOVQ: u64 = 1;
 /// `XstateLayout::flags`: the xinuse variant reads XINUSE again after the
 /// resolver whatever was in use at entry (`LAZYRT_X86_64_STATE_SAVE=
-/// xinuse-reread`), instead of only when opmask or Hi16_ZMM was not. The
-/// same state reaches the implementation either way; this puts the path
-/// AVX-512 machines take on any machine's tests. `FLAG_REREAD` in the asm.
+/// xinuse-reread`), instead of only when opmask or Hi16_ZMM was not (then
+/// x87 is checked by value instead, see the asm header). For a resolver
+/// that keeps the ABI's x87 rules the implementation sees the same state
+/// either way; this puts the second-read code, which AVX-512 machines run,
+/// under any machine's tests. `FLAG_REREAD` in the asm.
 const FLAG_REREAD: u64 = 2;
 
 const _: () = assert!(core::mem::offset_of!(XstateLayout, save_area_bytes) == 0);

@@ -8,7 +8,7 @@
 //
 //   orc_bench version
 //   orc_bench first_call <lctm|lrm> <absolute|units> <n>
-//   orc_bench define_lookup <lctm|lrm> <n>
+//   orc_bench define_lookup <lctm|lrm> <n> [warm]   (warm: heap pre-touched)
 //
 // APIs:
 // - lctm: LazyCallThroughManager (createLocalLazyCallThroughManager) with a
@@ -377,11 +377,36 @@ static long minor_page_faults() {
   return getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_minflt : 0;
 }
 
-static void define_lookup(const std::string &api, size_t n) {
+// lazyrt_tests::bench::pretouch_heap, the same way: later allocations under
+// 32 MiB reuse heap pages that already had their first touch.
+static void pretouch_heap(size_t bytes) {
+  const size_t Block = size_t(16) << 20;
+  if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1 ||
+      mallopt(M_TRIM_THRESHOLD, INT32_MAX) != 1) {
+    fprintf(stderr, "orc_bench: mallopt refused, cannot pre-touch the heap\n");
+    exit(1);
+  }
+  std::vector<void *> Blocks;
+  for (size_t i = 0; i < (bytes + Block - 1) / Block; ++i) {
+    void *B = malloc(Block);
+    if (!B) {
+      fprintf(stderr, "orc_bench: cannot allocate the heap to pre-touch\n");
+      exit(1);
+    }
+    memset(B, 1, Block);
+    Blocks.push_back(B);
+  }
+  for (void *B : Blocks)
+    free(B);
+}
+
+static void define_lookup(const std::string &api, size_t n, bool warm_heap) {
   double tpn = calibrate();
   Setup S(api);
   auto Entries = S.intern_all("reexport_", n);
   auto Impls = S.intern_all("impl_", n);
+  if (warm_heap)
+    pretouch_heap(size_t(256) << 20);
   size_t heap0 = heap_in_use();
   SymbolAliasMap A = aliases(Entries, Impls);
   long faults0 = minor_page_faults();
@@ -414,12 +439,14 @@ int main(int argc, char **argv) {
            HAVE_LRM);
   } else if (mode == "first_call" && argc == 5) {
     first_call(argv[2], argv[3], size_t(std::strtoull(argv[4], nullptr, 10)));
-  } else if (mode == "define_lookup" && argc == 4) {
-    define_lookup(argv[2], size_t(std::strtoull(argv[3], nullptr, 10)));
+  } else if (mode == "define_lookup" &&
+             (argc == 4 || (argc == 5 && std::string(argv[4]) == "warm"))) {
+    define_lookup(argv[2], size_t(std::strtoull(argv[3], nullptr, 10)),
+                  argc == 5);
   } else {
     fprintf(stderr,
             "usage: orc_bench version | first_call <lctm|lrm> "
-            "<absolute|units> <n> | define_lookup <lctm|lrm> <n>\n");
+            "<absolute|units> <n> | define_lookup <lctm|lrm> <n> [warm]\n");
     return 2;
   }
   return 0;

@@ -5,8 +5,27 @@ use crate::*;
 
 pub(crate) const DEFINE_LOOKUP_TAG: &str = "define_lookup";
 
+/// The heap a define + lookup child starts its timed part with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Heap {
+    /// As a fresh process has it: every page touched is touched first.
+    Fresh,
+    /// [`bench::pretouch_heap`] first: the first-touch cost taken out.
+    Warm,
+}
+
+impl Heap {
+    /// The child task's suffix.
+    pub(crate) fn task_suffix(self) -> &'static str {
+        match self {
+            Heap::Fresh => "",
+            Heap::Warm => ":warm",
+        }
+    }
+}
+
 /// Child: one bulk define + lookup of `n` reexports in this fresh process.
-pub(crate) fn child_define_lookup(n: usize) {
+pub(crate) fn child_define_lookup(n: usize, heap_mode: Heap) {
     bench::pin_current_thread();
     let clock = Clock::calibrate_for(Duration::from_millis(50));
     let rt = Runtime::global().expect("lazyrt supports this target");
@@ -19,6 +38,12 @@ pub(crate) fn child_define_lookup(n: usize) {
         .map(|(e, i)| (e.clone(), (i.clone(), CALLABLE)))
         .collect();
     let alias_bytes = aliases.capacity() * size_of::<(SymbolName, (SymbolName, SymbolFlags))>();
+    if heap_mode == Heap::Warm {
+        assert!(
+            bench::pretouch_heap(bench::PRETOUCHED_HEAP_BYTES),
+            "cannot pre-touch the heap here (glibc mallopt)"
+        );
+    }
 
     let stats0 = rt.stats();
     let heap0 = HeapCounters::now();
@@ -79,13 +104,17 @@ pub(crate) fn child_define_lookup(n: usize) {
 
 pub(crate) fn define_lookup(report: &mut Report) {
     let n = 100_000usize;
-    let runs: Vec<_> = (0..bench::runs())
-        .map(|_| {
-            let out = bench::in_fresh_process(&format!("{DEFINE_LOOKUP_TAG}:{n}"))
-                .expect("define/lookup child");
-            bench::parse_fields(&out, DEFINE_LOOKUP_TAG).expect("child printed its figures")
-        })
-        .collect();
+    let children = |heap: Heap| -> Vec<_> {
+        (0..bench::runs())
+            .map(|_| {
+                let task = format!("{DEFINE_LOOKUP_TAG}:{n}{}", heap.task_suffix());
+                let out = bench::in_fresh_process(&task).expect("define/lookup child");
+                bench::parse_fields(&out, DEFINE_LOOKUP_TAG).expect("child printed its figures")
+            })
+            .collect()
+    };
+    let runs = children(Heap::Fresh);
+    let warm = children(Heap::Warm);
     let nf = n as f64;
     report
         .add(
@@ -108,6 +137,16 @@ pub(crate) fn define_lookup(report: &mut Report) {
             "per 1000",
         )
         .anchor("first touches of fresh memory (getrusage minor faults)");
+    report
+        .add(
+            "reexport_define_lookup_warm_ns",
+            med(&warm, |r| (r["define_ns"] + r["lookup_ns"]) / nf),
+            "ns",
+        )
+        .anchor(format!(
+            "heap pre-touched: {:.1} faults per 1000 left (the stubs' populated pages)",
+            med(&warm, |r| r["page_faults"] * 1000.0 / nf)
+        ));
     report.add(
         "reexport_define_ns",
         med(&runs, |r| r["define_ns"] / nf),

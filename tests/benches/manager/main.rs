@@ -80,7 +80,10 @@
 //!    a first touch of fresh memory, and in a VM that returns freed guest
 //!    pages to its host one costs ~2.5 us, so at 100,000 reexports they are
 //!    a large share of the time. Section 6 compares them with ORC's
-//!    (`reexport_page_faults_vs_orc19`).
+//!    (`reexport_page_faults_vs_orc19`). `reexport_define_lookup_warm_ns`
+//!    is the same define + lookup in children whose glibc heap was written
+//!    and freed first (`bench::pretouch_heap`): the part of the time that is
+//!    our code, not first touches (the stubs' own pages stay fresh).
 //! 4. **One at a time** (`reexport_one_at_a_time_*`): N reexports, each
 //!    defined with its own `define(lazy_reexports(..))` of one alias and
 //!    looked up with its own `lookup(.., Ready)`, each pair timed. Reported:
@@ -135,7 +138,7 @@
 //! (`target/release/deps/manager-*`) and `<task>` one of
 //! `first_call:10000:absolute`, `first_call:10000:units`,
 //! `first_call:10000:ready_units`,
-//! `define_lookup:100000` (exits with everything still held, so DHAT's
+//! `define_lookup:100000[:warm]` (exits with everything still held, so DHAT's
 //! at-exit bytes are what the reexports keep, by allocation site),
 //! `one_at_a_time:10000`.
 
@@ -174,9 +177,14 @@ fn main() {
     if let Some(task) = bench::child_task() {
         let mut parts = task.split(':');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some(DEFINE_LOOKUP_TAG), Some(n), None) => {
-                child_define_lookup(n.parse().expect("reexport count"))
-            }
+            (Some(DEFINE_LOOKUP_TAG), Some(n), heap) => child_define_lookup(
+                n.parse().expect("reexport count"),
+                match heap {
+                    None => Heap::Fresh,
+                    Some("warm") => Heap::Warm,
+                    Some(other) => panic!("define_lookup heap {other:?}: warm or nothing"),
+                },
+            ),
             (Some(FIRST_CALL_TAG), Some(n), Some(kind)) => {
                 let impls = match kind {
                     "absolute" => Impls::Absolute,

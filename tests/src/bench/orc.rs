@@ -149,9 +149,20 @@ impl OrcBench {
     }
 
     /// One process: define + lookup of `n` reexports through `api`
-    /// (`n`, `define_ns`, `lookup_ns`, `heap_bytes`).
-    pub fn define_lookup(&self, api: &str, n: usize) -> Result<HashMap<String, f64>, String> {
-        let out = self.run(&["define_lookup", api, &n.to_string()])?;
+    /// (`n`, `define_ns`, `lookup_ns`, `heap_bytes`, `page_faults`); with
+    /// `warm_heap`, after [`super::pretouch_heap`]'s C++ twin.
+    pub fn define_lookup(
+        &self,
+        api: &str,
+        n: usize,
+        warm_heap: bool,
+    ) -> Result<HashMap<String, f64>, String> {
+        let n = n.to_string();
+        let mut args = vec!["define_lookup", api, &n];
+        if warm_heap {
+            args.push("warm");
+        }
+        let out = self.run(&args)?;
         super::parse_fields(&out, "orc_define_lookup").ok_or_else(|| "no orc_define_lookup".into())
     }
 }

@@ -84,6 +84,20 @@
 //!    is the same define + lookup in children whose glibc heap was written
 //!    and freed first (`bench::pretouch_heap`): the part of the time that is
 //!    our code, not first touches (the stubs' own pages stay fresh).
+//!    Where the rest goes (session 17, `perf record` of warm children):
+//!    random accesses to the JITDylib's row table, four per reexport
+//!    (define, the lookup's scan, start, ready) plus one to the result map,
+//!    each a cache miss at 100,000 rows (3 MB). A home-bucket hash that
+//!    keeps neighbouring names' rows neighbours (the pointer itself in the
+//!    low bits) made the whole define + lookup 23-29% faster, and any fold
+//!    of it that scrambles the order (LLVM's `p >> 4 ^ p >> 9` included)
+//!    gave nothing: the gain is the hardware prefetcher following a
+//!    monotonic walk. It was not kept: runs of keys that are dense in the
+//!    table (a batch's names) overload it where runs overlap (names of
+//!    several JITDylibs or heap arenas in one map, names a power-of-two
+//!    stride apart), up to 60 probed groups in a model of hashbrown where a
+//!    mixed hash needs 7. Walking large batches in home-bucket order, or
+//!    rows kept in definition order behind the index, are the ways left.
 //! 4. **One at a time** (`reexport_one_at_a_time_*`): N reexports, each
 //!    defined with its own `define(lazy_reexports(..))` of one alias and
 //!    looked up with its own `lookup(.., Ready)`, each pair timed. Reported:

@@ -222,12 +222,15 @@ impl State {
     /// at most one query waits on the whole responsibility. Its row table
     /// and that query are found once instead of per symbol. Returns false,
     /// having changed nothing, when that does not hold (the caller then
-    /// goes symbol by symbol).
+    /// goes symbol by symbol). `owned_name` gives the key a query's
+    /// result map keeps for a name (a clone, or a copy the caller gives
+    /// up).
     pub(crate) fn make_ready_together<'a>(
         &mut self,
         dylib: u32,
         responsibility: u32,
         items: impl Iterator<Item = (&'a SymbolName, Option<ExecutorAddr>)>,
+        mut owned_name: impl FnMut(&'a SymbolName) -> SymbolName,
         deferred: &mut Deferred,
     ) -> bool {
         let State {
@@ -256,7 +259,7 @@ impl State {
             match &mut query.completion {
                 Completion::Collect(result) => *result = Some(Ok(symbol)),
                 Completion::Callback(_) => {
-                    query.results.insert(name.clone(), symbol);
+                    query.results.insert(owned_name(name), symbol);
                 }
             }
         });

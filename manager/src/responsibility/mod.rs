@@ -350,7 +350,14 @@ impl MaterializationResponsibility {
                 let mut state = session.inner.lock_live()?;
                 let live = owed.iter().filter(|o| !o.gone);
                 let together = live.clone().map(|o| (&o.name, None));
-                if !state.make_ready_together(self.dylib.id, self.id, together, &mut deferred) {
+                let ready = state.make_ready_together(
+                    self.dylib.id,
+                    self.id,
+                    together,
+                    SymbolName::clone,
+                    &mut deferred,
+                );
+                if !ready {
                     let whole = state.whole_waiters(self.id);
                     for o in live {
                         self.make_ready(&mut state, &o.name, None, &whole, &mut deferred);
@@ -455,12 +462,25 @@ impl MaterializationResponsibility {
             return Err(self.misuse(problem));
         }
         let session = self.dylib.session()?;
-        drop(self.take_owed());
+        // The result map keys: the owed names themselves, moved, where they
+        // come in the caller's order (a stub batch's names do: the unit's
+        // order), cloned otherwise. A clone and the later drop of the owed
+        // copy are two locked updates of a count that a large batch finds
+        // out of cache; what is left over is dropped after the lock.
+        let mut owed = self.take_owed().into_iter().map(|o| o.name).peekable();
+        let owned_name = |n: &SymbolName| owed.next_if(|o| o == n).unwrap_or_else(|| n.clone());
         let mut deferred = Deferred::default();
         {
             let mut state = session.inner.lock_live()?;
             let together = addresses.clone().map(|(n, a)| (n, Some(a)));
-            if !state.make_ready_together(self.dylib.id, self.id, together, &mut deferred) {
+            let ready = state.make_ready_together(
+                self.dylib.id,
+                self.id,
+                together,
+                owned_name,
+                &mut deferred,
+            );
+            if !ready {
                 let whole = state.whole_waiters(self.id);
                 for (name, address) in addresses {
                     self.make_ready(&mut state, name, Some(address), &whole, &mut deferred);

@@ -1,6 +1,8 @@
 //! Section 3, bulk define + lookup of 100,000 reexports in a fresh child
 //! process per run: time and CPU time per reexport, heap and mapped bytes.
 
+use std::collections::HashMap;
+
 use crate::*;
 
 pub(crate) const DEFINE_LOOKUP_TAG: &str = "define_lookup";
@@ -102,15 +104,18 @@ pub(crate) fn child_define_lookup(n: usize, heap_mode: Heap) {
     std::process::exit(0);
 }
 
+/// One [`child_define_lookup`] in a fresh process: its figures by name.
+pub(crate) fn define_lookup_in_child(n: usize, heap: Heap) -> HashMap<String, f64> {
+    let task = format!("{DEFINE_LOOKUP_TAG}:{n}{}", heap.task_suffix());
+    let out = bench::in_fresh_process(&task).expect("define/lookup child");
+    bench::parse_fields(&out, DEFINE_LOOKUP_TAG).expect("child printed its figures")
+}
+
 pub(crate) fn define_lookup(report: &mut Report) {
     let n = 100_000usize;
-    let children = |heap: Heap| -> Vec<_> {
+    let children = |heap| -> Vec<_> {
         (0..bench::runs())
-            .map(|_| {
-                let task = format!("{DEFINE_LOOKUP_TAG}:{n}{}", heap.task_suffix());
-                let out = bench::in_fresh_process(&task).expect("define/lookup child");
-                bench::parse_fields(&out, DEFINE_LOOKUP_TAG).expect("child printed its figures")
-            })
+            .map(|_| define_lookup_in_child(n, heap))
             .collect()
     };
     let runs = children(Heap::Fresh);

@@ -49,12 +49,6 @@ fn ours_first_call(n: usize, kind: &str) -> (HashMap<String, f64>, Vec<f64>) {
     )
 }
 
-fn ours_define_lookup(n: usize, heap: Heap) -> HashMap<String, f64> {
-    let out = bench::in_fresh_process(&format!("{DEFINE_LOOKUP_TAG}:{n}{}", heap.task_suffix()))
-        .expect("define/lookup child");
-    bench::parse_fields(&out, DEFINE_LOOKUP_TAG).expect("child printed its figures")
-}
-
 /// (ns per reexport, heap bytes per reexport, minor page faults per 1000
 /// reexports) of one of our children.
 fn ours_per_reexport(r: &HashMap<String, f64>) -> (f64, f64, f64) {
@@ -148,9 +142,10 @@ pub(crate) fn versus_orc(report: &mut Report, in_process: &[f64]) {
         let (abs, samples) = ours_first_call(n, "absolute");
         ours_samples.extend(samples);
         let (mu, _) = ours_first_call(n, "units");
-        let ours_big = ours_per_reexport(&ours_define_lookup(n_define, Heap::Fresh));
-        let ours_small = ours_per_reexport(&ours_define_lookup(LRM_DEFINE_LOOKUP_N, Heap::Fresh));
-        let ours_warm = ours_per_reexport(&ours_define_lookup(n_define, Heap::Warm));
+        let ours_big = ours_per_reexport(&define_lookup_in_child(n_define, Heap::Fresh));
+        let ours_small =
+            ours_per_reexport(&define_lookup_in_child(LRM_DEFINE_LOOKUP_N, Heap::Fresh));
+        let ours_warm = ours_per_reexport(&define_lookup_in_child(n_define, Heap::Warm));
         for (o, v) in &mut results {
             let api = if o.has_lrm { "lrm" } else { "lctm" };
             let fc = o

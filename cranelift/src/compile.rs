@@ -113,8 +113,8 @@ impl LazyJit {
                 body: Body::Ir(Box::new(ctx.func)),
             });
         }
-        // Its first callees are called as soon as it runs: compile them
-        // while this compiles.
+        // Its entry calls are made as soon as it reaches its calls: compile
+        // them while this compiles.
         let mut plan = if self.inner.session.is_speculating() {
             crate::speculation::call_plan(&ctx.func)
         } else {

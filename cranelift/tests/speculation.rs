@@ -147,12 +147,15 @@ fn straight_line(jit: &LazyJit) -> [FuncId; 3] {
 }
 
 #[test]
-fn a_certain_first_callee_is_compiled_ahead_at_depth_1() {
+fn certain_entry_calls_are_compiled_ahead_at_depth_1() {
     let (jit, _reports) = speculating_jit(1);
-    let [main, a, _] = straight_line(&jit);
-    jit.compile(main).unwrap(); // demanded: its first callee is certain
-    wait_for("a compiled ahead", || jit.is_compiled(a));
+    let [main, a, b] = straight_line(&jit);
+    jit.compile(main).unwrap(); // demanded: its calls of a and b are certain
+    wait_for("a and b compiled ahead", || {
+        jit.is_compiled(a) && jit.is_compiled(b)
+    });
     assert!(jit.was_compiled_speculatively(a));
+    assert!(jit.was_compiled_speculatively(b));
     assert_eq!(call(&jit, main, 5), 25);
 }
 

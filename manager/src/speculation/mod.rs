@@ -3,7 +3,7 @@
 //!
 //! Where the guesses come from: a materializer reports the symbols its code
 //! is likely to need next ([`MaterializationResponsibility::speculate`]:
-//! the Cranelift layer reports a function's first callee and what its
+//! the Cranelift layer reports a function's entry calls and what its
 //! callers will certainly call after it), and a [`SpeculationPolicy`] may
 //! add a user hint function. The [`Speculator`] (`queue.rs`) keeps guesses
 //! in a bounded queue, best first (nearest to the demanded code, then

@@ -283,10 +283,13 @@ impl<'a> EntryCell<'a> {
         (phase_of(s) == RESOLVING && s & LEADING != 0).then_some(s >> LEADER_SHIFT)
     }
 
-    /// Makes a retired entry live again (the allocator's step). The slot
-    /// already points at the trampoline.
-    pub fn reset(&self) {
-        self.state.store(UNRESOLVED, Ordering::Release);
+    /// Makes the retired entry whose state word is `state` live again (the
+    /// allocator's step; Release: publishes the record fields written
+    /// before it to whoever wins the first call). The slot already points
+    /// at the trampoline. Takes the word alone, so creating entries in bulk
+    /// builds no cell.
+    pub fn reset(state: &AtomicU32) {
+        state.store(UNRESOLVED, Ordering::Release);
     }
 
     /// Called by a thread that arrived in the reentry path. `me` is the calling

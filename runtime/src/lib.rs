@@ -148,6 +148,47 @@ unsafe impl Send for Entry {}
 #[cfg(not(lazyrt_loom))]
 unsafe impl Sync for Entry {}
 
+/// Entries created together with consecutive ids and evenly spaced stubs:
+/// entry `first + k` has its stub at `first_stub + k * stub_stride`, for `k`
+/// below `len`. What [`Runtime::create_entry_runs_named_by_resolver`]
+/// returns: a large batch is a few runs (one per block of 4,096 entries
+/// when nothing was freed before), not one record per entry.
+#[cfg(not(lazyrt_loom))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRun {
+    /// The first entry's id.
+    pub first: EntryId,
+    /// The first entry's stub (its callable address).
+    pub first_stub: NonNull<c_void>,
+    /// Bytes from one entry's stub to the next one's.
+    pub stub_stride: usize,
+    /// Entries in the run (at least 1).
+    pub len: u32,
+}
+
+#[cfg(not(lazyrt_loom))]
+impl EntryRun {
+    /// Its entries, in order.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = Entry> + Clone + '_ {
+        (0..self.len).map(move |k| Entry {
+            id: EntryId(self.first.0 + k),
+            address: NonNull::new(
+                self.first_stub
+                    .as_ptr()
+                    .wrapping_byte_add(k as usize * self.stub_stride),
+            )
+            .expect("a run's stubs lie inside its block"),
+        })
+    }
+}
+
+// SAFETY: as for Entry: ids and code addresses, owning nothing.
+#[cfg(not(lazyrt_loom))]
+unsafe impl Send for EntryRun {}
+// SAFETY: as above; no interior mutability.
+#[cfg(not(lazyrt_loom))]
+unsafe impl Sync for EntryRun {}
+
 /// One entry to create: a name (for errors and tools) and a tag the resolver
 /// receives (the embedder's own key, e.g. an index into its tables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -55,7 +55,7 @@ use crate::code_events::CodeRegistration;
 
 use crate::dylib::JitDylib;
 use crate::error::Error;
-use crate::executor::{EntryResolver, ExecutorProcess, LazyEntryId};
+use crate::executor::{EntryResolver, ExecutorProcess, LazyEntryId, LazyEntryRuns};
 use crate::lifetime::WeakSession;
 use crate::responsibility::MaterializationResponsibility;
 use crate::session::{LookupFlags, RequiredState, Session};
@@ -320,19 +320,22 @@ impl MaterializationUnit for LazyReexportsUnit {
             names: batch_names(aliases),
         });
         let count = batch.names.len();
-        let stubs = match manager.executor.create_lazy_entries(batch.clone(), count) {
-            Ok(stubs) => stubs,
+        // Runs, not a list: a batch of 100,000 is about 25 of them.
+        let stubs = match manager
+            .executor
+            .create_lazy_entry_runs(batch.clone(), count)
+        {
+            Ok(stubs) => Arc::new(stubs),
             Err(e) => return responsibility.fail(e),
         };
         // Removing these symbols (or ending the session) frees the stubs;
         // the runtime reuses them. The clean-up holds what freeing needs,
         // not the manager: it works whatever was dropped first.
-        let ids: SmallVec<[LazyEntryId; 2]> = collect_exact(stubs.iter().map(|e| e.0));
-        let code = announce_stubs(&manager, &batch, &ids);
+        let code = announce_stubs(&manager, &batch, &stubs);
         responsibility.on_removal(
             StubCleanup {
                 executor: manager.executor.clone(),
-                ids,
+                stubs: stubs.clone(),
                 batch: batch.clone(),
                 code,
             }
@@ -341,7 +344,7 @@ impl MaterializationUnit for LazyReexportsUnit {
         let addresses = batch
             .names
             .iter()
-            .zip(&stubs)
+            .zip(stubs.entries())
             .map(|((name, _), stub)| (name, stub.1));
         if let Some(listener) = manager.listener() {
             let created: Vec<(SymbolName, ExecutorAddr)> =
@@ -358,7 +361,7 @@ impl MaterializationUnit for LazyReexportsUnit {
 /// What freeing a unit's stubs needs, held by the removal clean-up.
 struct StubCleanup {
     executor: Arc<dyn ExecutorProcess>,
-    ids: SmallVec<[LazyEntryId; 2]>,
+    stubs: Arc<LazyEntryRuns>,
     /// The batch: the entries' names and JITDylib for the listener, and
     /// (weakly) the manager whose listener hears of it.
     batch: Arc<ReexportBatch>,
@@ -374,7 +377,8 @@ impl StubCleanup {
 
     fn free(mut self) {
         drop(self.code.take());
-        let result = self.executor.free_entries(&self.ids);
+        let ids: Vec<LazyEntryId> = self.stubs.ids().collect();
+        let result = self.executor.free_entries(&ids);
         let Some(manager) = self.batch.manager.upgrade() else {
             return; // nobody to tell
         };
@@ -396,7 +400,7 @@ impl StubCleanup {
 fn announce_stubs(
     manager: &ManagerInner,
     batch: &ReexportBatch,
-    ids: &[LazyEntryId],
+    stubs: &LazyEntryRuns,
 ) -> Option<CodeRegistration> {
     if !crate::code_events::any_code_listener() {
         return None;
@@ -405,7 +409,8 @@ fn announce_stubs(
     if !session.has_code_listeners() {
         return None;
     }
-    let code = match manager.executor.describe_lazy_entries(ids) {
+    let ids: Vec<LazyEntryId> = stubs.ids().collect();
+    let code = match manager.executor.describe_lazy_entries(&ids) {
         Ok(code) => code,
         Err(e) => {
             session.report_error(&e);
@@ -458,15 +463,6 @@ fn drop_last_elsewhere<T: Send + 'static>(owner: Arc<T>) {
         // Out of threads: dropped here after all (the Err holds nothing).
         drop(spawned);
     }
-}
-
-/// Collects into a SmallVec of exactly the iterator's length (`collect`
-/// rounds a spilled SmallVec up to a power of two: up to 2x the heap a
-/// unit keeps for as long as its stubs live).
-fn collect_exact<A: smallvec::Array>(items: impl ExactSizeIterator<Item = A::Item>) -> SmallVec<A> {
-    let mut out = SmallVec::with_capacity(items.len());
-    out.extend(items);
-    out
 }
 
 /// What the runtime asks on a first call: one per materialized unit. The

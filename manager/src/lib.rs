@@ -101,7 +101,8 @@ pub use {
     executor::{
         CodePatch, CodeUnit, CodeWrite, ConnectionSpec, DebugOutputs, DebugUnitId, EntryCode,
         EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, InProcessExecutor,
-        LazyEntryId, MemorySegment, Protection, RemoteExecutor, RemoteStats,
+        LazyEntryId, LazyEntryRun, LazyEntryRuns, MemorySegment, Protection, RemoteExecutor,
+        RemoteStats,
     },
     lazy_reexports::{
         LazyReexportsManager, LazyReexportsUnit, ReexportsListener, lazy_reexports,

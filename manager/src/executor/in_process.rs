@@ -14,7 +14,7 @@ use lazyrt_runtime::{EntryCode, EntryInfo, Resolve, ResolveError, Runtime};
 
 use super::{
     CodePatch, CodeWrite, EntryResolver, ExecutorError, ExecutorInfo, ExecutorProcess, LazyEntryId,
-    MemorySegment,
+    LazyEntryRun, LazyEntryRuns, MemorySegment,
 };
 use crate::error::Error;
 use crate::symbol::ExecutorAddr;
@@ -108,6 +108,26 @@ impl ExecutorProcess for InProcessExecutor {
             .into_iter()
             .map(|e| (e.id, ExecutorAddr::from(e.address)))
             .collect())
+    }
+
+    fn create_lazy_entry_runs(
+        &self,
+        resolver: Arc<dyn EntryResolver>,
+        count: usize,
+    ) -> Result<LazyEntryRuns, Error> {
+        let runs = self
+            .runtime()?
+            .create_entry_runs_named_by_resolver(LocalResolve(resolver), count)?;
+        Ok(LazyEntryRuns::from_runs(
+            runs.into_iter()
+                .map(|r| LazyEntryRun {
+                    first: r.first,
+                    first_stub: r.first_stub.into(),
+                    stub_stride: r.stub_stride as u64,
+                    len: r.len,
+                })
+                .collect(),
+        ))
     }
 
     fn redirect_entries(&self, moves: &[(LazyEntryId, ExecutorAddr)]) -> Result<(), Error> {

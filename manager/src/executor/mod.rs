@@ -25,12 +25,14 @@
 //! `RemoteExecutor::connect(&"tcp:127.0.0.1:7000".parse()?)?`.
 
 mod code_requests;
+mod entry_runs;
 mod in_process;
 mod remote;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use entry_runs::{LazyEntryRun, LazyEntryRuns};
 pub use in_process::InProcessExecutor;
 pub use lazyrt_executor::protocol::Protection;
 pub use lazyrt_executor::transport::ConnectionSpec;
@@ -168,6 +170,21 @@ pub trait ExecutorProcess: Send + Sync + 'static {
         resolver: Arc<dyn EntryResolver>,
         count: usize,
     ) -> Result<Vec<(LazyEntryId, ExecutorAddr)>, Error>;
+
+    /// [`ExecutorProcess::create_lazy_entries`], the entries returned as
+    /// runs of consecutive ids and evenly spaced stubs, by tag. The default
+    /// builds the runs from that method's list; an executor that makes
+    /// entries in runs returns them without the list (at 100,000 entries,
+    /// 1.6 MB of fresh pages less).
+    fn create_lazy_entry_runs(
+        &self,
+        resolver: Arc<dyn EntryResolver>,
+        count: usize,
+    ) -> Result<LazyEntryRuns, Error> {
+        Ok(LazyEntryRuns::from_entries(
+            self.create_lazy_entries(resolver, count)?,
+        ))
+    }
 
     /// Points entries at addresses, atomically per entry, resolved or not.
     fn redirect_entries(&self, moves: &[(LazyEntryId, ExecutorAddr)]) -> Result<(), Error>;

@@ -295,10 +295,11 @@ impl MaterializationUnit for LazyReexportsUnit {
     }
 
     fn symbols(&self) -> Vec<(SymbolName, SymbolFlags)> {
-        self.aliases
-            .iter()
-            .map(|(e, _, f)| (e.clone(), *f))
-            .collect()
+        // The definition keeps this list: a batch's is large and written
+        // in full at once.
+        let mut symbols = crate::prefault::prefaulted_vec(self.aliases.len());
+        symbols.extend(self.aliases.iter().map(|(e, _, f)| (e.clone(), *f)));
+        symbols
     }
 
     fn discard(&mut self, _dylib: &JitDylib, symbol: &SymbolName) {

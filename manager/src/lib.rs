@@ -77,6 +77,7 @@ mod id_hash;
 mod lazy_reexports;
 mod lifetime;
 mod lookup;
+mod prefault;
 mod queries;
 mod readiness;
 mod removal;

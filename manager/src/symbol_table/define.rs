@@ -1,7 +1,7 @@
 //! Defining symbols: all-or-nothing, strong against weak, duplicates
 //! refused, overridden weak symbols discarded from their units.
 
-use std::collections::hash_map::Entry;
+use hashbrown::hash_map::Entry;
 
 use smallvec::SmallVec;
 

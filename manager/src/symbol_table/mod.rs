@@ -17,7 +17,8 @@ use smallvec::SmallVec;
 
 use crate::error::Error;
 use crate::generator::DefinitionGenerator;
-use crate::id_hash::IdMap;
+use crate::id_hash::{IdHasher, IdMap};
+use crate::prefault::PrefaultingAlloc;
 use crate::session::LookupFlags;
 use crate::slab::Slab;
 use crate::symbol::{ExecutorAddr, ExecutorSymbol, SymbolFlags, SymbolName};
@@ -114,10 +115,20 @@ pub(crate) struct PendingUnit {
 /// function compiled on first call), so starting it frees nothing.
 pub(crate) type UnitSymbols = SmallVec<[(SymbolName, SymbolFlags); 1]>;
 
+/// A JITDylib's rows by name. Its allocator populates a large table's
+/// pages in one system call (see [`crate::prefault`]): a bulk definition
+/// writes nearly every page of the table it reserves.
+type Rows = hashbrown::HashMap<
+    SymbolName,
+    SymbolEntry,
+    std::hash::BuildHasherDefault<IdHasher>,
+    PrefaultingAlloc,
+>;
+
 /// One JITDylib's table and settings.
 pub(crate) struct DylibState {
     name: Arc<str>,
-    rows: IdMap<SymbolName, SymbolEntry>,
+    rows: Rows,
     /// `None` means "just this JITDylib". Ids and names, not handles: the
     /// state keeps no handle (see [`Session`](crate::Session)'s ownership
     /// rule).
@@ -215,7 +226,7 @@ impl SymbolTables {
             id,
             DylibState {
                 name,
-                rows: IdMap::default(),
+                rows: Rows::default(),
                 link_order: None,
                 generators: Vec::new(),
                 default_tracker,

@@ -98,6 +98,14 @@
 //!    stride apart), up to 60 probed groups in a model of hashbrown where a
 //!    mixed hash needs 7. Walking large batches in home-bucket order, or
 //!    rows kept in definition order behind the index, are the ways left.
+//!    Session 18 took the time from memory instead (235 -> ~200 ns): the
+//!    runtime hands a batch's stubs over as runs (about 25 at 100,000)
+//!    instead of a 1.6 MB list, creating them builds no cell per entry, and
+//!    the rows table and the unit's symbol list get their pages from one
+//!    `madvise(MADV_POPULATE_WRITE)` (2.4 us a page here instead of 3.7 us
+//!    a fault). Doing the same for the lookup's result map (a newtype over
+//!    a hashbrown map with that allocator) gained nothing measurable in
+//!    fresh children and was not kept.
 //! 4. **One at a time** (`reexport_one_at_a_time_*`): N reexports, each
 //!    defined with its own `define(lazy_reexports(..))` of one alias and
 //!    looked up with its own `lookup(.., Ready)`, each pair timed. Reported:

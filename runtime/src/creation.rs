@@ -154,6 +154,7 @@ impl Runtime {
     /// let runs = rt.create_entry_runs_named_by_resolver(resolver, 10_000)?;
     /// let entries: Vec<_> = runs.iter().flat_map(|r| r.entries()).collect();
     /// assert_eq!(entries.len(), 10_000);
+    /// // SAFETY: the stub is callable as its implementation's type.
     /// let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entries[9_999].address) };
     /// assert_eq!(f(), 7);
     /// # Ok::<(), lazyrt_runtime::RuntimeError>(())

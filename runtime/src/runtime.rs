@@ -483,11 +483,15 @@ impl Runtime {
 
     /// Gives freed entries back to the allocator; drops batches whose last
     /// entry this was (outside the lock: a resolver's `Drop` may call us).
+    /// Walks `indices` backwards: the allocator reuses the last index given
+    /// back first, so a batch freed in ascending order is handed out again
+    /// in ascending order, and its stubs come back as runs
+    /// ([`Runtime::create_entry_runs_named_by_resolver`]).
     pub(crate) fn retire(&self, indices: &[u32]) {
         let mut dropped = Vec::new();
         {
             let mut allocator = lock(&self.allocator);
-            for &index in indices {
+            for &index in indices.iter().rev() {
                 let (block, local) = self.block_of(index).expect("retired entry has a block");
                 // A plain load and store, not a swap: only retirement writes
                 // this field and it runs under the allocator lock, and a

@@ -530,6 +530,13 @@ mod tests {
         ) -> Result<Vec<(lazyrt::LazyEntryId, ExecutorAddr)>, lazyrt::Error> {
             self.0.create_lazy_entries(resolver, count)
         }
+        fn create_lazy_entry_runs(
+            &self,
+            resolver: Arc<dyn lazyrt::EntryResolver>,
+            count: usize,
+        ) -> Result<lazyrt::LazyEntryRuns, lazyrt::Error> {
+            self.0.create_lazy_entry_runs(resolver, count)
+        }
         fn redirect_entries(
             &self,
             moves: &[(lazyrt::LazyEntryId, ExecutorAddr)],

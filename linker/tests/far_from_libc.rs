@@ -39,6 +39,13 @@ impl ExecutorProcess for FarExecutor {
     ) -> Result<Vec<(LazyEntryId, ExecutorAddr)>, Error> {
         self.inner.create_lazy_entries(r, n)
     }
+    fn create_lazy_entry_runs(
+        &self,
+        r: Arc<dyn EntryResolver>,
+        n: usize,
+    ) -> Result<lazyrt::LazyEntryRuns, Error> {
+        self.inner.create_lazy_entry_runs(r, n)
+    }
     fn redirect_entries(&self, moves: &[(LazyEntryId, ExecutorAddr)]) -> Result<(), Error> {
         self.inner.redirect_entries(moves)
     }

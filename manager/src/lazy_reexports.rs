@@ -321,12 +321,14 @@ impl MaterializationUnit for LazyReexportsUnit {
             names: batch_names(aliases),
         });
         let count = batch.names.len();
-        // Runs, not a list: a batch of 100,000 is about 25 of them.
+        // Runs, not a list: a batch of 100,000 is about 25 of them (a
+        // batch on indexes a freed batch gave back, too: the runtime hands
+        // them out in the order they were handed out before).
         let stubs = match manager
             .executor
             .create_lazy_entry_runs(batch.clone(), count)
         {
-            Ok(stubs) => Arc::new(stubs),
+            Ok(stubs) => stubs,
             Err(e) => return responsibility.fail(e),
         };
         // Removing these symbols (or ending the session) frees the stubs;
@@ -336,6 +338,8 @@ impl MaterializationUnit for LazyReexportsUnit {
         responsibility.on_removal(
             StubCleanup {
                 executor: manager.executor.clone(),
+                // A copy: inline for one run, a few hundred bytes for a
+                // large batch.
                 stubs: stubs.clone(),
                 batch: batch.clone(),
                 code,
@@ -362,7 +366,7 @@ impl MaterializationUnit for LazyReexportsUnit {
 /// What freeing a unit's stubs needs, held by the removal clean-up.
 struct StubCleanup {
     executor: Arc<dyn ExecutorProcess>,
-    stubs: Arc<LazyEntryRuns>,
+    stubs: LazyEntryRuns,
     /// The batch: the entries' names and JITDylib for the listener, and
     /// (weakly) the manager whose listener hears of it.
     batch: Arc<ReexportBatch>,

@@ -3,6 +3,7 @@
 //! records instead of one per entry.
 
 use lazyrt_runtime::EntryId;
+use smallvec::SmallVec;
 
 use super::LazyEntryId;
 use crate::symbol::ExecutorAddr;
@@ -28,7 +29,7 @@ impl LazyEntryRun {
         let run = *self;
         (0..run.len).map(move |k| {
             (
-                EntryId(run.first.0 + k),
+                EntryId(run.first.0.wrapping_add(k)),
                 ExecutorAddr::new(
                     run.first_stub
                         .value()
@@ -59,7 +60,10 @@ impl LazyEntryRun {
 /// [`ExecutorProcess::create_lazy_entry_runs`]: super::ExecutorProcess::create_lazy_entry_runs
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LazyEntryRuns {
-    runs: Vec<LazyEntryRun>,
+    /// Inline for the usual single run (a unit's few functions, or any
+    /// batch inside one block): a unit that keeps its runs for its stubs'
+    /// lifetime keeps no heap for them.
+    runs: SmallVec<[LazyEntryRun; 1]>,
     len: usize,
 }
 
@@ -67,7 +71,7 @@ impl LazyEntryRuns {
     /// The runs of `entries`, given in tag order: consecutive ids whose
     /// stubs are evenly spaced share a run.
     pub fn from_entries(entries: impl IntoIterator<Item = (LazyEntryId, ExecutorAddr)>) -> Self {
-        let mut runs: Vec<LazyEntryRun> = Vec::new();
+        let mut runs: SmallVec<[LazyEntryRun; 1]> = SmallVec::new();
         let mut len = 0;
         for (id, stub) in entries {
             len += 1;
@@ -92,12 +96,15 @@ impl LazyEntryRuns {
                 len: 1,
             });
         }
+        runs.shrink_to_fit();
         Self { runs, len }
     }
 
-    /// Runs an executor made as they are (each at least one entry long).
-    pub fn from_runs(runs: Vec<LazyEntryRun>) -> Self {
-        let runs: Vec<LazyEntryRun> = runs.into_iter().filter(|r| r.len > 0).collect();
+    /// Runs an executor made, as they are (empty ones left out).
+    pub fn from_runs(runs: impl IntoIterator<Item = LazyEntryRun>) -> Self {
+        let mut runs: SmallVec<[LazyEntryRun; 1]> =
+            runs.into_iter().filter(|r| r.len > 0).collect();
+        runs.shrink_to_fit();
         let len = runs.iter().map(|r| r.len as usize).sum();
         Self { runs, len }
     }
@@ -163,13 +170,14 @@ mod tests {
     #[test]
     fn empty_and_zero_length_runs() {
         assert!(LazyEntryRuns::from_entries([]).is_empty());
-        let runs = LazyEntryRuns::from_runs(vec![LazyEntryRun {
+        let runs = LazyEntryRuns::from_runs([LazyEntryRun {
             first: id(7),
             first_stub: ExecutorAddr::new(0x40),
             stub_stride: 8,
             len: 0,
         }]);
         assert!(runs.is_empty());
+        assert!(runs.runs().is_empty());
         assert_eq!(runs.entries().count(), 0);
     }
 }

@@ -118,16 +118,14 @@ impl ExecutorProcess for InProcessExecutor {
         let runs = self
             .runtime()?
             .create_entry_runs_named_by_resolver(LocalResolve(resolver), count)?;
-        Ok(LazyEntryRuns::from_runs(
-            runs.into_iter()
-                .map(|r| LazyEntryRun {
-                    first: r.first,
-                    first_stub: r.first_stub.into(),
-                    stub_stride: r.stub_stride as u64,
-                    len: r.len,
-                })
-                .collect(),
-        ))
+        Ok(LazyEntryRuns::from_runs(runs.into_iter().map(|r| {
+            LazyEntryRun {
+                first: r.first,
+                first_stub: r.first_stub.into(),
+                stub_stride: r.stub_stride as u64,
+                len: r.len,
+            }
+        })))
     }
 
     fn redirect_entries(&self, moves: &[(LazyEntryId, ExecutorAddr)]) -> Result<(), Error> {

@@ -175,7 +175,8 @@ pub trait ExecutorProcess: Send + Sync + 'static {
     /// runs of consecutive ids and evenly spaced stubs, by tag. The default
     /// builds the runs from that method's list; an executor that makes
     /// entries in runs returns them without the list (at 100,000 entries,
-    /// 1.6 MB of fresh pages less).
+    /// 1.6 MB of fresh pages less). An executor that wraps another
+    /// forwards this method too, or its callers get the list's cost back.
     fn create_lazy_entry_runs(
         &self,
         resolver: Arc<dyn EntryResolver>,

@@ -22,34 +22,60 @@ use allocator_api2::alloc::{AllocError, Allocator, Global};
 /// Buffers at least this large are populated.
 pub(crate) const PREFAULT_MIN_BYTES: usize = 1 << 20;
 
-/// Fills the whole pages of `bytes` bytes at `start` with fresh pages, as
-/// writes would, in one system call. Nothing happens on failure (the
-/// writes fault the pages in as usual).
-pub(crate) fn populate_for_write(start: *const u8, bytes: usize) {
+/// Fills the whole pages inside the `bytes` bytes at `start` with fresh
+/// pages, as writes would, in one system call; whether it did. Nothing
+/// happens below [`PREFAULT_MIN_BYTES`] or on failure (the writes fault
+/// the pages in as usual).
+pub(crate) fn populate_for_write(start: *const u8, bytes: usize) -> bool {
     if bytes < PREFAULT_MIN_BYTES {
-        return;
+        return false;
     }
     #[cfg(target_os = "linux")]
     {
-        const PAGE: usize = 4096;
-        let from = (start as usize).next_multiple_of(PAGE);
-        let to = (start as usize + bytes) & !(PAGE - 1);
-        if to > from {
-            // SAFETY: MADV_POPULATE_WRITE only faults pages in (as writes
-            // of their current contents would): it changes no byte, and
-            // the range lies inside a live allocation of ours. Errors (an
-            // old kernel's EINVAL) leave the pages to fault as usual.
-            unsafe {
-                libc::madvise(
-                    from as *mut libc::c_void,
-                    to - from,
-                    libc::MADV_POPULATE_WRITE,
-                );
-            }
+        let page = page_size();
+        let from = (start as usize).next_multiple_of(page);
+        let to = (start as usize).saturating_add(bytes) & !(page - 1);
+        if to <= from {
+            return false;
+        }
+        // SAFETY: MADV_POPULATE_WRITE only faults pages in (as writes of
+        // their current contents would): it changes no byte, and the range
+        // holds whole pages inside a live allocation of ours. Errors (an
+        // old kernel's EINVAL) leave the pages to fault as usual.
+        unsafe {
+            libc::madvise(
+                from as *mut libc::c_void,
+                to - from,
+                libc::MADV_POPULATE_WRITE,
+            ) == 0
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = start;
+    {
+        let _ = start;
+        false
+    }
+}
+
+/// The system's page size (4 KiB if it cannot say): 16 and 64 KiB pages
+/// exist on AArch64.
+#[cfg(target_os = "linux")]
+fn page_size() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    match PAGE.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: sysconf has no preconditions.
+            let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let size = usize::try_from(size)
+                .ok()
+                .filter(|s| s.is_power_of_two())
+                .unwrap_or(4096);
+            PAGE.store(size, Ordering::Relaxed);
+            size
+        }
+        size => size,
+    }
 }
 
 /// The global allocator, populating large allocations
@@ -58,8 +84,10 @@ pub(crate) fn populate_for_write(start: *const u8, bytes: usize) {
 #[derive(Clone, Copy, Default, Debug)]
 pub(crate) struct PrefaultingAlloc;
 
-// SAFETY: every call is forwarded to `Global` unchanged; populating a
-// block it returned changes none of its bytes.
+// SAFETY: allocate and deallocate forward to `Global`; the other methods
+// are the trait's defaults built on those two (grow and shrink allocate,
+// copy and deallocate). Populating a block `Global` returned changes none
+// of its bytes.
 unsafe impl Allocator for PrefaultingAlloc {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let block = Global.allocate(layout)?;
@@ -79,4 +107,64 @@ pub(crate) fn prefaulted_vec<T>(len: usize) -> Vec<T> {
     let v: Vec<T> = Vec::with_capacity(len);
     populate_for_write(v.as_ptr().cast(), v.capacity() * size_of::<T>());
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Minor page faults of this thread so far (other tests run beside).
+    fn minor_faults() -> i64 {
+        // SAFETY: getrusage writes the struct it is given.
+        unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+            usage.ru_minflt
+        }
+    }
+
+    #[test]
+    fn a_large_vector_is_written_without_faulting_page_by_page() {
+        const LEN: usize = 4 << 20; // 32 MiB of u64: 8,192 pages of 4 KiB
+        let mut v: Vec<u64> = prefaulted_vec(LEN);
+        let before = minor_faults();
+        v.extend((0..LEN as u64).map(|i| i * 3));
+        let faults = minor_faults() - before;
+        assert!(v.iter().enumerate().all(|(i, x)| *x == i as u64 * 3));
+        // Populated: the writes find their pages. A kernel without
+        // MADV_POPULATE_WRITE (before 5.14) faults every page instead, and
+        // says so here.
+        if populate_for_write(v.as_ptr().cast(), v.capacity() * size_of::<u64>()) {
+            assert!(faults < 512, "{faults} faults writing populated pages");
+        }
+    }
+
+    #[test]
+    fn small_buffers_and_ranges_without_a_whole_page_are_left_alone() {
+        let small = [0u8; 64];
+        assert!(!populate_for_write(small.as_ptr(), small.len()));
+        assert!(!populate_for_write(
+            std::ptr::null(),
+            PREFAULT_MIN_BYTES - 1
+        ));
+    }
+
+    #[test]
+    fn a_table_on_the_prefaulting_allocator_works_like_any_other() {
+        type Table = hashbrown::HashMap<u64, u64, std::hash::RandomState, PrefaultingAlloc>;
+        let mut rows =
+            Table::with_capacity_and_hasher_in(200_000, Default::default(), PrefaultingAlloc);
+        for i in 0..200_000u64 {
+            rows.insert(i, i + 1);
+        }
+        // Grows past what was reserved (a new block, populated again).
+        for i in 200_000..400_000u64 {
+            rows.insert(i, i + 1);
+        }
+        assert!((0..400_000u64).all(|i| rows[&i] == i + 1));
+        rows.retain(|k, _| k % 2 == 0);
+        rows.shrink_to_fit();
+        assert_eq!(rows.len(), 200_000);
+        assert!((0..400_000u64).step_by(2).all(|i| rows[&i] == i + 1));
+    }
 }

@@ -9,11 +9,12 @@
 //! sits in the function's IR:
 //!
 //! - **first entry call**: the first direct call after the function's
-//!   early return on `d <= 0` (what `SpeculationPolicy::callees(2)` compiles
-//!   ahead of a demanded function);
+//!   early return on `d <= 0`;
 //! - **later entry calls**: the other direct calls every path through the
-//!   calls region makes (what a continuation guess reports once the first
-//!   call proved the region runs);
+//!   calls region makes. `SpeculationPolicy::callees(2)` guesses both
+//!   kinds when a demanded function compiles (uncertain: the early return
+//!   may be taken); `callees(1)` guesses the later ones only once the
+//!   first call proved the region runs (a continuation);
 //! - **one side of a branch**: a direct call in one arm of a conditional;
 //! - **function pointer**: a `func_addr` that a `select` may pick.
 //!

@@ -73,21 +73,24 @@ pub(crate) fn call_plan(func: &Function) -> CallPlan {
         }
     }
     // The call region's head; without the graph (a large function), the
-    // first direct call's block.
-    let head = graph
-        .as_ref()
-        .and_then(|g| {
-            let has_call = |b: &Block| {
-                func.layout
-                    .block_insts(*b)
-                    .any(|inst| func.dfg.insts[inst].opcode().is_call())
-            };
-            let call_blocks: Vec<usize> = (0..blocks.len())
-                .filter(|i| has_call(&blocks[*i]))
-                .collect();
-            g.nearest_common_dominator(&call_blocks)
-        })
-        .unwrap_or(first_block);
+    // first direct call's block; none if no call can run.
+    let found = graph.as_ref().and_then(|g| {
+        let has_call = |b: &Block| {
+            func.layout
+                .block_insts(*b)
+                .any(|inst| func.dfg.insts[inst].opcode().is_call())
+        };
+        let call_blocks: Vec<usize> = (0..blocks.len())
+            .filter(|i| has_call(&blocks[*i]))
+            .collect();
+        g.nearest_common_dominator(&call_blocks)
+    });
+    let Some(head) = found.unwrap_or(Some(first_block)) else {
+        return CallPlan {
+            continuations: out,
+            ..CallPlan::default()
+        };
+    };
     let mut entry_calls: Vec<FuncId> = calls[head]
         .iter()
         .take(CONTINUATION_LIMIT)
@@ -236,10 +239,10 @@ impl BlockGraph {
         None
     }
 
-    /// The nearest block that dominates every block of `of` (those
-    /// reachable from the entry); `None` if none is reachable or the
-    /// dominators do not settle.
-    fn nearest_common_dominator(&self, of: &[usize]) -> Option<usize> {
+    /// The nearest block that dominates every block of `of` reachable
+    /// from the entry: `Some(None)` if none of them is reachable, `None`
+    /// if the dominators do not settle.
+    fn nearest_common_dominator(&self, of: &[usize]) -> Option<Option<usize>> {
         let dom = self.dominators()?;
         let mut common: Option<BlockSet> = None;
         for b in of.iter().filter(|b| dom[**b].contains(**b)) {
@@ -250,10 +253,14 @@ impl BlockGraph {
         }
         // The common dominators form a chain; the nearest is the one with
         // the most dominators of its own.
-        let common = common?;
-        (0..self.len())
-            .filter(|i| common.contains(*i))
-            .max_by_key(|i| dom[*i].len())
+        let Some(common) = common else {
+            return Some(None);
+        };
+        Some(
+            (0..self.len())
+                .filter(|i| common.contains(*i))
+                .max_by_key(|i| dom[*i].len()),
+        )
     }
 
     /// For each block, the blocks that post-dominate it (every path from
@@ -329,7 +336,8 @@ mod tests {
     use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
     /// Builds `fn(x) -> x` whose blocks call functions 1.. as `shape` says:
-    /// per block, the callees called in order, then how it ends.
+    /// per block, the callees called in order (0: an indirect call through
+    /// `x`), then how it ends.
     enum End {
         Branch(usize, usize),
         Jump(usize),
@@ -351,6 +359,10 @@ mod tests {
             b.switch_to_block(blocks[i]);
             let v = *x.get_or_insert_with(|| b.block_params(blocks[0])[0]);
             for callee in *calls {
+                if *callee == 0 {
+                    b.ins().call_indirect(sigref, v, &[v]);
+                    continue;
+                }
                 let name = b
                     .func
                     .declare_imported_user_function(UserExternalName::new(CALL_NAMESPACE, *callee));
@@ -477,6 +489,52 @@ mod tests {
         ]));
         assert_eq!(plan.entry_calls, ids(&[1, 4]));
         assert!(!plan.entry_calls_certain);
+    }
+
+    #[test]
+    fn an_indirect_call_counts_in_the_call_region() {
+        // block0: branch -> block1 (call through x; return) | block2 (f1;
+        // return): it may call the pointer instead of f1, so no call is
+        // certain once it calls anything.
+        let plan = call_plan(&function(&[
+            (&[], End::Branch(1, 2)),
+            (&[0], End::Return),
+            (&[1], End::Return),
+        ]));
+        assert_eq!(plan.entry_calls, ids(&[]));
+        // Without the indirect call, f1 is the region.
+        let plan = call_plan(&function(&[
+            (&[], End::Branch(1, 2)),
+            (&[], End::Return),
+            (&[1], End::Return),
+        ]));
+        assert_eq!(plan.entry_calls, ids(&[1]));
+        assert!(!plan.entry_calls_certain);
+    }
+
+    #[test]
+    fn calls_that_cannot_run_are_not_entry_calls() {
+        // block1 is unreachable: nothing is reported, though its call is
+        // the only one.
+        let plan = call_plan(&function(&[(&[], End::Return), (&[5], End::Return)]));
+        assert_eq!(plan.entry_calls, ids(&[]));
+        // A reachable call beside an unreachable one is the region alone.
+        let plan = call_plan(&function(&[(&[2], End::Return), (&[5], End::Return)]));
+        assert_eq!(plan.entry_calls, ids(&[2]));
+        assert!(plan.entry_calls_certain);
+    }
+
+    #[test]
+    fn the_head_may_come_after_blocks_it_dominates_in_the_layout() {
+        // block0 -> block2 (f1) -> block1 (f2; return): block2 heads the
+        // region though block1 is laid out first.
+        let plan = call_plan(&function(&[
+            (&[], End::Jump(2)),
+            (&[2], End::Return),
+            (&[1], End::Jump(1)),
+        ]));
+        assert_eq!(plan.entry_calls, ids(&[1, 2]));
+        assert!(plan.entry_calls_certain);
     }
 
     #[test]
